@@ -1,0 +1,112 @@
+//! The catalog: the streams and materialized views that exist, in memory and in the store.
+//!
+//! Each object is persisted as the SQL text of its CREATE statement under its id, and
+//! replayed in id order at startup, so a restarted server plans every object exactly as
+//! before. The engine owns the one [`Catalog`]; system tables read it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use serde::{Deserialize, Serialize};
+
+use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::error::{Error, Result};
+use crate::sql::ObjectKind;
+use crate::sql::plan::StreamDef;
+use crate::state::{Store, catalog_key, space};
+
+/// A stream.
+pub struct StreamEntry {
+    /// Object id.
+    pub id: u64,
+    /// Planned definition.
+    pub def: StreamDef,
+}
+
+/// A materialized view and its running pipeline.
+pub struct ViewEntry {
+    /// Object id; also the key prefix of its rows and state.
+    pub id: u64,
+    /// The stream it reads.
+    pub stream: String,
+    /// Its columns.
+    pub schema: SchemaRef,
+    /// `upsert` (keyed by group) or `append`.
+    pub keyed: bool,
+    /// `EMIT ON WINDOW CLOSE`.
+    pub emit_on_close: bool,
+    /// The dataflow plan, for EXPLAIN and SHOW.
+    pub explain: String,
+    /// Counters.
+    pub stats: Arc<ViewStats>,
+    /// The running pipeline.
+    pub pipeline: Arc<Pipeline>,
+}
+
+/// All objects by name.
+#[derive(Default)]
+pub struct Catalog {
+    /// Streams.
+    pub streams: BTreeMap<String, StreamEntry>,
+    /// Materialized views.
+    pub views: BTreeMap<String, ViewEntry>,
+}
+
+impl Catalog {
+    /// What `name` is, if it exists.
+    pub fn kind_of(&self, name: &str) -> Option<ObjectKind> {
+        if self.streams.contains_key(name) {
+            Some(ObjectKind::Stream)
+        } else if self.views.contains_key(name) {
+            Some(ObjectKind::View)
+        } else {
+            None
+        }
+    }
+
+    /// Views reading `stream`.
+    pub fn dependents(&self, stream: &str) -> Vec<String> {
+        self.views.iter().filter(|(_, v)| v.stream == stream).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Fails with 42P07 when `name` is taken.
+    pub fn check_free(&self, name: &str) -> Result<()> {
+        match self.kind_of(name) {
+            Some(kind) => Err(Error::DuplicateRelation { kind: kind.noun(), name: name.to_string() }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A catalog entry as stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Persisted {
+    /// The CREATE statement.
+    pub sql: String,
+}
+
+/// Stores the entry of object `id`.
+pub fn persist(store: &Store, id: u64, sql: &str) -> Result<()> {
+    let bytes = serde_json::to_vec(&Persisted { sql: sql.to_string() })
+        .map_err(|e| Error::Internal(format!("cannot encode catalog entry: {e}")))?;
+    store.commit(vec![(catalog_key(id), Some(bytes))])
+}
+
+/// Removes the entry of object `id`.
+pub fn forget(store: &Store, id: u64) -> Result<()> {
+    store.commit(vec![(catalog_key(id), None)])
+}
+
+/// All stored entries in creation order.
+pub fn load(store: &Store) -> Result<Vec<(u64, Persisted)>> {
+    let mut entries = Vec::new();
+    for pair in store.scan_prefix(&[space::CATALOG]) {
+        let (key, value) = pair?;
+        let id = u64::from_be_bytes(key[1..].try_into().map_err(|_| Error::Internal("bad catalog key".into()))?);
+        let entry: Persisted = serde_json::from_slice(&value)
+            .map_err(|e| Error::Internal(format!("cannot decode catalog entry {id}: {e}")))?;
+        entries.push((id, entry));
+    }
+    Ok(entries)
+}

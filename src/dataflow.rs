@@ -1,0 +1,112 @@
+//! The streaming runtime: messages, the operator contract, and the operators themselves.
+//!
+//! A materialized view runs as one pipeline: a source thread (read, decode, watermark)
+//! feeding a chain of operators on a second thread that ends in the view's materialization.
+//! Between them flow [`Message`]s: Arrow batches (append-only rows), change batches (keyed
+//! upserts and deletes, produced by aggregation), watermarks, checkpoint barriers and the end
+//! of a bounded input. The planner (`crate::sql::plan`) decides which operators a view needs;
+//! this module only runs them and never looks at SQL.
+
+pub mod aggregate;
+pub mod map;
+pub mod materialize;
+pub mod pipeline;
+pub mod source;
+pub mod window;
+
+use arrow::array::BinaryArray;
+use arrow::record_batch::RecordBatch;
+use tokio::sync::oneshot;
+
+use crate::error::Result;
+use crate::state::Write;
+
+/// Event time in milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The watermark that closes every window: the end of a bounded input.
+pub const END_OF_TIME: Millis = i64::MAX;
+
+/// What flows between operators.
+#[derive(Debug)]
+pub enum Message {
+    /// Append-only rows.
+    Batch(RecordBatch),
+    /// Keyed upserts and deletes.
+    Changes(ChangeBatch),
+    /// No row with an event time below this will follow (late rows are dropped upstream).
+    Watermark(Millis),
+    /// Snapshot your state into the barrier and pass it on.
+    Barrier(Barrier),
+    /// The input is exhausted (bounded sources only).
+    End,
+}
+
+/// Keyed changes to a view: `rows[i]` is the new value of `keys[i]`; `deletes` are removed.
+#[derive(Debug, Clone)]
+pub struct ChangeBatch {
+    /// Encoded keys of the upserted rows (one per row of `rows`).
+    pub keys: BinaryArray,
+    /// New values.
+    pub rows: RecordBatch,
+    /// Encoded keys of deleted rows.
+    pub deletes: BinaryArray,
+}
+
+/// A checkpoint barrier. Each operator appends its state to `writes`; the last one commits
+/// them together with the view rows, atomically.
+#[derive(Debug)]
+pub struct Barrier {
+    /// Checkpoint number, increasing per pipeline.
+    pub epoch: u64,
+    /// State writes collected so far.
+    pub writes: Vec<Write>,
+    /// Completed once the checkpoint is durable (used by `FLUSH`).
+    pub acks: Vec<oneshot::Sender<()>>,
+}
+
+/// One step of a pipeline after the source.
+///
+/// Operators push their output into `out`; they must forward watermarks, barriers and the
+/// end marker (possibly after emitting rows of their own).
+pub trait Operator: Send {
+    /// Short name for logs and EXPLAIN.
+    fn name(&self) -> &'static str;
+
+    /// Called once before the first message: restores state written by earlier checkpoints
+    /// (nothing for a new view) and learns where to write state (`state.key`).
+    fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Handles one message.
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()>;
+}
+
+/// Read access to one operator's checkpointed state.
+pub struct StateReader<'a> {
+    /// The store.
+    pub store: &'a crate::state::Store,
+    /// The view whose pipeline this is.
+    pub view: u64,
+    /// The operator's index in the pipeline.
+    pub operator: u8,
+}
+
+impl StateReader<'_> {
+    /// Reads one sub key.
+    pub fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.store.get(&crate::state::state_key(self.view, self.operator, sub))
+    }
+
+    /// All (sub key, value) pairs of this operator.
+    pub fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let prefix = crate::state::state_key(self.view, self.operator, &[]);
+        self.store.scan_prefix(&prefix).map(|r| r.map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))).collect()
+    }
+
+    /// The full store key of a sub key (for writes at the next checkpoint).
+    pub fn key(&self, sub: &[u8]) -> Vec<u8> {
+        crate::state::state_key(self.view, self.operator, sub)
+    }
+}

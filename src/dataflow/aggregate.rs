@@ -1,0 +1,354 @@
+//! Grouped aggregation over append-only input, optionally per event-time window.
+//!
+//! Created by the planner for GROUP BY. Group keys are interned with DataFusion's
+//! `GroupValues` and the maths is done by DataFusion's `GroupsAccumulator`s (row
+//! accumulators through an adapter where no groups accumulator exists, e.g. DISTINCT). Each
+//! window has its own group set, so closing a window drops exactly its state.
+//!
+//! Output is a change stream keyed by the group key:
+//! - updating mode (default): at every checkpoint barrier, the current value of every group
+//!   of every window that changed since the last one; a window's final value is emitted when
+//!   the watermark passes its end, and its state is dropped;
+//! - `EMIT ON WINDOW CLOSE`: only the final value, once, when the window closes.
+//!
+//! Checkpoints store each changed window's group keys and accumulator states as one Arrow
+//! IPC blob under the window's end time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::{GroupsAccumulatorAdapter, PhysicalExpr};
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
+use crate::error::{Error, Result};
+use crate::state::{decode_batch, encode_batch};
+
+/// Which group column is the window, and how to get the window end from it.
+#[derive(Debug, Clone)]
+pub struct WindowKey {
+    /// Index of the window column among the group expressions.
+    pub group_index: usize,
+    /// Added to the column's value to get the window end (the size for `window_start`).
+    pub end_offset: Millis,
+}
+
+/// What the planner hands to [`Aggregate::new`].
+pub struct AggregateSpec {
+    /// Group expressions over the input.
+    pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Aggregate functions.
+    pub aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// `FILTER (WHERE ...)` of each aggregate.
+    pub filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// The window among the group keys, if any.
+    pub window: Option<WindowKey>,
+    /// Emit only when windows close.
+    pub emit_on_close: bool,
+    /// Group columns followed by aggregate columns.
+    pub output_schema: SchemaRef,
+}
+
+/// The grouped state of one window (or of everything, without a window).
+struct GroupSet {
+    values: Box<dyn GroupValues>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
+    /// Changed since the last emission or checkpoint.
+    dirty: bool,
+}
+
+/// The aggregate operator.
+pub struct Aggregate {
+    spec: AggregateSpec,
+    group_schema: SchemaRef,
+    key_encoder: RowConverter,
+    /// Window end (or `Millis::MAX` without a window) to its groups.
+    sets: BTreeMap<Millis, GroupSet>,
+    /// State keys of windows closed since the last checkpoint.
+    closed: Vec<Millis>,
+    state_prefix: Vec<u8>,
+    group_ids: Vec<usize>,
+}
+
+const GLOBAL: Millis = Millis::MAX;
+
+impl Aggregate {
+    /// Builds the operator.
+    pub fn new(spec: AggregateSpec) -> Result<Aggregate> {
+        let n = spec.group_exprs.len();
+        let group_schema = Arc::new(Schema::new(spec.output_schema.fields()[..n].to_vec()));
+        let sort_fields = group_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        Ok(Aggregate {
+            key_encoder: RowConverter::new(sort_fields)?,
+            group_schema,
+            spec,
+            sets: BTreeMap::new(),
+            closed: Vec::new(),
+            state_prefix: Vec::new(),
+            group_ids: Vec::new(),
+        })
+    }
+
+    fn new_set(&self) -> Result<GroupSet> {
+        let values = new_group_values(self.group_schema.clone(), &GroupOrdering::None)?;
+        let accumulators = self.spec.aggregates.iter().map(|a| new_accumulator(a)).collect::<Result<_>>()?;
+        Ok(GroupSet { values, accumulators, dirty: false })
+    }
+
+    fn on_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        let keys = evaluate_all(&self.spec.group_exprs, batch)?;
+        let args =
+            self.spec.aggregates.iter().map(|a| evaluate_all(&a.expressions(), batch)).collect::<Result<Vec<_>>>()?;
+        let filters = self
+            .spec
+            .filters
+            .iter()
+            .map(|f| f.as_ref().map(|f| evaluate_all(std::slice::from_ref(f), batch)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        match &self.spec.window {
+            None => self.update(GLOBAL, &keys, &args, &filters),
+            Some(w) => {
+                for (end, rows) in partition_by_window(&keys[w.group_index], w.end_offset, n)? {
+                    match rows {
+                        None => self.update(end, &keys, &args, &filters)?,
+                        Some(idx) => {
+                            let keys = take_all(&keys, &idx)?;
+                            let args = args.iter().map(|a| take_all(a, &idx)).collect::<Result<Vec<_>>>()?;
+                            let filters = filters
+                                .iter()
+                                .map(|f| f.as_ref().map(|f| take_all(f, &idx)).transpose())
+                                .collect::<Result<Vec<_>>>()?;
+                            self.update(end, &keys, &args, &filters)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        end: Millis,
+        keys: &[ArrayRef],
+        args: &[Vec<ArrayRef>],
+        filters: &[Option<Vec<ArrayRef>>],
+    ) -> Result<()> {
+        if !self.sets.contains_key(&end) {
+            let set = self.new_set()?;
+            self.sets.insert(end, set);
+        }
+        let set = self.sets.get_mut(&end).ok_or_else(|| Error::Internal("group set vanished".into()))?;
+        set.values.intern(keys, &mut self.group_ids)?;
+        let total = set.values.len();
+        for ((acc, args), filter) in set.accumulators.iter_mut().zip(args).zip(filters) {
+            let filter = filter.as_ref().map(|f| as_boolean(&f[0])).transpose()?;
+            acc.update_batch(args, &self.group_ids, filter, total)?;
+        }
+        set.dirty = true;
+        Ok(())
+    }
+
+    /// Emits final values of windows ending at or before `watermark` and drops their state.
+    fn close_windows(&mut self, watermark: Millis, out: &mut Vec<Message>) -> Result<()> {
+        if self.spec.window.is_none() {
+            return Ok(());
+        }
+        let open = self.sets.split_off(&watermark.saturating_add(1));
+        let closing = std::mem::replace(&mut self.sets, open);
+        for (end, mut set) in closing {
+            if set.dirty || self.spec.emit_on_close {
+                let keys = set.values.emit(EmitTo::All)?;
+                let values = set
+                    .accumulators
+                    .iter_mut()
+                    .map(|a| a.evaluate(EmitTo::All))
+                    .collect::<datafusion::error::Result<Vec<_>>>()?;
+                out.push(Message::Changes(self.changes(keys, values)?));
+            }
+            self.closed.push(end);
+        }
+        Ok(())
+    }
+
+    /// Emits changed groups (updating mode) and snapshots changed windows into the barrier.
+    fn on_barrier(&mut self, barrier: &mut Barrier, out: &mut Vec<Message>) -> Result<()> {
+        for end in self.closed.drain(..) {
+            barrier.writes.push((state_key(&self.state_prefix, end), None));
+        }
+        let mut snapshots = Vec::new();
+        for (end, set) in self.sets.iter_mut().filter(|(_, s)| s.dirty) {
+            snapshots.push((*end, snapshot(set)?));
+            set.dirty = false;
+        }
+        for (end, (keys, states)) in snapshots {
+            let blob = encode_state(&keys, &states)?;
+            barrier.writes.push((state_key(&self.state_prefix, end), Some(blob)));
+            if !self.spec.emit_on_close {
+                let values = self.current_values(&states)?;
+                out.push(Message::Changes(self.changes(keys, values)?));
+            }
+        }
+        Ok(())
+    }
+
+    /// Final values computed from states without touching the live accumulators.
+    fn current_values(&self, states: &[Vec<ArrayRef>]) -> Result<Vec<ArrayRef>> {
+        let rows = states.first().and_then(|s| s.first()).map(|a| a.len()).unwrap_or(0);
+        let ids: Vec<usize> = (0..rows).collect();
+        self.spec
+            .aggregates
+            .iter()
+            .zip(states)
+            .map(|(agg, state)| {
+                let mut acc = new_accumulator(agg)?;
+                acc.merge_batch(state, &ids, rows)?;
+                Ok(acc.evaluate(EmitTo::All)?)
+            })
+            .collect()
+    }
+
+    fn changes(&self, keys: Vec<ArrayRef>, values: Vec<ArrayRef>) -> Result<ChangeBatch> {
+        let encoded = self.key_encoder.convert_columns(&keys)?;
+        let key_array = BinaryArray::from_iter_values(encoded.iter().map(|r| r.as_ref().to_vec()));
+        let mut columns = keys;
+        columns.extend(values);
+        let rows = RecordBatch::try_new(self.spec.output_schema.clone(), columns)?;
+        Ok(ChangeBatch { keys: key_array, rows, deletes: BinaryArray::from_iter_values(std::iter::empty::<&[u8]>()) })
+    }
+
+    fn restore_set(&mut self, end: Millis, blob: &[u8]) -> Result<()> {
+        let batch = decode_batch(blob)?;
+        let n_keys = self.spec.group_exprs.len();
+        let keys = batch.columns()[..n_keys].to_vec();
+        let mut set = self.new_set()?;
+        set.values.intern(&keys, &mut self.group_ids)?;
+        let total = set.values.len();
+        let mut col = n_keys;
+        for (acc, agg) in set.accumulators.iter_mut().zip(&self.spec.aggregates) {
+            let width = agg.state_fields()?.len();
+            acc.merge_batch(&batch.columns()[col..col + width], &self.group_ids, total)?;
+            col += width;
+        }
+        self.sets.insert(end, set);
+        Ok(())
+    }
+}
+
+/// Takes every group's keys and states out of `set`, then puts them back, so the set goes
+/// on unchanged. Returns what it took.
+fn snapshot(set: &mut GroupSet) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
+    let keys = set.values.emit(EmitTo::All)?;
+    let states =
+        set.accumulators.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion::error::Result<Vec<_>>>()?;
+    let mut ids = Vec::new();
+    set.values.intern(&keys, &mut ids)?;
+    let total = set.values.len();
+    for (acc, state) in set.accumulators.iter_mut().zip(&states) {
+        acc.merge_batch(state, &ids, total)?;
+    }
+    Ok((keys, states))
+}
+
+fn encode_state(keys: &[ArrayRef], states: &[Vec<ArrayRef>]) -> Result<Vec<u8>> {
+    let columns: Vec<ArrayRef> = keys.iter().chain(states.iter().flatten()).cloned().collect();
+    let fields: Vec<Field> =
+        columns.iter().enumerate().map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+    encode_batch(&batch)
+}
+
+fn state_key(prefix: &[u8], end: Millis) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&end.to_be_bytes());
+    k
+}
+
+fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
+    if agg.groups_accumulator_supported() {
+        return Ok(agg.create_groups_accumulator()?);
+    }
+    let agg = agg.clone();
+    Ok(Box::new(GroupsAccumulatorAdapter::new(move || agg.create_accumulator())))
+}
+
+fn evaluate_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    exprs.iter().map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?)).collect()
+}
+
+fn take_all(arrays: &[ArrayRef], idx: &UInt32Array) -> Result<Vec<ArrayRef>> {
+    arrays.iter().map(|a| Ok(take(a.as_ref(), idx, None)?)).collect()
+}
+
+fn as_boolean(array: &ArrayRef) -> Result<&BooleanArray> {
+    array
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or_else(|| Error::Internal("aggregate filter is not boolean".into()))
+}
+
+/// Splits row indices by window end. `None` indices mean "all rows" (the common case).
+fn partition_by_window(column: &ArrayRef, offset: Millis, n: usize) -> Result<Vec<(Millis, Option<UInt32Array>)>> {
+    let times = column
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .ok_or_else(|| Error::Internal("window column is not timestamp(ms)".into()))?;
+    if n == 0 {
+        return Ok(vec![]);
+    }
+    let first = times.value(0);
+    if times.null_count() == 0 && times.values().iter().all(|t| *t == first) {
+        return Ok(vec![(first.saturating_add(offset), None)]);
+    }
+    let mut parts: BTreeMap<Millis, Vec<u32>> = BTreeMap::new();
+    for (i, t) in times.iter().enumerate() {
+        if let Some(t) = t {
+            parts.entry(t.saturating_add(offset)).or_default().push(i as u32);
+        }
+    }
+    Ok(parts.into_iter().map(|(end, idx)| (end, Some(UInt32Array::from(idx)))).collect())
+}
+
+impl Operator for Aggregate {
+    fn name(&self) -> &'static str {
+        "aggregate"
+    }
+
+    fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
+        self.state_prefix = state.key(&[]);
+        for (sub, blob) in state.scan()? {
+            let end = Millis::from_be_bytes(
+                sub.as_slice().try_into().map_err(|_| Error::Internal("bad aggregate state key".into()))?,
+            );
+            self.restore_set(end, &blob)?;
+        }
+        Ok(())
+    }
+
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+        match msg {
+            Message::Batch(batch) => self.on_batch(&batch)?,
+            Message::Changes(_) => {
+                return Err(Error::Internal("aggregate over a change stream is not supported".into()));
+            }
+            Message::Watermark(wm) => {
+                self.close_windows(wm, out)?;
+                out.push(Message::Watermark(wm));
+            }
+            Message::Barrier(mut barrier) => {
+                self.on_barrier(&mut barrier, out)?;
+                out.push(Message::Barrier(barrier));
+            }
+            Message::End => out.push(Message::End),
+        }
+        Ok(())
+    }
+}

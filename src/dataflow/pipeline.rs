@@ -1,0 +1,226 @@
+//! Starting, flushing and stopping the pipeline of one materialized view.
+//!
+//! A pipeline is two threads: the source stage ([`super::source`]) and the operator chain,
+//! joined by a bounded channel. The engine owns a [`Pipeline`] per view; it asks it to flush
+//! (`FLUSH`, and before queries in `sluice run`), reads its [`ViewStats`], and stops it on
+//! DROP or shutdown. A pipeline that fails keeps the view's last committed contents and
+//! reports the error in its stats; it never takes the server down.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::{oneshot, watch};
+use tracing::{error, info};
+
+use super::source::{Control, SourceTask};
+use super::{Message, Operator, StateReader};
+use crate::connector::BadRecord;
+use crate::error::{Error, Result};
+use crate::state::Store;
+
+/// How many recent bad records a view remembers for `sluice_catalog.source_errors`.
+const RECENT_BAD: usize = 100;
+/// Messages in flight between the source and the operators.
+const CHANNEL_DEPTH: usize = 8;
+
+/// Where a pipeline is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Processing (or waiting for) input.
+    Running,
+    /// A bounded input was fully processed.
+    Finished,
+    /// Stopped by an error.
+    Failed(String),
+}
+
+/// Counters of one view's pipeline; shared with the engine for SHOW and system views.
+#[derive(Debug)]
+pub struct ViewStats {
+    /// Rows read from the source (good ones).
+    pub rows_read: AtomicU64,
+    /// Source records that could not be decoded.
+    pub bad_rows: AtomicU64,
+    /// Rows dropped because their event time was behind the watermark.
+    pub late_rows: AtomicU64,
+    /// Current watermark (ms since epoch; `i64::MIN` before any row).
+    pub watermark: AtomicI64,
+    /// Last durable checkpoint.
+    pub committed_epoch: AtomicU64,
+    /// The most recent bad records.
+    pub recent_bad: Mutex<VecDeque<BadRecord>>,
+    /// Held for writing while a checkpoint commits and for reading while a query scans the
+    /// view, so queries see whole checkpoints only.
+    pub rows_lock: std::sync::RwLock<()>,
+    status: watch::Sender<Status>,
+}
+
+impl Default for ViewStats {
+    fn default() -> Self {
+        ViewStats {
+            rows_read: AtomicU64::new(0),
+            bad_rows: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
+            committed_epoch: AtomicU64::new(0),
+            recent_bad: Mutex::new(VecDeque::new()),
+            rows_lock: std::sync::RwLock::new(()),
+            status: watch::channel(Status::Running).0,
+        }
+    }
+}
+
+impl ViewStats {
+    /// Counts and remembers bad records.
+    pub fn record_bad(&self, bad: Vec<BadRecord>) {
+        self.bad_rows.fetch_add(bad.len() as u64, Ordering::Relaxed);
+        if let Ok(mut recent) = self.recent_bad.lock() {
+            for record in bad {
+                if recent.len() == RECENT_BAD {
+                    recent.pop_front();
+                }
+                recent.push_back(record);
+            }
+        }
+    }
+
+    /// Notes a durable checkpoint.
+    pub fn committed(&self, epoch: u64) {
+        self.committed_epoch.store(epoch, Ordering::Relaxed);
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    fn set_status(&self, status: Status) {
+        self.status.send_replace(status);
+    }
+}
+
+/// A running view pipeline.
+pub struct Pipeline {
+    name: String,
+    control: Sender<Control>,
+    stats: Arc<ViewStats>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Pipeline {
+    /// Restores state from `store` and starts the threads of view `view`.
+    pub fn start(
+        name: &str,
+        view: u64,
+        source: SourceTask,
+        operators: Vec<Box<dyn Operator>>,
+        store: Store,
+    ) -> Result<Pipeline> {
+        let stats = source.stats.clone();
+        let (control_tx, control_rx) = mpsc::channel();
+        let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
+        let mut operators = operators;
+        for (i, op) in operators.iter_mut().enumerate() {
+            op.open(&StateReader { store: &store, view, operator: (i + 1) as u8 })?;
+        }
+        let source_thread = {
+            let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
+            std::thread::Builder::new().name(format!("src-{name}")).spawn(move || {
+                let state = StateReader { store: &store, view, operator: 0 };
+                if let Err(e) = source.run(&state, control_rx, data_tx) {
+                    fail(&name, &stats, e);
+                }
+            })?
+        };
+        let operator_thread = {
+            let (stats, name) = (stats.clone(), name.to_string());
+            std::thread::Builder::new().name(format!("ops-{name}")).spawn(move || {
+                match run_operators(data_rx, operators) {
+                    Ok(true) => stats.set_status(Status::Finished),
+                    Ok(false) => {}
+                    Err(e) => fail(&name, &stats, e),
+                }
+            })?
+        };
+        info!(view = %name, "pipeline started");
+        Ok(Pipeline {
+            name: name.to_string(),
+            control: control_tx,
+            stats,
+            threads: Mutex::new(vec![source_thread, operator_thread]),
+        })
+    }
+
+    /// Counters and status.
+    pub fn stats(&self) -> &Arc<ViewStats> {
+        &self.stats
+    }
+
+    /// Waits until everything the source can read now is processed and durably committed.
+    /// Returns at once for a finished pipeline; fails for a failed one.
+    pub async fn flush(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.stats.status() == Status::Running && self.control.send(Control::Flush(tx)).is_ok() {
+            let mut status = self.stats.status.subscribe();
+            tokio::select! {
+                _ = rx => {}
+                _ = status.wait_for(|s| *s != Status::Running) => {}
+            }
+        }
+        match self.stats.status() {
+            Status::Failed(reason) => Err(Error::Connector(format!("view \"{}\" failed: {reason}", self.name))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until a bounded input has been processed completely.
+    pub async fn finished(&self) -> Result<()> {
+        let mut status = self.stats.status.subscribe();
+        let _ = status.wait_for(|s| *s != Status::Running).await;
+        self.flush().await
+    }
+
+    /// Stops both threads and waits for them, so nothing is written for this view afterwards.
+    pub async fn stop(&self) {
+        let _ = self.control.send(Control::Stop);
+        let threads: Vec<_> = self.threads.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+fn fail(name: &str, stats: &ViewStats, e: Error) {
+    if matches!(e, Error::Shutdown(_)) {
+        return;
+    }
+    error!(view = %name, error = %e, "pipeline failed");
+    stats.set_status(Status::Failed(e.to_string()));
+}
+
+/// Runs messages through the operators. Returns true when the input ended.
+fn run_operators(input: Receiver<Message>, mut operators: Vec<Box<dyn Operator>>) -> Result<bool> {
+    let mut current = Vec::new();
+    let mut next = Vec::new();
+    while let Ok(msg) = input.recv() {
+        let end = matches!(msg, Message::End);
+        current.push(msg);
+        for op in operators.iter_mut() {
+            for msg in current.drain(..) {
+                op.process(msg, &mut next)?;
+            }
+            std::mem::swap(&mut current, &mut next);
+        }
+        current.clear();
+        if end {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

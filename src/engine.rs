@@ -1,0 +1,221 @@
+//! The engine: owns the catalog, the store, DataFusion's session and the running pipelines,
+//! and executes statements.
+//!
+//! The server (pgwire) and `sluice run` both call [`Engine::parse`], [`Engine::describe`] and
+//! [`Engine::execute`]. DDL goes through `ddl` (one statement at a time), queries through
+//! DataFusion over the views' stored contents (`query`), SHOW and system tables through
+//! `system`.
+
+mod ddl;
+mod query;
+mod system;
+mod tables;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+use tracing::{error, info};
+
+use crate::catalog::{self, Catalog};
+use crate::error::{Error, Result};
+use crate::sql::relations::{StreamSchemas, TumbleFunction};
+use crate::sql::{self, Statement};
+use crate::state::Store;
+
+/// What one statement returns.
+#[derive(Debug)]
+pub enum Output {
+    /// A result set. Batches may be empty.
+    Rows {
+        /// Columns.
+        schema: SchemaRef,
+        /// Rows.
+        batches: Vec<RecordBatch>,
+    },
+    /// A command completion with its Postgres tag, e.g. "CREATE STREAM".
+    Command {
+        /// The tag.
+        tag: String,
+        /// Row count for tags that carry one.
+        rows: Option<usize>,
+    },
+}
+
+impl Output {
+    fn command(tag: &str) -> Output {
+        Output::Command { tag: tag.to_string(), rows: None }
+    }
+}
+
+/// What the extended protocol needs before execution.
+#[derive(Debug)]
+pub struct Description {
+    /// Type of each `$n` parameter, in order (None when unknown).
+    pub params: Vec<Option<DataType>>,
+    /// Result columns, or None when the statement returns no rows.
+    pub schema: Option<SchemaRef>,
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Sources end at the end of their data (`sluice run`).
+    pub bounded: bool,
+    /// Time between checkpoints.
+    pub checkpoint_interval: Duration,
+    /// Rows per batch at most.
+    pub batch_size: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { bounded: false, checkpoint_interval: Duration::from_secs(1), batch_size: 8192 }
+    }
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    ctx: SessionContext,
+    catalog: Arc<RwLock<Catalog>>,
+    stream_schemas: StreamSchemas,
+    /// Serializes DDL.
+    ddl: tokio::sync::Mutex<()>,
+    config: EngineConfig,
+}
+
+/// The DataFusion catalog and schema user objects live in.
+pub const CATALOG_NAME: &str = "sluice";
+/// The schema of user objects.
+pub const SCHEMA_NAME: &str = "public";
+
+impl Engine {
+    /// Opens the engine over `store`, restoring every stream and view found there.
+    pub async fn open(store: Store, config: EngineConfig) -> Result<Engine> {
+        let session = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
+            .with_information_schema(true)
+            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+        let ctx = SessionContext::new_with_config(session);
+        let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
+        ctx.register_udtf("tumble", Arc::new(TumbleFunction::new(stream_schemas.clone())));
+        let catalog = Arc::new(RwLock::new(Catalog::default()));
+        system::register(&ctx, &catalog)?;
+        let engine = Engine {
+            inner: Arc::new(Inner { store, ctx, catalog, stream_schemas, ddl: tokio::sync::Mutex::new(()), config }),
+        };
+        engine.restore().await?;
+        Ok(engine)
+    }
+
+    async fn restore(&self) -> Result<()> {
+        let entries = catalog::load(&self.inner.store)?;
+        let count = entries.len();
+        for (id, entry) in entries {
+            let result = match sql::parse(&entry.sql)?.into_iter().next() {
+                Some(Statement::CreateStream(s)) => self.create_stream(&s, Some(id)).await,
+                Some(Statement::CreateView(v)) => self.create_view(&v, Some(id)).await,
+                _ => Err(Error::Internal(format!("catalog entry {id} is not a CREATE statement"))),
+            };
+            if let Err(e) = result {
+                error!(id, sql = %entry.sql, error = %e, "cannot restore catalog entry");
+            }
+        }
+        if count > 0 {
+            info!(objects = count, "catalog restored");
+        }
+        Ok(())
+    }
+
+    /// Splits and parses SQL text into statements.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        sql::parse(sql)
+    }
+
+    /// Parameter and result types of one statement.
+    pub async fn describe(&self, stmt: &Statement) -> Result<Description> {
+        match stmt {
+            Statement::Query(ast) => self.describe_query(ast).await,
+            Statement::ShowStreams | Statement::ShowViews | Statement::Describe(_) | Statement::Explain(_) => {
+                let schema = match self.execute(stmt, vec![]).await? {
+                    Output::Rows { schema, .. } => Some(schema),
+                    Output::Command { .. } => None,
+                };
+                Ok(Description { params: vec![], schema })
+            }
+            _ => Ok(Description { params: vec![], schema: None }),
+        }
+    }
+
+    /// Executes one statement with values for `$1..$n`.
+    pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        match stmt {
+            Statement::CreateStream(s) => {
+                let _ddl = self.inner.ddl.lock().await;
+                self.create_stream(s, None).await
+            }
+            Statement::CreateView(v) => {
+                let _ddl = self.inner.ddl.lock().await;
+                self.create_view(v, None).await
+            }
+            Statement::Drop(d) => {
+                let _ddl = self.inner.ddl.lock().await;
+                self.drop_object(d).await
+            }
+            Statement::Explain(v) => self.explain_view(v).await,
+            Statement::ShowStreams => system::show_streams(&self.inner.catalog),
+            Statement::ShowViews => system::show_views(&self.inner.catalog),
+            Statement::Describe(name) => system::describe(&self.inner.catalog, name),
+            Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
+            Statement::Query(ast) => self.query(ast, params).await,
+        }
+    }
+
+    /// Parses and executes every statement of `sql` in order, stopping at the first error.
+    pub async fn execute_sql(&self, sql: &str) -> Result<Vec<Output>> {
+        let mut outputs = Vec::new();
+        for stmt in self.parse(sql)? {
+            outputs.push(self.execute(&stmt, vec![]).await?);
+        }
+        Ok(outputs)
+    }
+
+    /// Waits until every view has processed what its source holds now (serve mode) or all
+    /// of it (bounded mode), durably.
+    pub async fn flush(&self) -> Result<()> {
+        let pipelines: Vec<_> = self.read_catalog()?.views.values().map(|v| v.pipeline.clone()).collect();
+        for p in pipelines {
+            if self.inner.config.bounded { p.finished().await? } else { p.flush().await? }
+        }
+        Ok(())
+    }
+
+    /// Stops every pipeline (no final checkpoint: what was committed is what recovery sees).
+    pub async fn shutdown(&self) {
+        let pipelines: Vec<_> = match self.read_catalog() {
+            Ok(c) => c.views.values().map(|v| v.pipeline.clone()).collect(),
+            Err(_) => return,
+        };
+        for p in pipelines {
+            p.stop().await;
+        }
+    }
+
+    fn read_catalog(&self) -> Result<std::sync::RwLockReadGuard<'_, Catalog>> {
+        self.inner.catalog.read().map_err(|_| Error::Internal("catalog lock poisoned".into()))
+    }
+
+    fn write_catalog(&self) -> Result<std::sync::RwLockWriteGuard<'_, Catalog>> {
+        self.inner.catalog.write().map_err(|_| Error::Internal("catalog lock poisoned".into()))
+    }
+}

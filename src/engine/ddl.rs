@@ -1,0 +1,200 @@
+//! CREATE, DROP and EXPLAIN of streams and materialized views.
+//!
+//! Called by the engine with its DDL lock held (and at startup, replaying the catalog with
+//! the stored ids). Everything that can fail is checked before the catalog entry is
+//! persisted, so a failed CREATE leaves nothing behind.
+
+use std::sync::Arc;
+
+use arrow::array::StringArray;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::TableReference;
+use tracing::info;
+
+use super::tables::ViewTable;
+use super::{Engine, Output};
+use crate::catalog::{self, StreamEntry, ViewEntry};
+use crate::connector;
+use crate::dataflow::materialize::Materialize;
+use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::dataflow::source::SourceTask;
+use crate::error::{Error, Result};
+use crate::sql::plan::{ViewPlan, plan_stream, plan_view};
+use crate::sql::relations::StreamTable;
+use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
+use crate::state::{state_key, state_prefix, view_prefix};
+
+impl Engine {
+    /// CREATE STREAM; `id` is given when replaying the catalog.
+    pub(super) async fn create_stream(&self, stmt: &CreateStream, id: Option<u64>) -> Result<Output> {
+        let done = Output::command("CREATE STREAM");
+        if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
+            return Ok(done);
+        }
+        connector::validate(&stmt.options)?;
+        let def = plan_stream(&self.inner.ctx.state(), stmt).await?;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                let id = self.inner.store.next_id()?;
+                catalog::persist(&self.inner.store, id, &stmt.to_string())?;
+                id
+            }
+        };
+        let table = Arc::new(StreamTable::new(&stmt.name, def.schema.clone()));
+        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), table)?;
+        if let Ok(mut schemas) = self.inner.stream_schemas.write() {
+            schemas.insert(stmt.name.clone(), def.schema.clone());
+        }
+        self.write_catalog()?.streams.insert(stmt.name.clone(), StreamEntry { id, def });
+        info!(stream = %stmt.name, id, "stream created");
+        Ok(done)
+    }
+
+    /// CREATE MATERIALIZED VIEW; `id` is given when replaying the catalog.
+    pub(super) async fn create_view(&self, stmt: &CreateView, id: Option<u64>) -> Result<Output> {
+        let done = Output::command("CREATE MATERIALIZED VIEW");
+        if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
+            return Ok(done);
+        }
+        let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
+        let def = self.stream_def(&plan.stream)?;
+        plan.check_against(&def)?;
+        let explain = plan.explain(&stmt.name, &def);
+        let (schema, keyed, stream) = (plan.schema.clone(), plan.keyed, plan.stream.clone());
+        let new = id.is_none();
+        let id = match id {
+            Some(id) => id,
+            None => self.inner.store.next_id()?,
+        };
+        let saved = self.inner.store.get(&state_key(id, 0, b"pos"))?;
+        let reader = connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?;
+        let stats = Arc::new(ViewStats::default());
+        let operators = self.operators(plan, id, &stats)?;
+        let source = SourceTask {
+            reader,
+            watermark: def.watermark.clone(),
+            batch_size: self.inner.config.batch_size,
+            checkpoint_interval: self.inner.config.checkpoint_interval,
+            stats: stats.clone(),
+        };
+        let table = ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone());
+        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(table))?;
+        if new {
+            catalog::persist(&self.inner.store, id, &stmt.to_string())?;
+        }
+        let pipeline = match Pipeline::start(&stmt.name, id, source, operators, self.inner.store.clone()) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                self.inner.ctx.deregister_table(TableReference::bare(stmt.name.as_str()))?;
+                if new {
+                    catalog::forget(&self.inner.store, id)?;
+                }
+                return Err(e);
+            }
+        };
+        let entry =
+            ViewEntry { id, stream, schema, keyed, emit_on_close: stmt.emit_on_close, explain, stats, pipeline };
+        self.write_catalog()?.views.insert(stmt.name.clone(), entry);
+        info!(view = %stmt.name, id, "materialized view created");
+        Ok(done)
+    }
+
+    fn operators(
+        &self,
+        plan: ViewPlan,
+        id: u64,
+        stats: &Arc<ViewStats>,
+    ) -> Result<Vec<Box<dyn crate::dataflow::Operator>>> {
+        let schema = plan.schema.clone();
+        let mut operators = plan.into_operators()?;
+        operators.push(Box::new(Materialize::new(id, &schema, self.inner.store.clone(), stats.clone())?));
+        Ok(operators)
+    }
+
+    /// EXPLAIN CREATE MATERIALIZED VIEW: the dataflow plan, one line per row.
+    pub(super) async fn explain_view(&self, stmt: &CreateView) -> Result<Output> {
+        let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
+        let def = self.stream_def(&plan.stream)?;
+        let text = plan.explain(&stmt.name, &def);
+        let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
+        let lines = StringArray::from_iter_values(text.lines());
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(lines)])?;
+        Ok(Output::Rows { schema, batches: vec![batch] })
+    }
+
+    /// DROP STREAM | MATERIALIZED VIEW.
+    pub(super) async fn drop_object(&self, stmt: &DropObject) -> Result<Output> {
+        let tag = match stmt.kind {
+            ObjectKind::Stream => "DROP STREAM",
+            ObjectKind::View => "DROP MATERIALIZED VIEW",
+        };
+        let kind = self.read_catalog()?.kind_of(&stmt.name);
+        match kind {
+            None if stmt.if_exists => return Ok(Output::command(tag)),
+            None => return Err(Error::UnknownRelation { kind: stmt.kind.noun(), name: stmt.name.clone() }),
+            Some(k) if k != stmt.kind => {
+                return Err(Error::WrongObjectType(format!("\"{}\" is not a {}", stmt.name, stmt.kind.noun())));
+            }
+            Some(_) => {}
+        }
+        match stmt.kind {
+            ObjectKind::View => self.drop_view(&stmt.name).await?,
+            ObjectKind::Stream => self.drop_stream(&stmt.name, stmt.cascade).await?,
+        }
+        Ok(Output::command(tag))
+    }
+
+    async fn drop_stream(&self, name: &str, cascade: bool) -> Result<()> {
+        let dependents = self.read_catalog()?.dependents(name);
+        if !dependents.is_empty() && !cascade {
+            return Err(Error::DependentObjects(format!(
+                "cannot drop stream \"{name}\" because materialized view \"{}\" depends on it; use DROP ... CASCADE to drop the dependent views too",
+                dependents[0]
+            )));
+        }
+        for view in dependents {
+            self.drop_view(&view).await?;
+        }
+        let entry = self.write_catalog()?.streams.remove(name);
+        if let Some(entry) = entry {
+            self.inner.ctx.deregister_table(TableReference::bare(name))?;
+            if let Ok(mut schemas) = self.inner.stream_schemas.write() {
+                schemas.remove(name);
+            }
+            catalog::forget(&self.inner.store, entry.id)?;
+        }
+        info!(stream = %name, "stream dropped");
+        Ok(())
+    }
+
+    async fn drop_view(&self, name: &str) -> Result<()> {
+        let entry = self.write_catalog()?.views.remove(name);
+        let Some(entry) = entry else { return Ok(()) };
+        self.inner.ctx.deregister_table(TableReference::bare(name))?;
+        entry.pipeline.stop().await;
+        catalog::forget(&self.inner.store, entry.id)?;
+        self.inner.store.remove_prefix(&view_prefix(entry.id))?;
+        self.inner.store.remove_prefix(&state_prefix(entry.id))?;
+        info!(view = %name, "materialized view dropped");
+        Ok(())
+    }
+
+    /// True when `name` exists and IF NOT EXISTS was given; an error when it exists without.
+    fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+        match self.read_catalog()?.check_free(name) {
+            Ok(()) => Ok(false),
+            Err(_) if if_not_exists => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn stream_def(&self, name: &str) -> Result<crate::sql::plan::StreamDef> {
+        self.read_catalog()?
+            .streams
+            .get(name)
+            .map(|s| s.def.clone())
+            .ok_or_else(|| Error::UnknownRelation { kind: "stream", name: name.to_string() })
+    }
+}

@@ -1,0 +1,90 @@
+//! Ad-hoc statements: SELECT over views (and system tables) executed by DataFusion, and the
+//! session chatter clients send (SET, BEGIN, COMMIT, ...).
+//!
+//! Called by the engine for every statement that is not Sluice DDL. In bounded mode
+//! (`sluice run`) a query first waits until every pipeline has consumed its input, so a
+//! script sees complete results.
+
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::scalar::ScalarValue;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast;
+
+use super::{Description, Engine, Output};
+use crate::error::{Error, Result};
+
+impl Engine {
+    pub(super) async fn query(&self, stmt: &ast::Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        if let Some(output) = session_command(stmt)? {
+            return Ok(output);
+        }
+        if self.inner.config.bounded {
+            self.flush().await?;
+        }
+        let mut plan = self.plan(stmt).await?;
+        if !params.is_empty() {
+            plan = plan.with_param_values(ParamValues::List(params.into_iter().map(Into::into).collect()))?;
+        }
+        let frame = self.inner.ctx.execute_logical_plan(plan).await?;
+        let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(Output::Rows { schema, batches })
+    }
+
+    pub(super) async fn describe_query(&self, stmt: &ast::Statement) -> Result<Description> {
+        if session_command(stmt)?.is_some() {
+            return Ok(Description { params: vec![], schema: None });
+        }
+        let plan = self.plan(stmt).await?;
+        let types = plan.get_parameter_types()?;
+        let mut params: Vec<(usize, Option<arrow::datatypes::DataType>)> = types
+            .into_iter()
+            .filter_map(|(name, t)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, t)))
+            .collect();
+        params.sort_by_key(|(i, _)| *i);
+        let count = params.last().map(|(i, _)| *i).unwrap_or(0);
+        let mut ordered = vec![None; count];
+        for (i, t) in params {
+            ordered[i - 1] = t;
+        }
+        let schema = match plan {
+            LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) => None,
+            ref p => Some(std::sync::Arc::new(p.schema().as_arrow().clone())),
+        };
+        Ok(Description { params: ordered, schema })
+    }
+
+    async fn plan(&self, stmt: &ast::Statement) -> Result<LogicalPlan> {
+        let state = self.inner.ctx.state();
+        Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
+    }
+}
+
+/// Statements answered without DataFusion, or refused.
+fn session_command(stmt: &ast::Statement) -> Result<Option<Output>> {
+    use ast::Statement as S;
+    let tag = match stmt {
+        S::Set(_) => "SET",
+        S::StartTransaction { .. } => "BEGIN",
+        S::Commit { .. } => "COMMIT",
+        S::Rollback { .. } => "ROLLBACK",
+        S::Discard { .. } => "DISCARD ALL",
+        S::Query(_) | S::Explain { .. } | S::ShowVariable { .. } | S::ShowTables { .. } | S::ShowColumns { .. } => {
+            return Ok(None);
+        }
+        S::CreateTable(_) => return Err(Error::Unsupported("CREATE TABLE is not supported; use CREATE STREAM".into())),
+        S::CreateView(_) => {
+            return Err(Error::Unsupported("CREATE VIEW is not supported; use CREATE MATERIALIZED VIEW".into()));
+        }
+        S::Insert(_) | S::Update(_) | S::Delete(_) | S::Truncate(_) | S::Merge(_) => {
+            return Err(Error::Unsupported("streams and views are read-only: rows come from sources".into()));
+        }
+        other => {
+            let text = other.to_string();
+            let word = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            return Err(Error::Unsupported(format!("{word} is not supported")));
+        }
+    };
+    Ok(Some(Output::command(tag)))
+}

@@ -1,0 +1,220 @@
+//! System tables (`sluice_catalog.streams`, `.views`, `.source_errors`), SHOW and DESCRIBE.
+//!
+//! Each system table is built from the live catalog and pipeline counters when a query
+//! scans it; SHOW STREAMS and SHOW MATERIALIZED VIEWS return the same rows.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use datafusion::catalog::{MemorySchemaProvider, Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use super::{CATALOG_NAME, Output};
+use crate::catalog::Catalog;
+use crate::dataflow::pipeline::Status;
+use crate::error::{Error, Result};
+
+type Builder = fn(&Catalog) -> Result<RecordBatch>;
+
+/// A table computed from the catalog at scan time.
+struct SystemTable {
+    catalog: Arc<RwLock<Catalog>>,
+    schema: SchemaRef,
+    build: Builder,
+}
+
+impl std::fmt::Debug for SystemTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SystemTable").field("schema", &self.schema).finish()
+    }
+}
+
+/// Registers the `sluice_catalog` schema and its tables.
+pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
+    let schema = Arc::new(MemorySchemaProvider::new());
+    let tables: [(&str, Builder); 3] =
+        [("streams", streams_batch), ("views", views_batch), ("source_errors", errors_batch)];
+    for (name, build) in tables {
+        let empty = Catalog::default();
+        let table = SystemTable { catalog: catalog.clone(), schema: build(&empty)?.schema(), build };
+        datafusion::catalog::SchemaProvider::register_table(schema.as_ref(), name.to_string(), Arc::new(table))?;
+    }
+    let provider = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
+    provider.register_schema("sluice_catalog", schema)?;
+    Ok(())
+}
+
+fn read(catalog: &RwLock<Catalog>) -> Result<std::sync::RwLockReadGuard<'_, Catalog>> {
+    catalog.read().map_err(|_| Error::Internal("catalog lock poisoned".into()))
+}
+
+/// SHOW STREAMS.
+pub fn show_streams(catalog: &RwLock<Catalog>) -> Result<Output> {
+    rows(streams_batch(&*read(catalog)?)?)
+}
+
+/// SHOW MATERIALIZED VIEWS.
+pub fn show_views(catalog: &RwLock<Catalog>) -> Result<Output> {
+    rows(views_batch(&*read(catalog)?)?)
+}
+
+/// DESCRIBE name: its columns.
+pub fn describe(catalog: &RwLock<Catalog>, name: &str) -> Result<Output> {
+    let catalog = read(catalog)?;
+    let (schema, time_column) = if let Some(s) = catalog.streams.get(name) {
+        (s.def.schema.clone(), s.def.watermark.as_ref().map(|w| w.column))
+    } else if let Some(v) = catalog.views.get(name) {
+        (v.schema.clone(), None)
+    } else {
+        return Err(Error::UnknownRelation { kind: "relation", name: name.to_string() });
+    };
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let types: Vec<String> = schema.fields().iter().map(|f| sql_type_name(f.data_type())).collect();
+    let notes: Vec<Option<&str>> = (0..names.len()).map(|i| (Some(i) == time_column).then_some("event time")).collect();
+    rows(batch(vec![
+        ("column_name", Arc::new(StringArray::from(names))),
+        ("data_type", Arc::new(StringArray::from(types))),
+        ("comment", Arc::new(StringArray::from(notes))),
+    ])?)
+}
+
+/// The SQL name of an Arrow type, as users wrote it.
+pub fn sql_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "SMALLINT".into(),
+        DataType::Int32 | DataType::UInt16 => "INTEGER".into(),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "BIGINT".into(),
+        DataType::Float32 => "REAL".into(),
+        DataType::Float64 => "DOUBLE PRECISION".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "TEXT".into(),
+        DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        DataType::Decimal128(p, s) => format!("NUMERIC({p}, {s})"),
+        other => other.to_string().to_uppercase(),
+    }
+}
+
+fn rows(batch: RecordBatch) -> Result<Output> {
+    Ok(Output::Rows { schema: batch.schema(), batches: vec![batch] })
+}
+
+fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
+    let arrays = columns.into_iter().map(|(_, a)| a).collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
+fn streams_batch(catalog: &Catalog) -> Result<RecordBatch> {
+    let mut names = Vec::new();
+    let (mut connectors, mut formats, mut paths, mut watermarks, mut bad) = (vec![], vec![], vec![], vec![], vec![]);
+    for (name, s) in &catalog.streams {
+        names.push(name.clone());
+        connectors.push(s.def.options.get("connector").cloned());
+        formats.push(s.def.options.get("format").cloned());
+        paths.push(s.def.options.get("path").cloned());
+        watermarks.push(
+            s.def.watermark.as_ref().map(|w| format!("{} - {} ms", s.def.schema.field(w.column).name(), w.delay)),
+        );
+        // Every view reads the stream on its own; the stream's bad rows are those its most
+        // advanced reader has seen.
+        let views = catalog.views.values().filter(|v| &v.stream == name);
+        bad.push(views.map(|v| v.stats.bad_rows.load(Ordering::Relaxed)).max().unwrap_or(0));
+    }
+    batch(vec![
+        ("name", Arc::new(StringArray::from(names))),
+        ("connector", Arc::new(StringArray::from(connectors))),
+        ("format", Arc::new(StringArray::from(formats))),
+        ("path", Arc::new(StringArray::from(paths))),
+        ("watermark", Arc::new(StringArray::from(watermarks))),
+        ("bad_rows", Arc::new(UInt64Array::from(bad))),
+    ])
+}
+
+fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
+    let mut cols: (Vec<String>, Vec<String>, Vec<&str>, Vec<&str>, Vec<String>) = Default::default();
+    let (mut read, mut late, mut bad, mut wm, mut epoch) = (vec![], vec![], vec![], vec![], vec![]);
+    for (name, v) in &catalog.views {
+        cols.0.push(name.clone());
+        cols.1.push(v.stream.clone());
+        cols.2.push(if v.keyed { "upsert" } else { "append" });
+        cols.3.push(if v.emit_on_close { "on window close" } else { "on update" });
+        cols.4.push(match v.stats.status() {
+            Status::Running => "running".into(),
+            Status::Finished => "finished".into(),
+            Status::Failed(e) => format!("failed: {e}"),
+        });
+        read.push(v.stats.rows_read.load(Ordering::Relaxed));
+        late.push(v.stats.late_rows.load(Ordering::Relaxed));
+        bad.push(v.stats.bad_rows.load(Ordering::Relaxed));
+        let w = v.stats.watermark.load(Ordering::Relaxed);
+        wm.push((w != i64::MIN && w != i64::MAX).then_some(w));
+        epoch.push(v.stats.committed_epoch.load(Ordering::Relaxed) as i64);
+    }
+    batch(vec![
+        ("name", Arc::new(StringArray::from(cols.0))),
+        ("stream", Arc::new(StringArray::from(cols.1))),
+        ("mode", Arc::new(StringArray::from(cols.2))),
+        ("emit", Arc::new(StringArray::from(cols.3))),
+        ("status", Arc::new(StringArray::from(cols.4))),
+        ("rows_read", Arc::new(UInt64Array::from(read))),
+        ("late_rows", Arc::new(UInt64Array::from(late))),
+        ("bad_rows", Arc::new(UInt64Array::from(bad))),
+        ("watermark", Arc::new(TimestampMillisecondArray::from(wm))),
+        ("checkpoint", Arc::new(Int64Array::from(epoch))),
+    ])
+}
+
+fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
+    let (mut views, mut streams, mut files, mut lines, mut reasons) = (vec![], vec![], vec![], vec![], vec![]);
+    for (name, v) in &catalog.views {
+        let recent = v.stats.recent_bad.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?;
+        for bad in recent.iter() {
+            views.push(name.clone());
+            streams.push(v.stream.clone());
+            files.push(bad.file.clone());
+            lines.push(bad.line as i64);
+            reasons.push(bad.reason.clone());
+        }
+    }
+    batch(vec![
+        ("view", Arc::new(StringArray::from(views))),
+        ("stream", Arc::new(StringArray::from(streams))),
+        ("file", Arc::new(StringArray::from(files))),
+        ("line", Arc::new(Int64Array::from(lines))),
+        ("reason", Arc::new(StringArray::from(reasons))),
+    ])
+}
+
+#[async_trait]
+impl TableProvider for SystemTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let catalog = read(&self.catalog).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let batch = (self.build)(&catalog).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema.clone(), projection.cloned())?)
+    }
+}

@@ -1,0 +1,36 @@
+//! Sluice: a streaming SQL database behind a Postgres front door.
+//!
+//! One SQL string, from the socket to a continuously maintained result:
+//!
+//! ```text
+//!  psql / driver ──pgwire──▶ server ──▶ engine ──▶ sql::parser ──▶ sql::plan ──▶ catalog
+//!                                         │            (DataFusion LogicalPlan → streaming operators)
+//!                                         │
+//!            ┌────────────────────────────┘ CREATE MATERIALIZED VIEW starts a pipeline:
+//!            ▼
+//!   connector (file: read, decode json/csv)          ──▶ RecordBatch
+//!   dataflow::source (watermark, late rows, barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
+//!   dataflow::{window, map, aggregate}                ──▶ batches / keyed changes
+//!   dataflow::materialize ──▶ state::Store (sled): view rows + operator state + source
+//!                             positions, committed atomically at every checkpoint barrier
+//!
+//!   SELECT ... FROM view ──▶ engine ──▶ DataFusion over the view's stored rows ──▶ client
+//! ```
+//!
+//! Modules follow the data: [`server`] speaks the Postgres protocol, [`engine`] executes
+//! statements, [`sql`] parses and plans, [`catalog`] remembers objects, [`dataflow`] runs
+//! pipelines, [`state`] stores everything, [`connector`] reads sources, [`run`] executes
+//! scripts for `sluice run`. See `docs/architecture.md` for checkpoints and recovery.
+
+pub mod catalog;
+pub mod connector;
+pub mod dataflow;
+pub mod engine;
+pub mod error;
+pub mod run;
+pub mod server;
+pub mod sql;
+pub mod state;
+
+pub use engine::{Engine, EngineConfig, Output};
+pub use error::{Error, Result};

@@ -1,0 +1,108 @@
+//! `sluice run script.sql`: executes a script in an embedded, temporary instance.
+//!
+//! Sources are bounded: at the end of their files the watermark moves to the end of time,
+//! so every window closes. Each statement that returns rows prints them, as an aligned
+//! table (psql style) or CSV with a header. The first failing statement prints its error and
+//! makes the run fail. Called by `main.rs`.
+
+use std::io::Write;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::engine::{Engine, EngineConfig, Output};
+use crate::error::{Error, Result};
+use crate::state::Store;
+
+/// How result rows are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns, like psql.
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// Runs the statements of `script`, printing results to `out`.
+pub async fn run_script(script: &str, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    let config = EngineConfig { bounded: true, ..EngineConfig::default() };
+    let engine = Engine::open(Store::temporary()?, config).await?;
+    let result = run_statements(&engine, script, format, out).await;
+    engine.shutdown().await;
+    result
+}
+
+async fn run_statements(engine: &Engine, script: &str, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    for stmt in engine.parse(script)? {
+        match engine.execute(&stmt, vec![]).await? {
+            Output::Rows { schema, batches } => match format {
+                OutputFormat::Table => write_table(&schema, &batches, out)?,
+                OutputFormat::Csv => write_csv(&batches, out)?,
+            },
+            Output::Command { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+fn write_csv(batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
+    let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    if batches.is_empty() {
+        return Ok(());
+    }
+    Ok(())
+}
+
+/// Prints rows like psql's aligned format, with a `(n rows)` footer.
+pub fn write_table(schema: &Schema, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
+    let options = FormatOptions::default()
+        .with_null("")
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    let mut cells: Vec<Vec<String>> = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            cells.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+        }
+    }
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let widths: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| cells.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(n.chars().count()))
+        .collect();
+    let numeric: Vec<bool> = schema.fields().iter().map(|f| f.data_type().is_numeric()).collect();
+    let header: Vec<String> = names.iter().zip(&widths).map(|(n, w)| center(n, *w)).collect();
+    let io = |e: std::io::Error| Error::Io(e);
+    writeln!(out, " {}", header.join(" | ").trim_end()).map_err(io)?;
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(w + 2)).collect();
+    writeln!(out, "{}", rule.join("+")).map_err(io)?;
+    for row in &cells {
+        let padded: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .zip(&numeric)
+            .map(|((c, w), num)| if *num { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .collect();
+        writeln!(out, " {}", padded.join(" | ").trim_end()).map_err(io)?;
+    }
+    let n = cells.len();
+    writeln!(out, "({n} {})\n", if n == 1 { "row" } else { "rows" }).map_err(io)?;
+    Ok(())
+}
+
+fn center(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    let left = (width.saturating_sub(len)) / 2;
+    let right = width.saturating_sub(len) - left;
+    format!("{}{text}{}", " ".repeat(left), " ".repeat(right))
+}

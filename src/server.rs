@@ -1,0 +1,146 @@
+//! The Postgres front door: accepts TCP connections and speaks the Postgres wire protocol
+//! (v3) on each, handing all SQL to the [`Engine`].
+//!
+//! `main.rs` calls [`run`] with a bound listener (tests bind port 0). This module owns the
+//! accept loop, one task and one tracing span per connection, and graceful shutdown. The
+//! protocol bookkeeping (framing, prepared statements, portals, Sync, cancel keys) is
+//! pgwire's; encoding Arrow batches as rows is arrow-pg's. It never plans or executes SQL
+//! itself: statements go through `Engine::parse`, `Engine::describe` and `Engine::execute`.
+//!
+//! ```text
+//!  run ── accept ──► Connection::serve            one task + span per client
+//!                      │ startup.rs    trust auth, ParameterStatus, cancel key
+//!                      │ simple.rs     Query: parse → execute each → rows / tag / error
+//!                      │ extended.rs   Parse → parse + describe; Execute → execute
+//!                      │   params.rs   bound values → ScalarValue
+//!                      └ response.rs   Output / Error → pgwire Response (rows via arrow-pg)
+//! ```
+//!
+//! Not supported: TLS (SSLRequest is refused, so clients fall back to plain TCP), COPY,
+//! and authentication (every user is trusted).
+
+mod connection;
+mod extended;
+mod params;
+mod response;
+mod simple;
+mod startup;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{sleep, timeout};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::engine::Engine;
+use crate::error::Result;
+use connection::{Connection, Handlers};
+
+/// How long open connections get to finish their current statement after shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The longest pause between retries of a failing `accept`; after it, `run` gives up.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(64);
+
+/// Serves the Postgres protocol on `listener` until `shutdown` completes.
+///
+/// On shutdown it stops accepting, lets every connection finish the message it is
+/// processing, sends each client FATAL 57P01 and waits up to [`SHUTDOWN_GRACE`] for the
+/// connections to close before dropping the rest. Returns an error only if the listener
+/// keeps failing.
+pub async fn run(listener: TcpListener, engine: Engine, shutdown: impl Future) -> Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let mut server =
+        Listener { listener, handlers: Arc::new(Handlers::new(engine)), stopping, connections: JoinSet::new() };
+    let result = tokio::select! {
+        result = server.accept_loop() => result,
+        _ = shutdown => {
+            info!("shutting down");
+            Ok(())
+        }
+    };
+    // Receivers live as long as their connections; sending fails only when none is left.
+    let _ = stop.send(true);
+    server.drain().await;
+    result
+}
+
+/// The accept loop's state.
+struct Listener {
+    /// The socket clients connect to.
+    listener: TcpListener,
+    /// Shared by every connection.
+    handlers: Arc<Handlers>,
+    /// Handed to each connection; turns true on shutdown.
+    stopping: watch::Receiver<bool>,
+    /// The running connection tasks.
+    connections: JoinSet<()>,
+}
+
+impl Listener {
+    /// Accepts clients and spawns a task for each, forever or until `accept` gives up.
+    async fn accept_loop(&mut self) -> Result<()> {
+        loop {
+            let (tcp, peer) = self.accept().await?;
+            self.reap_finished();
+            let connection = Connection::new(self.handlers.clone(), self.stopping.clone());
+            let span = info_span!("connection", %peer);
+            self.connections.spawn(connection.serve(tcp).instrument(span));
+        }
+    }
+
+    /// The next client, retrying transient failures (such as running out of file
+    /// descriptors) with exponential backoff.
+    async fn accept(&mut self) -> Result<(TcpStream, SocketAddr)> {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match self.listener.accept().await {
+                Ok(accepted) => return Ok(accepted),
+                Err(e) if backoff > MAX_ACCEPT_BACKOFF => return Err(e.into()),
+                Err(e) => warn!(error = %e, retry_in = ?backoff, "accept failed"),
+            }
+            sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+
+    /// Collects the connection tasks that have ended, so the set does not grow forever.
+    fn reap_finished(&mut self) {
+        while let Some(ended) = self.connections.try_join_next() {
+            report_panic(ended);
+        }
+    }
+
+    /// Stops accepting, then waits for the connections to close, dropping those still
+    /// open after [`SHUTDOWN_GRACE`].
+    async fn drain(self) {
+        let Listener { listener, mut connections, .. } = self;
+        drop(listener);
+        if !connections.is_empty() {
+            info!(open = connections.len(), "waiting for connections to close");
+        }
+        let all_closed = async {
+            while let Some(ended) = connections.join_next().await {
+                report_panic(ended);
+            }
+        };
+        if timeout(SHUTDOWN_GRACE, all_closed).await.is_err() {
+            warn!(open = connections.len(), "dropping connections still open");
+            connections.shutdown().await;
+        }
+    }
+}
+
+/// Logs a connection task that panicked; the others go on.
+fn report_panic(ended: std::result::Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended
+        && e.is_panic()
+    {
+        error!(error = %e, "connection task panicked");
+    }
+}

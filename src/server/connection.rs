@@ -1,0 +1,196 @@
+//! One client connection: refuses TLS, then reads protocol messages and hands each to
+//! pgwire's dispatcher with Sluice's handlers, until the client leaves or the server shuts
+//! down.
+//!
+//! `server::run` spawns [`Connection::serve`] for every accepted socket, inside a span
+//! naming the peer. Shutdown is checked only between messages: a statement that is running
+//! finishes and its results are sent; then the client gets FATAL 57P01, as from a Postgres
+//! fast shutdown, and the socket is closed. It does not interpret messages itself: pgwire's
+//! `process_message` routes them to the handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::pin::Pin;
+
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{ClientInfo, ConnectionManager, NoopHandler, PgWireConnectionState};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Sleep, sleep};
+use tracing::{debug, info};
+
+use super::extended::{ExtendedQuery, Prepared};
+use super::simple::SimpleQuery;
+use super::startup::TrustStartup;
+use crate::engine::Engine;
+
+/// How long a client may take from connecting to finishing startup.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The pgwire handlers, shared by all connections.
+pub(super) struct Handlers {
+    /// Negotiation and trust authentication.
+    startup: Arc<TrustStartup>,
+    /// `Query` messages.
+    simple: Arc<SimpleQuery>,
+    /// Parse / Bind / Describe / Execute / Close / Sync.
+    extended: Arc<ExtendedQuery>,
+    /// CancelRequest: interrupts the statement running on another connection.
+    cancel: Arc<DefaultCancelHandler>,
+    /// COPY is not supported; pgwire's no-op handler rejects it.
+    copy: Arc<NoopHandler>,
+}
+
+impl Handlers {
+    /// Handlers that run statements on `engine`.
+    pub(super) fn new(engine: Engine) -> Self {
+        let cancels = Arc::new(ConnectionManager::new());
+        Self {
+            startup: Arc::new(TrustStartup::new(cancels.clone())),
+            simple: Arc::new(SimpleQuery::new(engine.clone())),
+            extended: Arc::new(ExtendedQuery::new(engine)),
+            cancel: Arc::new(DefaultCancelHandler::new(cancels)),
+            copy: Arc::new(NoopHandler),
+        }
+    }
+}
+
+/// Serves one client.
+pub(super) struct Connection {
+    /// The shared handlers.
+    handlers: Arc<Handlers>,
+    /// Becomes `true` when the server shuts down.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// A connection served by `handlers` until `shutdown` turns true.
+    pub(super) fn new(handlers: Arc<Handlers>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { handlers, shutdown }
+    }
+
+    /// Speaks the protocol on `tcp` until the client terminates, the connection breaks,
+    /// startup times out or the server shuts down.
+    pub(super) async fn serve(mut self, tcp: TcpStream) {
+        let startup_deadline = sleep(STARTUP_TIMEOUT);
+        tokio::pin!(startup_deadline);
+        let negotiated = tokio::select! {
+            negotiated = negotiate_tls::<Prepared>(tcp, None) => negotiated,
+            _ = &mut startup_deadline => {
+                debug!("startup timed out");
+                return;
+            }
+            _ = shutdown_signal(&mut self.shutdown) => return,
+        };
+        let mut socket = match negotiated {
+            Ok(Some(socket)) => socket,
+            Ok(None) => {
+                debug!("direct TLS requested; TLS is not supported");
+                return;
+            }
+            Err(e) => {
+                debug!(error = %e, "negotiation failed");
+                return;
+            }
+        };
+        let h = self.handlers.clone();
+        while let Some(message) = self.next_message(&mut socket, startup_deadline.as_mut()).await {
+            let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+            let extended = match socket.state() {
+                PgWireConnectionState::CopyInProgress(extended) => extended,
+                _ => message.is_extended_query(),
+            };
+            let handled = process_message(
+                message,
+                &mut socket,
+                h.startup.clone(),
+                h.simple.clone(),
+                h.extended.clone(),
+                h.copy.clone(),
+                h.cancel.clone(),
+            )
+            .await;
+            if let Err(e) = handled {
+                debug!(error = %e, "request failed");
+                if let Err(e) = process_error(&mut socket, e, extended).await {
+                    debug!(error = %e, "could not report an error");
+                    break;
+                }
+            }
+            if is_cancel {
+                break;
+            }
+        }
+        info!("connection closed");
+    }
+
+    /// The next message worth dispatching, or None when the connection should end: the
+    /// client terminated or vanished, startup timed out, or the server is shutting down.
+    async fn next_message<S>(
+        &mut self,
+        socket: &mut S,
+        startup_deadline: Pin<&mut Sleep>,
+    ) -> Option<PgWireFrontendMessage>
+    where
+        S: Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + Sink<PgWireBackendMessage> + ClientInfo + Unpin,
+    {
+        let starting = is_starting(socket.state());
+        let message = tokio::select! {
+            message = socket.next() => message,
+            _ = startup_deadline, if starting => {
+                debug!("startup timed out");
+                return None;
+            }
+            _ = shutdown_signal(&mut self.shutdown) => {
+                say_goodbye(socket, starting).await;
+                return None;
+            }
+        };
+        match message {
+            Some(Ok(PgWireFrontendMessage::Terminate(_))) | None => None,
+            Some(Ok(message)) => Some(message),
+            Some(Err(e)) => {
+                debug!(error = %e, "unreadable message");
+                None
+            }
+        }
+    }
+}
+
+/// True before the client has finished startup.
+fn is_starting(state: PgWireConnectionState) -> bool {
+    matches!(
+        state,
+        PgWireConnectionState::AwaitingSslRequest
+            | PgWireConnectionState::AwaitingStartup
+            | PgWireConnectionState::AuthenticationInProgress
+    )
+}
+
+/// Completes when the server starts shutting down (or can no longer say so).
+async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which happens only once the server stops.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Tells a started client that the server is going away, then closes the socket.
+async fn say_goodbye<S>(socket: &mut S, starting: bool)
+where
+    S: Sink<PgWireBackendMessage> + Unpin,
+{
+    if !starting {
+        let info = ErrorInfo::new(
+            "FATAL".into(),
+            "57P01".into(),
+            "terminating connection due to administrator command".into(),
+        );
+        let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
+    }
+    let _ = socket.close().await;
+    debug!("closed for shutdown");
+}

@@ -1,0 +1,135 @@
+//! Turns what the engine returns into pgwire responses: result sets (Arrow batches encoded
+//! to `DataRow`s by arrow-pg, lazily, as the client reads them), command tags, and
+//! Postgres-style errors carrying [`Error::sqlstate`].
+//!
+//! Used by the simple and extended query handlers. It must not execute anything.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use futures::StreamExt;
+use futures::stream;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use tracing::{debug, error};
+
+use crate::engine::Output;
+use crate::error::Error;
+
+/// SQLSTATE for a statement that is syntactically wrong (also used for protocol-level SQL
+/// misuse such as several commands in one prepared statement).
+pub(super) const SYNTAX_ERROR: &str = "42601";
+
+/// SQLSTATE for a bug in Sluice itself.
+const INTERNAL_ERROR: &str = "XX000";
+
+/// Converts one engine output into the response pgwire sends, encoding rows in `format`.
+pub(super) fn into_response(output: Output, format: &Format) -> PgWireResult<Response> {
+    match output {
+        Output::Rows { schema, batches } => Ok(Response::Query(rows(&schema, batches, format)?)),
+        Output::Command { tag, rows } => Ok(command(&tag, rows)),
+    }
+}
+
+/// Row descriptions for `schema`, each column in the format the client asked for.
+pub(super) fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    arrow_schema_to_pg_fields(schema, format, None)
+}
+
+/// A result set whose rows are encoded batch by batch while pgwire writes them out; its
+/// command tag is `SELECT n`.
+fn rows(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(fields(schema, format)?);
+    if let Some(bad) = batches.iter().find(|b| b.num_columns() != fields.len()) {
+        return Err(internal(format!("batch has {} columns but its schema has {}", bad.num_columns(), fields.len())));
+    }
+    let encoder_fields = fields.clone();
+    let data_rows =
+        stream::iter(batches).flat_map(move |batch| stream::iter(encode_recordbatch(encoder_fields.clone(), batch)));
+    Ok(QueryResponse::new(fields, data_rows))
+}
+
+/// A command completion. `BEGIN`-like and `COMMIT`-like tags also move the connection's
+/// transaction status, so clients see the same status Postgres would report.
+pub(super) fn command(tag: &str, rows: Option<usize>) -> Response {
+    let mut completion = Tag::new(tag);
+    if let Some(n) = rows {
+        if tag == "INSERT" {
+            // Postgres reports "INSERT oid n", with oid always 0 nowadays.
+            completion = completion.with_oid(0);
+        }
+        completion = completion.with_rows(n);
+    }
+    match tag {
+        "BEGIN" | "START TRANSACTION" => Response::TransactionStart(completion),
+        "COMMIT" | "ROLLBACK" => Response::TransactionEnd(completion),
+        _ => Response::Execution(completion),
+    }
+}
+
+/// The ErrorResponse fields for an engine error: severity ERROR, its SQLSTATE, its message.
+pub(super) fn error_info(err: &Error) -> ErrorInfo {
+    let code = err.sqlstate();
+    if code == INTERNAL_ERROR {
+        error!(code, error = %err, "internal error");
+    } else {
+        debug!(code, error = %err, "statement failed");
+    }
+    ErrorInfo::new("ERROR".into(), code.into(), err.to_string())
+}
+
+/// An engine error as a pgwire error, for handlers that return `PgWireResult`.
+pub(super) fn pg_error(err: Error) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(&err)))
+}
+
+/// A user-facing error with the given SQLSTATE and message.
+pub(super) fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
+}
+
+/// An internal error (XX000): an invariant between engine and server was broken.
+pub(super) fn internal(message: String) -> PgWireError {
+    error!(error = %message, "internal error");
+    user_error(INTERNAL_ERROR, format!("internal error: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgwire::messages::response::CommandComplete;
+
+    fn tag_text(response: Response) -> String {
+        let tag = match response {
+            Response::Execution(t) | Response::TransactionStart(t) | Response::TransactionEnd(t) => t,
+            _ => panic!("not a command response"),
+        };
+        CommandComplete::from(tag).tag
+    }
+
+    #[test]
+    fn command_tags_read_like_postgres() {
+        assert_eq!(tag_text(command("CREATE STREAM", None)), "CREATE STREAM");
+        assert_eq!(tag_text(command("INSERT", Some(3))), "INSERT 0 3");
+        assert_eq!(tag_text(command("DELETE", Some(2))), "DELETE 2");
+    }
+
+    #[test]
+    fn transaction_tags_move_the_transaction_status() {
+        assert!(matches!(command("BEGIN", None), Response::TransactionStart(_)));
+        assert!(matches!(command("COMMIT", None), Response::TransactionEnd(_)));
+        assert!(matches!(command("ROLLBACK", None), Response::TransactionEnd(_)));
+        assert!(matches!(command("SET", None), Response::Execution(_)));
+    }
+
+    #[test]
+    fn errors_carry_sqlstate_and_message() {
+        let info = error_info(&Error::Parse("syntax error at or near \"selec\"".into()));
+        assert_eq!(info.severity, "ERROR");
+        assert_eq!(info.code, "42601");
+        assert_eq!(info.message, "syntax error at or near \"selec\"");
+    }
+}

@@ -1,0 +1,14 @@
+//! SQL: parsing our dialect and planning it.
+//!
+//! `parser` turns text into [`Statement`]s: Sluice's own DDL (CREATE STREAM, CREATE
+//! MATERIALIZED VIEW ... [EMIT ON WINDOW CLOSE], SHOW, DESCRIBE, DROP, FLUSH) on top of the
+//! `sqlparser` that DataFusion re-exports, and everything else as plain sqlparser
+//! statements for DataFusion. `plan` turns a stream definition into a source description
+//! and a view's query, via DataFusion's `LogicalPlan`, into the closed set of streaming
+//! operators of `crate::dataflow`. `relations` holds the tables DataFusion sees for streams and `TUMBLE(...)`.
+
+pub mod parser;
+pub mod plan;
+pub mod relations;
+
+pub use parser::{CreateStream, CreateView, DropObject, ObjectKind, Statement, parse};

@@ -1,0 +1,354 @@
+//! Parsing: Sluice's statements on top of DataFusion's `sqlparser`.
+//!
+//! Called by the engine for every SQL string. Statements Sluice does not own (SELECT, SET,
+//! BEGIN, ...) are left to sqlparser and wrapped in [`Statement::Query`]. Our statements
+//! print back as SQL (`Display`), which is how the catalog persists them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use datafusion::sql::sqlparser::ast::{self, ColumnDef, Expr, Ident, ObjectName, SqlOption, Value};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::error::{Error, Result};
+
+/// One parsed statement.
+#[derive(Debug, Clone)]
+pub enum Statement {
+    /// `CREATE STREAM name (columns [, WATERMARK FOR col AS expr]) WITH (options)`.
+    CreateStream(CreateStream),
+    /// `CREATE MATERIALIZED VIEW name AS query [EMIT ON WINDOW CLOSE]`.
+    CreateView(CreateView),
+    /// `DROP STREAM | MATERIALIZED VIEW [IF EXISTS] name [CASCADE]`.
+    Drop(DropObject),
+    /// `SHOW STREAMS`.
+    ShowStreams,
+    /// `SHOW MATERIALIZED VIEWS`.
+    ShowViews,
+    /// `DESCRIBE name`.
+    Describe(String),
+    /// `EXPLAIN CREATE MATERIALIZED VIEW ...`: the dataflow plan.
+    Explain(CreateView),
+    /// `FLUSH`: wait until every view has processed the input available now.
+    Flush,
+    /// Anything else, for DataFusion.
+    Query(Box<ast::Statement>),
+}
+
+/// Kinds of catalog objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A source stream.
+    Stream,
+    /// A materialized view.
+    View,
+}
+
+impl ObjectKind {
+    /// Lowercase noun for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Stream => "stream",
+            ObjectKind::View => "materialized view",
+        }
+    }
+}
+
+/// A parsed CREATE STREAM.
+#[derive(Debug, Clone)]
+pub struct CreateStream {
+    /// Stream name (normalized).
+    pub name: String,
+    /// Column definitions.
+    pub columns: Vec<ColumnDef>,
+    /// `WATERMARK FOR column AS expr`.
+    pub watermark: Option<(Ident, Expr)>,
+    /// `WITH (...)` options, keys lowercased.
+    pub options: BTreeMap<String, String>,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+}
+
+/// A parsed CREATE MATERIALIZED VIEW.
+#[derive(Debug, Clone)]
+pub struct CreateView {
+    /// View name (normalized).
+    pub name: String,
+    /// The defining query.
+    pub query: Box<ast::Query>,
+    /// `EMIT ON WINDOW CLOSE`.
+    pub emit_on_close: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+}
+
+/// A parsed DROP.
+#[derive(Debug, Clone)]
+pub struct DropObject {
+    /// What is dropped.
+    pub kind: ObjectKind,
+    /// Its name (normalized).
+    pub name: String,
+    /// `IF EXISTS`.
+    pub if_exists: bool,
+    /// `CASCADE`.
+    pub cascade: bool,
+}
+
+/// Parses `sql` into statements; empty text gives none.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut statements = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token().token == Token::EOF {
+            return Ok(statements);
+        }
+        let mut statement = parse_statement(&mut parser)?;
+        normalize_table_functions(&mut statement);
+        statements.push(statement);
+        if !parser.consume_token(&Token::SemiColon) && parser.peek_token().token != Token::EOF {
+            return Err(parser.expected::<()>("end of statement", parser.peek_token()).unwrap_err().into());
+        }
+    }
+}
+
+/// Table functions Sluice defines.
+const TABLE_FUNCTIONS: [&str; 1] = ["tumble"];
+
+/// DataFusion looks table functions up by their exact name; fold ours to lowercase so
+/// `TUMBLE(...)` and `tumble(...)` both work.
+fn normalize_table_functions(statement: &mut Statement) {
+    let fold = |name: &mut ObjectName| {
+        if let [part] = name.0.as_mut_slice() {
+            if let Some(ident) = part.as_ident() {
+                let lower = ident.value.to_lowercase();
+                if ident.quote_style.is_none() && TABLE_FUNCTIONS.contains(&lower.as_str()) {
+                    *part = ast::ObjectNamePart::Identifier(Ident::new(lower));
+                }
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    };
+    let _ = match statement {
+        Statement::CreateView(v) | Statement::Explain(v) => ast::visit_relations_mut(&mut v.query, fold),
+        Statement::Query(q) => ast::visit_relations_mut(q.as_mut(), fold),
+        _ => std::ops::ControlFlow::Continue(()),
+    };
+}
+
+fn parse_statement(p: &mut Parser) -> Result<Statement> {
+    if eat_words(p, &["CREATE", "STREAM"]) {
+        return Ok(Statement::CreateStream(parse_create_stream(p)?));
+    }
+    if eat_words(p, &["CREATE", "MATERIALIZED", "VIEW"]) {
+        return Ok(Statement::CreateView(parse_create_view(p)?));
+    }
+    if eat_words(p, &["EXPLAIN", "CREATE", "MATERIALIZED", "VIEW"]) {
+        return Ok(Statement::Explain(parse_create_view(p)?));
+    }
+    if eat_words(p, &["SHOW", "STREAMS"]) {
+        return Ok(Statement::ShowStreams);
+    }
+    if eat_words(p, &["SHOW", "MATERIALIZED", "VIEWS"]) {
+        return Ok(Statement::ShowViews);
+    }
+    if eat_words(p, &["DESCRIBE"]) || eat_words(p, &["DESC"]) {
+        return Ok(Statement::Describe(parse_name(p)?));
+    }
+    if eat_words(p, &["DROP", "STREAM"]) {
+        return parse_drop(p, ObjectKind::Stream);
+    }
+    if eat_words(p, &["DROP", "MATERIALIZED", "VIEW"]) {
+        return parse_drop(p, ObjectKind::View);
+    }
+    if eat_words(p, &["FLUSH"]) {
+        return Ok(Statement::Flush);
+    }
+    Ok(Statement::Query(Box::new(p.parse_statement()?)))
+}
+
+fn parse_create_stream(p: &mut Parser) -> Result<CreateStream> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    p.expect_token(&Token::LParen)?;
+    let mut columns = Vec::new();
+    let mut watermark = None;
+    loop {
+        if eat_words(p, &["WATERMARK", "FOR"]) {
+            let column = p.parse_identifier()?;
+            p.expect_keyword_is(Keyword::AS)?;
+            watermark = Some((column, p.parse_expr()?));
+        } else {
+            columns.push(p.parse_column_def()?);
+        }
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    p.expect_token(&Token::RParen)?;
+    let options = parse_with_options(p)?;
+    Ok(CreateStream { name, columns, watermark, options, if_not_exists })
+}
+
+fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    p.expect_keyword_is(Keyword::AS)?;
+    let query = p.parse_query()?;
+    let emit_on_close = eat_words(p, &["EMIT", "ON", "WINDOW", "CLOSE"]);
+    Ok(CreateView { name, query, emit_on_close, if_not_exists })
+}
+
+fn parse_drop(p: &mut Parser, kind: ObjectKind) -> Result<Statement> {
+    let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    let cascade = p.parse_keyword(Keyword::CASCADE);
+    if !cascade {
+        let _ = p.parse_keyword(Keyword::RESTRICT);
+    }
+    Ok(Statement::Drop(DropObject { kind, name, if_exists, cascade }))
+}
+
+fn parse_with_options(p: &mut Parser) -> Result<BTreeMap<String, String>> {
+    let mut options = BTreeMap::new();
+    for option in p.parse_options(Keyword::WITH)? {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(Error::Parse(format!("expected key = value in WITH options, found {option}")));
+        };
+        options.insert(key.value.to_lowercase(), option_value(&value)?);
+    }
+    Ok(options)
+}
+
+fn option_value(value: &Expr) -> Result<String> {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) | Value::Number(s, _) => Ok(s.clone()),
+            Value::Boolean(b) => Ok(b.to_string()),
+            other => Err(Error::Parse(format!("unsupported option value {other}"))),
+        },
+        Expr::Identifier(id) => Ok(id.value.clone()),
+        other => Err(Error::Parse(format!("unsupported option value {other}"))),
+    }
+}
+
+/// Parses an object name; `public.x` is `x`.
+fn parse_name(p: &mut Parser) -> Result<String> {
+    let name: ObjectName = p.parse_object_name(false)?;
+    let parts: Vec<String> = name.0.iter().filter_map(|part| part.as_ident()).map(normalize).collect();
+    match parts.as_slice() {
+        [n] => Ok(n.clone()),
+        [schema, n] if schema == "public" => Ok(n.clone()),
+        _ => Err(Error::Unsupported(format!("qualified name {name} is not supported"))),
+    }
+}
+
+/// Unquoted identifiers fold to lowercase, as in Postgres.
+pub fn normalize(ident: &Ident) -> String {
+    if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
+}
+
+/// Consumes the words if the next tokens are exactly these (case-insensitive).
+fn eat_words(p: &mut Parser, words: &[&str]) -> bool {
+    let matches = words.iter().enumerate().all(|(i, w)| match &p.peek_nth_token(i).token {
+        Token::Word(word) => word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w),
+        _ => false,
+    });
+    if matches {
+        for _ in words {
+            p.next_token();
+        }
+    }
+    matches
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl fmt::Display for CreateStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE STREAM {} (", quoted(&self.name))?;
+        let mut parts: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
+        if let Some((col, expr)) = &self.watermark {
+            parts.push(format!("WATERMARK FOR {col} AS {expr}"));
+        }
+        write!(f, "{})", parts.join(", "))?;
+        if !self.options.is_empty() {
+            let opts: Vec<String> =
+                self.options.iter().map(|(k, v)| format!("{k} = '{}'", v.replace('\'', "''"))).collect();
+            write!(f, " WITH ({})", opts.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CreateView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE MATERIALIZED VIEW {} AS {}", quoted(&self.name), self.query)?;
+        if self.emit_on_close {
+            write!(f, " EMIT ON WINDOW CLOSE")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<ParserError> for Box<Error> {
+    fn from(e: ParserError) -> Self {
+        Box::new(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_stream_round_trips() {
+        let sql = "CREATE STREAM Bids (auction BIGINT, date_time TIMESTAMP, \
+                   WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND) \
+                   WITH (connector = 'file', path = '/data/bids', format = 'json')";
+        let stmts = parse(sql).unwrap();
+        let Statement::CreateStream(s) = &stmts[0] else { panic!() };
+        assert_eq!(s.name, "bids");
+        assert_eq!(s.columns.len(), 2);
+        assert_eq!(s.options["path"], "/data/bids");
+        let again = parse(&s.to_string()).unwrap();
+        let Statement::CreateStream(t) = &again[0] else { panic!() };
+        assert_eq!(t.to_string(), s.to_string());
+    }
+
+    #[test]
+    fn create_view_with_emit_and_more_statements() {
+        let stmts = parse(
+            "create materialized view v as select count(*) from tumble(s, t, interval '1' second) \
+             group by window_end emit on window close; select 1;",
+        )
+        .unwrap();
+        assert_eq!(stmts.len(), 2);
+        let Statement::CreateView(v) = &stmts[0] else { panic!() };
+        assert!(v.emit_on_close);
+        assert!(matches!(stmts[1], Statement::Query(_)));
+    }
+
+    #[test]
+    fn drop_show_describe_flush() {
+        let stmts = parse("DROP MATERIALIZED VIEW IF EXISTS v CASCADE; SHOW STREAMS; DESCRIBE x; FLUSH").unwrap();
+        let Statement::Drop(d) = &stmts[0] else { panic!() };
+        assert!(d.if_exists && d.cascade && d.kind == ObjectKind::View);
+        assert!(matches!(stmts[1], Statement::ShowStreams));
+        assert!(matches!(&stmts[2], Statement::Describe(n) if n == "x"));
+        assert!(matches!(stmts[3], Statement::Flush));
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error() {
+        let err = parse("CREATE STREAM (").unwrap_err();
+        assert_eq!(err.sqlstate(), "42601");
+    }
+}

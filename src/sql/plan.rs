@@ -1,0 +1,450 @@
+//! Planning: stream definitions into source descriptions, view queries into pipelines.
+//!
+//! A view's query is planned by DataFusion (`SqlToRel` and its analyzer, which resolves
+//! names and coerces types), then lowered here, node by node, into the closed set of
+//! streaming operators of `crate::dataflow`: window assignment, map (filter, projection),
+//! aggregate. What cannot run incrementally is refused with a clear 0A000 error. The
+//! engine calls this at CREATE time and again for every view at restart.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::DFSchema;
+use datafusion::datasource::source_as_provider;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{self, BinaryOperator};
+
+use super::parser::{CreateStream, CreateView, normalize};
+use super::relations::{StreamTable, WindowedStream, interval_millis};
+use crate::connector::Options;
+use crate::dataflow::Operator;
+use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
+use crate::dataflow::map::Map;
+use crate::dataflow::source::WatermarkSpec;
+use crate::dataflow::window::{WindowAssign, WindowKind};
+use crate::error::{Error, Result};
+
+/// A planned stream.
+#[derive(Debug, Clone)]
+pub struct StreamDef {
+    /// Name.
+    pub name: String,
+    /// Columns as decoded from the source (timestamps in milliseconds).
+    pub schema: SchemaRef,
+    /// Watermark, if declared.
+    pub watermark: Option<WatermarkSpec>,
+    /// Connector options.
+    pub options: Options,
+}
+
+/// One streaming operator, before it runs.
+pub enum Node {
+    /// Window assignment.
+    Window(WindowKind, usize, SchemaRef),
+    /// Filter.
+    Filter(Arc<dyn PhysicalExpr>),
+    /// Projection to a schema.
+    Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
+    /// Grouped aggregation.
+    Aggregate(AggregateSpec),
+}
+
+/// A planned view: its source stream, operators and output.
+pub struct ViewPlan {
+    /// The stream read.
+    pub stream: String,
+    /// Operators in order, after the source and before materialization.
+    pub nodes: Vec<Node>,
+    /// The view's columns.
+    pub schema: SchemaRef,
+    /// Whether rows are keyed by a group key (updating) rather than appended.
+    pub keyed: bool,
+}
+
+/// Plans `CREATE STREAM`: schema from DataFusion's type mapping, watermark delay.
+pub async fn plan_stream(state: &SessionState, stmt: &CreateStream) -> Result<StreamDef> {
+    if stmt.columns.is_empty() {
+        return Err(Error::Plan(format!("stream \"{}\" needs at least one column", stmt.name)));
+    }
+    let columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string()).collect();
+    let plan = state.create_logical_plan(&format!("CREATE TABLE t ({})", columns.join(", "))).await?;
+    let declared = plan
+        .inputs()
+        .first()
+        .map(|i| i.schema().as_arrow().clone())
+        .unwrap_or_else(|| plan.schema().as_arrow().clone());
+    let fields = declared.fields().iter().map(|f| source_field(f)).collect::<Result<Vec<_>>>()?;
+    let schema = Arc::new(Schema::new(fields));
+    let watermark = match &stmt.watermark {
+        None => None,
+        Some((column, expr)) => Some(plan_watermark(state, &schema, &normalize(column), expr).await?),
+    };
+    Ok(StreamDef { name: stmt.name.clone(), schema, watermark, options: stmt.options.clone() })
+}
+
+/// The type a column has as decoded from a source.
+fn source_field(field: &Field) -> Result<Field> {
+    let data_type = match field.data_type() {
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        t @ (DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Utf8
+        | DataType::Date32
+        | DataType::Decimal128(_, _)) => t.clone(),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "type {other} of column \"{}\" is not supported in streams",
+                field.name()
+            )));
+        }
+    };
+    Ok(Field::new(field.name(), data_type, true))
+}
+
+async fn plan_watermark(
+    state: &SessionState,
+    schema: &Schema,
+    column: &str,
+    expr: &ast::Expr,
+) -> Result<WatermarkSpec> {
+    let index =
+        schema.index_of(column).map_err(|_| Error::Plan(format!("watermark column \"{column}\" does not exist")))?;
+    if !matches!(schema.field(index).data_type(), DataType::Timestamp(..)) {
+        return Err(Error::Plan(format!("watermark column \"{column}\" must be a timestamp")));
+    }
+    let bad =
+        || Error::Unsupported(format!("watermark must be \"{column}\" or \"{column} - INTERVAL '...'\", found {expr}"));
+    let delay = match strip_nested(expr) {
+        ast::Expr::Identifier(id) if normalize(id) == column => 0,
+        ast::Expr::BinaryOp { left, op: BinaryOperator::Minus, right } => {
+            match strip_nested(left) {
+                ast::Expr::Identifier(id) if normalize(id) == column => {}
+                _ => return Err(bad()),
+            }
+            let plan = state.create_logical_plan(&format!("SELECT {right}")).await?;
+            let LogicalPlan::Projection(p) = plan else { return Err(bad()) };
+            match p.expr.first().map(|e| e.clone().unalias()) {
+                Some(Expr::Literal(v, _)) => interval_millis(&v).filter(|d| *d >= 0).ok_or_else(bad)?,
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    };
+    Ok(WatermarkSpec { column: index, delay })
+}
+
+fn strip_nested(e: &ast::Expr) -> &ast::Expr {
+    match e {
+        ast::Expr::Nested(inner) => strip_nested(inner),
+        other => other,
+    }
+}
+
+/// Plans a view's query into a pipeline.
+pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPlan> {
+    let statement = DFStatement::Statement(Box::new(ast::Statement::Query(stmt.query.clone())));
+    let plan = state.statement_to_plan(statement).await?;
+    let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
+    let mut lowering = Lowering {
+        state,
+        stream: None,
+        nodes: Vec::new(),
+        keyed: false,
+        emit_on_close: stmt.emit_on_close,
+        windowed: false,
+    };
+    lowering.lower(&plan)?;
+    if stmt.emit_on_close && !lowering.windowed {
+        return Err(Error::Plan(
+            "EMIT ON WINDOW CLOSE needs an aggregation grouped by window_start or window_end".into(),
+        ));
+    }
+    let stream = lowering.stream.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
+    let schema = nullable(plan.schema());
+    check_unique_names(&schema)?;
+    Ok(ViewPlan { stream, nodes: lowering.nodes, schema, keyed: lowering.keyed })
+}
+
+struct Lowering<'a> {
+    state: &'a SessionState,
+    stream: Option<String>,
+    nodes: Vec<Node>,
+    keyed: bool,
+    emit_on_close: bool,
+    windowed: bool,
+}
+
+impl Lowering<'_> {
+    fn lower(&mut self, plan: &LogicalPlan) -> Result<()> {
+        match plan {
+            LogicalPlan::TableScan(scan) => self.scan(scan),
+            LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input),
+            LogicalPlan::Filter(filter) => {
+                self.lower(&filter.input)?;
+                let predicate = self.physical(&filter.predicate, filter.input.schema())?;
+                self.nodes.push(Node::Filter(predicate));
+                Ok(())
+            }
+            LogicalPlan::Projection(p) => {
+                self.lower(&p.input)?;
+                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<_>>()?;
+                self.nodes.push(Node::Project(exprs, nullable(&p.schema)));
+                Ok(())
+            }
+            LogicalPlan::Aggregate(a) => self.aggregate(a),
+            other => Err(unsupported_node(other)),
+        }
+    }
+
+    fn scan(&mut self, scan: &datafusion::logical_expr::TableScan) -> Result<()> {
+        let provider = source_as_provider(&scan.source)?;
+        let stream = if let Some(w) = provider.downcast_ref::<WindowedStream>() {
+            let input = provider.schema();
+            let stream_schema = Schema::new(input.fields()[..input.fields().len() - 2].to_vec());
+            self.nodes.push(Node::Window(w.window.clone(), w.time_column, Arc::new(stream_schema)));
+            w.stream.clone()
+        } else if let Some(s) = provider.downcast_ref::<StreamTable>() {
+            s.name.clone()
+        } else {
+            return Err(Error::Unsupported(format!(
+                "materialized views can read only streams, not \"{}\"",
+                scan.table_name
+            )));
+        };
+        if self.stream.replace(stream).is_some() {
+            return Err(Error::Unsupported(
+                "materialized views over more than one stream are not supported yet".into(),
+            ));
+        }
+        if let Some(projection) = &scan.projection {
+            let exprs = projection
+                .iter()
+                .map(|&i| {
+                    let f = provider.schema().field(i).clone();
+                    Arc::new(datafusion::physical_expr::expressions::Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>
+                })
+                .collect();
+            self.nodes.push(Node::Project(exprs, nullable(&scan.projected_schema)));
+        }
+        for filter in &scan.filters {
+            let predicate = self.physical(filter, &scan.projected_schema)?;
+            self.nodes.push(Node::Filter(predicate));
+        }
+        Ok(())
+    }
+
+    fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
+        self.lower(&a.input)?;
+        if self.keyed {
+            return Err(Error::Unsupported("aggregating the result of an aggregation is not supported yet".into()));
+        }
+        if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+            return Err(Error::Unsupported(
+                "GROUPING SETS, CUBE and ROLLUP are not supported in materialized views".into(),
+            ));
+        }
+        let input_schema = a.input.schema();
+        let physical_input = Arc::new(input_schema.as_arrow().clone());
+        let group_exprs = a.group_expr.iter().map(|e| self.physical(e, input_schema)).collect::<Result<Vec<_>>>()?;
+        let mut aggregates = Vec::new();
+        let mut filters = Vec::new();
+        for e in &a.aggr_expr {
+            let context = PhysicalPlanningContext::default();
+            let lowered =
+                LoweredAggregateBuilder::new(e, input_schema, &physical_input, self.state.execution_props(), &context)
+                    .build()?;
+            let (agg, filter) = (lowered.aggregate, lowered.filter);
+            if !lowered.order_bys.is_empty() {
+                return Err(Error::Unsupported(format!(
+                    "ordered aggregate {e} is not supported in materialized views"
+                )));
+            }
+            aggregates.push(agg);
+            filters.push(filter);
+        }
+        let window = a
+            .group_expr
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| window_key(e, &a.input).map(|off| WindowKey { group_index: i, end_offset: off }));
+        self.windowed = window.is_some();
+        self.nodes.push(Node::Aggregate(AggregateSpec {
+            group_exprs,
+            aggregates,
+            filters,
+            window,
+            emit_on_close: self.emit_on_close,
+            output_schema: nullable(&a.schema),
+        }));
+        self.keyed = true;
+        Ok(())
+    }
+
+    fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        Ok(create_physical_expr(e, schema, self.state.execution_props(), &PhysicalPlanningContext::default())?)
+    }
+}
+
+/// If `expr` is a window bound column produced by `TUMBLE`, the offset from its value to
+/// the window end (the size for `window_start`, zero for `window_end`).
+fn window_key(expr: &Expr, input: &LogicalPlan) -> Option<i64> {
+    let Expr::Column(column) = expr.clone().unalias() else { return None };
+    let index = input.schema().index_of_column(&column).ok()?;
+    trace_window_column(index, input)
+}
+
+fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<i64> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let provider = source_as_provider(&scan.source).ok()?;
+            let w = provider.downcast_ref::<WindowedStream>()?;
+            let index = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
+            let n = provider.schema().fields().len();
+            match n - index {
+                2 => Some(w.window.size()),
+                1 => Some(0),
+                _ => None,
+            }
+        }
+        LogicalPlan::SubqueryAlias(a) => trace_window_column(index, &a.input),
+        LogicalPlan::Filter(f) => trace_window_column(index, &f.input),
+        LogicalPlan::Projection(p) => {
+            let Expr::Column(c) = p.expr.get(index)?.clone().unalias() else { return None };
+            let inner = p.input.schema().index_of_column(&c).ok()?;
+            trace_window_column(inner, &p.input)
+        }
+        _ => None,
+    }
+}
+
+fn unsupported_node(plan: &LogicalPlan) -> Error {
+    let what = match plan {
+        LogicalPlan::Join(_) => "joins are",
+        LogicalPlan::Sort(_) => "ORDER BY is",
+        LogicalPlan::Limit(_) => "LIMIT is",
+        LogicalPlan::Distinct(_) => "DISTINCT is",
+        LogicalPlan::Union(_) => "UNION is",
+        LogicalPlan::Window(_) => "window functions (OVER) are",
+        LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
+            return Error::Plan("a materialized view must read a stream".into());
+        }
+        _ => "this query is",
+    };
+    Error::Unsupported(format!("{what} not supported in materialized views yet"))
+}
+
+fn nullable(schema: &DFSchema) -> SchemaRef {
+    let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn check_unique_names(schema: &Schema) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for f in schema.fields() {
+        if !seen.insert(f.name().as_str()) {
+            return Err(Error::Plan(format!("column \"{}\" specified more than once; give it an alias", f.name())));
+        }
+    }
+    Ok(())
+}
+
+impl ViewPlan {
+    /// Checks the plan against its stream: windows need the stream's watermark column as
+    /// their time column, or they would never close.
+    pub fn check_against(&self, stream: &StreamDef) -> Result<()> {
+        for node in &self.nodes {
+            if let Node::Window(_, time, input) = node {
+                if stream.watermark.as_ref().map(|w| w.column) != Some(*time) {
+                    return Err(Error::Plan(format!(
+                        "window time column \"{}\" must be the watermark column of stream \"{}\" (declare WATERMARK FOR {} AS ...)",
+                        input.field(*time).name(),
+                        stream.name,
+                        input.field(*time).name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns the plan into operators (consuming it).
+    pub fn into_operators(self) -> Result<Vec<Box<dyn Operator>>> {
+        self.nodes
+            .into_iter()
+            .map(|node| -> Result<Box<dyn Operator>> {
+                Ok(match node {
+                    Node::Window(kind, time, input) => Box::new(WindowAssign::new(kind, time, &input)?),
+                    Node::Filter(p) => Box::new(Map::filter(p)),
+                    Node::Project(exprs, schema) => Box::new(Map::project(exprs, schema)),
+                    Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
+                })
+            })
+            .collect()
+    }
+
+    /// The dataflow plan as text, top (the view) first.
+    pub fn explain(&self, view: &str, source: &StreamDef) -> String {
+        let mut lines = vec![format!(
+            "Materialize: view={view} mode={}",
+            if self.keyed { "upsert by group key" } else { "append" }
+        )];
+        for node in self.nodes.iter().rev() {
+            lines.push(match node {
+                Node::Window(WindowKind::Tumble { size }, time, input) => {
+                    format!("Window: tumble size={} time={}", millis_text(*size), input.field(*time).name())
+                }
+                Node::Filter(p) => format!("Filter: {p}"),
+                Node::Project(exprs, schema) => {
+                    let items: Vec<String> =
+                        exprs.iter().zip(schema.fields()).map(|(e, f)| format!("{e} AS {}", f.name())).collect();
+                    format!("Project: {}", items.join(", "))
+                }
+                Node::Aggregate(spec) => explain_aggregate(spec),
+            });
+        }
+        let mut src = format!(
+            "Source: stream={} connector={}",
+            source.name,
+            source.options.get("connector").map(String::as_str).unwrap_or("?")
+        );
+        if let Some(w) = &source.watermark {
+            let _ = write!(src, " watermark={} - {}", source.schema.field(w.column).name(), millis_text(w.delay));
+        }
+        lines.push(src);
+        lines.iter().enumerate().map(|(i, l)| format!("{}{l}", "  ".repeat(i))).collect::<Vec<_>>().join("\n")
+    }
+}
+
+fn explain_aggregate(spec: &AggregateSpec) -> String {
+    let groups: Vec<String> = spec.group_exprs.iter().map(|e| e.to_string()).collect();
+    let aggs: Vec<String> = spec.aggregates.iter().map(|a| a.name().to_string()).collect();
+    let mut s = format!("Aggregate: group=[{}] aggregates=[{}]", groups.join(", "), aggs.join(", "));
+    match &spec.window {
+        Some(w) => {
+            let _ = write!(s, " window={}", groups[w.group_index]);
+            s.push_str(if spec.emit_on_close { " emit=on window close" } else { " emit=on update" });
+        }
+        None => s.push_str(" emit=on update"),
+    }
+    s
+}
+
+fn millis_text(ms: i64) -> String {
+    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
+}

@@ -1,0 +1,158 @@
+//! What DataFusion sees of streams: a [`StreamTable`] per stream, and the
+//! `TUMBLE(stream, time_column, size)` table function yielding a [`WindowedStream`].
+//!
+//! Registered with DataFusion by the engine so that a view's query plans like any other;
+//! the streaming planner (`super::plan`) then recognises scans of these tables and turns
+//! them into a source, optionally followed by window assignment. Scanning either outside a
+//! materialized view is an error: a stream has no stored contents of its own.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{ScalarValue, plan_err};
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::dataflow::window::{WindowKind, output_schema};
+
+/// Stream schemas by name, shared with the engine's catalog.
+pub type StreamSchemas = Arc<RwLock<HashMap<String, SchemaRef>>>;
+
+/// `TUMBLE(stream, time_column, size)`.
+#[derive(Debug)]
+pub struct TumbleFunction {
+    streams: StreamSchemas,
+}
+
+impl TumbleFunction {
+    /// A function resolving stream names in `streams`.
+    pub fn new(streams: StreamSchemas) -> TumbleFunction {
+        TumbleFunction { streams }
+    }
+}
+
+/// A stream with window bounds added: what `TUMBLE(...)` returns.
+#[derive(Debug)]
+pub struct WindowedStream {
+    /// The stream read.
+    pub stream: String,
+    /// How rows are assigned to windows.
+    pub window: WindowKind,
+    /// Index of the event-time column in the stream.
+    pub time_column: usize,
+    schema: SchemaRef,
+}
+
+impl TableFunctionImpl for TumbleFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        let [stream, time, size] = args.exprs() else {
+            return plan_err!("tumble expects 3 arguments: stream, time column and window size");
+        };
+        let stream = name_of(stream, "stream")?;
+        let time = name_of(time, "time column")?;
+        let schema =
+            self.streams.read().ok().and_then(|s| s.get(&stream).cloned()).ok_or_else(|| {
+                datafusion::error::DataFusionError::Plan(format!("stream \"{stream}\" does not exist"))
+            })?;
+        let Ok(time_column) = schema.index_of(&time) else {
+            return plan_err!("column \"{time}\" does not exist in stream \"{stream}\"");
+        };
+        let size = match size {
+            Expr::Literal(v, _) => interval_millis(v),
+            _ => None,
+        };
+        let Some(size) = size.filter(|s| *s > 0) else {
+            return plan_err!("window size must be a positive interval of days or less, such as INTERVAL '10' SECOND");
+        };
+        let schema = Arc::new(
+            output_schema(&schema, time_column).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?,
+        );
+        Ok(Arc::new(WindowedStream { stream, window: WindowKind::Tumble { size }, time_column, schema }))
+    }
+}
+
+fn name_of(expr: &Expr, what: &str) -> datafusion::error::Result<String> {
+    match expr {
+        Expr::Column(c) => Ok(c.name.clone()),
+        Expr::Literal(ScalarValue::Utf8(Some(s)), _) => Ok(s.clone()),
+        other => plan_err!("expected a {what} name, found {other}"),
+    }
+}
+
+/// Milliseconds of a fixed-length interval literal (no months).
+pub fn interval_millis(v: &ScalarValue) -> Option<i64> {
+    match v {
+        ScalarValue::IntervalMonthDayNano(Some(i)) if i.months == 0 => {
+            Some(i64::from(i.days) * 86_400_000 + i.nanoseconds / 1_000_000)
+        }
+        ScalarValue::IntervalDayTime(Some(i)) => Some(i64::from(i.days) * 86_400_000 + i64::from(i.milliseconds)),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl TableProvider for WindowedStream {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Err(datafusion::error::DataFusionError::NotImplemented(format!(
+            "windowed stream \"{}\" can only be read by a materialized view",
+            self.stream
+        )))
+    }
+}
+
+/// A stream as a DataFusion table: it has a schema but no stored rows.
+#[derive(Debug)]
+pub struct StreamTable {
+    /// The stream's name.
+    pub name: String,
+    schema: SchemaRef,
+}
+
+impl StreamTable {
+    /// A table for stream `name` with `schema`.
+    pub fn new(name: &str, schema: SchemaRef) -> StreamTable {
+        StreamTable { name: name.to_string(), schema }
+    }
+}
+
+#[async_trait]
+impl TableProvider for StreamTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        Err(datafusion::error::DataFusionError::NotImplemented(format!(
+            "stream \"{}\" cannot be queried directly; create a materialized view over it and query the view",
+            self.name
+        )))
+    }
+}

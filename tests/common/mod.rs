@@ -1,0 +1,112 @@
+//! Test support: start the real `sluice` binary on a free port and talk to it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `sluice serve` process.
+pub struct Server {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// The repository root (tests run the server from there so relative paths work).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr").port()
+}
+
+impl Server {
+    /// Starts a server on `data_dir` with a short checkpoint interval.
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &["--checkpoint-interval-ms", "100"])
+    }
+
+    /// Starts a server with extra arguments and waits until it accepts connections.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .current_dir(repo_root())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start sluice");
+        let server = Server { port, data_dir: data_dir.to_path_buf(), child: Some(child) };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sluice did not start listening on port {}", self.port);
+    }
+
+    /// A tokio-postgres connection string.
+    pub fn conn_string(&self) -> String {
+        format!("host=127.0.0.1 port={} user=sluice dbname=sluice", self.port)
+    }
+
+    /// Connects a client.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.conn_string(), tokio_postgres::NoTls).await.expect("connect to sluice");
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+
+    /// Kills the process with SIGKILL, like a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let status = child.wait().expect("wait for sluice");
+            assert!(status.success(), "sluice exited with {status}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs a simple query and returns every row as strings (NULL as "NULL").
+pub async fn query_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
+    let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).unwrap_or("NULL").to_string()).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}

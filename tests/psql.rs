@@ -1,0 +1,50 @@
+//! A short psql session against the real server: DDL, a windowed view, a query, an error
+//! that does not end the session, and SHOW.
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn psql_session() {
+    if Command::new("psql").arg("--version").output().is_err() {
+        panic!("psql is not installed; scripts/test installs postgresql-client");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::Server::start(dir.path());
+    let script = dir.path().join("session.sql");
+    std::fs::write(
+        &script,
+        "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, date_time TIMESTAMP,
+           WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+           WITH (connector = 'file', path = 'tests/data/bids_small.json', format = 'json');
+         CREATE MATERIALIZED VIEW stats AS
+           SELECT auction, window_end, count(*) AS bids FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+           GROUP BY auction, window_end;
+         FLUSH;
+         SELECT auction, bids FROM stats WHERE window_end = TIMESTAMP '2026-03-01 10:00:10' ORDER BY auction;
+         SELECT * FROM no_such_view;
+         SELECT count(*) AS views FROM sluice_catalog.views;
+         SHOW STREAMS;
+        ",
+    )
+    .unwrap();
+    let output = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "sluice", "-d", "sluice"])
+        .args(["-X", "-v", "ON_ERROR_STOP=0", "-f"])
+        .arg(&script)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .current_dir(common::repo_root())
+        .output()
+        .expect("run psql");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "psql failed: {stderr}");
+    assert!(stdout.contains("CREATE STREAM"), "{stdout}");
+    assert!(stdout.contains("CREATE MATERIALIZED VIEW"), "{stdout}");
+    let expected_rows = " auction | bids \n---------+------\n       1 |    3\n       2 |    2\n(2 rows)";
+    assert!(stdout.contains(expected_rows), "unexpected query output:\n{stdout}");
+    assert!(stderr.contains("no_such_view"), "missing error: {stderr}");
+    assert!(stdout.contains(" views \n-------\n     1\n(1 row)"), "session did not go on after the error:\n{stdout}");
+    assert!(stdout.contains("bids | file"), "SHOW STREAMS output:\n{stdout}");
+}
