@@ -12,6 +12,7 @@ mod system;
 mod tables;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
+use futures::FutureExt;
 use tracing::{error, info};
 
 use crate::catalog::{self, Catalog};
@@ -157,8 +159,24 @@ impl Engine {
         }
     }
 
-    /// Executes one statement with values for `$1..$n`.
+    /// Executes one statement with values for `$1..$n`. A panic inside is caught and
+    /// reported as an internal error, so a bug never takes a connection down.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        match AssertUnwindSafe(self.execute_inner(stmt, params)).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                error!(panic = %what, "statement panicked");
+                Err(Error::Internal(what))
+            }
+        }
+    }
+
+    async fn execute_inner(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         match stmt {
             Statement::CreateStream(s) => {
                 let _ddl = self.inner.ddl.lock().await;

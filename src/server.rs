@@ -87,7 +87,7 @@ impl Listener {
     async fn accept_loop(&mut self) -> Result<()> {
         loop {
             let (tcp, peer) = self.accept().await?;
-            self.reap_finished();
+            reap_finished(&mut self.connections);
             let connection = Connection::new(self.handlers.clone(), self.stopping.clone());
             let span = info_span!("connection", %peer);
             self.connections.spawn(connection.serve(tcp).instrument(span));
@@ -109,18 +109,12 @@ impl Listener {
         }
     }
 
-    /// Collects the connection tasks that have ended, so the set does not grow forever.
-    fn reap_finished(&mut self) {
-        while let Some(ended) = self.connections.try_join_next() {
-            report_panic(ended);
-        }
-    }
-
     /// Stops accepting, then waits for the connections to close, dropping those still
     /// open after [`SHUTDOWN_GRACE`].
     async fn drain(self) {
         let Listener { listener, mut connections, .. } = self;
         drop(listener);
+        reap_finished(&mut connections);
         if !connections.is_empty() {
             info!(open = connections.len(), "waiting for connections to close");
         }
@@ -133,6 +127,13 @@ impl Listener {
             warn!(open = connections.len(), "dropping connections still open");
             connections.shutdown().await;
         }
+    }
+}
+
+/// Collects the connection tasks that have ended, so the set holds only open ones.
+fn reap_finished(connections: &mut JoinSet<()>) {
+    while let Some(ended) = connections.try_join_next() {
+        report_panic(ended);
     }
 }
 

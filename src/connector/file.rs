@@ -471,6 +471,12 @@ mod tests {
     }
 
     #[test]
+    fn source_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<FileSource>();
+    }
+
+    #[test]
     fn reads_a_file_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");

@@ -17,7 +17,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+};
 use arrow::compute::take;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
@@ -186,10 +188,11 @@ impl Aggregate {
         }
         let mut snapshots = Vec::new();
         for (end, set) in self.sets.iter_mut().filter(|(_, s)| s.dirty) {
-            snapshots.push((*end, snapshot(set)?));
-            set.dirty = false;
+            snapshots.push((*end, take_state(set)?));
         }
         for (end, (keys, states)) in snapshots {
+            let set = self.build_set(&keys, &states)?;
+            self.sets.insert(end, set);
             let blob = encode_state(&keys, &states)?;
             barrier.writes.push((state_key(&self.state_prefix, end), Some(blob)));
             if !self.spec.emit_on_close {
@@ -218,43 +221,52 @@ impl Aggregate {
 
     fn changes(&self, keys: Vec<ArrayRef>, values: Vec<ArrayRef>) -> Result<ChangeBatch> {
         let encoded = self.key_encoder.convert_columns(&keys)?;
-        let key_array = BinaryArray::from_iter_values(encoded.iter().map(|r| r.as_ref().to_vec()));
+        let mut builder = BinaryBuilder::with_capacity(encoded.num_rows(), encoded.size());
+        for row in encoded.iter() {
+            builder.append_value(row.as_ref());
+        }
+        let key_array = builder.finish();
         let mut columns = keys;
         columns.extend(values);
         let rows = RecordBatch::try_new(self.spec.output_schema.clone(), columns)?;
-        Ok(ChangeBatch { keys: key_array, rows, deletes: BinaryArray::from_iter_values(std::iter::empty::<&[u8]>()) })
+        Ok(ChangeBatch { keys: key_array, rows, deletes: BinaryArray::from(Vec::<&[u8]>::new()) })
     }
 
     fn restore_set(&mut self, end: Millis, blob: &[u8]) -> Result<()> {
         let batch = decode_batch(blob)?;
         let n_keys = self.spec.group_exprs.len();
         let keys = batch.columns()[..n_keys].to_vec();
-        let mut set = self.new_set()?;
-        set.values.intern(&keys, &mut self.group_ids)?;
-        let total = set.values.len();
+        let mut states = Vec::new();
         let mut col = n_keys;
-        for (acc, agg) in set.accumulators.iter_mut().zip(&self.spec.aggregates) {
+        for agg in &self.spec.aggregates {
             let width = agg.state_fields()?.len();
-            acc.merge_batch(&batch.columns()[col..col + width], &self.group_ids, total)?;
+            states.push(batch.columns()[col..col + width].to_vec());
             col += width;
         }
+        let set = self.build_set(&keys, &states)?;
         self.sets.insert(end, set);
         Ok(())
     }
+
+    /// A fresh group set holding `keys` with accumulator `states` (as taken by
+    /// [`take_state`] or read from a checkpoint). Not dirty: it was just persisted.
+    fn build_set(&mut self, keys: &[ArrayRef], states: &[Vec<ArrayRef>]) -> Result<GroupSet> {
+        let mut set = self.new_set()?;
+        set.values.intern(keys, &mut self.group_ids)?;
+        let total = set.values.len();
+        for (acc, state) in set.accumulators.iter_mut().zip(states) {
+            acc.merge_batch(state, &self.group_ids, total)?;
+        }
+        Ok(set)
+    }
 }
 
-/// Takes every group's keys and states out of `set`, then puts them back, so the set goes
-/// on unchanged. Returns what it took.
-fn snapshot(set: &mut GroupSet) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
+/// Takes every group's keys and states out of `set`, leaving it empty. (DataFusion's group
+/// values must not be reused after emitting everything, so callers rebuild the set.)
+fn take_state(set: &mut GroupSet) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
     let keys = set.values.emit(EmitTo::All)?;
     let states =
         set.accumulators.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion::error::Result<Vec<_>>>()?;
-    let mut ids = Vec::new();
-    set.values.intern(&keys, &mut ids)?;
-    let total = set.values.len();
-    for (acc, state) in set.accumulators.iter_mut().zip(&states) {
-        acc.merge_batch(state, &ids, total)?;
-    }
     Ok((keys, states))
 }
 

@@ -119,7 +119,7 @@ impl Engine {
         let def = self.stream_def(&plan.stream)?;
         let text = plan.explain(&stmt.name, &def);
         let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
-        let lines = StringArray::from_iter_values(text.lines());
+        let lines = StringArray::from(text.lines().collect::<Vec<_>>());
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(lines)])?;
         Ok(Output::Rows { schema, batches: vec![batch] })
     }
