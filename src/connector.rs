@@ -27,11 +27,17 @@ pub trait SourceReader: Send {
     fn poll(&mut self, max_rows: usize) -> Result<Poll>;
     /// The position after everything returned so far, to store in a checkpoint.
     fn checkpoint(&self) -> Result<Vec<u8>>;
+    /// Look for new input at the next poll without waiting for any polling interval.
+    fn refresh(&mut self) {}
 }
 
 impl SourceReader for FileSource {
     fn poll(&mut self, max_rows: usize) -> Result<Poll> {
         FileSource::poll(self, max_rows)
+    }
+
+    fn refresh(&mut self) {
+        self.rescan_now();
     }
 
     fn checkpoint(&self) -> Result<Vec<u8>> {

@@ -158,6 +158,12 @@ impl FileSource {
         }
     }
 
+    /// Makes the next poll look for appended lines and new files at once, instead of
+    /// waiting for the rescan interval (used by `FLUSH`).
+    pub fn rescan_now(&mut self) {
+        self.last_scan = None;
+    }
+
     /// The position after everything returned so far.
     pub fn position(&self) -> FilePosition {
         self.position.clone()

@@ -136,7 +136,7 @@ impl Loop {
     fn run(&mut self, control: Receiver<Control>) -> Result<()> {
         loop {
             match control.try_recv() {
-                Ok(Control::Flush(ack)) => self.acks.push(ack),
+                Ok(Control::Flush(ack)) => self.flush_requested(ack),
                 Ok(Control::Stop) => return Ok(()),
                 Err(_) => {}
             }
@@ -151,7 +151,7 @@ impl Loop {
                         self.barrier()?;
                     }
                     match control.recv_timeout(IDLE_WAIT) {
-                        Ok(Control::Flush(ack)) => self.acks.push(ack),
+                        Ok(Control::Flush(ack)) => self.flush_requested(ack),
                         Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                         Err(RecvTimeoutError::Timeout) => {}
                     }
@@ -162,6 +162,12 @@ impl Loop {
                 self.barrier()?;
             }
         }
+    }
+
+    /// `FLUSH`: read everything available now (looking for it at once), then checkpoint.
+    fn flush_requested(&mut self, ack: oneshot::Sender<()>) {
+        self.task.reader.refresh();
+        self.acks.push(ack);
     }
 
     fn note_bad(&mut self, bad: Vec<crate::connector::BadRecord>) {
