@@ -10,6 +10,11 @@ use sluice::state::Store;
 use sluice::{Engine, EngineConfig};
 use tracing::info;
 
+/// mimalloc: Arrow batches are allocated on one thread and freed on another, which glibc's
+/// allocator handles with much more page-faulting and fragmentation.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sluice: a streaming SQL database that speaks the Postgres protocol.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]

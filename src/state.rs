@@ -18,6 +18,9 @@ use std::path::Path;
 
 use crate::error::Result;
 
+/// sled's page cache size. Its default (1 GiB) is far more than view rows and state need.
+const CACHE_BYTES: u64 = 128 * 1024 * 1024;
+
 /// One write of a checkpoint: `None` deletes the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
@@ -48,13 +51,13 @@ pub mod space {
 impl Store {
     /// Opens (or creates) the store in directory `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
-        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()?;
         Ok(Store { db })
     }
 
     /// Opens a store that lives in memory only (for `sluice run` and tests).
     pub fn temporary() -> Result<Store> {
-        let db = sled::Config::new().temporary(true).flush_every_ms(None).open()?;
+        let db = sled::Config::new().temporary(true).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()?;
         Ok(Store { db })
     }
 

@@ -1,0 +1,83 @@
+//! The Postgres protocol against the real engine with tokio-postgres: prepared statements
+//! with parameters (extended protocol), errors with SQLSTATEs that leave the connection
+//! usable, and many concurrent sessions.
+
+mod common;
+
+use common::{Server, query_rows};
+
+const SETUP: &str = "
+CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, date_time TIMESTAMP,
+  WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+  WITH (connector = 'file', path = 'tests/data/bids_small.json', format = 'json');
+CREATE MATERIALIZED VIEW per_auction AS
+  SELECT auction, count(*) AS n, max(price) AS top, avg(price) AS mean, max(date_time) AS last_bid
+  FROM bids GROUP BY auction;
+FLUSH;
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_with_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let client = server.client().await;
+    client.batch_execute(SETUP).await.unwrap();
+
+    let stmt =
+        client.prepare("SELECT auction, n, top, mean FROM per_auction WHERE top > $1 ORDER BY auction").await.unwrap();
+    assert_eq!(stmt.params(), &[tokio_postgres::types::Type::INT8]);
+    let rows = client.query(&stmt, &[&30i64]).await.unwrap();
+    let got: Vec<(i64, i64, i64, f64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+    assert_eq!(got, vec![(1, 5, 60, 31.0), (2, 4, 70, 38.75)]);
+    let rows = client.query(&stmt, &[&65i64]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+
+    let row = client.query_one("SELECT last_bid FROM per_auction WHERE auction = $1", &[&2i64]).await.unwrap();
+    let last: chrono::NaiveDateTime = row.get(0);
+    assert_eq!(last.to_string(), "2026-03-01 10:00:21");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_sqlstate_and_keep_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let client = server.client().await;
+    client.batch_execute(SETUP).await.unwrap();
+    let cases = [
+        ("SELECT * FROM missing", "42P01"),
+        ("SELEKT 1", "42601"),
+        ("CREATE MATERIALIZED VIEW per_auction AS SELECT auction FROM bids", "42P07"),
+        ("DROP STREAM bids", "2BP01"),
+        ("INSERT INTO per_auction VALUES (1)", "0A000"),
+        ("SELECT 1/0", "22012"),
+    ];
+    for (sql, code) in cases {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        let db = err.as_db_error().unwrap_or_else(|| panic!("{sql}: not a server error: {err}"));
+        assert_eq!(db.code().code(), code, "{sql}: {}", db.message());
+        let err = client.query(sql, &[]).await.expect_err(sql);
+        assert!(err.as_db_error().is_some(), "{sql} (extended): {err}");
+        assert_eq!(query_rows(&client, "SELECT count(*) FROM per_auction").await, vec![vec!["2".to_string()]]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server.client().await.batch_execute(SETUP).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16i64 {
+        let client = server.client().await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..20 {
+                let row = client.query_one("SELECT sum(n) + $1 FROM per_auction", &[&i]).await.unwrap();
+                let total: i64 = row.get(0);
+                assert_eq!(total, 9 + i);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
