@@ -33,7 +33,7 @@ pub enum Message {
     /// Append-only rows.
     Batch(RecordBatch),
     /// Keyed upserts and deletes.
-    Changes(ChangeBatch),
+    Changes(Box<ChangeBatch>),
     /// No row with an event time below this will follow (late rows are dropped upstream).
     Watermark(Millis),
     /// Snapshot your state into the barrier and pass it on.

@@ -155,6 +155,26 @@ pub fn catalog_key(id: u64) -> Vec<u8> {
     k
 }
 
+/// Encodes a batch as an Arrow IPC stream (operator state blobs).
+pub fn encode_batch(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &batch.schema())?;
+        writer.write(batch)?;
+        writer.finish()?;
+    }
+    Ok(buf)
+}
+
+/// Decodes a batch written by [`encode_batch`].
+pub fn decode_batch(bytes: &[u8]) -> Result<arrow::record_batch::RecordBatch> {
+    let mut reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    match reader.next() {
+        Some(batch) => Ok(batch?),
+        None => Err(crate::error::Error::Internal("empty state blob".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,25 +198,5 @@ mod tests {
         };
         let s = Store::open(dir.path()).unwrap();
         assert!(s.next_id().unwrap() > a);
-    }
-}
-
-/// Encodes a batch as an Arrow IPC stream (operator state blobs).
-pub fn encode_batch(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    {
-        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &batch.schema())?;
-        writer.write(batch)?;
-        writer.finish()?;
-    }
-    Ok(buf)
-}
-
-/// Decodes a batch written by [`encode_batch`].
-pub fn decode_batch(bytes: &[u8]) -> Result<arrow::record_batch::RecordBatch> {
-    let mut reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
-    match reader.next() {
-        Some(batch) => Ok(batch?),
-        None => Err(crate::error::Error::Internal("empty state blob".into())),
     }
 }

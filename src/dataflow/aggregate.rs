@@ -174,7 +174,7 @@ impl Aggregate {
                     .iter_mut()
                     .map(|a| a.evaluate(EmitTo::All))
                     .collect::<datafusion::error::Result<Vec<_>>>()?;
-                out.push(Message::Changes(self.changes(keys, values)?));
+                out.push(Message::Changes(Box::new(self.changes(keys, values)?)));
             }
             self.closed.push(end);
         }
@@ -197,7 +197,7 @@ impl Aggregate {
             barrier.writes.push((state_key(&self.state_prefix, end), Some(blob)));
             if !self.spec.emit_on_close {
                 let values = self.current_values(&states)?;
-                out.push(Message::Changes(self.changes(keys, values)?));
+                out.push(Message::Changes(Box::new(self.changes(keys, values)?)));
             }
         }
         Ok(())

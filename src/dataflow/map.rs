@@ -100,7 +100,7 @@ impl Operator for Map {
                     out.push(Message::Batch(batch));
                 }
             }
-            Message::Changes(changes) => out.push(Message::Changes(self.on_changes(changes)?)),
+            Message::Changes(changes) => out.push(Message::Changes(Box::new(self.on_changes(*changes)?))),
             other => out.push(other),
         }
         Ok(())

@@ -148,7 +148,7 @@ impl Loop {
                 Poll::Bad(bad) => self.note_bad(bad),
                 Poll::Idle => {
                     if !self.acks.is_empty() {
-                        self.barrier()?;
+                        self.barrier(true)?;
                     }
                     match control.recv_timeout(IDLE_WAIT) {
                         Ok(Control::Flush(ack)) => self.flush_requested(ack),
@@ -159,7 +159,7 @@ impl Loop {
                 Poll::End => return self.finish(),
             }
             if self.dirty && self.last_barrier.elapsed() >= self.task.checkpoint_interval {
-                self.barrier()?;
+                self.barrier(false)?;
             }
         }
     }
@@ -200,7 +200,9 @@ impl Loop {
         Ok(())
     }
 
-    fn barrier(&mut self) -> Result<()> {
+    /// Sends a checkpoint barrier. `FLUSH` acknowledgements ride only on barriers sent when
+    /// everything available has been read (`with_acks`), never on periodic ones.
+    fn barrier(&mut self, with_acks: bool) -> Result<()> {
         self.epoch += 1;
         let stats = &self.task.stats;
         let counters = [
@@ -215,7 +217,8 @@ impl Loop {
         }
         writes.push((self.key(b"pos"), Some(self.task.reader.checkpoint()?)));
         debug!(epoch = self.epoch, "checkpoint barrier");
-        let barrier = Barrier { epoch: self.epoch, writes, acks: std::mem::take(&mut self.acks) };
+        let acks = if with_acks { std::mem::take(&mut self.acks) } else { Vec::new() };
+        let barrier = Barrier { epoch: self.epoch, writes, acks };
         self.dirty = false;
         self.last_barrier = Instant::now();
         self.send(Message::Barrier(barrier))
@@ -224,7 +227,7 @@ impl Loop {
     fn finish(&mut self) -> Result<()> {
         self.task.stats.watermark.store(END_OF_TIME, Ordering::Relaxed);
         self.send(Message::Watermark(END_OF_TIME))?;
-        self.barrier()?;
+        self.barrier(true)?;
         self.send(Message::End)
     }
 

@@ -142,7 +142,8 @@ fn streams_batch(catalog: &Catalog) -> Result<RecordBatch> {
 }
 
 fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
-    let mut cols: (Vec<String>, Vec<String>, Vec<&str>, Vec<&str>, Vec<String>) = Default::default();
+    type Texts<'a> = (Vec<String>, Vec<String>, Vec<&'a str>, Vec<&'a str>, Vec<String>);
+    let mut cols: Texts = Default::default();
     let (mut read, mut late, mut bad, mut wm, mut epoch) = (vec![], vec![], vec![], vec![], vec![]);
     for (name, v) in &catalog.views {
         cols.0.push(name.clone());

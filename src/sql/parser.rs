@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub enum Statement {
     /// `CREATE STREAM name (columns [, WATERMARK FOR col AS expr]) WITH (options)`.
-    CreateStream(CreateStream),
+    CreateStream(Box<CreateStream>),
     /// `CREATE MATERIALIZED VIEW name AS query [EMIT ON WINDOW CLOSE]`.
     CreateView(CreateView),
     /// `DROP STREAM | MATERIALIZED VIEW [IF EXISTS] name [CASCADE]`.
@@ -124,13 +124,12 @@ const TABLE_FUNCTIONS: [&str; 1] = ["tumble"];
 /// `TUMBLE(...)` and `tumble(...)` both work.
 fn normalize_table_functions(statement: &mut Statement) {
     let fold = |name: &mut ObjectName| {
-        if let [part] = name.0.as_mut_slice() {
-            if let Some(ident) = part.as_ident() {
-                let lower = ident.value.to_lowercase();
-                if ident.quote_style.is_none() && TABLE_FUNCTIONS.contains(&lower.as_str()) {
-                    *part = ast::ObjectNamePart::Identifier(Ident::new(lower));
-                }
-            }
+        if let [part] = name.0.as_mut_slice()
+            && let Some(ident) = part.as_ident()
+            && ident.quote_style.is_none()
+            && TABLE_FUNCTIONS.contains(&ident.value.to_lowercase().as_str())
+        {
+            *part = ast::ObjectNamePart::Identifier(Ident::new(ident.value.to_lowercase()));
         }
         std::ops::ControlFlow::<()>::Continue(())
     };
@@ -143,7 +142,7 @@ fn normalize_table_functions(statement: &mut Statement) {
 
 fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if eat_words(p, &["CREATE", "STREAM"]) {
-        return Ok(Statement::CreateStream(parse_create_stream(p)?));
+        return Ok(Statement::CreateStream(Box::new(parse_create_stream(p)?)));
     }
     if eat_words(p, &["CREATE", "MATERIALIZED", "VIEW"]) {
         return Ok(Statement::CreateView(parse_create_view(p)?));

@@ -369,15 +369,15 @@ impl ViewPlan {
     /// their time column, or they would never close.
     pub fn check_against(&self, stream: &StreamDef) -> Result<()> {
         for node in &self.nodes {
-            if let Node::Window(_, time, input) = node {
-                if stream.watermark.as_ref().map(|w| w.column) != Some(*time) {
-                    return Err(Error::Plan(format!(
-                        "window time column \"{}\" must be the watermark column of stream \"{}\" (declare WATERMARK FOR {} AS ...)",
-                        input.field(*time).name(),
-                        stream.name,
-                        input.field(*time).name()
-                    )));
-                }
+            if let Node::Window(_, time, input) = node
+                && stream.watermark.as_ref().map(|w| w.column) != Some(*time)
+            {
+                return Err(Error::Plan(format!(
+                    "window time column \"{}\" must be the watermark column of stream \"{}\" (declare WATERMARK FOR {} AS ...)",
+                    input.field(*time).name(),
+                    stream.name,
+                    input.field(*time).name()
+                )));
             }
         }
         Ok(())
