@@ -4,18 +4,39 @@
 //! [`FilePosition`], the resumable offset per file that checkpoints store as JSON. It is the
 //! transport only: the bytes of whole lines go to [`LineDecoder`] (see `format.rs`) for
 //! decoding. Files are read in name order, each to its current end before the next, in
-//! large chunks cut at the last '\n'. In follow mode the path is re-listed at most every
-//! [`RESCAN_INTERVAL`] to pick up appended lines and new files. It never sleeps or blocks
-//! waiting for data (the caller does), and unreadable files are skipped with a warning.
+//! large blocks cut into chunks of whole lines. In follow mode the path is re-listed at most
+//! every [`RESCAN_INTERVAL`] to pick up appended lines and new files. It never sleeps or
+//! blocks waiting for new data (the caller does), and unreadable files are skipped with a
+//! warning.
+//!
+//! Reading is cheap and decoding is not, so decoding runs on a small pool of worker threads
+//! ([`DEFAULT_DECODERS`], see [`FileSource::with_decoders`]), each with its own decoder.
+//! The polling thread reads chunk k, sends it to worker k mod n, and takes the results back
+//! from the workers in the same round-robin order, so batches come out in file order whatever
+//! the number of workers. At most [`CHUNKS_PER_DECODER`] chunks per worker are in flight,
+//! which bounds memory. Two positions are kept: the read one (where the next chunk starts,
+//! ahead by the chunks in flight) and the returned one, which advances only when the caller
+//! receives a chunk's result; only the latter is checkpointed, so a checkpoint never covers
+//! rows not yet returned and a restored source neither skips nor repeats a line. `poll` may
+//! wait for a decode in flight, never for new input. Dropping the source stops and joins the
+//! workers.
+//!
+//! A projection ([`FileSource::with_projection`]) decodes only the columns the pipeline
+//! needs; the others come out all null. A line that is bad only in an unneeded column is
+//! then accepted (see `format.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, trace, warn};
 
@@ -25,7 +46,13 @@ use crate::error::{Error, Result};
 /// How often, at most, a following source lists its path and checks files for growth.
 pub const RESCAN_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Size of the read buffer; it grows only for a line longer than this.
+/// Decoder threads of a source unless [`FileSource::with_decoders`] says otherwise.
+pub const DEFAULT_DECODERS: usize = 2;
+
+/// Chunks in flight per decoder thread: one being decoded, one waiting.
+pub const CHUNKS_PER_DECODER: usize = 2;
+
+/// Size of a read block; a block grows only for a line longer than this.
 const BUFFER_BYTES: usize = 4 << 20;
 
 /// One rejected line of a file.
@@ -76,9 +103,16 @@ pub enum Poll {
 /// Reads records from the files of a path; see the module docs.
 pub struct FileSource {
     path: String,
-    decoder: LineDecoder,
+    format: Format,
+    schema: SchemaRef,
+    /// The columns to decode; `None` for all.
+    projection: Option<Vec<usize>>,
     bounded: bool,
+    /// After everything returned by `poll`: what checkpoints store.
     position: FilePosition,
+    /// After everything read and sent to the decoders: ahead of `position` by the chunks in
+    /// flight. Listing and opening files go by this one.
+    read: FilePosition,
     /// Files known to have unread bytes, in name order.
     queue: VecDeque<String>,
     current: Option<OpenFile>,
@@ -88,38 +122,51 @@ pub struct FileSource {
     /// Files already warned about, so a broken file is reported once.
     warned: HashSet<String>,
     last_scan: Option<Instant>,
+    decoders: Decoders,
+    /// The chunks sent to the decoders whose results are not yet returned, oldest first.
+    in_flight: VecDeque<InFlight>,
 }
 
 /// The file being read.
 struct OpenFile {
     name: String,
     file: File,
-    /// Consumed so far (the buffer's first unconsumed byte is at `offset`).
+    /// Read so far (the buffer's first byte is at `offset`).
     at: FileOffset,
     /// The last read returned end of file.
     eof: bool,
 }
 
-/// A chunk of whole lines in the buffer.
+/// A chunk of whole lines cut from the buffer.
 struct Chunk {
-    len: usize,
+    data: Bytes,
     lines: u64,
+}
+
+/// A chunk being decoded: where its file's position goes when its result is returned.
+struct InFlight {
+    file: String,
+    after: FileOffset,
 }
 
 impl FileSource {
     /// `path` is a file, a directory (all regular files in it, not recursive, hidden files
     /// skipped) or a glob. `bounded`: end of data is the end (for `sluice run`); otherwise
-    /// follow. Reading resumes after `position`.
+    /// follow. Reading resumes after `position`. Decodes all columns on
+    /// [`DEFAULT_DECODERS`] threads.
     pub fn open(path: &str, format: Format, schema: SchemaRef, position: FilePosition, bounded: bool) -> Result<Self> {
         if is_glob(path) {
             glob::Pattern::new(path)
                 .map_err(|e| Error::InvalidParameter(format!("invalid value for option \"path\": \"{path}\": {e}")))?;
         }
-        let decoder = LineDecoder::new(&format, schema)?;
+        let decoders = Decoders::start(LineDecoder::new(&format, schema.clone())?, DEFAULT_DECODERS)?;
         let mut source = FileSource {
             path: path.to_string(),
-            decoder,
+            format,
+            schema,
+            projection: None,
             bounded,
+            read: position.clone(),
             position,
             queue: VecDeque::new(),
             current: None,
@@ -127,33 +174,54 @@ impl FileSource {
             stalled: HashMap::new(),
             warned: HashSet::new(),
             last_scan: None,
+            decoders,
+            in_flight: VecDeque::new(),
         };
         source.rescan();
         Ok(source)
     }
 
-    /// Returns at most about `max_rows` rows of what is available now, without waiting; see
-    /// [`Poll`]. Advances [`FileSource::position`] past everything returned.
+    /// Decodes on `threads` worker threads; 0 decodes on the polling thread. Call before the
+    /// first poll.
+    pub fn with_decoders(mut self, threads: usize) -> Result<Self> {
+        self.restart_decoders(threads)?;
+        Ok(self)
+    }
+
+    /// Decodes only the columns `needed` (indexes into the schema); every other column comes
+    /// out all null, so batches keep the full schema. Call before the first poll.
+    pub fn with_projection(mut self, needed: &[usize]) -> Result<Self> {
+        self.projection = Some(needed.to_vec());
+        self.restart_decoders(self.decoders.threads())?;
+        Ok(self)
+    }
+
+    fn restart_decoders(&mut self, threads: usize) -> Result<()> {
+        if !self.in_flight.is_empty() {
+            return Err(Error::Internal("file source decoders changed while chunks are in flight".into()));
+        }
+        let decoder = match &self.projection {
+            Some(needed) => LineDecoder::projected(&self.format, self.schema.clone(), needed)?,
+            None => LineDecoder::new(&self.format, self.schema.clone())?,
+        };
+        self.decoders = Decoders::start(decoder, threads)?;
+        Ok(())
+    }
+
+    /// Returns at most about `max_rows` rows of what is available now, without waiting for
+    /// new input (it may wait for a chunk being decoded); see [`Poll`]. Advances
+    /// [`FileSource::position`] past everything returned. Chunks read ahead were cut with
+    /// the `max_rows` of the poll that read them.
     pub fn poll(&mut self, max_rows: usize) -> Result<Poll> {
         let max_rows = max_rows.max(1);
         loop {
-            if self.current.is_none() && !self.open_next() {
+            self.dispatch(max_rows)?;
+            let Some(chunk) = self.in_flight.pop_front() else {
                 return Ok(if self.bounded { Poll::End } else { Poll::Idle });
-            }
-            match self.next_chunk(max_rows) {
-                Ok(Some(chunk)) => {
-                    if let Some(poll) = self.decode_chunk(chunk)? {
-                        return Ok(poll);
-                    }
-                }
-                Ok(None) if self.keep_following() => return Ok(Poll::Idle),
-                Ok(None) => self.close_current(),
-                Err(e) => {
-                    if let Some(open) = self.current.take() {
-                        self.warn_once(&open.name, "cannot read file; skipping it", &e);
-                    }
-                    self.buffer.clear();
-                }
+            };
+            let decoded = self.decoders.take()?;
+            if let Some(poll) = self.deliver(chunk, decoded) {
+                return Ok(poll);
             }
         }
     }
@@ -167,6 +235,70 @@ impl FileSource {
     /// The position after everything returned so far.
     pub fn position(&self) -> FilePosition {
         self.position.clone()
+    }
+
+    /// A handle that the decoder threads keep alive until they exit (for tests).
+    #[cfg(test)]
+    fn decoder_liveness(&self) -> Option<std::sync::Weak<()>> {
+        match &self.decoders {
+            Decoders::Pool(pool) => Some(Arc::downgrade(&pool.alive)),
+            Decoders::Inline { .. } => None,
+        }
+    }
+
+    /// Reads chunks and sends them to the decoders until enough are in flight or nothing
+    /// more can be read now.
+    fn dispatch(&mut self, max_rows: usize) -> Result<()> {
+        while self.in_flight.len() < self.decoders.capacity() {
+            if self.current.is_none() && !self.open_next() {
+                return Ok(());
+            }
+            match self.next_chunk(max_rows) {
+                Ok(Some(chunk)) => self.send(chunk)?,
+                Ok(None) if self.keep_following() => return Ok(()),
+                Ok(None) => self.close_current(),
+                Err(e) => {
+                    if let Some(open) = self.current.take() {
+                        self.warn_once(&open.name, "cannot read file; skipping it", &e);
+                    }
+                    self.buffer.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a chunk of the current file to the decoders and advances the read position.
+    fn send(&mut self, chunk: Chunk) -> Result<()> {
+        let Some(open) = self.current.as_mut() else {
+            return Ok(());
+        };
+        let first_line = open.at.lines + 1;
+        open.at.offset += chunk.data.len() as u64;
+        open.at.lines += chunk.lines;
+        self.read.files.insert(open.name.clone(), open.at);
+        let in_flight = InFlight { file: open.name.clone(), after: open.at };
+        self.decoders.send(Job { data: chunk.data, first_line })?;
+        self.in_flight.push_back(in_flight);
+        Ok(())
+    }
+
+    /// Advances the position over a decoded chunk. `None` when the chunk held nothing to
+    /// return (blank lines, a header).
+    fn deliver(&mut self, chunk: InFlight, decoded: Decoded) -> Option<Poll> {
+        let Decoded { batch, bad } = decoded;
+        trace!(file = %chunk.file, offset = chunk.after.offset, bad = bad.len(), "chunk decoded");
+        if !bad.is_empty() {
+            debug!(file = %chunk.file, count = bad.len(), "bad lines skipped");
+        }
+        let bad: Vec<BadRecord> =
+            bad.into_iter().map(|b| BadRecord { file: chunk.file.clone(), line: b.line, reason: b.reason }).collect();
+        self.position.files.insert(chunk.file, chunk.after);
+        match batch {
+            Some(batch) if batch.num_rows() > 0 => Some(Poll::Data { batch, bad }),
+            _ if !bad.is_empty() => Some(Poll::Bad(bad)),
+            _ => None,
+        }
     }
 
     /// Whether to stay on the exhausted current file rather than move on: when following,
@@ -186,7 +318,7 @@ impl FileSource {
             self.rescan();
         }
         while let Some(name) = self.queue.pop_front() {
-            let at = self.position.files.get(&name).copied().unwrap_or_default();
+            let at = self.read.files.get(&name).copied().unwrap_or_default();
             match open_at(&name, at.offset) {
                 Ok(file) => {
                     debug!(file = %name, offset = at.offset, line = at.lines, "reading file");
@@ -212,8 +344,8 @@ impl FileSource {
         self.buffer.clear();
     }
 
-    /// Lists the path and queues, in name order, the files with bytes beyond their position.
-    /// Called only with an empty queue and no current file.
+    /// Lists the path and queues, in name order, the files with bytes beyond their read
+    /// position. Called only with an empty queue and no current file.
     fn rescan(&mut self) {
         self.last_scan = Some(Instant::now());
         for name in list_files(&self.path) {
@@ -221,7 +353,7 @@ impl FileSource {
                 Ok(meta) => meta.len(),
                 Err(_) => continue, // gone since listing
             };
-            let consumed = self.position.files.get(&name).map_or(0, |f| f.offset);
+            let consumed = self.read.files.get(&name).map_or(0, |f| f.offset);
             if size < consumed {
                 let error = format!("size {size} is below the consumed offset {consumed}");
                 self.warn_once(&name, "file shrank; skipping it", &error);
@@ -242,44 +374,15 @@ impl FileSource {
             open.eof = false; // a new poll: the file may have grown
         }
         loop {
-            if !open.eof && self.buffer.wants_more() {
-                open.eof = self.buffer.fill(&mut open.file)?;
-            }
-            if let Some((len, lines)) = self.buffer.whole_lines(max_rows) {
-                return Ok(Some(Chunk { len, lines }));
+            if let Some(chunk) = self.buffer.take_lines(max_rows) {
+                return Ok(Some(chunk));
             }
             if open.eof {
-                let tail = self.buffer.len();
-                return Ok((self.bounded && tail > 0).then_some(Chunk { len: tail, lines: 1 }));
-            }
-            if self.buffer.is_full() {
-                self.buffer.grow();
+                let last = self.bounded && !self.buffer.is_empty();
+                return Ok(last.then(|| Chunk { data: self.buffer.take_all(), lines: 1 }));
             }
             open.eof = self.buffer.fill(&mut open.file)?;
         }
-    }
-
-    /// Decodes a chunk of the current file and advances the position over it. `None` when
-    /// the chunk held nothing to return (blank lines, a header).
-    fn decode_chunk(&mut self, chunk: Chunk) -> Result<Option<Poll>> {
-        let Some(open) = self.current.as_mut() else {
-            return Ok(None);
-        };
-        let Decoded { batch, bad } = self.decoder.decode(self.buffer.take(chunk.len), open.at.lines + 1)?;
-        open.at.offset += chunk.len as u64;
-        open.at.lines += chunk.lines;
-        trace!(file = %open.name, offset = open.at.offset, lines = chunk.lines, bad = bad.len(), "chunk decoded");
-        self.position.files.insert(open.name.clone(), open.at);
-        let bad: Vec<BadRecord> =
-            bad.into_iter().map(|b| BadRecord { file: open.name.clone(), line: b.line, reason: b.reason }).collect();
-        if !bad.is_empty() {
-            debug!(file = %open.name, count = bad.len(), "bad lines skipped");
-        }
-        Ok(match batch {
-            Some(batch) if batch.num_rows() > 0 => Some(Poll::Data { batch, bad }),
-            _ if !bad.is_empty() => Some(Poll::Bad(bad)),
-            _ => None,
-        })
     }
 
     /// Logs a problem with a file once per file, so a broken file does not flood the log.
@@ -299,82 +402,217 @@ fn open_at(name: &str, offset: u64) -> std::io::Result<File> {
     Ok(file)
 }
 
-/// The read buffer: bytes `start..end` are read but not yet consumed.
+/// The bytes read from the current file and not yet cut into chunks. Each fill reads a fresh
+/// block; chunks are slices of it (no copy), and a block is freed when its last chunk has
+/// been decoded. Only a trailing partial line is copied, into the next block.
 #[derive(Default)]
 struct Buffer {
-    data: Vec<u8>,
-    start: usize,
-    end: usize,
+    data: Bytes,
 }
 
 impl Buffer {
     fn len(&self) -> usize {
-        self.end - self.start
+        self.data.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
-    fn is_full(&self) -> bool {
-        self.len() == self.data.len()
+        self.data.is_empty()
     }
 
     fn clear(&mut self) {
-        self.start = 0;
-        self.end = 0;
+        self.data = Bytes::new();
     }
 
-    /// Less than half a buffer is waiting: worth reading more before decoding.
-    fn wants_more(&self) -> bool {
-        self.len() < BUFFER_BYTES / 2
-    }
-
-    fn grow(&mut self) {
-        let size = (self.data.len() * 2).max(BUFFER_BYTES);
-        self.data.resize(size, 0);
-    }
-
-    /// Moves the unconsumed bytes to the front and reads until the buffer is full or the
-    /// file ends. Returns whether it hit the end of the file.
+    /// Reads a new block: the unconsumed bytes (a partial line) and then as much of the file
+    /// as fits. Returns whether it hit the end of the file.
     fn fill(&mut self, file: &mut File) -> std::io::Result<bool> {
-        if self.data.is_empty() {
-            self.data = vec![0; BUFFER_BYTES];
-        }
-        self.data.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        while self.end < self.data.len() {
-            match file.read(&mut self.data[self.end..]) {
-                Ok(0) => return Ok(true),
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(false)
+        let size = BUFFER_BYTES.max(self.data.len() * 2);
+        let mut block = Vec::with_capacity(size);
+        block.extend_from_slice(&self.data);
+        let want = (size - block.len()) as u64;
+        // `read_to_end` reads into the spare capacity without zeroing it first.
+        let read = file.by_ref().take(want).read_to_end(&mut block)?;
+        self.data = Bytes::from(block);
+        Ok((read as u64) < want)
     }
 
-    /// The length and line count of the longest prefix of at most `max_lines` whole lines.
-    fn whole_lines(&self, max_lines: usize) -> Option<(usize, u64)> {
-        let bytes = &self.data[self.start..self.end];
+    /// Cuts the longest prefix of at most `max_lines` whole lines, if there is a whole line.
+    fn take_lines(&mut self, max_lines: usize) -> Option<Chunk> {
         let mut cut = None;
-        let mut lines = 0;
-        for i in memchr::memchr_iter(b'\n', bytes) {
+        let mut lines = 0u64;
+        for i in memchr::memchr_iter(b'\n', &self.data) {
             cut = Some(i + 1);
             lines += 1;
-            if lines == max_lines {
+            if lines == max_lines as u64 {
                 break;
             }
         }
-        cut.map(|len| (len, lines as u64))
+        cut.map(|len| Chunk { data: self.data.split_to(len), lines })
     }
 
-    /// Consumes and returns the next `len` bytes.
-    fn take(&mut self, len: usize) -> &[u8] {
-        let start = self.start;
-        self.start += len;
-        &self.data[start..self.start]
+    /// Cuts everything left.
+    fn take_all(&mut self) -> Bytes {
+        std::mem::take(&mut self.data)
+    }
+}
+
+/// A chunk for a decoder: whole lines, the first being line `first_line` of its file.
+struct Job {
+    data: Bytes,
+    first_line: u64,
+}
+
+/// The decoders of a source, returning results in the order chunks were sent.
+enum Decoders {
+    /// Decodes on the polling thread as each chunk is sent.
+    Inline { decoder: LineDecoder, done: VecDeque<Result<Decoded>> },
+    /// Decodes on worker threads.
+    Pool(Pool),
+}
+
+impl Decoders {
+    /// Starts `threads` workers (`decoder` and fresh copies of it); with 0, decodes inline.
+    fn start(decoder: LineDecoder, threads: usize) -> Result<Self> {
+        if threads == 0 {
+            return Ok(Decoders::Inline { decoder, done: VecDeque::new() });
+        }
+        let mut decoders = Vec::with_capacity(threads);
+        for _ in 1..threads {
+            decoders.push(decoder.fresh()?);
+        }
+        decoders.push(decoder);
+        Ok(Decoders::Pool(Pool::start(decoders)?))
+    }
+
+    fn threads(&self) -> usize {
+        match self {
+            Decoders::Inline { .. } => 0,
+            Decoders::Pool(pool) => pool.workers.len(),
+        }
+    }
+
+    /// How many chunks may be in flight (inline: one, decoded as soon as it is read).
+    fn capacity(&self) -> usize {
+        match self {
+            Decoders::Inline { .. } => 1,
+            Decoders::Pool(pool) => pool.workers.len() * CHUNKS_PER_DECODER,
+        }
+    }
+
+    fn send(&mut self, job: Job) -> Result<()> {
+        match self {
+            Decoders::Inline { decoder, done } => {
+                done.push_back(decoder.decode(&job.data, job.first_line));
+                Ok(())
+            }
+            Decoders::Pool(pool) => pool.send(job),
+        }
+    }
+
+    /// The result of the oldest chunk sent and not yet taken, waiting for it if need be.
+    fn take(&mut self) -> Result<Decoded> {
+        match self {
+            Decoders::Inline { done, .. } => {
+                done.pop_front().unwrap_or_else(|| Err(Error::Internal("no chunk is being decoded".into())))
+            }
+            Decoders::Pool(pool) => pool.take(),
+        }
+    }
+}
+
+/// Worker threads fed in round robin: chunk k goes to worker k mod n and its result is taken
+/// from worker k mod n, so results come back in order.
+struct Pool {
+    workers: Vec<Worker>,
+    /// Chunks sent so far.
+    sent: usize,
+    /// Results taken so far.
+    taken: usize,
+    /// Held by every worker thread until it exits, so tests can see that all stopped.
+    alive: Arc<()>,
+}
+
+/// One decoder thread and its channels.
+struct Worker {
+    /// Closed (`None`) to stop the thread.
+    jobs: Option<SyncSender<Job>>,
+    results: Receiver<Result<Decoded>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pool {
+    fn start(decoders: Vec<LineDecoder>) -> Result<Self> {
+        let alive = Arc::new(());
+        let mut workers = Vec::with_capacity(decoders.len());
+        for (index, decoder) in decoders.into_iter().enumerate() {
+            let (jobs, job_rx) = std::sync::mpsc::sync_channel(CHUNKS_PER_DECODER);
+            let (result_tx, results) = std::sync::mpsc::channel();
+            let span = tracing::info_span!("decoder", worker = index);
+            let token = alive.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("sluice-decode-{index}"))
+                .spawn(move || span.in_scope(|| work(decoder, job_rx, result_tx, token)))?;
+            workers.push(Worker { jobs: Some(jobs), results, thread: Some(thread) });
+        }
+        debug!(threads = workers.len(), "decoder threads started");
+        Ok(Pool { workers, sent: 0, taken: 0, alive })
+    }
+
+    fn send(&mut self, job: Job) -> Result<()> {
+        let worker = &self.workers[self.sent % self.workers.len()];
+        match &worker.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => {
+                self.sent += 1;
+                Ok(())
+            }
+            _ => Err(stopped()),
+        }
+    }
+
+    fn take(&mut self) -> Result<Decoded> {
+        let worker = &self.workers[self.taken % self.workers.len()];
+        let result = worker.results.recv().map_err(|_| stopped())?;
+        self.taken += 1;
+        result
+    }
+}
+
+impl Drop for Pool {
+    /// Closes every job channel, then waits for each thread to finish its chunk and exit.
+    fn drop(&mut self) {
+        for worker in &mut self.workers {
+            worker.jobs = None;
+        }
+        for worker in &mut self.workers {
+            if let Some(thread) = worker.thread.take()
+                && thread.join().is_err()
+            {
+                warn!("decoder thread panicked");
+            }
+        }
+        let running = Arc::strong_count(&self.alive) - 1;
+        trace!(threads = self.workers.len(), running, "decoder threads stopped");
+    }
+}
+
+fn stopped() -> Error {
+    Error::Internal("file source decoder thread stopped".into())
+}
+
+/// A decoder thread: decodes jobs until its job channel closes or the source is gone. A
+/// panic in the decoder becomes an error for the source, and ends the thread.
+fn work(mut decoder: LineDecoder, jobs: Receiver<Job>, results: Sender<Result<Decoded>>, _alive: Arc<()>) {
+    while let Ok(job) = jobs.recv() {
+        let decoded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoder.decode(&job.data, job.first_line)));
+        drop(job); // frees the block once its last chunk is done
+        let (result, panicked) = match decoded {
+            Ok(result) => (result, false),
+            Err(_) => (Err(Error::Internal("file source decoder panicked".into())), true),
+        };
+        if results.send(result).is_err() || panicked {
+            break;
+        }
     }
 }
 
@@ -702,5 +940,143 @@ mod tests {
         assert!(bad.is_empty());
         assert_eq!(ids, (0..200_000).collect::<Vec<_>>());
         assert_eq!(source.position().files[path.to_str().unwrap()].offset, text.len() as u64);
+    }
+
+    /// Everything a run returns, poll by poll: ids, bad (file, line) and the position after.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Step {
+        ids: Vec<i64>,
+        bad: Vec<(String, u64)>,
+        position: FilePosition,
+    }
+
+    fn run(dir: &Path, position: FilePosition, decoders: usize) -> Vec<Step> {
+        let mut source = open(dir, position, true).with_decoders(decoders).unwrap();
+        let mut trace = Vec::new();
+        loop {
+            let (ids, bad) = match source.poll(7).unwrap() {
+                Poll::Data { batch, bad } => (batch.column(0).as_primitive::<Int64Type>().values().to_vec(), bad),
+                Poll::Bad(bad) => (Vec::new(), bad),
+                Poll::Idle => panic!("idle while bounded"),
+                Poll::End => return trace,
+            };
+            let bad = bad.into_iter().map(|b| (b.file, b.line)).collect();
+            trace.push(Step { ids, bad, position: source.position() });
+        }
+    }
+
+    /// Three files of many chunks with bad, blank and partial last lines.
+    fn messy_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (f, name) in ["a.jsonl", "b.jsonl", "c.jsonl"].iter().enumerate() {
+            let mut text = String::new();
+            for i in 0..120 {
+                let id = f as i64 * 1000 + i;
+                match i % 17 {
+                    3 => text.push_str("not json\n"),
+                    5 => text.push('\n'),
+                    9 => text.push_str(&format!("{{\"id\":\"x{id}\"}}\n")),
+                    _ => text.push_str(&format!("{{\"id\":{id}}}\n")),
+                }
+            }
+            text.push_str(&format!("{{\"id\":{}}}", f as i64 * 1000 + 999)); // no '\n'
+            write(&dir.path().join(name), &text);
+        }
+        dir
+    }
+
+    #[test]
+    fn order_and_positions_do_not_depend_on_decoders() {
+        let dir = messy_dir();
+        let inline = run(dir.path(), FilePosition::default(), 0);
+        assert!(inline.len() > 40, "many chunks");
+        assert_eq!(run(dir.path(), FilePosition::default(), 1), inline);
+        assert_eq!(run(dir.path(), FilePosition::default(), 3), inline);
+        let bad: usize = inline.iter().map(|s| s.bad.len()).sum();
+        assert_eq!(bad, 3 * 2 * 7, "two bad lines every 17, 120 lines per file");
+        let last = &inline.last().unwrap().position;
+        assert!(last.files.values().all(|f| f.lines == 121));
+    }
+
+    #[test]
+    fn first_poll_returns_only_the_first_chunk_position() {
+        let dir = messy_dir();
+        let mut source = open(dir.path(), FilePosition::default(), true).with_decoders(3).unwrap();
+        assert!(matches!(source.poll(7).unwrap(), Poll::Data { .. }));
+        let name = dir.path().join("a.jsonl").to_str().unwrap().to_string();
+        let position = source.position();
+        assert_eq!(position.files.keys().collect::<Vec<_>>(), vec![&name]);
+        assert_eq!(position.files[&name].lines, 7, "chunks still in flight are not covered");
+        assert!(matches!(source.with_decoders(1), Err(Error::Internal(_))), "not with chunks in flight");
+    }
+
+    #[test]
+    fn resumes_from_every_position_with_workers() {
+        let dir = messy_dir();
+        let full = run(dir.path(), FilePosition::default(), 3);
+        let ids = |t: &[Step]| -> Vec<i64> { t.iter().flat_map(|s| s.ids.clone()).collect() };
+        let bad = |t: &[Step]| -> Vec<(String, u64)> { t.iter().flat_map(|s| s.bad.clone()).collect() };
+        for (i, step) in full.iter().enumerate() {
+            let rest = run(dir.path(), step.position.clone(), 3);
+            assert_eq!(ids(&rest), ids(&full[i + 1..]), "resume after poll {i}");
+            assert_eq!(bad(&rest), bad(&full[i + 1..]), "resume after poll {i}");
+            let end = rest.last().map_or(&step.position, |s| &s.position);
+            assert_eq!(end, &full.last().unwrap().position);
+        }
+    }
+
+    #[test]
+    fn follows_with_workers_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.jsonl");
+        write(&a, &json_lines(0..50));
+        let mut source = open(dir.path(), FilePosition::default(), false).with_decoders(3).unwrap();
+        let (ids, _, end) = drain(&mut source, 4);
+        assert_eq!((ids, matches!(end, Poll::Idle)), ((0..50).collect(), true));
+        write(&a, &json_lines(50..60));
+        write(&a, "{\"id\":");
+        let (ids, _, _) = drain(&mut source, 4);
+        assert_eq!(ids, (50..60).collect::<Vec<_>>());
+        write(&a, "60}\n");
+        let (ids, _, _) = drain(&mut source, 4);
+        assert_eq!(ids, vec![60]);
+        assert_eq!(source.position().files[a.to_str().unwrap()].lines, 61);
+    }
+
+    #[test]
+    fn drop_stops_decoder_threads() {
+        let dir = messy_dir();
+        let mut source = open(dir.path(), FilePosition::default(), true).with_decoders(3).unwrap();
+        source.poll(7).unwrap();
+        let alive = source.decoder_liveness().unwrap();
+        assert_eq!(alive.strong_count(), 4, "the pool and three threads");
+        drop(source);
+        assert_eq!(alive.strong_count(), 0, "every thread has exited");
+        let inline = open(dir.path(), FilePosition::default(), true).with_decoders(0).unwrap();
+        assert!(inline.decoder_liveness().is_none());
+    }
+
+    #[test]
+    fn projection_decodes_needed_columns_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        write(&path, "{\"id\":1,\"name\":\"a\",\"n\":5}\n{\"id\":2,\"name\":\"b\",\"n\":\"bad\"}\n");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let mut source =
+            FileSource::open(path.to_str().unwrap(), Format::Json, schema.clone(), FilePosition::default(), true)
+                .unwrap()
+                .with_projection(&[1, 0])
+                .unwrap();
+        let Poll::Data { batch, bad } = source.poll(100).unwrap() else { panic!("expected data") };
+        assert!(bad.is_empty(), "the bad value is in an unneeded column");
+        assert_eq!(batch.schema(), schema);
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2]);
+        let names: Vec<_> = batch.column(1).as_string::<i32>().iter().collect();
+        assert_eq!(names, vec![Some("a"), Some("b")]);
+        assert_eq!(batch.column(2).null_count(), 2);
     }
 }

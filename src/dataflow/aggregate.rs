@@ -58,9 +58,51 @@ pub struct AggregateSpec {
     pub output_schema: SchemaRef,
 }
 
+/// Interned group keys. DataFusion's `GroupValues` needs at least one key column; an
+/// aggregate without GROUP BY has exactly one group, which needs no interning.
+enum GroupKeys {
+    /// GROUP BY columns.
+    Values(Box<dyn GroupValues>),
+    /// No GROUP BY: the single group exists once a row arrived.
+    Single { present: bool },
+}
+
+impl GroupKeys {
+    /// Group ids of `rows` rows whose keys are `keys`.
+    fn intern(&mut self, keys: &[ArrayRef], rows: usize, ids: &mut Vec<usize>) -> Result<()> {
+        match self {
+            GroupKeys::Values(v) => v.intern(keys, ids)?,
+            GroupKeys::Single { present } => {
+                ids.clear();
+                ids.resize(rows, 0);
+                *present |= rows > 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            GroupKeys::Values(v) => v.len(),
+            GroupKeys::Single { present } => usize::from(*present),
+        }
+    }
+
+    /// Takes all keys out (no columns for the single group).
+    fn emit(&mut self) -> Result<Vec<ArrayRef>> {
+        match self {
+            GroupKeys::Values(v) => Ok(v.emit(EmitTo::All)?),
+            GroupKeys::Single { present } => {
+                *present = false;
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
 /// The grouped state of one window (or of everything, without a window).
 struct GroupSet {
-    values: Box<dyn GroupValues>,
+    values: GroupKeys,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Changed since the last emission or checkpoint.
     dirty: bool,
@@ -99,7 +141,11 @@ impl Aggregate {
     }
 
     fn new_set(&self) -> Result<GroupSet> {
-        let values = new_group_values(self.group_schema.clone(), &GroupOrdering::None)?;
+        let values = if self.group_schema.fields().is_empty() {
+            GroupKeys::Single { present: false }
+        } else {
+            GroupKeys::Values(new_group_values(self.group_schema.clone(), &GroupOrdering::None)?)
+        };
         let accumulators = self.spec.aggregates.iter().map(|a| new_accumulator(a)).collect::<Result<_>>()?;
         Ok(GroupSet { values, accumulators, dirty: false })
     }
@@ -149,7 +195,8 @@ impl Aggregate {
             self.sets.insert(end, set);
         }
         let set = self.sets.get_mut(&end).ok_or_else(|| Error::Internal("group set vanished".into()))?;
-        set.values.intern(keys, &mut self.group_ids)?;
+        let rows = args.iter().flatten().chain(keys).next().map_or(0, |a| a.len());
+        set.values.intern(keys, rows, &mut self.group_ids)?;
         let total = set.values.len();
         for ((acc, args), filter) in set.accumulators.iter_mut().zip(args).zip(filters) {
             let filter = filter.as_ref().map(|f| as_boolean(&f[0])).transpose()?;
@@ -168,7 +215,7 @@ impl Aggregate {
         let closing = std::mem::replace(&mut self.sets, open);
         for (end, mut set) in closing {
             if set.dirty || self.spec.emit_on_close {
-                let keys = set.values.emit(EmitTo::All)?;
+                let keys = set.values.emit()?;
                 let values = set
                     .accumulators
                     .iter_mut()
@@ -220,6 +267,13 @@ impl Aggregate {
     }
 
     fn changes(&self, keys: Vec<ArrayRef>, values: Vec<ArrayRef>) -> Result<ChangeBatch> {
+        if keys.is_empty() {
+            // The single group of an aggregate without GROUP BY: an empty key.
+            let rows = values.first().map_or(0, |v| v.len());
+            let key_array = BinaryArray::from(vec![&b""[..]; rows]);
+            let rows = RecordBatch::try_new(self.spec.output_schema.clone(), values)?;
+            return Ok(ChangeBatch { keys: key_array, rows, deletes: BinaryArray::from(Vec::<&[u8]>::new()) });
+        }
         let encoded = self.key_encoder.convert_columns(&keys)?;
         let mut builder = BinaryBuilder::with_capacity(encoded.num_rows(), encoded.size());
         for row in encoded.iter() {
@@ -252,7 +306,8 @@ impl Aggregate {
     /// [`take_state`] or read from a checkpoint). Not dirty: it was just persisted.
     fn build_set(&mut self, keys: &[ArrayRef], states: &[Vec<ArrayRef>]) -> Result<GroupSet> {
         let mut set = self.new_set()?;
-        set.values.intern(keys, &mut self.group_ids)?;
+        let rows = states.iter().flatten().next().map_or(0, |a| a.len());
+        set.values.intern(keys, rows, &mut self.group_ids)?;
         let total = set.values.len();
         for (acc, state) in set.accumulators.iter_mut().zip(states) {
             acc.merge_batch(state, &self.group_ids, total)?;
@@ -264,7 +319,7 @@ impl Aggregate {
 /// Takes every group's keys and states out of `set`, leaving it empty. (DataFusion's group
 /// values must not be reused after emitting everything, so callers rebuild the set.)
 fn take_state(set: &mut GroupSet) -> Result<(Vec<ArrayRef>, Vec<Vec<ArrayRef>>)> {
-    let keys = set.values.emit(EmitTo::All)?;
+    let keys = set.values.emit()?;
     let states =
         set.accumulators.iter_mut().map(|a| a.state(EmitTo::All)).collect::<datafusion::error::Result<Vec<_>>>()?;
     Ok((keys, states))

@@ -130,7 +130,8 @@ impl Pipeline {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
             std::thread::Builder::new().name(format!("src-{name}")).spawn(move || {
                 let state = StateReader { store: &store, view, operator: 0 };
-                if let Err(e) = source.run(&state, control_rx, data_tx) {
+                let result = catch_panic(|| source.run(&state, control_rx, data_tx));
+                if let Err(e) = result {
                     fail(&name, &stats, e);
                 }
             })?
@@ -138,7 +139,7 @@ impl Pipeline {
         let operator_thread = {
             let (stats, name) = (stats.clone(), name.to_string());
             std::thread::Builder::new().name(format!("ops-{name}")).spawn(move || {
-                match run_operators(data_rx, operators) {
+                match catch_panic(|| run_operators(data_rx, operators)) {
                     Ok(true) => stats.set_status(Status::Finished),
                     Ok(false) => {}
                     Err(e) => fail(&name, &stats, e),
@@ -193,6 +194,21 @@ impl Pipeline {
             }
         })
         .await;
+    }
+}
+
+/// Runs `f`, turning a panic into an internal error so a bug fails one view, not the server.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Internal(what))
+        }
     }
 }
 

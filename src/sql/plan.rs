@@ -67,8 +67,6 @@ pub struct ViewPlan {
     pub schema: SchemaRef,
     /// Whether rows are keyed by a group key (updating) rather than appended.
     pub keyed: bool,
-    /// The stream columns the view reads (None: all of them).
-    pub needed: Option<Vec<usize>>,
 }
 
 /// Plans `CREATE STREAM`: schema from DataFusion's type mapping, watermark delay.
@@ -165,7 +163,7 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let statement = DFStatement::Statement(Box::new(ast::Statement::Query(stmt.query.clone())));
     let plan = state.statement_to_plan(statement).await?;
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
-    // Pruning unused columns tells the source which columns it must decode at all.
+    // Drop unused columns as early as possible in the pipeline.
     let plan = OptimizeProjections::new().rewrite(plan, &OptimizerContext::new())?.data;
     let mut lowering = Lowering {
         state,
@@ -174,7 +172,6 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
         keyed: false,
         emit_on_close: stmt.emit_on_close,
         windowed: false,
-        needed: None,
     };
     lowering.lower(&plan)?;
     if stmt.emit_on_close && !lowering.windowed {
@@ -185,7 +182,7 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let stream = lowering.stream.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
     let schema = nullable(plan.schema());
     check_unique_names(&schema)?;
-    Ok(ViewPlan { stream, nodes: lowering.nodes, schema, keyed: lowering.keyed, needed: lowering.needed })
+    Ok(ViewPlan { stream, nodes: lowering.nodes, schema, keyed: lowering.keyed })
 }
 
 struct Lowering<'a> {
@@ -195,7 +192,6 @@ struct Lowering<'a> {
     keyed: bool,
     emit_on_close: bool,
     windowed: bool,
-    needed: Option<Vec<usize>>,
 }
 
 impl Lowering<'_> {
@@ -235,11 +231,6 @@ impl Lowering<'_> {
                 scan.table_name
             )));
         };
-        let stream_columns = match provider.downcast_ref::<WindowedStream>() {
-            Some(_) => provider.schema().fields().len() - 2,
-            None => provider.schema().fields().len(),
-        };
-        self.needed = scan.projection.as_ref().map(|p| p.iter().copied().filter(|&i| i < stream_columns).collect());
         if self.stream.replace(stream).is_some() {
             return Err(Error::Unsupported(
                 "materialized views over more than one stream are not supported yet".into(),
@@ -396,21 +387,6 @@ impl ViewPlan {
         Ok(())
     }
 
-    /// The stream columns its source must decode: those the query reads plus the
-    /// watermark column. `None` means all.
-    pub fn source_columns(&self, stream: &StreamDef) -> Option<Vec<usize>> {
-        let mut needed = self.needed.clone()?;
-        needed.extend(stream.watermark.as_ref().map(|w| w.column));
-        for node in &self.nodes {
-            if let Node::Window(_, time, _) = node {
-                needed.push(*time);
-            }
-        }
-        needed.sort_unstable();
-        needed.dedup();
-        Some(needed)
-    }
-
     /// Turns the plan into operators (consuming it).
     pub fn into_operators(self) -> Result<Vec<Box<dyn Operator>>> {
         self.nodes
@@ -453,10 +429,6 @@ impl ViewPlan {
         );
         if let Some(w) = &source.watermark {
             let _ = write!(src, " watermark={} - {}", source.schema.field(w.column).name(), millis_text(w.delay));
-        }
-        if let Some(columns) = self.source_columns(source) {
-            let names: Vec<&str> = columns.iter().map(|&i| source.schema.field(i).name().as_str()).collect();
-            let _ = write!(src, " columns=[{}]", names.join(", "));
         }
         lines.push(src);
         lines.iter().enumerate().map(|(i, l)| format!("{}{l}", "  ".repeat(i))).collect::<Vec<_>>().join("\n")
