@@ -165,13 +165,9 @@ impl Engine {
         match AssertUnwindSafe(self.execute_inner(stmt, params)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                error!(panic = %what, "statement panicked");
-                Err(Error::Internal(what))
+                let error = crate::error::from_panic(panic);
+                error!(%error, "statement panicked");
+                Err(error)
             }
         }
     }

@@ -140,6 +140,16 @@ fn datafusion_message(e: &DataFusionError) -> String {
     lowercase_first(&text)
 }
 
+/// An internal error describing a caught panic's payload.
+pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Error {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    Error::Internal(what)
+}
+
 /// Lowercases the first character of `s`, Postgres style.
 pub fn lowercase_first(s: &str) -> String {
     let mut chars = s.chars();
