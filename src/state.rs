@@ -51,7 +51,17 @@ pub mod space {
 impl Store {
     /// Opens (or creates) the store in directory `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
-        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()?;
+        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open().map_err(
+            |e| match &e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    crate::error::Error::Io(std::io::Error::other(format!(
+                        "data directory \"{}\" is in use by another sluice process",
+                        dir.display()
+                    )))
+                }
+                _ => e.into(),
+            },
+        )?;
         Ok(Store { db })
     }
 
