@@ -16,12 +16,18 @@ CREATE MATERIALIZED VIEW per_auction AS
 FLUSH;
 ";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prepared_statements_with_parameters() {
+/// A server in a fresh data directory with the stream and view of `SETUP`, flushed.
+async fn started() -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
+    server.client().await.batch_execute(SETUP).await.unwrap();
+    (dir, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_with_parameters() {
+    let (_dir, server) = started().await;
     let client = server.client().await;
-    client.batch_execute(SETUP).await.unwrap();
 
     let stmt =
         client.prepare("SELECT auction, n, top, mean FROM per_auction WHERE top > $1 ORDER BY auction").await.unwrap();
@@ -39,10 +45,8 @@ async fn prepared_statements_with_parameters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_carry_sqlstate_and_keep_the_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let (_dir, server) = started().await;
     let client = server.client().await;
-    client.batch_execute(SETUP).await.unwrap();
     let cases = [
         ("SELECT * FROM missing", "42P01"),
         ("SELEKT 1", "42601"),
@@ -63,9 +67,7 @@ async fn errors_carry_sqlstate_and_keep_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    server.client().await.batch_execute(SETUP).await.unwrap();
+    let (_dir, server) = started().await;
     let mut tasks = Vec::new();
     for i in 0..16i64 {
         let client = server.client().await;
