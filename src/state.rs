@@ -8,7 +8,7 @@
 //! |--------|-----------------------------|--------------------------------------|
 //! | `c`    | object id (u64 BE)          | catalog entry (JSON)                 |
 //! | `m`    | name                        | store metadata (next object id)      |
-//! | `v`    | view id, row key            | one view row (arrow row format)      |
+//! | `v`    | view id, run id             | a run of view rows (see [`runs`])    |
 //! | `s`    | view id, operator, sub key  | operator or source state             |
 //!
 //! Called by the catalog (DDL), by pipelines at checkpoints, and by queries reading views.
@@ -16,7 +16,13 @@
 
 use std::path::Path;
 
-use crate::error::Result;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+
+mod runs;
+
+pub use runs::{KeyedBuilder, Layout, ViewRuns, read_view};
 
 /// sled's page cache size. Its default (1 GiB) is far more than view rows and state need.
 const CACHE_BYTES: u64 = 128 * 1024 * 1024;
@@ -54,7 +60,7 @@ impl Store {
         let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open().map_err(
             |e| match &e {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    crate::error::Error::Io(std::io::Error::other(format!(
+                    Error::Io(std::io::Error::other(format!(
                         "data directory \"{}\" is in use by another sluice process",
                         dir.display()
                     )))
@@ -127,7 +133,7 @@ fn decode_u64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(buf)
 }
 
-/// Key of a view row: `v`, view id, row key.
+/// Key of a run of view rows: `v`, view id, run key.
 pub fn view_key(view: u64, row: &[u8]) -> Vec<u8> {
     let mut k = view_prefix(view);
     k.extend_from_slice(row);
@@ -166,23 +172,32 @@ pub fn catalog_key(id: u64) -> Vec<u8> {
 }
 
 /// Encodes a batch as an Arrow IPC stream (operator state blobs).
-pub fn encode_batch(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>> {
+pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
+    encode_batches(std::slice::from_ref(batch))
+}
+
+/// Encodes batches of one schema as one Arrow IPC stream.
+pub fn encode_batches(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    {
-        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &batch.schema())?;
-        writer.write(batch)?;
+    if let Some(first) = batches.first() {
+        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &first.schema())?;
+        for batch in batches {
+            writer.write(batch)?;
+        }
         writer.finish()?;
     }
     Ok(buf)
 }
 
 /// Decodes a batch written by [`encode_batch`].
-pub fn decode_batch(bytes: &[u8]) -> Result<arrow::record_batch::RecordBatch> {
-    let mut reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
-    match reader.next() {
-        Some(batch) => Ok(batch?),
-        None => Err(crate::error::Error::Internal("empty state blob".into())),
-    }
+pub fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
+    decode_batches(bytes)?.into_iter().next().ok_or_else(|| Error::Internal("empty state blob".into()))
+}
+
+/// Decodes every batch of an IPC stream written by [`encode_batches`].
+pub fn decode_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 #[cfg(test)]

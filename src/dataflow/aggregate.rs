@@ -5,11 +5,12 @@
 //! accumulators through an adapter where no groups accumulator exists, e.g. DISTINCT). Each
 //! window has its own group set, so closing a window drops exactly its state.
 //!
-//! Output is a change stream keyed by the group key:
+//! Output:
 //! - updating mode (default): at every checkpoint barrier, the current value of every group
 //!   of every window that changed since the last one; a window's final value is emitted when
 //!   the watermark passes its end, and its state is dropped;
-//! - `EMIT ON WINDOW CLOSE`: only the final value, once, when the window closes.
+//! - `EMIT ON WINDOW CLOSE`: only the final value, once, when the window closes, as plain
+//!   append-only rows.
 //!
 //! Checkpoints store each changed window's group keys and accumulator states as one Arrow
 //! IPC blob under the window's end time.
@@ -221,7 +222,7 @@ impl Aggregate {
                     .iter_mut()
                     .map(|a| a.evaluate(EmitTo::All))
                     .collect::<datafusion::error::Result<Vec<_>>>()?;
-                out.push(Message::Changes(Box::new(self.changes(keys, values)?)));
+                out.push(self.final_rows(keys, values)?);
             }
             self.closed.push(end);
         }
@@ -264,6 +265,17 @@ impl Aggregate {
                 Ok(acc.evaluate(EmitTo::All)?)
             })
             .collect()
+    }
+
+    /// A closed window's rows: plain rows when emitting on close (each row is final),
+    /// upserts otherwise.
+    fn final_rows(&self, keys: Vec<ArrayRef>, values: Vec<ArrayRef>) -> Result<Message> {
+        if self.spec.emit_on_close {
+            let mut columns = keys;
+            columns.extend(values);
+            return Ok(Message::Batch(RecordBatch::try_new(self.spec.output_schema.clone(), columns)?));
+        }
+        Ok(Message::Changes(Box::new(self.changes(keys, values)?)))
     }
 
     fn changes(&self, keys: Vec<ArrayRef>, values: Vec<ArrayRef>) -> Result<ChangeBatch> {

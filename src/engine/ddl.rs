@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::sql::plan::{ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::StreamTable;
 use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
-use crate::state::{state_key, state_prefix, view_prefix};
+use crate::state::{Layout, state_key, state_prefix, view_prefix};
 
 impl Engine {
     /// CREATE STREAM; `id` is given when replaying the catalog.
@@ -108,8 +108,9 @@ impl Engine {
         stats: &Arc<ViewStats>,
     ) -> Result<Vec<Box<dyn crate::dataflow::Operator>>> {
         let schema = plan.schema.clone();
+        let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let mut operators = plan.into_operators()?;
-        operators.push(Box::new(Materialize::new(id, &schema, self.inner.store.clone(), stats.clone())?));
+        operators.push(Box::new(Materialize::new(id, &schema, layout, self.inner.store.clone(), stats.clone())));
         Ok(operators)
     }
 

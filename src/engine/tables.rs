@@ -1,7 +1,7 @@
 //! [`ViewTable`]: a materialized view as a DataFusion table, read from the store.
 //!
 //! Registered by the engine for every view; DataFusion calls `scan` when a query reads
-//! the view. The scan decodes the rows of the last committed checkpoint (under the view's
+//! the view. The scan decodes the runs of the last committed checkpoint (under the view's
 //! rows lock, so it never sees half a checkpoint) into Arrow batches.
 
 use std::sync::Arc;
@@ -16,13 +16,9 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::dataflow::materialize::row_converter;
 use crate::dataflow::pipeline::ViewStats;
 use crate::error::{Error, Result};
-use crate::state::{Store, view_prefix};
-
-/// Rows per batch when reading a view.
-const READ_BATCH: usize = 8192;
+use crate::state::{Store, read_view};
 
 /// A view's stored rows.
 #[derive(Debug)]
@@ -41,32 +37,8 @@ impl ViewTable {
 
     /// Reads every row.
     pub fn read(&self) -> Result<Vec<RecordBatch>> {
-        let converter = row_converter(&self.schema)?;
-        let parser = converter.parser();
         let _guard = self.stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
-        let mut batches = Vec::new();
-        let mut chunk = Vec::with_capacity(READ_BATCH);
-        for pair in self.store.scan_prefix(&view_prefix(self.id)) {
-            chunk.push(pair?.1);
-            if chunk.len() == READ_BATCH {
-                batches.push(self.decode(&converter, &parser, &chunk)?);
-                chunk.clear();
-            }
-        }
-        if !chunk.is_empty() {
-            batches.push(self.decode(&converter, &parser, &chunk)?);
-        }
-        Ok(batches)
-    }
-
-    fn decode(
-        &self,
-        converter: &arrow::row::RowConverter,
-        parser: &arrow::row::RowParser,
-        rows: &[sled::IVec],
-    ) -> Result<RecordBatch> {
-        let columns = converter.convert_rows(rows.iter().map(|r| parser.parse(r)))?;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        read_view(&self.store, self.id, &self.schema)
     }
 }
 

@@ -65,7 +65,8 @@ pub struct ViewPlan {
     pub nodes: Vec<Node>,
     /// The view's columns.
     pub schema: SchemaRef,
-    /// Whether rows are keyed by a group key (updating) rather than appended.
+    /// Whether rows are keyed by a group key (updating) rather than appended. A windowed
+    /// aggregate that emits on window close is append-only: each row is final.
     pub keyed: bool,
 }
 
@@ -170,6 +171,7 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
         stream: None,
         nodes: Vec::new(),
         keyed: false,
+        aggregated: false,
         emit_on_close: stmt.emit_on_close,
         windowed: false,
     };
@@ -190,6 +192,7 @@ struct Lowering<'a> {
     stream: Option<String>,
     nodes: Vec<Node>,
     keyed: bool,
+    aggregated: bool,
     emit_on_close: bool,
     windowed: bool,
 }
@@ -255,7 +258,7 @@ impl Lowering<'_> {
 
     fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
         self.lower(&a.input)?;
-        if self.keyed {
+        if self.aggregated {
             return Err(Error::Unsupported("aggregating the result of an aggregation is not supported yet".into()));
         }
         if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
@@ -296,7 +299,8 @@ impl Lowering<'_> {
             emit_on_close: self.emit_on_close,
             output_schema: nullable(&a.schema),
         }));
-        self.keyed = true;
+        self.aggregated = true;
+        self.keyed = !(self.windowed && self.emit_on_close);
         Ok(())
     }
 

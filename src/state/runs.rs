@@ -1,0 +1,387 @@
+//! How a view's rows are laid out in the store: a short list of runs, each one Arrow IPC
+//! value.
+//!
+//! Every checkpoint adds at most one run holding the rows the view received since the last
+//! one, so the store sees one large write per view and checkpoint instead of one write per
+//! row. Two layouts:
+//! - **append**: a run is a block of view rows; the view is all runs in order.
+//! - **keyed** (upserts by group key): a run is sorted by key, one entry per key, with a
+//!   `live` flag (false for a delete). Newer runs win; the view is the merge of all runs.
+//!
+//! Runs are kept few by merging like a binary counter: after adding a run, the two newest
+//! merge while the older is at most twice as large as the newer. Each row is therefore
+//! rewritten O(log n) times in total, and a view of n rows has O(log n) runs. A merge
+//! that produces the oldest run drops deletes, which have nothing left to hide.
+//!
+//! Written by `dataflow::materialize` inside its checkpoint commit (the merge's writes and
+//! the new run list are part of the same atomic batch); read by `engine::tables` for
+//! queries.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, RecordBatch, new_null_array};
+use arrow::compute::{concat_batches, filter_record_batch, interleave};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::{Store, Write, decode_batches, encode_batches, view_key};
+use crate::error::{Error, Result};
+
+/// First byte of a run's value.
+const APPEND: u8 = b'a';
+const KEYED: u8 = b'k';
+
+/// Rows per batch handed to queries.
+const READ_BATCH: usize = 8192;
+
+/// The layout of a view's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Rows only ever appended.
+    Append,
+    /// Rows upserted and deleted by key.
+    Keyed,
+}
+
+/// A committed run: its id (its key in the store) and number of entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    id: u64,
+    rows: u64,
+}
+
+/// The runs of one view, as known to its writer.
+#[derive(Debug)]
+pub struct ViewRuns {
+    view: u64,
+    layout: Layout,
+    runs: Vec<Run>,
+    next_id: u64,
+}
+
+impl ViewRuns {
+    /// A view without rows.
+    pub fn new(view: u64, layout: Layout) -> ViewRuns {
+        ViewRuns { view, layout, runs: Vec::new(), next_id: 0 }
+    }
+
+    /// The runs of `view` as recorded by [`ViewRuns::encode`] at the last checkpoint
+    /// (`None` for a new view).
+    pub fn restore(view: u64, layout: Layout, saved: Option<&[u8]>) -> Result<ViewRuns> {
+        let mut runs = ViewRuns::new(view, layout);
+        let Some(bytes) = saved else { return Ok(runs) };
+        let words: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| c.try_into().map(u64::from_be_bytes))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::Internal("bad run list".into()))?;
+        let (&next, pairs) = words.split_first().ok_or_else(|| Error::Internal("empty run list".into()))?;
+        if pairs.len() % 2 != 0 {
+            return Err(Error::Internal("bad run list".into()));
+        }
+        runs.next_id = next;
+        runs.runs = pairs.chunks(2).map(|p| Run { id: p[0], rows: p[1] }).collect();
+        Ok(runs)
+    }
+
+    /// The run list, to be stored with the checkpoint.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 16 * self.runs.len());
+        out.extend_from_slice(&self.next_id.to_be_bytes());
+        for run in &self.runs {
+            out.extend_from_slice(&run.id.to_be_bytes());
+            out.extend_from_slice(&run.rows.to_be_bytes());
+        }
+        out
+    }
+
+    /// Adds `block` (an append block, or a keyed block from [`KeyedBuilder`]) as the newest
+    /// run and merges runs as needed. The store writes go into `writes`; `store` is only read.
+    pub fn add(&mut self, store: &Store, block: RecordBatch, writes: &mut Vec<Write>) -> Result<()> {
+        if block.num_rows() == 0 {
+            return Ok(());
+        }
+        let mut run = Run { id: self.next_id, rows: block.num_rows() as u64 };
+        self.next_id += 1;
+        let mut block = block;
+        while let Some(older) = self.runs.last().copied().filter(|o| o.rows <= 2 * run.rows) {
+            self.runs.pop();
+            let old = decode_run(store, self.view, older.id)?.1;
+            block = merge(self.layout, &old, &block, self.runs.is_empty())?;
+            writes.push((view_key(self.view, &older.id.to_be_bytes()), None));
+            run.rows = block.num_rows() as u64;
+        }
+        if self.layout == Layout::Keyed && self.runs.is_empty() {
+            block = drop_deletes(&block)?;
+            run.rows = block.num_rows() as u64;
+        }
+        writes.push((view_key(self.view, &run.id.to_be_bytes()), Some(encode_run(self.layout, &block)?)));
+        self.runs.push(run);
+        Ok(())
+    }
+}
+
+/// Reads every row of a view, in `schema`.
+pub fn read_view(store: &Store, view: u64, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let mut merged: Option<RecordBatch> = None;
+    let mut batches = Vec::new();
+    for pair in store.scan_prefix(&super::view_prefix(view)) {
+        let (_, value) = pair?;
+        let (layout, block) = decode_value(&value)?;
+        match layout {
+            Layout::Append => batches.push(block),
+            Layout::Keyed => {
+                merged = Some(match merged {
+                    None => block,
+                    Some(old) => merge(Layout::Keyed, &old, &block, true)?,
+                })
+            }
+        }
+    }
+    if let Some(keyed) = merged {
+        let live = drop_deletes(&keyed)?;
+        batches.push(RecordBatch::try_new(schema.clone(), live.columns()[2..].to_vec())?);
+    }
+    let mut out = Vec::new();
+    for batch in batches {
+        let batch = batch.with_schema(schema.clone())?;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = READ_BATCH.min(batch.num_rows() - offset);
+            out.push(batch.slice(offset, len));
+            offset += len;
+        }
+    }
+    Ok(out)
+}
+
+/// Collects one checkpoint's upserts and deletes of a keyed view, in arrival order.
+#[derive(Debug)]
+pub struct KeyedBuilder {
+    schema: SchemaRef,
+    /// Keys, and the rows they take (`None`: deleted).
+    parts: Vec<(BinaryArray, Option<RecordBatch>)>,
+}
+
+impl KeyedBuilder {
+    /// A builder for a view with rows of `schema`.
+    pub fn new(schema: SchemaRef) -> KeyedBuilder {
+        KeyedBuilder { schema, parts: Vec::new() }
+    }
+
+    /// `rows[i]` becomes the value of `keys[i]`.
+    pub fn upsert(&mut self, keys: BinaryArray, rows: RecordBatch) {
+        if !keys.is_empty() {
+            self.parts.push((keys, Some(rows)));
+        }
+    }
+
+    /// `keys` are removed.
+    pub fn delete(&mut self, keys: BinaryArray) {
+        if !keys.is_empty() {
+            self.parts.push((keys, None));
+        }
+    }
+
+    /// The block of a run: sorted by key, the last change of each key. Empties the builder.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let parts = std::mem::take(&mut self.parts);
+        let block_schema = keyed_schema(&self.schema);
+        // Source 0 is a single all-null row that deletes point at.
+        let nulls: Vec<ArrayRef> = self.schema.fields().iter().map(|f| new_null_array(f.data_type(), 1)).collect();
+        let mut entries: Vec<(&[u8], usize, usize)> = Vec::new();
+        for (p, (keys, rows)) in parts.iter().enumerate() {
+            for (i, key) in keys.iter().enumerate() {
+                let key = key.ok_or_else(|| Error::Internal("null change key".into()))?;
+                entries.push((key, if rows.is_some() { p + 1 } else { 0 }, if rows.is_some() { i } else { 0 }));
+            }
+        }
+        // Stable: among equal keys the last arrival stays last.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let mut picks: Vec<(&[u8], usize, usize)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match picks.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => picks.push(e),
+            }
+        }
+        let keys: ArrayRef = Arc::new(BinaryArray::from_iter_values(picks.iter().map(|p| p.0)));
+        let live: ArrayRef = Arc::new(BooleanArray::from_iter(picks.iter().map(|p| Some(p.1 != 0))));
+        let index: Vec<(usize, usize)> = picks.iter().map(|p| (p.1, p.2)).collect();
+        let mut columns = vec![keys, live];
+        for (c, null) in nulls.iter().enumerate() {
+            let mut sources: Vec<&dyn Array> = vec![null.as_ref()];
+            for (_, rows) in &parts {
+                // Deletes never point here; any array keeps the indices aligned.
+                sources.push(rows.as_ref().map_or(null.as_ref(), |r| r.column(c).as_ref()));
+            }
+            columns.push(interleave(&sources, &index)?);
+        }
+        Ok(RecordBatch::try_new(block_schema, columns)?)
+    }
+}
+
+/// The schema of keyed blocks: the key, the live flag, then the view's columns (nullable,
+/// since deletes carry no values).
+fn keyed_schema(schema: &SchemaRef) -> SchemaRef {
+    let mut fields = vec![Field::new("key", DataType::Binary, false), Field::new("live", DataType::Boolean, false)];
+    fields.extend(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Merges `old` and `new` (newer wins). `base`: the result becomes the oldest run.
+fn merge(layout: Layout, old: &RecordBatch, new: &RecordBatch, base: bool) -> Result<RecordBatch> {
+    if layout == Layout::Append {
+        return Ok(concat_batches(&old.schema(), [old, new])?);
+    }
+    let (a, b) = (old.column(0).as_binary::<i32>(), new.column(0).as_binary::<i32>());
+    let mut index = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let take_old = j == b.len() || (i < a.len() && a.value(i) < b.value(j));
+        if take_old {
+            index.push((0, i));
+            i += 1;
+        } else {
+            if i < a.len() && a.value(i) == b.value(j) {
+                i += 1;
+            }
+            index.push((1, j));
+            j += 1;
+        }
+    }
+    let columns = (0..old.num_columns())
+        .map(|c| interleave(&[old.column(c).as_ref(), new.column(c).as_ref()], &index))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let merged = RecordBatch::try_new(old.schema(), columns)?;
+    if base { drop_deletes(&merged) } else { Ok(merged) }
+}
+
+/// A keyed block without its deletes.
+fn drop_deletes(block: &RecordBatch) -> Result<RecordBatch> {
+    let live = block.column(1).as_boolean().clone();
+    if live.true_count() == block.num_rows() {
+        return Ok(block.clone());
+    }
+    Ok(filter_record_batch(block, &live)?)
+}
+
+fn encode_run(layout: Layout, block: &RecordBatch) -> Result<Vec<u8>> {
+    let mut value = vec![if layout == Layout::Append { APPEND } else { KEYED }];
+    value.extend(encode_batches(std::slice::from_ref(block))?);
+    Ok(value)
+}
+
+fn decode_value(value: &[u8]) -> Result<(Layout, RecordBatch)> {
+    let layout = match value.first() {
+        Some(&APPEND) => Layout::Append,
+        Some(&KEYED) => Layout::Keyed,
+        _ => return Err(Error::Internal("unknown view run format".into())),
+    };
+    let batches = decode_batches(&value[1..])?;
+    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| Error::Internal("empty view run".into()))?;
+    Ok((layout, concat_batches(&schema, &batches)?))
+}
+
+fn decode_run(store: &Store, view: u64, id: u64) -> Result<(Layout, RecordBatch)> {
+    let value = store
+        .get(&view_key(view, &id.to_be_bytes()))?
+        .ok_or_else(|| Error::Internal(format!("run {id} of view {view} is missing")))?;
+    decode_value(&value)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, StringArray};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Utf8, false), Field::new("n", DataType::Int64, false)]))
+    }
+
+    fn rows(keys: &[&str], values: &[i64]) -> (BinaryArray, RecordBatch) {
+        let k = BinaryArray::from_iter_values(keys.iter().map(|k| k.as_bytes()));
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(StringArray::from(keys.to_vec())), Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap();
+        (k, batch)
+    }
+
+    fn commit(store: &Store, runs: &mut ViewRuns, block: RecordBatch) {
+        let mut writes = Vec::new();
+        runs.add(store, block, &mut writes).unwrap();
+        store.commit(writes).unwrap();
+    }
+
+    fn contents(store: &Store) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for b in read_view(store, 7, &schema()).unwrap() {
+            let k = b.column(0).as_string::<i32>();
+            let n = b.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+            out.extend((0..b.num_rows()).map(|i| (k.value(i).to_string(), n.value(i))));
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn last_change_per_key_wins_within_a_checkpoint() {
+        let mut b = KeyedBuilder::new(schema());
+        let (k, r) = rows(&["x", "y"], &[1, 2]);
+        b.upsert(k, r);
+        b.delete(BinaryArray::from_iter_values([b"x".as_slice()]));
+        let (k, r) = rows(&["y"], &[3]);
+        b.upsert(k, r);
+        let block = b.finish().unwrap();
+        assert_eq!(block.num_rows(), 2);
+        assert_eq!(block.column(1).as_boolean().values().iter().collect::<Vec<_>>(), vec![false, true]);
+    }
+
+    #[test]
+    fn keyed_runs_merge_and_stay_few() {
+        let store = Store::temporary().unwrap();
+        let mut runs = ViewRuns::restore(7, Layout::Keyed, None).unwrap();
+        let mut expected = std::collections::BTreeMap::new();
+        for epoch in 0..200i64 {
+            let mut b = KeyedBuilder::new(schema());
+            let keys: Vec<String> = (0..(epoch % 7 + 1)).map(|i| format!("k{}", (epoch * 13 + i) % 50)).collect();
+            let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+            let (k, r) = rows(&refs, &vec![epoch; refs.len()]);
+            b.upsert(k, r);
+            for key in &keys {
+                expected.insert(key.clone(), epoch);
+            }
+            if epoch % 5 == 0 {
+                let gone = format!("k{}", epoch % 50);
+                b.delete(BinaryArray::from_iter_values([gone.as_bytes()]));
+                expected.remove(&gone);
+            }
+            commit(&store, &mut runs, b.finish().unwrap());
+            assert!(runs.runs.len() <= 12, "{} runs", runs.runs.len());
+        }
+        assert_eq!(contents(&store), expected.into_iter().collect::<Vec<_>>());
+        let reopened = ViewRuns::restore(7, Layout::Keyed, Some(&runs.encode())).unwrap();
+        assert_eq!(reopened.runs, runs.runs);
+        assert_eq!(reopened.next_id, runs.next_id);
+    }
+
+    #[test]
+    fn append_runs_keep_order() {
+        let store = Store::temporary().unwrap();
+        let mut runs = ViewRuns::restore(7, Layout::Append, None).unwrap();
+        for i in 0..20i64 {
+            let (_, r) = rows(&["a", "b"], &[i, i + 100]);
+            commit(&store, &mut runs, r);
+        }
+        assert_eq!(contents(&store).len(), 40);
+        let order: Vec<i64> = read_view(&store, 7, &schema())
+            .unwrap()
+            .iter()
+            .flat_map(|b| b.column(1).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(order, (0..20).flat_map(|i| [i, i + 100]).collect::<Vec<_>>());
+        assert!(runs.runs.len() <= 6);
+    }
+}
