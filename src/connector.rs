@@ -1,5 +1,5 @@
-//! Connectors: where rows come from. Transport (file today, Kafka next) is kept apart from
-//! format (json, csv), so every transport speaks every format.
+//! Connectors: where rows come from. Transport (file, Kafka) is kept apart from format
+//! (json, csv), so every transport speaks every format.
 //!
 //! The engine validates a stream's `WITH (...)` options here at CREATE time, and each view
 //! pipeline opens its own [`SourceReader`] from them, resuming from the position saved in
@@ -7,12 +7,14 @@
 
 pub mod file;
 pub mod format;
+pub mod kafka;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 
-pub use file::{BadRecord, Poll};
+use arrow::record_batch::RecordBatch;
 use file::{FilePosition, FileSource};
 use format::Format;
 
@@ -21,14 +23,82 @@ use crate::error::{Error, Result};
 /// The `WITH (...)` options of a stream, keys lowercased.
 pub type Options = BTreeMap<String, String>;
 
+/// One rejected input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// Where it was: the file as listed from the source's path, or `topic/partition`.
+    pub source: String,
+    /// The 1-based line number in the file, or the message's offset.
+    pub position: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// What one call to [`SourceReader::poll`] found.
+#[derive(Debug)]
+pub enum Poll {
+    /// Records, with the records of the same chunk that were rejected.
+    Data {
+        /// The good records, at least one.
+        batch: RecordBatch,
+        /// The rejected records between them.
+        bad: Vec<BadRecord>,
+        /// Which split of the source (Kafka partition; 0 for files) the batch comes from:
+        /// watermarks are tracked per split.
+        split: u32,
+    },
+    /// A chunk with only bad records.
+    Bad(Vec<BadRecord>),
+    /// Following and nothing new for now: poll again later.
+    Idle,
+    /// Nothing right now, but input the source knows of is still on its way (a Kafka
+    /// fetch in flight after `FLUSH`): poll again soon, and do not consider the source
+    /// caught up yet.
+    Pending,
+    /// Bounded and everything has been read.
+    End,
+}
+
+/// Where a source stands, for `SHOW SOURCES`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceStatus {
+    /// Connection state, e.g. `reading`, `connecting`, or the last error.
+    pub state: String,
+    /// Per split (file, or partition).
+    pub splits: Vec<SplitStatus>,
+}
+
+/// Where a source stands in one split.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SplitStatus {
+    /// The file, or the partition number.
+    pub split: String,
+    /// Next line (files) or next offset (Kafka) to read.
+    pub position: i64,
+    /// Records between the position and the end known to the source, if known.
+    pub lag: Option<i64>,
+    /// Good records read from this split since the reader started, if counted.
+    pub rows: Option<u64>,
+    /// Bad records skipped in this split since the reader started, if counted.
+    pub rejected: Option<u64>,
+}
+
 /// A source of record batches, polled by the source thread of a pipeline.
 pub trait SourceReader: Send {
-    /// Returns what is available now, without waiting; see [`Poll`].
+    /// Returns what is available now, without waiting long; see [`Poll`].
     fn poll(&mut self, max_rows: usize) -> Result<Poll>;
     /// The position after everything returned so far, to store in a checkpoint.
     fn checkpoint(&self) -> Result<Vec<u8>>;
     /// Look for new input at the next poll without waiting for any polling interval.
     fn refresh(&mut self) {}
+    /// Where the reader stands.
+    fn status(&self) -> SourceStatus;
+    /// Splits the reader has started reading since the last call (all of them at first).
+    /// Each holds the watermark back until it delivers rows or stays idle for the idle
+    /// timeout, so the rows of a split that is slow to start are not late.
+    fn new_splits(&mut self) -> Vec<u32> {
+        Vec::new()
+    }
 }
 
 impl SourceReader for FileSource {
@@ -43,22 +113,70 @@ impl SourceReader for FileSource {
     fn checkpoint(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(&self.position()).map_err(|e| Error::Internal(format!("cannot encode file position: {e}")))
     }
+
+    fn status(&self) -> SourceStatus {
+        let splits = (self.position().files.into_iter())
+            .map(|(file, at)| SplitStatus { split: file, position: at.lines as i64, ..SplitStatus::default() })
+            .collect();
+        SourceStatus { state: "reading".into(), splits }
+    }
 }
 
-/// Checks a stream's options when it is created.
-pub fn validate(options: &Options) -> Result<()> {
+/// Checks a stream's options against its schema when it is created (or replayed).
+pub fn validate(options: &Options, schema: &SchemaRef) -> Result<()> {
     match connector_name(options)? {
         "file" => {
             required(options, "path")?;
             Format::from_options(options)?;
-            Ok(())
         }
-        other => Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
+        "kafka" => kafka::check_options(options, schema)?,
+        other => return Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
+    }
+    idle_timeout(options)?;
+    Ok(())
+}
+
+/// Checks what a new stream refers to outside Sluice (the Kafka topic exists). Blocks for
+/// up to a few seconds; call it off the async runtime.
+pub fn check_external(options: &Options, schema: &SchemaRef) -> Result<()> {
+    match connector_name(options)? {
+        "kafka" => kafka::check(options, schema),
+        _ => Ok(()),
     }
 }
 
+/// `idle_timeout`: after how long without input a split (a Kafka partition) stops holding
+/// the watermark back. Kafka streams default to 5 seconds; `'0'` turns it off.
+pub fn idle_timeout(options: &Options) -> Result<Option<Duration>> {
+    let default = (connector_name(options)? == "kafka").then_some(Duration::from_secs(5));
+    match options.get("idle_timeout") {
+        None => Ok(default),
+        Some(text) => match parse_duration(text)? {
+            d if d.is_zero() => Ok(None),
+            d => Ok(Some(d)),
+        },
+    }
+}
+
+/// A duration such as `'500ms'`, `'5s'`, `'5 seconds'`, `'2m'`; a bare number is milliseconds.
+fn parse_duration(text: &str) -> Result<Duration> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || Error::InvalidParameter(format!("invalid duration: \"{text}\" (expected e.g. '500ms', '5s' or '2m')"));
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let millis = match unit.trim() {
+        "" | "ms" | "millisecond" | "milliseconds" => n,
+        "s" | "second" | "seconds" => n * 1_000,
+        "m" | "min" | "minute" | "minutes" => n * 60_000,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_millis(millis))
+}
+
 /// Opens a reader for a stream with `options` and `schema`. `saved` is the checkpointed
-/// position; `bounded` makes the end of the data the end of the stream.
+/// position; `bounded` makes the end of the data (for Kafka: the end offsets when the
+/// reader starts) the end of the stream.
 pub fn open(
     options: &Options,
     schema: SchemaRef,
@@ -67,15 +185,24 @@ pub fn open(
 ) -> Result<Box<dyn SourceReader>> {
     match connector_name(options)? {
         "file" => {
-            let position: FilePosition = match saved {
-                Some(bytes) => serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Internal(format!("cannot decode file position: {e}")))?,
-                None => FilePosition::default(),
-            };
+            let position: FilePosition = decode_position(saved, "file")?;
             let format = Format::from_options(options)?;
             Ok(Box::new(FileSource::open(required(options, "path")?, format, schema, position, bounded)?))
         }
+        "kafka" => {
+            let position: kafka::KafkaPosition = decode_position(saved, "kafka")?;
+            Ok(Box::new(kafka::KafkaSource::open(options, schema, position, bounded)?))
+        }
         other => Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
+    }
+}
+
+fn decode_position<T: serde::de::DeserializeOwned + Default>(saved: Option<Vec<u8>>, what: &str) -> Result<T> {
+    match saved {
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| Error::Internal(format!("cannot decode {what} position: {e}")))
+        }
+        None => Ok(T::default()),
     }
 }
 

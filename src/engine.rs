@@ -148,7 +148,11 @@ impl Engine {
     pub async fn describe(&self, stmt: &Statement) -> Result<Description> {
         match stmt {
             Statement::Query(ast) => self.describe_query(ast).await,
-            Statement::ShowStreams | Statement::ShowViews | Statement::Describe(_) | Statement::Explain(_) => {
+            Statement::ShowStreams
+            | Statement::ShowViews
+            | Statement::ShowSources
+            | Statement::Describe(_)
+            | Statement::Explain(_) => {
                 let schema = match self.execute(stmt, vec![]).await? {
                     Output::Rows { schema, .. } => Some(schema),
                     Output::Command { .. } => None,
@@ -189,6 +193,7 @@ impl Engine {
             Statement::Explain(v) => self.explain_view(v).await,
             Statement::ShowStreams => system::show_streams(&self.inner.catalog),
             Statement::ShowViews => system::show_views(&self.inner.catalog),
+            Statement::ShowSources => system::show_sources(&self.inner.catalog),
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
             Statement::Query(ast) => self.query(ast, params).await,

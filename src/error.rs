@@ -40,9 +40,15 @@ pub enum Error {
     /// Bad data met while executing (22000).
     #[error("{0}")]
     Data(String),
-    /// A source or sink failed (58000-ish; reported as 58030 for I/O).
+    /// A source or sink failed (58000).
     #[error("connector error: {0}")]
     Connector(String),
+    /// An external system (a Kafka broker) cannot be reached (08001).
+    #[error("{0}")]
+    Unreachable(String),
+    /// A named external object (a Kafka topic) does not exist (42704).
+    #[error("{0}")]
+    UndefinedObject(String),
     /// Error reported by DataFusion.
     #[error("{}", datafusion_message(.0))]
     DataFusion(#[from] DataFusionError),
@@ -77,6 +83,8 @@ impl Error {
             Error::InvalidParameter(_) => "22023",
             Error::Data(_) => "22000",
             Error::Connector(_) => "58000",
+            Error::Unreachable(_) => "08001",
+            Error::UndefinedObject(_) => "42704",
             Error::DataFusion(e) => datafusion_sqlstate(e),
             Error::Arrow(e) => arrow_sqlstate(e),
             Error::State(_) | Error::Io(_) => "58030",

@@ -34,13 +34,13 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, trace, warn};
 
 use super::format::{Decoded, Format, LineDecoder};
+use super::{BadRecord, Poll};
 use crate::error::{Error, Result};
 
 /// How often, at most, a following source lists its path and checks files for growth.
@@ -54,17 +54,6 @@ pub const CHUNKS_PER_DECODER: usize = 2;
 
 /// Size of a read block; a block grows only for a line longer than this.
 const BUFFER_BYTES: usize = 4 << 20;
-
-/// One rejected line of a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRecord {
-    /// The file, as listed from the source's path.
-    pub file: String,
-    /// 1-based line number in the file.
-    pub line: u64,
-    /// Why the line was rejected.
-    pub reason: String,
-}
 
 /// Where a reader stands in each file; stored in checkpoints as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,24 +69,6 @@ pub struct FileOffset {
     pub offset: u64,
     /// Number of lines consumed (good, bad, blank and header lines alike).
     pub lines: u64,
-}
-
-/// What one call to [`FileSource::poll`] found.
-#[derive(Debug)]
-pub enum Poll {
-    /// Records, with the lines of the same chunk that were rejected.
-    Data {
-        /// The good records, at least one.
-        batch: RecordBatch,
-        /// The rejected lines between them.
-        bad: Vec<BadRecord>,
-    },
-    /// A chunk with only bad lines.
-    Bad(Vec<BadRecord>),
-    /// Following and nothing new for now: poll again later.
-    Idle,
-    /// Bounded and everything has been read.
-    End,
 }
 
 /// Reads records from the files of a path; see the module docs.
@@ -291,11 +262,13 @@ impl FileSource {
         if !bad.is_empty() {
             debug!(file = %chunk.file, count = bad.len(), "bad lines skipped");
         }
-        let bad: Vec<BadRecord> =
-            bad.into_iter().map(|b| BadRecord { file: chunk.file.clone(), line: b.line, reason: b.reason }).collect();
+        let bad: Vec<BadRecord> = bad
+            .into_iter()
+            .map(|b| BadRecord { source: chunk.file.clone(), position: b.line, reason: b.reason })
+            .collect();
         self.position.files.insert(chunk.file, chunk.after);
         match batch {
-            Some(batch) if batch.num_rows() > 0 => Some(Poll::Data { batch, bad }),
+            Some(batch) if batch.num_rows() > 0 => Some(Poll::Data { batch, bad, split: 0 }),
             _ if !bad.is_empty() => Some(Poll::Bad(bad)),
             _ => None,
         }
@@ -699,7 +672,7 @@ mod tests {
         let mut bad = Vec::new();
         loop {
             match source.poll(max_rows).unwrap() {
-                Poll::Data { batch, bad: b } => {
+                Poll::Data { batch, bad: b, .. } => {
                     assert!(batch.num_rows() <= max_rows);
                     ids.extend(batch.column(0).as_primitive::<Int64Type>().values().iter());
                     bad.extend(b);
@@ -743,7 +716,7 @@ mod tests {
         let mut source = open(&path, FilePosition::default(), true);
         let (ids, bad, _) = drain(&mut source, 100);
         assert_eq!(ids, vec![1, 3, 6]);
-        let lines: Vec<_> = bad.iter().map(|b| (b.file.as_str(), b.line)).collect();
+        let lines: Vec<_> = bad.iter().map(|b| (b.source.as_str(), b.position)).collect();
         let name = path.to_str().unwrap();
         assert_eq!(lines, vec![(name, 2), (name, 5)]);
         assert_eq!(source.position().files[name].lines, 6);
@@ -757,7 +730,7 @@ mod tests {
         let mut source = open(&path, FilePosition::default(), true);
         match source.poll(2).unwrap() {
             Poll::Bad(bad) => {
-                assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![1, 2])
+                assert_eq!(bad.iter().map(|b| b.position).collect::<Vec<_>>(), vec![1, 2])
             }
             other => panic!("expected bad lines, got {other:?}"),
         }
@@ -955,12 +928,12 @@ mod tests {
         let mut trace = Vec::new();
         loop {
             let (ids, bad) = match source.poll(7).unwrap() {
-                Poll::Data { batch, bad } => (batch.column(0).as_primitive::<Int64Type>().values().to_vec(), bad),
+                Poll::Data { batch, bad, .. } => (batch.column(0).as_primitive::<Int64Type>().values().to_vec(), bad),
                 Poll::Bad(bad) => (Vec::new(), bad),
-                Poll::Idle => panic!("idle while bounded"),
+                Poll::Idle | Poll::Pending => panic!("idle while bounded"),
                 Poll::End => return trace,
             };
-            let bad = bad.into_iter().map(|b| (b.file, b.line)).collect();
+            let bad = bad.into_iter().map(|b| (b.source, b.position)).collect();
             trace.push(Step { ids, bad, position: source.position() });
         }
     }
@@ -1071,7 +1044,7 @@ mod tests {
                 .unwrap()
                 .with_projection(&[1, 0])
                 .unwrap();
-        let Poll::Data { batch, bad } = source.poll(100).unwrap() else { panic!("expected data") };
+        let Poll::Data { batch, bad, .. } = source.poll(100).unwrap() else { panic!("expected data") };
         assert!(bad.is_empty(), "the bad value is in an unneeded column");
         assert_eq!(batch.schema(), schema);
         assert_eq!(batch.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2]);

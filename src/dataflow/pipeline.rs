@@ -17,7 +17,7 @@ use tracing::{error, info};
 
 use super::source::{Control, SourceTask};
 use super::{Message, Operator, StateReader};
-use crate::connector::BadRecord;
+use crate::connector::{BadRecord, SourceStatus};
 use crate::error::{Error, Result};
 use crate::state::Store;
 
@@ -52,6 +52,8 @@ pub struct ViewStats {
     pub committed_epoch: AtomicU64,
     /// The most recent bad records.
     pub recent_bad: Mutex<VecDeque<BadRecord>>,
+    /// Where the source reader stands (refreshed by the source thread).
+    pub source: Mutex<SourceStatus>,
     /// Held for writing while a checkpoint commits and for reading while a query scans the
     /// view, so queries see whole checkpoints only.
     pub rows_lock: std::sync::RwLock<()>,
@@ -67,6 +69,7 @@ impl Default for ViewStats {
             watermark: AtomicI64::new(i64::MIN),
             committed_epoch: AtomicU64::new(0),
             recent_bad: Mutex::new(VecDeque::new()),
+            source: Mutex::new(SourceStatus::default()),
             rows_lock: std::sync::RwLock::new(()),
             status: watch::channel(Status::Running).0,
         }

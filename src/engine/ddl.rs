@@ -32,8 +32,14 @@ impl Engine {
         if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
             return Ok(done);
         }
-        connector::validate(&stmt.options)?;
         let def = plan_stream(&self.inner.ctx.state(), stmt).await?;
+        connector::validate(&def.options, &def.schema)?;
+        if id.is_none() {
+            let (options, schema) = (def.options.clone(), def.schema.clone());
+            tokio::task::spawn_blocking(move || connector::check_external(&options, &schema))
+                .await
+                .map_err(|e| Error::Internal(format!("connector check failed: {e}")))??;
+        }
         let id = match id {
             Some(id) => id,
             None => {
@@ -75,6 +81,7 @@ impl Engine {
         let source = SourceTask {
             reader,
             watermark: def.watermark.clone(),
+            idle_timeout: connector::idle_timeout(&def.options)?,
             batch_size: self.inner.config.batch_size,
             checkpoint_interval: self.inner.config.checkpoint_interval,
             stats: stats.clone(),

@@ -1,7 +1,8 @@
-//! System tables (`sluice_catalog.streams`, `.views`, `.source_errors`), SHOW and DESCRIBE.
+//! System tables (`sluice_catalog.streams`, `.views`, `.sources`, `.source_errors`), SHOW
+//! and DESCRIBE.
 //!
 //! Each system table is built from the live catalog and pipeline counters when a query
-//! scans it; SHOW STREAMS and SHOW MATERIALIZED VIEWS return the same rows.
+//! scans it; SHOW STREAMS, SHOW MATERIALIZED VIEWS and SHOW SOURCES return the same rows.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -41,8 +42,12 @@ impl std::fmt::Debug for SystemTable {
 /// Registers the `sluice_catalog` schema and its tables.
 pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
-    let tables: [(&str, Builder); 3] =
-        [("streams", streams_batch), ("views", views_batch), ("source_errors", errors_batch)];
+    let tables: [(&str, Builder); 4] = [
+        ("streams", streams_batch),
+        ("views", views_batch),
+        ("sources", sources_batch),
+        ("source_errors", errors_batch),
+    ];
     for (name, build) in tables {
         let empty = Catalog::default();
         let table = SystemTable { catalog: catalog.clone(), schema: build(&empty)?.schema(), build };
@@ -65,6 +70,11 @@ pub fn show_streams(catalog: &RwLock<Catalog>) -> Result<Output> {
 /// SHOW MATERIALIZED VIEWS.
 pub fn show_views(catalog: &RwLock<Catalog>) -> Result<Output> {
     rows(views_batch(&*read(catalog)?)?)
+}
+
+/// SHOW SOURCES.
+pub fn show_sources(catalog: &RwLock<Catalog>) -> Result<Output> {
+    rows(sources_batch(&*read(catalog)?)?)
 }
 
 /// DESCRIBE name: its columns.
@@ -176,6 +186,52 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     ])
 }
 
+/// One row per split (file or partition) of every view's source reader.
+fn sources_batch(catalog: &Catalog) -> Result<RecordBatch> {
+    let mut c = SourceColumns::default();
+    for (name, v) in &catalog.views {
+        let connector = catalog.streams.get(&v.stream).and_then(|s| s.def.options.get("connector").cloned());
+        let status = v.stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
+        let splits = if status.splits.is_empty() { vec![Default::default()] } else { status.splits };
+        for split in splits {
+            c.views.push(name.clone());
+            c.streams.push(v.stream.clone());
+            c.connectors.push(connector.clone());
+            c.splits.push((!split.split.is_empty()).then_some(split.split));
+            c.positions.push((!status.state.is_empty()).then_some(split.position));
+            c.lags.push(split.lag);
+            c.rows.push(split.rows);
+            c.rejected.push(split.rejected);
+            c.states.push(if status.state.is_empty() { "starting".to_string() } else { status.state.clone() });
+        }
+    }
+    batch(vec![
+        ("view", Arc::new(StringArray::from(c.views))),
+        ("stream", Arc::new(StringArray::from(c.streams))),
+        ("connector", Arc::new(StringArray::from(c.connectors))),
+        ("split", Arc::new(StringArray::from(c.splits))),
+        ("position", Arc::new(Int64Array::from(c.positions))),
+        ("lag", Arc::new(Int64Array::from(c.lags))),
+        ("rows", Arc::new(UInt64Array::from(c.rows))),
+        ("rejected", Arc::new(UInt64Array::from(c.rejected))),
+        ("state", Arc::new(StringArray::from(c.states))),
+    ])
+}
+
+/// Columns of `sluice_catalog.sources`.
+#[derive(Default)]
+struct SourceColumns {
+    views: Vec<String>,
+    streams: Vec<String>,
+    connectors: Vec<Option<String>>,
+    splits: Vec<Option<String>>,
+    positions: Vec<Option<i64>>,
+    lags: Vec<Option<i64>>,
+    rows: Vec<Option<u64>>,
+    rejected: Vec<Option<u64>>,
+    states: Vec<String>,
+}
+
 fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let (mut views, mut streams, mut files, mut lines, mut reasons) = (vec![], vec![], vec![], vec![], vec![]);
     for (name, v) in &catalog.views {
@@ -183,16 +239,16 @@ fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
         for bad in recent.iter() {
             views.push(name.clone());
             streams.push(v.stream.clone());
-            files.push(bad.file.clone());
-            lines.push(bad.line as i64);
+            files.push(bad.source.clone());
+            lines.push(bad.position as i64);
             reasons.push(bad.reason.clone());
         }
     }
     batch(vec![
         ("view", Arc::new(StringArray::from(views))),
         ("stream", Arc::new(StringArray::from(streams))),
-        ("file", Arc::new(StringArray::from(files))),
-        ("line", Arc::new(Int64Array::from(lines))),
+        ("source", Arc::new(StringArray::from(files))),
+        ("position", Arc::new(Int64Array::from(lines))),
         ("reason", Arc::new(StringArray::from(reasons))),
     ])
 }

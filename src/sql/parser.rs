@@ -28,6 +28,8 @@ pub enum Statement {
     ShowStreams,
     /// `SHOW MATERIALIZED VIEWS`.
     ShowViews,
+    /// `SHOW SOURCES`: where every view's source reader stands.
+    ShowSources,
     /// `DESCRIBE name`.
     Describe(String),
     /// `EXPLAIN CREATE MATERIALIZED VIEW ...`: the dataflow plan.
@@ -155,6 +157,9 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     }
     if eat_words(p, &["SHOW", "MATERIALIZED", "VIEWS"]) {
         return Ok(Statement::ShowViews);
+    }
+    if eat_words(p, &["SHOW", "SOURCES"]) {
+        return Ok(Statement::ShowSources);
     }
     if eat_words(p, &["DESCRIBE"]) || eat_words(p, &["DESC"]) {
         return Ok(Statement::Describe(parse_name(p)?));

@@ -1,0 +1,214 @@
+//! Test support for Kafka: a real Kafka-protocol broker (`tansu`, in memory) on a free
+//! loopback port, and a producer to feed it.
+//!
+//! The broker binary is found in `$SLUICE_TANSU`, then in `~/.cache/sluice/tansu/bin`
+//! (where `scripts/test` installs it), then on `PATH`. A missing binary fails the test with
+//! instructions: Kafka tests never pass silently without a broker.
+#![allow(dead_code)]
+
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+use super::free_port;
+
+/// A running broker; killed on drop.
+pub struct Broker {
+    pub port: u16,
+    child: Option<Child>,
+    proxy: Option<Proxy>,
+}
+
+fn tansu_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SLUICE_TANSU") {
+        return PathBuf::from(path);
+    }
+    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/sluice/tansu/bin/tansu");
+    if cached.exists() {
+        return cached;
+    }
+    let on_path = Command::new("sh").args(["-c", "command -v tansu"]).output().ok().filter(|o| o.status.success());
+    match on_path {
+        Some(o) => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
+        None => panic!(
+            "the Kafka tests need the tansu broker: run scripts/test, which installs it, or \
+             `cargo install tansu --locked --features dynostore,libsql --root ~/.cache/sluice/tansu`"
+        ),
+    }
+}
+
+impl Broker {
+    /// Starts a broker with in-memory storage and waits until it accepts connections.
+    pub fn start() -> Broker {
+        let port = free_port();
+        Broker::start_on(port, port)
+    }
+
+    /// Starts a broker that clients reach through a proxy on [`Broker::port`], which
+    /// [`Broker::cut`] and [`Broker::restore`] take down and bring back: a broker outage as
+    /// clients see it, without losing the broker's in-memory data.
+    pub fn start_proxied() -> Broker {
+        let (port, inner) = (free_port(), free_port());
+        let mut broker = Broker::start_on(inner, port);
+        broker.proxy = Some(Proxy::start(port, inner));
+        broker
+    }
+
+    fn start_on(port: u16, advertised: u16) -> Broker {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_binary())
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url])
+            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{advertised}")])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start listening on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { port: advertised, child: Some(child), proxy: None }
+    }
+
+    /// Proxied brokers: drops every client connection and refuses new ones.
+    pub fn cut(&mut self) {
+        if let Some(proxy) = self.proxy.as_mut() {
+            proxy.stop();
+        }
+    }
+
+    /// Proxied brokers: accepts connections again.
+    pub fn restore(&mut self) {
+        if let Some(proxy) = self.proxy.as_mut() {
+            *proxy = Proxy::start(proxy.port, proxy.target);
+        }
+    }
+
+    /// `host:port` for `bootstrap_servers`.
+    pub fn servers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a topic with `partitions` partitions.
+    pub async fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", self.servers()).create().expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topics");
+        for r in results {
+            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        }
+    }
+
+    /// A producer that sends synchronously enough for tests (flush after each call).
+    pub fn producer(&self) -> TestProducer {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", self.servers())
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer");
+        TestProducer { producer }
+    }
+
+    /// Kills the broker (its in-memory data is lost).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.cut();
+        self.kill();
+    }
+}
+
+/// A TCP forwarder from `port` to `target` on loopback.
+struct Proxy {
+    port: u16,
+    target: u16,
+    stop: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(port: u16, target: u16) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy port");
+        listener.set_nonblocking(true).expect("nonblocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (flag, conns) = (stop.clone(), connections.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => forward(client, target, &conns),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Proxy { port, target, stop, connections, thread: Some(thread) }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for c in self.connections.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Pumps bytes both ways between `client` and a new connection to `target`.
+fn forward(client: TcpStream, target: u16, conns: &Arc<Mutex<Vec<TcpStream>>>) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { return };
+    let _ = client.set_nonblocking(false);
+    let pairs = [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())];
+    {
+        let mut list = conns.lock().unwrap();
+        list.extend(client.try_clone());
+        list.extend(server.try_clone());
+    }
+    for (from, to) in pairs {
+        if let (Ok(mut from), Ok(mut to)) = (from, to) {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(Shutdown::Both);
+            });
+        }
+    }
+}
+
+/// Produces test messages.
+pub struct TestProducer {
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl TestProducer {
+    /// Sends `(partition, key, value)` messages to `topic` and waits until all are acked.
+    pub fn send(&self, topic: &str, messages: &[(i32, Option<&str>, &str)]) {
+        for (partition, key, value) in messages {
+            let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic).partition(*partition).payload(*value);
+            if let Some(k) = key {
+                record = record.key(*k);
+            }
+            self.producer.send(record).map_err(|(e, _)| e).expect("enqueue message");
+        }
+        self.producer.flush(Duration::from_secs(30)).expect("flush producer");
+    }
+}
