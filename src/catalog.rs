@@ -1,4 +1,5 @@
-//! The catalog: the streams and materialized views that exist, in memory and in the store.
+//! The catalog: the streams, materialized views and sinks that exist, in memory and in the
+//! store.
 //!
 //! Each object is persisted as the SQL text of its CREATE statement under its id, and
 //! replayed in id order at startup, so a restarted server plans every object exactly as
@@ -6,14 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
 use crate::error::{Error, Result};
-use crate::sql::ObjectKind;
 use crate::sql::plan::StreamDef;
+use crate::sql::{CreateView, ObjectKind};
 use crate::state::{Store, catalog_key, space};
 
 /// A stream.
@@ -38,6 +40,28 @@ pub struct ViewEntry {
     pub emit_on_close: bool,
     /// The dataflow plan, for EXPLAIN and SHOW.
     pub explain: String,
+    /// Its definition (sinks from the view plan it again).
+    pub definition: CreateView,
+    /// Counters.
+    pub stats: Arc<ViewStats>,
+    /// The running pipeline.
+    pub pipeline: Arc<Pipeline>,
+}
+
+/// A sink and its running pipeline.
+pub struct SinkEntry {
+    /// Object id; also the key prefix of its state.
+    pub id: u64,
+    /// The stream or view it writes out.
+    pub from: String,
+    /// The stream its pipeline reads.
+    pub stream: String,
+    /// `WITH (...)` options.
+    pub options: crate::connector::Options,
+    /// Where it writes, for SHOW SINKS.
+    pub target: String,
+    /// Records written.
+    pub written: Arc<AtomicU64>,
     /// Counters.
     pub stats: Arc<ViewStats>,
     /// The running pipeline.
@@ -51,6 +75,8 @@ pub struct Catalog {
     pub streams: BTreeMap<String, StreamEntry>,
     /// Materialized views.
     pub views: BTreeMap<String, ViewEntry>,
+    /// Sinks (a name space of their own, as in ksqlDB and RisingWave).
+    pub sinks: BTreeMap<String, SinkEntry>,
 }
 
 impl Catalog {
@@ -68,6 +94,17 @@ impl Catalog {
     /// Views reading `stream`.
     pub fn dependents(&self, stream: &str) -> Vec<String> {
         self.views.iter().filter(|(_, v)| v.stream == stream).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Sinks writing out `relation` (a stream or a view).
+    pub fn sinks_of(&self, relation: &str) -> Vec<String> {
+        self.sinks.iter().filter(|(_, s)| s.from == relation).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Every running pipeline: views' and sinks'.
+    pub fn pipelines(&self) -> Vec<Arc<Pipeline>> {
+        let views = self.views.values().map(|v| v.pipeline.clone());
+        views.chain(self.sinks.values().map(|s| s.pipeline.clone())).collect()
     }
 
     /// Fails with 42P07 when `name` is taken.

@@ -8,6 +8,7 @@
 pub mod file;
 pub mod format;
 pub mod kafka;
+pub mod sink;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

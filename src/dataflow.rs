@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod map;
 pub mod materialize;
 pub mod pipeline;
+pub mod sink;
 pub mod source;
 pub mod window;
 

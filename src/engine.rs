@@ -8,6 +8,7 @@
 
 mod ddl;
 mod query;
+mod sinks;
 mod system;
 mod tables;
 
@@ -127,6 +128,7 @@ impl Engine {
             let result = match sql::parse(&entry.sql)?.into_iter().next() {
                 Some(Statement::CreateStream(s)) => self.create_stream(&s, Some(id)).await,
                 Some(Statement::CreateView(v)) => self.create_view(&v, Some(id)).await,
+                Some(Statement::CreateSink(k)) => self.create_sink(&k, Some(id)).await,
                 _ => Err(Error::Internal(format!("catalog entry {id} is not a CREATE statement"))),
             };
             if let Err(e) = result {
@@ -151,6 +153,7 @@ impl Engine {
             Statement::ShowStreams
             | Statement::ShowViews
             | Statement::ShowSources
+            | Statement::ShowSinks
             | Statement::Describe(_)
             | Statement::Explain(_) => {
                 let schema = match self.execute(stmt, vec![]).await? {
@@ -186,6 +189,10 @@ impl Engine {
                 let _ddl = self.inner.ddl.lock().await;
                 self.create_view(v, None).await
             }
+            Statement::CreateSink(k) => {
+                let _ddl = self.inner.ddl.lock().await;
+                self.create_sink(k, None).await
+            }
             Statement::Drop(d) => {
                 let _ddl = self.inner.ddl.lock().await;
                 self.drop_object(d).await
@@ -194,6 +201,7 @@ impl Engine {
             Statement::ShowStreams => system::show_streams(&self.inner.catalog),
             Statement::ShowViews => system::show_views(&self.inner.catalog),
             Statement::ShowSources => system::show_sources(&self.inner.catalog),
+            Statement::ShowSinks => sinks::show_sinks(&*self.read_catalog()?),
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
             Statement::Query(ast) => self.query(ast, params).await,
@@ -212,7 +220,7 @@ impl Engine {
     /// Waits until every view has processed what its source holds now (serve mode) or all
     /// of it (bounded mode), durably.
     pub async fn flush(&self) -> Result<()> {
-        let pipelines: Vec<_> = self.read_catalog()?.views.values().map(|v| v.pipeline.clone()).collect();
+        let pipelines = self.read_catalog()?.pipelines();
         for p in pipelines {
             if self.inner.config.bounded { p.finished().await? } else { p.flush().await? }
         }
@@ -222,7 +230,7 @@ impl Engine {
     /// Stops every pipeline (no final checkpoint: what was committed is what recovery sees).
     pub async fn shutdown(&self) {
         let pipelines: Vec<_> = match self.read_catalog() {
-            Ok(c) => c.views.values().map(|v| v.pipeline.clone()).collect(),
+            Ok(c) => c.pipelines(),
             Err(_) => return,
         };
         for p in pipelines {

@@ -11,4 +11,4 @@ pub mod parser;
 pub mod plan;
 pub mod relations;
 
-pub use parser::{CreateStream, CreateView, DropObject, ObjectKind, Statement, parse};
+pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, parse};

@@ -37,6 +37,16 @@ pub enum Status {
     Failed(String),
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Running => write!(f, "running"),
+            Status::Finished => write!(f, "finished"),
+            Status::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
 /// Counters of one view's pipeline; shared with the engine for SHOW and system views.
 #[derive(Debug)]
 pub struct ViewStats {

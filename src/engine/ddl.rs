@@ -20,7 +20,7 @@ use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
 use crate::dataflow::source::SourceTask;
 use crate::error::{Error, Result};
-use crate::sql::plan::{ViewPlan, plan_stream, plan_view};
+use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::StreamTable;
 use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
 use crate::state::{Layout, state_key, state_prefix, view_prefix};
@@ -74,18 +74,9 @@ impl Engine {
             Some(id) => id,
             None => self.inner.store.next_id()?,
         };
-        let saved = self.inner.store.get(&state_key(id, 0, b"pos"))?;
-        let reader = connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?;
         let stats = Arc::new(ViewStats::default());
+        let source = self.source_task(&def, id, &stats)?;
         let operators = self.operators(plan, id, &stats)?;
-        let source = SourceTask {
-            reader,
-            watermark: def.watermark.clone(),
-            idle_timeout: connector::idle_timeout(&def.options)?,
-            batch_size: self.inner.config.batch_size,
-            checkpoint_interval: self.inner.config.checkpoint_interval,
-            stats: stats.clone(),
-        };
         let table = ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone());
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(table))?;
         if new {
@@ -101,11 +92,26 @@ impl Engine {
                 return Err(e);
             }
         };
-        let entry =
-            ViewEntry { id, stream, schema, keyed, emit_on_close: stmt.emit_on_close, explain, stats, pipeline };
+        let emit_on_close = stmt.emit_on_close;
+        let definition = stmt.clone();
+        let entry = ViewEntry { id, stream, schema, keyed, emit_on_close, explain, definition, stats, pipeline };
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);
         info!(view = %stmt.name, id, "materialized view created");
         Ok(done)
+    }
+
+    /// The source stage of pipeline `id` over stream `def`, resuming from its checkpoint.
+    pub(super) fn source_task(&self, def: &StreamDef, id: u64, stats: &Arc<ViewStats>) -> Result<SourceTask> {
+        let saved = self.inner.store.get(&state_key(id, 0, b"pos"))?;
+        let reader = connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?;
+        Ok(SourceTask {
+            reader,
+            watermark: def.watermark.clone(),
+            idle_timeout: connector::idle_timeout(&def.options)?,
+            batch_size: self.inner.config.batch_size,
+            checkpoint_interval: self.inner.config.checkpoint_interval,
+            stats: stats.clone(),
+        })
     }
 
     fn operators(
@@ -137,6 +143,7 @@ impl Engine {
         let tag = match stmt.kind {
             ObjectKind::Stream => "DROP STREAM",
             ObjectKind::View => "DROP MATERIALIZED VIEW",
+            ObjectKind::Sink => return self.drop_sink(&stmt.name, stmt.if_exists).await,
         };
         let kind = self.read_catalog()?.kind_of(&stmt.name);
         match kind {
@@ -147,9 +154,11 @@ impl Engine {
             }
             Some(_) => {}
         }
+        self.drop_sinks_of(&stmt.name, stmt.cascade).await?;
         match stmt.kind {
             ObjectKind::View => self.drop_view(&stmt.name).await?,
             ObjectKind::Stream => self.drop_stream(&stmt.name, stmt.cascade).await?,
+            ObjectKind::Sink => {}
         }
         Ok(Output::command(tag))
     }
@@ -163,6 +172,7 @@ impl Engine {
             )));
         }
         for view in dependents {
+            self.drop_sinks_of(&view, true).await?;
             self.drop_view(&view).await?;
         }
         let entry = self.write_catalog()?.streams.remove(name);
@@ -198,7 +208,7 @@ impl Engine {
         }
     }
 
-    fn stream_def(&self, name: &str) -> Result<crate::sql::plan::StreamDef> {
+    pub(super) fn stream_def(&self, name: &str) -> Result<crate::sql::plan::StreamDef> {
         self.read_catalog()?
             .streams
             .get(name)

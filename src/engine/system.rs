@@ -21,7 +21,6 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::{CATALOG_NAME, Output};
 use crate::catalog::Catalog;
-use crate::dataflow::pipeline::Status;
 use crate::error::{Error, Result};
 
 type Builder = fn(&Catalog) -> Result<RecordBatch>;
@@ -115,11 +114,11 @@ pub fn sql_type_name(t: &DataType) -> String {
     }
 }
 
-fn rows(batch: RecordBatch) -> Result<Output> {
+pub(super) fn rows(batch: RecordBatch) -> Result<Output> {
     Ok(Output::Rows { schema: batch.schema(), batches: vec![batch] })
 }
 
-fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+pub(super) fn batch(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
     let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
     let arrays = columns.into_iter().map(|(_, a)| a).collect();
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
@@ -160,11 +159,7 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
         cols.1.push(v.stream.clone());
         cols.2.push(if v.keyed { "upsert" } else { "append" });
         cols.3.push(if v.emit_on_close { "on window close" } else { "on update" });
-        cols.4.push(match v.stats.status() {
-            Status::Running => "running".into(),
-            Status::Finished => "finished".into(),
-            Status::Failed(e) => format!("failed: {e}"),
-        });
+        cols.4.push(v.stats.status().to_string());
         read.push(v.stats.rows_read.load(Ordering::Relaxed));
         late.push(v.stats.late_rows.load(Ordering::Relaxed));
         bad.push(v.stats.bad_rows.load(Ordering::Relaxed));

@@ -22,8 +22,12 @@ pub enum Statement {
     CreateStream(Box<CreateStream>),
     /// `CREATE MATERIALIZED VIEW name AS query [EMIT ON WINDOW CLOSE]`.
     CreateView(CreateView),
-    /// `DROP STREAM | MATERIALIZED VIEW [IF EXISTS] name [CASCADE]`.
+    /// `CREATE SINK name FROM relation WITH (options)`.
+    CreateSink(CreateSink),
+    /// `DROP STREAM | MATERIALIZED VIEW | SINK [IF EXISTS] name [CASCADE]`.
     Drop(DropObject),
+    /// `SHOW SINKS`.
+    ShowSinks,
     /// `SHOW STREAMS`.
     ShowStreams,
     /// `SHOW MATERIALIZED VIEWS`.
@@ -47,6 +51,8 @@ pub enum ObjectKind {
     Stream,
     /// A materialized view.
     View,
+    /// A sink.
+    Sink,
 }
 
 impl ObjectKind {
@@ -55,6 +61,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Stream => "stream",
             ObjectKind::View => "materialized view",
+            ObjectKind::Sink => "sink",
         }
     }
 }
@@ -83,6 +90,19 @@ pub struct CreateView {
     pub query: Box<ast::Query>,
     /// `EMIT ON WINDOW CLOSE`.
     pub emit_on_close: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
+}
+
+/// A parsed CREATE SINK.
+#[derive(Debug, Clone)]
+pub struct CreateSink {
+    /// Sink name (normalized).
+    pub name: String,
+    /// The stream or view whose rows it writes.
+    pub from: String,
+    /// `WITH (...)` options, keys lowercased.
+    pub options: BTreeMap<String, String>,
     /// `IF NOT EXISTS`.
     pub if_not_exists: bool,
 }
@@ -161,6 +181,15 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if eat_words(p, &["SHOW", "SOURCES"]) {
         return Ok(Statement::ShowSources);
     }
+    if eat_words(p, &["SHOW", "SINKS"]) {
+        return Ok(Statement::ShowSinks);
+    }
+    if eat_words(p, &["CREATE", "SINK"]) {
+        return Ok(Statement::CreateSink(parse_create_sink(p)?));
+    }
+    if eat_words(p, &["DROP", "SINK"]) {
+        return parse_drop(p, ObjectKind::Sink);
+    }
     if eat_words(p, &["DESCRIBE"]) || eat_words(p, &["DESC"]) {
         return Ok(Statement::Describe(parse_name(p)?));
     }
@@ -197,6 +226,15 @@ fn parse_create_stream(p: &mut Parser) -> Result<CreateStream> {
     p.expect_token(&Token::RParen)?;
     let options = parse_with_options(p)?;
     Ok(CreateStream { name, columns, watermark, options, if_not_exists })
+}
+
+fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    p.expect_keyword_is(Keyword::FROM)?;
+    let from = parse_name(p)?;
+    let options = parse_with_options(p)?;
+    Ok(CreateSink { name, from, options, if_not_exists })
 }
 
 fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
@@ -302,6 +340,15 @@ impl fmt::Display for CreateView {
     }
 }
 
+impl fmt::Display for CreateSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CREATE SINK {} FROM {}", quoted(&self.name), quoted(&self.from))?;
+        let opts: Vec<String> =
+            self.options.iter().map(|(k, v)| format!("{k} = '{}'", v.replace('\'', "''"))).collect();
+        write!(f, " WITH ({})", opts.join(", "))
+    }
+}
+
 impl From<ParserError> for Box<Error> {
     fn from(e: ParserError) -> Self {
         Box::new(e.into())
@@ -348,6 +395,21 @@ mod tests {
         assert!(matches!(stmts[1], Statement::ShowStreams));
         assert!(matches!(&stmts[2], Statement::Describe(n) if n == "x"));
         assert!(matches!(stmts[3], Statement::Flush));
+    }
+
+    #[test]
+    fn create_sink_round_trips() {
+        let sql = "CREATE SINK IF NOT EXISTS Out FROM public.totals WITH (connector = 'kafka', topic = 'it''s')";
+        let Statement::CreateSink(s) = &parse(sql).unwrap()[0] else { panic!() };
+        assert_eq!((s.name.as_str(), s.from.as_str(), s.if_not_exists), ("out", "totals", true));
+        assert_eq!(s.options["topic"], "it's");
+        let Statement::CreateSink(t) = &parse(&s.to_string()).unwrap()[0] else { panic!() };
+        assert_eq!(t.to_string(), s.to_string());
+        assert!(matches!(
+            parse("DROP SINK IF EXISTS out").unwrap()[0],
+            Statement::Drop(DropObject { kind: ObjectKind::Sink, .. })
+        ));
+        assert!(matches!(parse("SHOW SINKS").unwrap()[0], Statement::ShowSinks));
     }
 
     #[test]

@@ -406,6 +406,20 @@ impl ViewPlan {
             .collect()
     }
 
+    /// The group key columns of an updating result (what its change keys encode).
+    pub fn group_key_schema(&self) -> Option<SchemaRef> {
+        if !self.keyed {
+            return None;
+        }
+        self.nodes.iter().find_map(|n| match n {
+            Node::Aggregate(spec) => {
+                let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
+                Some(Arc::new(Schema::new(fields)))
+            }
+            _ => None,
+        })
+    }
+
     /// The dataflow plan as text, top (the view) first.
     pub fn explain(&self, view: &str, source: &StreamDef) -> String {
         let mut lines = vec![format!(

@@ -1,0 +1,160 @@
+//! CREATE SINK, DROP SINK and SHOW SINKS.
+//!
+//! A sink runs its own pipeline: the query of the view it writes out (or `SELECT *` of a
+//! stream) planned again, ending in the sink operator instead of the view's materialize
+//! operator. Its source positions, operator state and writer state are checkpointed under
+//! the sink's id, like a view's, so a sink resumes exactly where it was.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::{Int64Array, StringArray, UInt64Array};
+use tracing::info;
+
+use super::{Engine, Output};
+use crate::catalog::{self, Catalog, SinkEntry};
+use crate::connector::sink::{self, Encoder};
+use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::dataflow::sink::Sink;
+use crate::error::{Error, Result};
+use crate::sql::plan::plan_view;
+use crate::sql::{CreateSink, CreateView};
+use crate::state::state_prefix;
+
+impl Engine {
+    /// CREATE SINK; `id` is given when replaying the catalog.
+    pub(super) async fn create_sink(&self, stmt: &CreateSink, id: Option<u64>) -> Result<Output> {
+        let done = Output::command("CREATE SINK");
+        if id.is_none() && self.read_catalog()?.sinks.contains_key(&stmt.name) {
+            if stmt.if_not_exists {
+                return Ok(done);
+            }
+            return Err(Error::DuplicateRelation { kind: "sink", name: stmt.name.clone() });
+        }
+        let query = self.sink_query(stmt)?;
+        let plan = plan_view(&self.inner.ctx.state(), &query).await?;
+        let def = self.stream_def(&plan.stream)?;
+        plan.check_against(&def)?;
+        sink::validate(&stmt.options, &plan.schema, plan.keyed)?;
+        let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
+        let stream = plan.stream.clone();
+        let new = id.is_none();
+        let id = match id {
+            Some(id) => id,
+            None => self.inner.store.next_id()?,
+        };
+        let writer = sink::open(id, &stmt.options)?;
+        let target = writer.target();
+        let stats = Arc::new(ViewStats::default());
+        let written = Arc::new(AtomicU64::new(0));
+        let source = self.source_task(&def, id, &stats)?;
+        let mut operators = plan.into_operators()?;
+        let store = self.inner.store.clone();
+        operators.push(Box::new(Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone())));
+        if new {
+            catalog::persist(&store, id, &stmt.to_string())?;
+        }
+        let pipeline = match Pipeline::start(&stmt.name, id, source, operators, store) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                if new {
+                    catalog::forget(&self.inner.store, id)?;
+                }
+                return Err(e);
+            }
+        };
+        let (from, options) = (stmt.from.clone(), stmt.options.clone());
+        let entry = SinkEntry { id, from, stream, options, target, written, stats, pipeline };
+        self.write_catalog()?.sinks.insert(stmt.name.clone(), entry);
+        info!(sink = %stmt.name, id, "sink created");
+        Ok(done)
+    }
+
+    /// The query a sink runs: its view's, or all columns of its stream.
+    fn sink_query(&self, stmt: &CreateSink) -> Result<CreateView> {
+        let catalog = self.read_catalog()?;
+        if let Some(view) = catalog.views.get(&stmt.from) {
+            return Ok(CreateView { name: stmt.name.clone(), ..view.definition.clone() });
+        }
+        if catalog.streams.contains_key(&stmt.from) {
+            let sql = format!("CREATE MATERIALIZED VIEW x AS SELECT * FROM \"{}\"", stmt.from.replace('"', "\"\""));
+            if let Some(crate::sql::Statement::CreateView(v)) = crate::sql::parse(&sql)?.into_iter().next() {
+                return Ok(CreateView { name: stmt.name.clone(), ..v });
+            }
+        }
+        Err(Error::UnknownRelation { kind: "stream or materialized view", name: stmt.from.clone() })
+    }
+
+    /// DROP SINK.
+    pub(super) async fn drop_sink(&self, name: &str, if_exists: bool) -> Result<Output> {
+        let entry = self.write_catalog()?.sinks.remove(name);
+        let Some(entry) = entry else {
+            if if_exists {
+                return Ok(Output::command("DROP SINK"));
+            }
+            return Err(Error::UnknownRelation { kind: "sink", name: name.to_string() });
+        };
+        entry.pipeline.stop().await;
+        catalog::forget(&self.inner.store, entry.id)?;
+        self.inner.store.remove_prefix(&state_prefix(entry.id))?;
+        info!(sink = %name, "sink dropped");
+        Ok(Output::command("DROP SINK"))
+    }
+
+    /// Drops the sinks of `relation` (with CASCADE), or refuses (2BP01) if it has any.
+    pub(super) async fn drop_sinks_of(&self, relation: &str, cascade: bool) -> Result<()> {
+        let sinks = self.read_catalog()?.sinks_of(relation);
+        if let (Some(first), false) = (sinks.first(), cascade) {
+            return Err(Error::DependentObjects(format!(
+                "cannot drop \"{relation}\" because sink \"{first}\" depends on it; use DROP ... CASCADE to drop the sinks too"
+            )));
+        }
+        for sink in sinks {
+            self.drop_sink(&sink, true).await?;
+        }
+        Ok(())
+    }
+}
+
+/// SHOW SINKS.
+pub fn show_sinks(catalog: &Catalog) -> Result<Output> {
+    let mut rows = ShowSinks::default();
+    for (name, s) in &catalog.sinks {
+        let connector = s.options.get("connector").cloned().unwrap_or_default();
+        let delivery = match connector.as_str() {
+            "kafka" => s.options.get("delivery").cloned().unwrap_or_else(|| "exactly-once".into()),
+            _ => "exactly-once".into(),
+        };
+        rows.names.push(name.clone());
+        rows.from.push(s.from.clone());
+        rows.connectors.push(connector);
+        rows.targets.push(s.target.clone());
+        rows.delivery.push(delivery);
+        rows.status.push(s.stats.status().to_string());
+        rows.written.push(s.written.load(Ordering::Relaxed));
+        rows.epochs.push(s.stats.committed_epoch.load(Ordering::Relaxed) as i64);
+    }
+    super::system::rows(super::system::batch(vec![
+        ("name", Arc::new(StringArray::from(rows.names))),
+        ("from", Arc::new(StringArray::from(rows.from))),
+        ("connector", Arc::new(StringArray::from(rows.connectors))),
+        ("target", Arc::new(StringArray::from(rows.targets))),
+        ("delivery", Arc::new(StringArray::from(rows.delivery))),
+        ("status", Arc::new(StringArray::from(rows.status))),
+        ("records_written", Arc::new(UInt64Array::from(rows.written))),
+        ("checkpoint", Arc::new(Int64Array::from(rows.epochs))),
+    ])?)
+}
+
+/// Columns of SHOW SINKS.
+#[derive(Default)]
+struct ShowSinks {
+    names: Vec<String>,
+    from: Vec<String>,
+    connectors: Vec<String>,
+    targets: Vec<String>,
+    delivery: Vec<String>,
+    status: Vec<String>,
+    written: Vec<u64>,
+    epochs: Vec<i64>,
+}
