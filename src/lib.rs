@@ -6,20 +6,21 @@
 //!  psql / driver ──pgwire──▶ server ──▶ engine ──▶ sql::parser ──▶ sql::plan ──▶ catalog
 //!                                         │            (DataFusion LogicalPlan → streaming operators)
 //!                                         │
-//!            ┌────────────────────────────┘ CREATE MATERIALIZED VIEW starts a pipeline:
+//!            ┌────────────────────────────┘ CREATE MATERIALIZED VIEW / SINK starts a pipeline:
 //!            ▼
-//!   connector (file: read, decode json/csv)          ──▶ RecordBatch
+//!   connector (file, kafka: read, decode json/csv)   ──▶ RecordBatch (per file / partition)
 //!   dataflow::source (watermark, late rows, barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
 //!   dataflow::{window, map, aggregate}                ──▶ batches / keyed changes
 //!   dataflow::materialize ──▶ state::Store (sled): view rows + operator state + source
 //!                             positions, committed atomically at every checkpoint barrier
+//!   (or dataflow::sink ──▶ connector::sink: Kafka / file, around the same checkpoints)
 //!
 //!   SELECT ... FROM view ──▶ engine ──▶ DataFusion over the view's stored rows ──▶ client
 //! ```
 //!
 //! Modules follow the data: [`server`] speaks the Postgres protocol, [`engine`] executes
 //! statements, [`sql`] parses and plans, [`catalog`] remembers objects, [`dataflow`] runs
-//! pipelines, [`state`] stores everything, [`connector`] reads sources, [`run`] executes
+//! pipelines, [`state`] stores everything, [`connector`] reads sources and writes sinks, [`run`] executes
 //! scripts for `sluice run`. See `docs/architecture.md` for checkpoints and recovery.
 
 pub mod catalog;
