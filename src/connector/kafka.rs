@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 
 use super::format::{Format, LineDecoder};
 use super::{BadRecord, Options, Poll, SourceReader, SourceStatus, SplitStatus, required};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, lowercase_first};
 
 /// How long a metadata or offsets request may take before the broker counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,6 +46,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
 /// Option prefix passed through to librdkafka (`properties.fetch.max.bytes = '...'`).
 const PROPERTY_PREFIX: &str = "properties.";
+
+/// The `properties.*` options of a Kafka source or sink, without the prefix.
+pub(crate) fn properties(options: &Options) -> Vec<(String, String)> {
+    (options.iter()).filter_map(|(k, v)| k.strip_prefix(PROPERTY_PREFIX).map(|k| (k.to_string(), v.clone()))).collect()
+}
 
 /// Where a new reader starts in a partition it has no checkpointed offset for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,15 +91,12 @@ impl KafkaOptions {
                 )));
             }
         };
-        let properties = (options.iter())
-            .filter_map(|(k, v)| k.strip_prefix(PROPERTY_PREFIX).map(|k| (k.to_string(), v.clone())))
-            .collect();
         Ok(KafkaOptions {
             topic: required(options, "topic")?.to_string(),
             servers: required(options, "bootstrap_servers")?.to_string(),
             startup,
             group_id: options.get("group_id").cloned().unwrap_or_else(|| "sluice".into()),
-            properties,
+            properties: properties(options),
         })
     }
 
@@ -163,6 +165,16 @@ struct Columns {
 }
 
 impl Columns {
+    fn has(&self, meta: MetaColumn) -> bool {
+        self.sources.contains(&Err(meta))
+    }
+
+    fn values_only(&self) -> bool {
+        self.sources.iter().all(|s| s.is_ok())
+    }
+}
+
+impl Columns {
     fn new(schema: SchemaRef) -> Result<Columns> {
         let mut value_fields = Vec::new();
         let mut sources = Vec::new();
@@ -221,7 +233,7 @@ fn value_format(options: &Options) -> Result<Format> {
 /// The partitions of the topic.
 fn partitions(consumer: &BaseConsumer<Context>, opts: &KafkaOptions) -> Result<Vec<i32>> {
     let metadata = consumer.fetch_metadata(Some(&opts.topic), REQUEST_TIMEOUT).map_err(|e| {
-        Error::Unreachable(format!("cannot reach kafka at \"{}\": {}", opts.servers, lowercase(&e.to_string())))
+        Error::Unreachable(format!("cannot reach kafka at \"{}\": {}", opts.servers, lowercase_first(&e.to_string())))
     })?;
     let topic = metadata.topics().iter().find(|t| t.name() == opts.topic);
     match topic {
@@ -230,10 +242,6 @@ fn partitions(consumer: &BaseConsumer<Context>, opts: &KafkaOptions) -> Result<V
         }
         _ => Err(Error::UndefinedObject(format!("kafka topic \"{}\" does not exist", opts.topic))),
     }
-}
-
-fn lowercase(s: &str) -> String {
-    crate::error::lowercase_first(s)
 }
 
 /// What librdkafka tells us in callbacks, shared with the reader.
@@ -277,7 +285,7 @@ impl ClientContext for Context {
 
     fn error(&self, error: KafkaError, reason: &str) {
         let Ok(mut shared) = self.shared.lock() else { return };
-        let reason = lowercase(reason);
+        let reason = lowercase_first(reason);
         if shared.error.is_none() {
             // Logged once per outage; librdkafka repeats itself while it retries.
             warn!(%error, "kafka: {reason}");
@@ -511,19 +519,20 @@ impl KafkaSource {
     /// Takes up to `max_rows` messages that are ready, grouped by partition.
     fn fetch(&mut self, max_rows: usize) -> BTreeMap<i32, Chunk> {
         let mut chunks: BTreeMap<i32, Chunk> = BTreeMap::new();
+        let keys = self.columns.has(MetaColumn::Key);
         for _ in 0..max_rows {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Err(e)) => {
                     debug!(error = %e, "kafka poll error");
                     if let Ok(mut shared) = self.shared.lock() {
-                        shared.error = Some(lowercase(&e.to_string()));
+                        shared.error = Some(lowercase_first(&e.to_string()));
                     }
                     break;
                 }
                 Some(Ok(m)) => {
                     let chunk = chunks.entry(m.partition()).or_default();
-                    chunk.push(&m, self.json);
+                    chunk.push(&m, self.json, keys);
                 }
             }
         }
@@ -534,32 +543,35 @@ impl KafkaSource {
     fn decode(&mut self, partition: i32, chunk: Chunk) -> Result<Poll> {
         let source = format!("{}/{partition}", self.opts.topic);
         let decoded = self.decoder.decode(&chunk.data, 1)?;
-        let mut bad = chunk.bad;
+        let bad_record =
+            |offset: i64, reason: String| BadRecord { source: source.clone(), position: offset as u64, reason };
+        let mut bad: Vec<BadRecord> =
+            chunk.empty.iter().map(|&o| bad_record(o, "message has no value".into())).collect();
         let mut rejected: HashSet<usize> = HashSet::new();
         for b in decoded.bad {
             let index = (b.line - 1) as usize;
             rejected.insert(index);
-            let offset = chunk.messages.get(index).map_or(-1, |m| m.offset);
-            bad.push(BadRecord { source: source.clone(), position: offset as u64, reason: b.reason });
-        }
-        for b in &mut bad {
-            if b.source.is_empty() {
-                b.source = source.clone();
-            }
+            bad.push(bad_record(chunk.messages.get(index).map_or(-1, |m| m.offset), b.reason));
         }
         self.offsets.insert(partition, chunk.next_offset);
         let counts = self.counts.entry(partition).or_default();
         counts.rejected += bad.len() as u64;
         let Some(values) = decoded.batch else { return Ok(Poll::Bad(bad)) };
         counts.rows += values.num_rows() as u64;
-        let good: Vec<&MessageMeta> =
-            chunk.messages.iter().enumerate().filter(|(i, _)| !rejected.contains(i)).map(|(_, m)| m).collect();
+        let good: Vec<&MessageMeta> = if self.columns.values_only() {
+            Vec::new()
+        } else {
+            chunk.messages.iter().enumerate().filter(|(i, _)| !rejected.contains(i)).map(|(_, m)| m).collect()
+        };
         let batch = self.assemble(values, &good, partition)?;
         Ok(Poll::Data { batch, bad, split: partition as u32 })
     }
 
     /// The stream's batch: value columns and metadata columns in schema order.
     fn assemble(&self, values: RecordBatch, good: &[&MessageMeta], partition: i32) -> Result<RecordBatch> {
+        if self.columns.values_only() {
+            return Ok(values);
+        }
         let columns = (self.columns.sources.iter().zip(self.columns.schema.fields()))
             .map(|(source, field)| match source {
                 Ok(i) => Ok(values.column(*i).clone()),
@@ -609,18 +621,18 @@ struct Chunk {
     data: Vec<u8>,
     /// One per line of `data`.
     messages: Vec<MessageMeta>,
-    /// Messages rejected before decoding (no value); `source` is filled in later.
-    bad: Vec<BadRecord>,
+    /// Offsets of messages without a value, rejected before decoding.
+    empty: Vec<i64>,
     next_offset: i64,
 }
 
 impl Chunk {
-    fn push<M: Message>(&mut self, m: &M, json: bool) {
+    /// Adds a message; its key is kept only if `keys`.
+    fn push<M: Message>(&mut self, m: &M, json: bool, keys: bool) {
         self.next_offset = m.offset() + 1;
         let value = m.payload().unwrap_or_default();
         if value.iter().all(u8::is_ascii_whitespace) {
-            let reason = "message has no value".to_string();
-            self.bad.push(BadRecord { source: String::new(), position: m.offset() as u64, reason });
+            self.empty.push(m.offset());
             return;
         }
         if json && value.iter().any(|&b| b == b'\n' || b == b'\r') {
@@ -630,8 +642,8 @@ impl Chunk {
             self.data.extend_from_slice(value);
         }
         self.data.push(b'\n');
-        let meta =
-            MessageMeta { offset: m.offset(), key: m.key().map(<[u8]>::to_vec), timestamp: m.timestamp().to_millis() };
+        let key = if keys { m.key().map(<[u8]>::to_vec) } else { None };
+        let meta = MessageMeta { offset: m.offset(), key, timestamp: m.timestamp().to_millis() };
         self.messages.push(meta);
     }
 }

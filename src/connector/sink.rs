@@ -80,7 +80,7 @@ pub fn validate(options: &Options, schema: &SchemaRef, keyed: bool) -> Result<()
 pub fn open(id: u64, options: &Options) -> Result<Box<dyn SinkWriter>> {
     match connector_name(options)? {
         "file" => Ok(Box::new(file::FileSink::new(required(options, "path")?))),
-        "kafka" => Ok(Box::new(kafka::KafkaSink::new(id, kafka::KafkaSinkOptions::from_options(options)?)?)),
+        "kafka" => Ok(Box::new(kafka::KafkaSink::new(id, kafka::KafkaSinkOptions::from_options(options)?))),
         other => Err(Error::InvalidParameter(format!("unknown sink connector \"{other}\""))),
     }
 }

@@ -62,15 +62,12 @@ impl KafkaSinkOptions {
                 )));
             }
         };
-        let properties = (options.iter())
-            .filter_map(|(k, v)| k.strip_prefix("properties.").map(|k| (k.to_string(), v.clone())))
-            .collect();
         Ok(KafkaSinkOptions {
             topic: required(options, "topic")?.to_string(),
             servers: required(options, "bootstrap_servers")?.to_string(),
             exactly_once,
             transactional_id: options.get("transactional_id").cloned(),
-            properties,
+            properties: crate::connector::kafka::properties(options),
         })
     }
 }
@@ -113,9 +110,9 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     /// The sink with object id `id`; connects in `open`.
-    pub fn new(id: u64, opts: KafkaSinkOptions) -> Result<KafkaSink> {
+    pub fn new(id: u64, opts: KafkaSinkOptions) -> KafkaSink {
         let txn_id = opts.transactional_id.clone().unwrap_or_else(|| format!("sluice-sink-{id}"));
-        Ok(KafkaSink {
+        KafkaSink {
             opts,
             txn_id,
             producer: None,
@@ -124,7 +121,7 @@ impl KafkaSink {
             in_txn: false,
             epoch: Vec::new(),
             pending_key: Vec::new(),
-        })
+        }
     }
 
     fn config(&self) -> ClientConfig {
