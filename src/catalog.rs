@@ -1,4 +1,4 @@
-//! The catalog: the streams, materialized views and sinks that exist, in memory and in the
+//! The catalog: the streams, tables, materialized views and sinks that exist, in memory and in the
 //! store.
 //!
 //! Each object is persisted as the SQL text of its CREATE statement under its id, and
@@ -12,6 +12,7 @@ use std::sync::atomic::AtomicU64;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
 use crate::error::{Error, Result};
 use crate::sql::plan::StreamDef;
@@ -26,12 +27,32 @@ pub struct StreamEntry {
     pub def: StreamDef,
 }
 
+/// A changelog table and its running pipeline.
+pub struct TableEntry {
+    /// Object id; also the key prefix of its rows and state.
+    pub id: u64,
+    /// Its source: the table's columns, then the hidden `_key` and `_deleted` it needs.
+    pub def: StreamDef,
+    /// Its columns.
+    pub schema: SchemaRef,
+    /// Positions of the primary key columns.
+    pub primary_key: Vec<usize>,
+    /// Its current rows, shared with the views that join with it.
+    pub index: Arc<TableIndex>,
+    /// Counters.
+    pub stats: Arc<ViewStats>,
+    /// The running pipeline.
+    pub pipeline: Arc<Pipeline>,
+}
+
 /// A materialized view and its running pipeline.
 pub struct ViewEntry {
     /// Object id; also the key prefix of its rows and state.
     pub id: u64,
     /// The stream it reads.
     pub stream: String,
+    /// The tables it joins the stream with.
+    pub tables: Vec<String>,
     /// Its columns.
     pub schema: SchemaRef,
     /// `upsert` (keyed by group) or `append`.
@@ -56,6 +77,10 @@ pub struct SinkEntry {
     pub from: String,
     /// The stream its pipeline reads.
     pub stream: String,
+    /// The tables its query joins the stream with.
+    pub tables: Vec<String>,
+    /// Made by `CREATE STREAM name WITH (...) AS SELECT` (its own query, not a FROM).
+    pub query_defined: bool,
     /// `WITH (...)` options.
     pub options: crate::connector::Options,
     /// Where it writes, for SHOW SINKS.
@@ -73,6 +98,8 @@ pub struct SinkEntry {
 pub struct Catalog {
     /// Streams.
     pub streams: BTreeMap<String, StreamEntry>,
+    /// Changelog tables.
+    pub tables: BTreeMap<String, TableEntry>,
     /// Materialized views.
     pub views: BTreeMap<String, ViewEntry>,
     /// Sinks (a name space of their own, as in ksqlDB and RisingWave).
@@ -84,6 +111,8 @@ impl Catalog {
     pub fn kind_of(&self, name: &str) -> Option<ObjectKind> {
         if self.streams.contains_key(name) {
             Some(ObjectKind::Stream)
+        } else if self.tables.contains_key(name) {
+            Some(ObjectKind::Table)
         } else if self.views.contains_key(name) {
             Some(ObjectKind::View)
         } else {
@@ -91,20 +120,30 @@ impl Catalog {
         }
     }
 
-    /// Views reading `stream`.
-    pub fn dependents(&self, stream: &str) -> Vec<String> {
-        self.views.iter().filter(|(_, v)| v.stream == stream).map(|(n, _)| n.clone()).collect()
+    /// Views reading `relation` (a stream, or a table they join with).
+    pub fn dependents(&self, relation: &str) -> Vec<String> {
+        let reads = |v: &ViewEntry| v.stream == relation || v.tables.iter().any(|t| t == relation);
+        self.views.iter().filter(|(_, v)| reads(v)).map(|(n, _)| n.clone()).collect()
     }
 
-    /// Sinks writing out `relation` (a stream or a view).
+    /// Sinks writing out `relation` (a stream or a view) or joining with it (a table).
     pub fn sinks_of(&self, relation: &str) -> Vec<String> {
-        self.sinks.iter().filter(|(_, s)| s.from == relation).map(|(n, _)| n.clone()).collect()
+        let reads = |s: &SinkEntry| s.from == relation || s.tables.iter().any(|t| t == relation);
+        self.sinks.iter().filter(|(_, s)| reads(s)).map(|(n, _)| n.clone()).collect()
     }
 
-    /// Every running pipeline: views' and sinks'.
+    /// Every running pipeline: tables', views' and sinks'.
     pub fn pipelines(&self) -> Vec<Arc<Pipeline>> {
+        let tables = self.tables.values().map(|t| t.pipeline.clone());
         let views = self.views.values().map(|v| v.pipeline.clone());
-        views.chain(self.sinks.values().map(|s| s.pipeline.clone())).collect()
+        tables.chain(views).chain(self.sinks.values().map(|s| s.pipeline.clone())).collect()
+    }
+
+    /// Every pipeline that reads a source, for SHOW SOURCES: (reader name, what it reads,
+    /// its counters), tables first, then views.
+    pub fn readers(&self) -> Vec<(&str, &str, &Arc<ViewStats>)> {
+        let tables = self.tables.iter().map(|(n, t)| (n.as_str(), n.as_str(), &t.stats));
+        tables.chain(self.views.iter().map(|(n, v)| (n.as_str(), v.stream.as_str(), &v.stats))).collect()
     }
 
     /// Fails with 42P07 when `name` is taken.

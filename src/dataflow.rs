@@ -2,12 +2,16 @@
 //!
 //! A materialized view runs as one pipeline: a source thread (read, decode, watermark)
 //! feeding a chain of operators on a second thread that ends in the view's materialization.
+//! A changelog table runs the same way (upserts by primary key into its materialization and
+//! its in-memory index); views that join a stream with the table look rows up in that index.
 //! Between them flow [`Message`]s: Arrow batches (append-only rows), change batches (keyed
 //! upserts and deletes, produced by aggregation), watermarks, checkpoint barriers and the end
 //! of a bounded input. The planner (`crate::sql::plan`) decides which operators a view needs;
 //! this module only runs them and never looks at SQL.
 
 pub mod aggregate;
+pub mod changelog;
+pub mod lookup;
 pub mod map;
 pub mod materialize;
 pub mod pipeline;

@@ -6,6 +6,7 @@
 //! DataFusion over the views' stored contents (`query`), SHOW and system tables through
 //! `system`.
 
+mod changelog;
 mod ddl;
 mod query;
 mod sinks;
@@ -127,6 +128,7 @@ impl Engine {
         for (id, entry) in entries {
             let result = match sql::parse(&entry.sql)?.into_iter().next() {
                 Some(Statement::CreateStream(s)) => self.create_stream(&s, Some(id)).await,
+                Some(Statement::CreateTable(t)) => self.create_table(&t, Some(id)).await,
                 Some(Statement::CreateView(v)) => self.create_view(&v, Some(id)).await,
                 Some(Statement::CreateSink(k)) => self.create_sink(&k, Some(id)).await,
                 _ => Err(Error::Internal(format!("catalog entry {id} is not a CREATE statement"))),
@@ -151,6 +153,7 @@ impl Engine {
         match stmt {
             Statement::Query(ast) => self.describe_query(ast).await,
             Statement::ShowStreams
+            | Statement::ShowTables
             | Statement::ShowViews
             | Statement::ShowSources
             | Statement::ShowSinks
@@ -185,6 +188,10 @@ impl Engine {
                 let _ddl = self.inner.ddl.lock().await;
                 self.create_stream(s, None).await
             }
+            Statement::CreateTable(t) => {
+                let _ddl = self.inner.ddl.lock().await;
+                self.create_table(t, None).await
+            }
             Statement::CreateView(v) => {
                 let _ddl = self.inner.ddl.lock().await;
                 self.create_view(v, None).await
@@ -199,6 +206,7 @@ impl Engine {
             }
             Statement::Explain(v) => self.explain_view(v).await,
             Statement::ShowStreams => system::show_streams(&self.inner.catalog),
+            Statement::ShowTables => system::show_tables(&self.inner.catalog),
             Statement::ShowViews => system::show_views(&self.inner.catalog),
             Statement::ShowSources => system::show_sources(&self.inner.catalog),
             Statement::ShowSinks => sinks::show_sinks(&*self.read_catalog()?),

@@ -8,9 +8,10 @@
 //! starts or go away later: the reader then reports `Idle`, retries with backoff, shows
 //! the state in `SHOW SOURCES`, and resumes from its offsets when the broker returns.
 //!
-//! Columns named `_key`, `_partition`, `_offset` and `_timestamp` are filled from the
-//! message's metadata instead of its value (see [`MetaColumn`]); `_timestamp` can be the
-//! event-time column. Messages of one poll are grouped by partition, and each partition's
+//! Columns named `_key`, `_partition`, `_offset`, `_timestamp` and `_deleted` are filled
+//! from the message's metadata instead of its value (see `records`); `_timestamp` can be
+//! the event-time column, and `_deleted` turns tombstones into rows (how tables delete).
+//! Malformed messages are counted, and forwarded to `dead_letter_topic` if there is one. Messages of one poll are grouped by partition, and each partition's
 //! messages are decoded in one decoder call; the source stage tracks watermarks per
 //! partition (the `split` of each batch).
 //!
@@ -21,9 +22,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -33,6 +32,11 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
+mod dead_letter;
+mod records;
+
+use self::dead_letter::{DeadLetter, DeadLetters};
+use self::records::{Chunk, Columns, Keep, MetaColumn};
 use super::format::{Format, LineDecoder};
 use super::{BadRecord, Options, Poll, SourceReader, SourceStatus, SplitStatus, required};
 use crate::error::{Error, Result, lowercase_first};
@@ -76,6 +80,8 @@ pub struct KafkaOptions {
     pub group_id: String,
     /// `properties.*` options, passed to librdkafka as they are.
     pub properties: Vec<(String, String)>,
+    /// `dead_letter_topic`: where malformed messages are forwarded.
+    pub dead_letter_topic: Option<String>,
 }
 
 impl KafkaOptions {
@@ -97,6 +103,7 @@ impl KafkaOptions {
             startup,
             group_id: options.get("group_id").cloned().unwrap_or_else(|| "sluice".into()),
             properties: properties(options),
+            dead_letter_topic: options.get("dead_letter_topic").cloned(),
         })
     }
 
@@ -121,88 +128,6 @@ impl KafkaOptions {
     }
 }
 
-/// A column filled from message metadata rather than from the value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetaColumn {
-    /// `_key`: the message key (TEXT or BYTEA).
-    Key,
-    /// `_partition`: the partition number (an integer type).
-    Partition,
-    /// `_offset`: the offset in the partition (an integer type).
-    Offset,
-    /// `_timestamp`: the message timestamp (TIMESTAMP).
-    Timestamp,
-}
-
-impl MetaColumn {
-    fn of(name: &str) -> Option<MetaColumn> {
-        match name {
-            "_key" => Some(MetaColumn::Key),
-            "_partition" => Some(MetaColumn::Partition),
-            "_offset" => Some(MetaColumn::Offset),
-            "_timestamp" => Some(MetaColumn::Timestamp),
-            _ => None,
-        }
-    }
-
-    fn accepts(self, t: &DataType) -> bool {
-        match self {
-            MetaColumn::Key => matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Binary),
-            MetaColumn::Partition | MetaColumn::Offset => t.is_integer(),
-            MetaColumn::Timestamp => matches!(t, DataType::Timestamp(_, _)),
-        }
-    }
-}
-
-/// Where each column of the stream comes from.
-#[derive(Debug, Clone)]
-struct Columns {
-    schema: SchemaRef,
-    /// The columns decoded from the message value, in stream order.
-    value_schema: SchemaRef,
-    /// Per stream column: `Ok(index in value_schema)` or the metadata it holds.
-    sources: Vec<std::result::Result<usize, MetaColumn>>,
-}
-
-impl Columns {
-    fn has(&self, meta: MetaColumn) -> bool {
-        self.sources.contains(&Err(meta))
-    }
-
-    fn values_only(&self) -> bool {
-        self.sources.iter().all(|s| s.is_ok())
-    }
-}
-
-impl Columns {
-    fn new(schema: SchemaRef) -> Result<Columns> {
-        let mut value_fields = Vec::new();
-        let mut sources = Vec::new();
-        for field in schema.fields() {
-            match MetaColumn::of(field.name()) {
-                Some(meta) if !meta.accepts(field.data_type()) => {
-                    return Err(Error::InvalidParameter(format!(
-                        "column \"{}\" holds kafka metadata and cannot have type {}",
-                        field.name(),
-                        field.data_type()
-                    )));
-                }
-                Some(meta) => sources.push(Err(meta)),
-                None => {
-                    sources.push(Ok(value_fields.len()));
-                    value_fields.push(field.as_ref().clone());
-                }
-            }
-        }
-        if value_fields.is_empty() {
-            return Err(Error::InvalidParameter(
-                "a kafka stream needs at least one column read from the message value".into(),
-            ));
-        }
-        Ok(Columns { schema, value_schema: Arc::new(Schema::new(value_fields)), sources })
-    }
-}
-
 /// Checks a Kafka stream's options and schema, without contacting the broker.
 pub fn check_options(options: &Options, schema: &SchemaRef) -> Result<()> {
     KafkaOptions::from_options(options)?;
@@ -219,7 +144,11 @@ pub fn check(options: &Options, schema: &SchemaRef) -> Result<()> {
         .set("statistics.interval.ms", "0")
         .create_with_context(Context::default())
         .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
-    partitions(&consumer, &opts).map(|_| ())
+    partitions(&consumer, &opts.topic, &opts.servers)?;
+    match &opts.dead_letter_topic {
+        Some(topic) => partitions(&consumer, topic, &opts.servers).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 /// The format of message values: json or csv (without a header line).
@@ -230,17 +159,18 @@ fn value_format(options: &Options) -> Result<Format> {
     })
 }
 
-/// The partitions of the topic.
-fn partitions(consumer: &BaseConsumer<Context>, opts: &KafkaOptions) -> Result<Vec<i32>> {
-    let metadata = consumer.fetch_metadata(Some(&opts.topic), REQUEST_TIMEOUT).map_err(|e| {
-        Error::Unreachable(format!("cannot reach kafka at \"{}\": {}", opts.servers, lowercase_first(&e.to_string())))
+/// The partitions of `topic`.
+fn partitions(consumer: &BaseConsumer<Context>, topic: &str, servers: &str) -> Result<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|e| {
+        Error::Unreachable(format!("cannot reach kafka at \"{servers}\": {}", lowercase_first(&e.to_string())))
     })?;
-    let topic = metadata.topics().iter().find(|t| t.name() == opts.topic);
+    let name = topic;
+    let topic = metadata.topics().iter().find(|t| t.name() == name);
     match topic {
         Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
             Ok(t.partitions().iter().map(|p| p.id()).collect())
         }
-        _ => Err(Error::UndefinedObject(format!("kafka topic \"{}\" does not exist", opts.topic))),
+        _ => Err(Error::UndefinedObject(format!("kafka topic \"{name}\" does not exist"))),
     }
 }
 
@@ -319,7 +249,8 @@ pub struct KafkaSource {
     shared: Arc<Mutex<Shared>>,
     columns: Columns,
     decoder: LineDecoder,
-    json: bool,
+    keep: Keep,
+    dead_letters: Option<DeadLetters>,
     bounded: bool,
     /// Next offset per assigned partition (of what `poll` has returned).
     offsets: BTreeMap<i32, i64>,
@@ -355,13 +286,23 @@ impl KafkaSource {
             .client_config()
             .create_with_context(context)
             .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
+        let dead_letters = match &opts.dead_letter_topic {
+            Some(topic) => Some(DeadLetters::new(topic, &opts.client_config())?),
+            None => None,
+        };
+        let keep = Keep {
+            json: format == Format::Json,
+            keys: columns.has(MetaColumn::Key) || dead_letters.is_some(),
+            raw: dead_letters.is_some(),
+        };
         Ok(KafkaSource {
             opts,
             consumer,
             shared,
             columns,
             decoder,
-            json: format == Format::Json,
+            keep,
+            dead_letters,
             bounded,
             offsets: position.offsets,
             ends: BTreeMap::new(),
@@ -406,7 +347,7 @@ impl KafkaSource {
     }
 
     fn assign_all(&mut self) -> Result<()> {
-        let parts = partitions(&self.consumer, &self.opts)?;
+        let parts = partitions(&self.consumer, &self.opts.topic, &self.opts.servers)?;
         let tpl = self.resolve(&parts, self.opts.startup)?;
         self.consumer.assign(&tpl).map_err(|e| Error::Connector(format!("cannot assign partitions: {e}")))
     }
@@ -468,7 +409,7 @@ impl KafkaSource {
             return;
         }
         self.last_discovery = Instant::now();
-        let Ok(parts) = partitions(&self.consumer, &self.opts) else { return };
+        let Ok(parts) = partitions(&self.consumer, &self.opts.topic, &self.opts.servers) else { return };
         let new: Vec<i32> = parts.into_iter().filter(|p| !self.offsets.contains_key(p)).collect();
         if new.is_empty() {
             return;
@@ -519,7 +460,6 @@ impl KafkaSource {
     /// Takes up to `max_rows` messages that are ready, grouped by partition.
     fn fetch(&mut self, max_rows: usize) -> BTreeMap<i32, Chunk> {
         let mut chunks: BTreeMap<i32, Chunk> = BTreeMap::new();
-        let keys = self.columns.has(MetaColumn::Key);
         for _ in 0..max_rows {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
@@ -532,7 +472,7 @@ impl KafkaSource {
                 }
                 Some(Ok(m)) => {
                     let chunk = chunks.entry(m.partition()).or_default();
-                    chunk.push(&m, self.json, keys);
+                    chunk.push(&m, self.keep);
                 }
             }
         }
@@ -541,110 +481,29 @@ impl KafkaSource {
 
     /// Decodes one partition's messages into a [`Poll`].
     fn decode(&mut self, partition: i32, chunk: Chunk) -> Result<Poll> {
+        let decoded = records::decode(&mut self.decoder, &self.columns, &chunk, partition)?;
         let source = format!("{}/{partition}", self.opts.topic);
-        let decoded = self.decoder.decode(&chunk.data, 1)?;
-        let bad_record =
-            |offset: i64, reason: String| BadRecord { source: source.clone(), position: offset as u64, reason };
-        let mut bad: Vec<BadRecord> =
-            chunk.empty.iter().map(|&o| bad_record(o, "message has no value".into())).collect();
-        let mut rejected: HashSet<usize> = HashSet::new();
-        for b in decoded.bad {
-            let index = (b.line - 1) as usize;
-            rejected.insert(index);
-            bad.push(bad_record(chunk.messages.get(index).map_or(-1, |m| m.offset), b.reason));
+        let bad: Vec<BadRecord> = (decoded.rejected.iter())
+            .map(|(i, reason)| BadRecord {
+                source: source.clone(),
+                position: chunk.messages[*i].offset as u64,
+                reason: reason.clone(),
+            })
+            .collect();
+        if let Some(dead_letters) = &self.dead_letters {
+            for (i, reason) in &decoded.rejected {
+                let m = &chunk.messages[*i];
+                let topic = &self.opts.topic;
+                let (key, value) = (m.key.as_deref(), m.value.as_deref());
+                dead_letters.send(DeadLetter { topic, partition, offset: m.offset, key, value, reason });
+            }
         }
         self.offsets.insert(partition, chunk.next_offset);
         let counts = self.counts.entry(partition).or_default();
         counts.rejected += bad.len() as u64;
-        let Some(values) = decoded.batch else { return Ok(Poll::Bad(bad)) };
-        counts.rows += values.num_rows() as u64;
-        let good: Vec<&MessageMeta> = if self.columns.values_only() {
-            Vec::new()
-        } else {
-            chunk.messages.iter().enumerate().filter(|(i, _)| !rejected.contains(i)).map(|(_, m)| m).collect()
-        };
-        let batch = self.assemble(values, &good, partition)?;
+        let Some(batch) = decoded.batch else { return Ok(Poll::Bad(bad)) };
+        counts.rows += batch.num_rows() as u64;
         Ok(Poll::Data { batch, bad, split: partition as u32 })
-    }
-
-    /// The stream's batch: value columns and metadata columns in schema order.
-    fn assemble(&self, values: RecordBatch, good: &[&MessageMeta], partition: i32) -> Result<RecordBatch> {
-        if self.columns.values_only() {
-            return Ok(values);
-        }
-        let columns = (self.columns.sources.iter().zip(self.columns.schema.fields()))
-            .map(|(source, field)| match source {
-                Ok(i) => Ok(values.column(*i).clone()),
-                Err(meta) => meta_array(*meta, good, partition, field.data_type()),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(RecordBatch::try_new(self.columns.schema.clone(), columns)?)
-    }
-}
-
-/// One metadata column for the good messages, cast to the column's type.
-fn meta_array(meta: MetaColumn, good: &[&MessageMeta], partition: i32, to: &DataType) -> Result<ArrayRef> {
-    let array: ArrayRef = match meta {
-        MetaColumn::Key if matches!(to, DataType::Binary) => {
-            Arc::new(good.iter().map(|m| m.key.as_deref()).collect::<BinaryArray>())
-        }
-        MetaColumn::Key => {
-            Arc::new(good.iter().map(|m| m.key.as_deref().map(String::from_utf8_lossy)).collect::<StringArray>())
-        }
-        MetaColumn::Partition => Arc::new(Int64Array::from(vec![i64::from(partition); good.len()])),
-        MetaColumn::Offset => Arc::new(good.iter().map(|m| Some(m.offset)).collect::<Int64Array>()),
-        MetaColumn::Timestamp => Arc::new(good.iter().map(|m| m.timestamp).collect::<TimestampMillisecondArray>()),
-    };
-    if array.data_type() == to {
-        return Ok(array);
-    }
-    let array = match (meta, to) {
-        (MetaColumn::Timestamp, DataType::Timestamp(TimeUnit::Millisecond, Some(tz))) => {
-            Arc::new(TimestampMillisecondArray::from(array.to_data()).with_timezone(tz.clone()))
-        }
-        _ => cast(&array, to)?,
-    };
-    Ok(array)
-}
-
-/// What the reader keeps of a message besides its value.
-#[derive(Debug)]
-struct MessageMeta {
-    offset: i64,
-    key: Option<Vec<u8>>,
-    timestamp: Option<i64>,
-}
-
-/// The messages of one partition taken by one poll: values as lines for the decoder.
-#[derive(Debug, Default)]
-struct Chunk {
-    data: Vec<u8>,
-    /// One per line of `data`.
-    messages: Vec<MessageMeta>,
-    /// Offsets of messages without a value, rejected before decoding.
-    empty: Vec<i64>,
-    next_offset: i64,
-}
-
-impl Chunk {
-    /// Adds a message; its key is kept only if `keys`.
-    fn push<M: Message>(&mut self, m: &M, json: bool, keys: bool) {
-        self.next_offset = m.offset() + 1;
-        let value = m.payload().unwrap_or_default();
-        if value.iter().all(u8::is_ascii_whitespace) {
-            self.empty.push(m.offset());
-            return;
-        }
-        if json && value.iter().any(|&b| b == b'\n' || b == b'\r') {
-            // JSON allows any whitespace between tokens; a line holds one message.
-            self.data.extend(value.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
-        } else {
-            self.data.extend_from_slice(value);
-        }
-        self.data.push(b'\n');
-        let key = if keys { m.key().map(<[u8]>::to_vec) } else { None };
-        let meta = MessageMeta { offset: m.offset(), key, timestamp: m.timestamp().to_millis() };
-        self.messages.push(meta);
     }
 }
 
@@ -682,6 +541,9 @@ impl SourceReader for KafkaSource {
     }
 
     fn checkpoint(&self) -> Result<Vec<u8>> {
+        if let Some(dead_letters) = &self.dead_letters {
+            dead_letters.flush();
+        }
         if self.assigned && !self.offsets.is_empty() {
             let mut tpl = TopicPartitionList::new();
             for (&p, &o) in &self.offsets {

@@ -1,4 +1,4 @@
-//! CREATE, DROP and EXPLAIN of streams and materialized views.
+//! CREATE, DROP and EXPLAIN of streams and materialized views; DROP of everything.
 //!
 //! Called by the engine with its DDL lock held (and at startup, replaying the catalog with
 //! the stored ids). Everything that can fail is checked before the catalog entry is
@@ -35,10 +35,7 @@ impl Engine {
         let def = plan_stream(&self.inner.ctx.state(), stmt).await?;
         connector::validate(&def.options, &def.schema)?;
         if id.is_none() {
-            let (options, schema) = (def.options.clone(), def.schema.clone());
-            tokio::task::spawn_blocking(move || connector::check_external(&options, &schema))
-                .await
-                .map_err(|e| Error::Internal(format!("connector check failed: {e}")))??;
+            self.check_external(&def).await?;
         }
         let id = match id {
             Some(id) => id,
@@ -69,7 +66,11 @@ impl Engine {
         plan.check_against(&def)?;
         let explain = plan.explain(&stmt.name, &def);
         let (schema, keyed, stream) = (plan.schema.clone(), plan.keyed, plan.stream.clone());
+        let tables = plan.tables.clone();
         let new = id.is_none();
+        if new {
+            self.load_tables(&tables).await?;
+        }
         let id = match id {
             Some(id) => id,
             None => self.inner.store.next_id()?,
@@ -94,10 +95,19 @@ impl Engine {
         };
         let emit_on_close = stmt.emit_on_close;
         let definition = stmt.clone();
-        let entry = ViewEntry { id, stream, schema, keyed, emit_on_close, explain, definition, stats, pipeline };
+        let entry =
+            ViewEntry { id, stream, tables, schema, keyed, emit_on_close, explain, definition, stats, pipeline };
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);
         info!(view = %stmt.name, id, "materialized view created");
         Ok(done)
+    }
+
+    /// Checks what a new stream or table refers to outside Sluice (the Kafka topic exists).
+    pub(super) async fn check_external(&self, def: &StreamDef) -> Result<()> {
+        let (options, schema) = (def.options.clone(), def.schema.clone());
+        tokio::task::spawn_blocking(move || connector::check_external(&options, &schema))
+            .await
+            .map_err(|e| Error::Internal(format!("connector check failed: {e}")))?
     }
 
     /// The source stage of pipeline `id` over stream `def`, resuming from its checkpoint.
@@ -141,7 +151,12 @@ impl Engine {
     /// DROP STREAM | MATERIALIZED VIEW.
     pub(super) async fn drop_object(&self, stmt: &DropObject) -> Result<Output> {
         let tag = match stmt.kind {
+            ObjectKind::Stream if self.is_stream_sink(&stmt.name)? => {
+                let _ = self.drop_sink(&stmt.name, stmt.if_exists).await?;
+                return Ok(Output::command("DROP STREAM"));
+            }
             ObjectKind::Stream => "DROP STREAM",
+            ObjectKind::Table => "DROP TABLE",
             ObjectKind::View => "DROP MATERIALIZED VIEW",
             ObjectKind::Sink => return self.drop_sink(&stmt.name, stmt.if_exists).await,
         };
@@ -158,6 +173,7 @@ impl Engine {
         match stmt.kind {
             ObjectKind::View => self.drop_view(&stmt.name).await?,
             ObjectKind::Stream => self.drop_stream(&stmt.name, stmt.cascade).await?,
+            ObjectKind::Table => self.drop_table(&stmt.name, stmt.cascade).await?,
             ObjectKind::Sink => {}
         }
         Ok(Output::command(tag))
@@ -187,7 +203,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn drop_view(&self, name: &str) -> Result<()> {
+    pub(super) async fn drop_view(&self, name: &str) -> Result<()> {
         let entry = self.write_catalog()?.views.remove(name);
         let Some(entry) = entry else { return Ok(()) };
         self.inner.ctx.deregister_table(TableReference::bare(name))?;
@@ -199,8 +215,15 @@ impl Engine {
         Ok(())
     }
 
+    /// True when `name` is not a stream but a sink made by `CREATE STREAM name WITH (...)
+    /// AS SELECT`, which DROP STREAM drops.
+    fn is_stream_sink(&self, name: &str) -> Result<bool> {
+        let catalog = self.read_catalog()?;
+        Ok(catalog.kind_of(name).is_none() && catalog.sinks.get(name).is_some_and(|s| s.query_defined))
+    }
+
     /// True when `name` exists and IF NOT EXISTS was given; an error when it exists without.
-    fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+    pub(super) fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool> {
         match self.read_catalog()?.check_free(name) {
             Ok(()) => Ok(false),
             Err(_) if if_not_exists => Ok(true),

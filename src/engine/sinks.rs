@@ -1,7 +1,7 @@
 //! CREATE SINK, DROP SINK and SHOW SINKS.
 //!
 //! A sink runs its own pipeline: the query of the view it writes out (or `SELECT *` of a
-//! stream) planned again, ending in the sink operator instead of the view's materialize
+//! stream, or its own query for ksqlDB's `CREATE STREAM name WITH (...) AS SELECT`) planned again, ending in the sink operator instead of the view's materialize
 //! operator. Its source positions, operator state and writer state are checkpointed under
 //! the sink's id, like a view's, so a sink resumes exactly where it was.
 
@@ -31,14 +31,20 @@ impl Engine {
             }
             return Err(Error::DuplicateRelation { kind: "sink", name: stmt.name.clone() });
         }
+        if id.is_none() && stmt.query.is_some() {
+            self.read_catalog()?.check_free(&stmt.name)?;
+        }
         let query = self.sink_query(stmt)?;
         let plan = plan_view(&self.inner.ctx.state(), &query).await?;
         let def = self.stream_def(&plan.stream)?;
         plan.check_against(&def)?;
         sink::validate(&stmt.options, &plan.schema, plan.keyed)?;
         let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
-        let stream = plan.stream.clone();
+        let (stream, tables) = (plan.stream.clone(), plan.tables.clone());
         let new = id.is_none();
+        if new {
+            self.load_tables(&tables).await?;
+        }
         let id = match id {
             Some(id) => id,
             None => self.inner.store.next_id()?,
@@ -63,15 +69,20 @@ impl Engine {
                 return Err(e);
             }
         };
-        let (from, options) = (stmt.from.clone(), stmt.options.clone());
-        let entry = SinkEntry { id, from, stream, options, target, written, stats, pipeline };
+        let from = if stmt.query.is_some() { stream.clone() } else { stmt.from.clone() };
+        let (options, query_defined) = (stmt.options.clone(), stmt.query.is_some());
+        let entry = SinkEntry { id, from, stream, tables, query_defined, options, target, written, stats, pipeline };
         self.write_catalog()?.sinks.insert(stmt.name.clone(), entry);
         info!(sink = %stmt.name, id, "sink created");
         Ok(done)
     }
 
-    /// The query a sink runs: its view's, or all columns of its stream.
+    /// The query a sink runs: its own, its view's, or all columns of its stream.
     fn sink_query(&self, stmt: &CreateSink) -> Result<CreateView> {
+        if let Some(query) = &stmt.query {
+            let (name, emit_on_close) = (stmt.name.clone(), stmt.emit_on_close);
+            return Ok(CreateView { name, query: query.clone(), emit_on_close, if_not_exists: false });
+        }
         let catalog = self.read_catalog()?;
         if let Some(view) = catalog.views.get(&stmt.from) {
             return Ok(CreateView { name: stmt.name.clone(), ..view.definition.clone() });

@@ -1,8 +1,9 @@
-//! System tables (`sluice_catalog.streams`, `.views`, `.sources`, `.source_errors`), SHOW
-//! and DESCRIBE.
+//! System tables (`sluice_catalog.streams`, `.tables`, `.views`, `.sources`,
+//! `.source_errors`), SHOW and DESCRIBE.
 //!
 //! Each system table is built from the live catalog and pipeline counters when a query
-//! scans it; SHOW STREAMS, SHOW MATERIALIZED VIEWS and SHOW SOURCES return the same rows.
+//! scans it; SHOW STREAMS, SHOW TABLES, SHOW MATERIALIZED VIEWS and SHOW SOURCES return
+//! the same rows.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -41,8 +42,9 @@ impl std::fmt::Debug for SystemTable {
 /// Registers the `sluice_catalog` schema and its tables.
 pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
-    let tables: [(&str, Builder); 4] = [
+    let tables: [(&str, Builder); 5] = [
         ("streams", streams_batch),
+        ("tables", tables_batch),
         ("views", views_batch),
         ("sources", sources_batch),
         ("source_errors", errors_batch),
@@ -66,6 +68,11 @@ pub fn show_streams(catalog: &RwLock<Catalog>) -> Result<Output> {
     rows(streams_batch(&*read(catalog)?)?)
 }
 
+/// SHOW TABLES.
+pub fn show_tables(catalog: &RwLock<Catalog>) -> Result<Output> {
+    rows(tables_batch(&*read(catalog)?)?)
+}
+
 /// SHOW MATERIALIZED VIEWS.
 pub fn show_views(catalog: &RwLock<Catalog>) -> Result<Output> {
     rows(views_batch(&*read(catalog)?)?)
@@ -79,16 +86,23 @@ pub fn show_sources(catalog: &RwLock<Catalog>) -> Result<Output> {
 /// DESCRIBE name: its columns.
 pub fn describe(catalog: &RwLock<Catalog>, name: &str) -> Result<Output> {
     let catalog = read(catalog)?;
-    let (schema, time_column) = if let Some(s) = catalog.streams.get(name) {
-        (s.def.schema.clone(), s.def.watermark.as_ref().map(|w| w.column))
+    let (schema, time_column, key) = if let Some(s) = catalog.streams.get(name) {
+        (s.def.schema.clone(), s.def.watermark.as_ref().map(|w| w.column), vec![])
+    } else if let Some(t) = catalog.tables.get(name) {
+        (t.schema.clone(), None, t.primary_key.clone())
     } else if let Some(v) = catalog.views.get(name) {
-        (v.schema.clone(), None)
+        (v.schema.clone(), None, vec![])
     } else {
         return Err(Error::UnknownRelation { kind: "relation", name: name.to_string() });
     };
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let types: Vec<String> = schema.fields().iter().map(|f| sql_type_name(f.data_type())).collect();
-    let notes: Vec<Option<&str>> = (0..names.len()).map(|i| (Some(i) == time_column).then_some("event time")).collect();
+    let note = |i: usize| match (Some(i) == time_column, key.contains(&i)) {
+        (true, _) => Some("event time"),
+        (_, true) => Some("primary key"),
+        _ => None,
+    };
+    let notes: Vec<Option<&str>> = (0..names.len()).map(note).collect();
     rows(batch(vec![
         ("column_name", Arc::new(StringArray::from(names))),
         ("data_type", Arc::new(StringArray::from(types))),
@@ -150,6 +164,32 @@ fn streams_batch(catalog: &Catalog) -> Result<RecordBatch> {
     ])
 }
 
+fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
+    let (mut names, mut connectors, mut keys, mut status) = (vec![], vec![], vec![], vec![]);
+    let (mut rows, mut read, mut bad, mut epoch) = (vec![], vec![], vec![], vec![]);
+    for (name, t) in &catalog.tables {
+        names.push(name.clone());
+        connectors.push(t.def.options.get("connector").cloned());
+        let key: Vec<&str> = t.primary_key.iter().map(|&i| t.schema.field(i).name().as_str()).collect();
+        keys.push(key.join(", "));
+        status.push(t.stats.status().to_string());
+        rows.push(t.index.len() as u64);
+        read.push(t.stats.rows_read.load(Ordering::Relaxed));
+        bad.push(t.stats.bad_rows.load(Ordering::Relaxed));
+        epoch.push(t.stats.committed_epoch.load(Ordering::Relaxed) as i64);
+    }
+    batch(vec![
+        ("name", Arc::new(StringArray::from(names))),
+        ("connector", Arc::new(StringArray::from(connectors))),
+        ("primary_key", Arc::new(StringArray::from(keys))),
+        ("status", Arc::new(StringArray::from(status))),
+        ("rows", Arc::new(UInt64Array::from(rows))),
+        ("changes_read", Arc::new(UInt64Array::from(read))),
+        ("bad_rows", Arc::new(UInt64Array::from(bad))),
+        ("checkpoint", Arc::new(Int64Array::from(epoch))),
+    ])
+}
+
 fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     type Texts<'a> = (Vec<String>, Vec<String>, Vec<&'a str>, Vec<&'a str>, Vec<String>);
     let mut cols: Texts = Default::default();
@@ -181,16 +221,17 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     ])
 }
 
-/// One row per split (file or partition) of every view's source reader.
+/// One row per split (file or partition) of every table's and view's source reader.
 fn sources_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let mut c = SourceColumns::default();
-    for (name, v) in &catalog.views {
-        let connector = catalog.streams.get(&v.stream).and_then(|s| s.def.options.get("connector").cloned());
-        let status = v.stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
+    for (name, stream, stats) in catalog.readers() {
+        let def = catalog.streams.get(stream).map(|s| &s.def).or_else(|| catalog.tables.get(stream).map(|t| &t.def));
+        let connector = def.and_then(|d| d.options.get("connector").cloned());
+        let status = stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
         let splits = if status.splits.is_empty() { vec![Default::default()] } else { status.splits };
         for split in splits {
-            c.views.push(name.clone());
-            c.streams.push(v.stream.clone());
+            c.views.push(name.to_string());
+            c.streams.push(stream.to_string());
             c.connectors.push(connector.clone());
             c.splits.push((!split.split.is_empty()).then_some(split.split));
             c.positions.push((!status.state.is_empty()).then_some(split.position));
@@ -229,11 +270,11 @@ struct SourceColumns {
 
 fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let (mut views, mut streams, mut files, mut lines, mut reasons) = (vec![], vec![], vec![], vec![], vec![]);
-    for (name, v) in &catalog.views {
-        let recent = v.stats.recent_bad.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?;
+    for (name, stream, stats) in catalog.readers() {
+        let recent = stats.recent_bad.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?;
         for bad in recent.iter() {
-            views.push(name.clone());
-            streams.push(v.stream.clone());
+            views.push(name.to_string());
+            streams.push(stream.to_string());
             files.push(bad.source.clone());
             lines.push(bad.position as i64);
             reasons.push(bad.reason.clone());

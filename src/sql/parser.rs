@@ -20,16 +20,21 @@ use crate::error::{Error, Result};
 pub enum Statement {
     /// `CREATE STREAM name (columns [, WATERMARK FOR col AS expr]) WITH (options)`.
     CreateStream(Box<CreateStream>),
+    /// `CREATE TABLE name (columns, PRIMARY KEY (...)) WITH (options)`: a changelog table.
+    CreateTable(Box<CreateStream>),
     /// `CREATE MATERIALIZED VIEW name AS query [EMIT ON WINDOW CLOSE]`.
     CreateView(CreateView),
-    /// `CREATE SINK name FROM relation WITH (options)`.
+    /// `CREATE SINK name FROM relation WITH (options)`, or ksqlDB's
+    /// `CREATE STREAM name WITH (options) AS query`.
     CreateSink(CreateSink),
-    /// `DROP STREAM | MATERIALIZED VIEW | SINK [IF EXISTS] name [CASCADE]`.
+    /// `DROP STREAM | TABLE | MATERIALIZED VIEW | SINK [IF EXISTS] name [CASCADE]`.
     Drop(DropObject),
     /// `SHOW SINKS`.
     ShowSinks,
     /// `SHOW STREAMS`.
     ShowStreams,
+    /// `SHOW TABLES`.
+    ShowTables,
     /// `SHOW MATERIALIZED VIEWS`.
     ShowViews,
     /// `SHOW SOURCES`: where every view's source reader stands.
@@ -49,6 +54,8 @@ pub enum Statement {
 pub enum ObjectKind {
     /// A source stream.
     Stream,
+    /// A changelog table: the latest row per primary key of a source.
+    Table,
     /// A materialized view.
     View,
     /// A sink.
@@ -60,19 +67,22 @@ impl ObjectKind {
     pub fn noun(self) -> &'static str {
         match self {
             ObjectKind::Stream => "stream",
+            ObjectKind::Table => "table",
             ObjectKind::View => "materialized view",
             ObjectKind::Sink => "sink",
         }
     }
 }
 
-/// A parsed CREATE STREAM.
+/// A parsed CREATE STREAM, or CREATE TABLE (which has a primary key).
 #[derive(Debug, Clone)]
 pub struct CreateStream {
     /// Stream name (normalized).
     pub name: String,
-    /// Column definitions.
+    /// Column definitions (without PRIMARY KEY options: those are in `primary_key`).
     pub columns: Vec<ColumnDef>,
+    /// Primary key columns (normalized), in key order; empty for a stream.
+    pub primary_key: Vec<String>,
     /// `WATERMARK FOR column AS expr`.
     pub watermark: Option<(Ident, Expr)>,
     /// `WITH (...)` options, keys lowercased.
@@ -94,13 +104,17 @@ pub struct CreateView {
     pub if_not_exists: bool,
 }
 
-/// A parsed CREATE SINK.
+/// A parsed CREATE SINK (or CREATE STREAM ... AS SELECT).
 #[derive(Debug, Clone)]
 pub struct CreateSink {
     /// Sink name (normalized).
     pub name: String,
-    /// The stream or view whose rows it writes.
+    /// The stream or view whose rows it writes (empty when `query` is given).
     pub from: String,
+    /// The query whose rows it writes (`CREATE STREAM name WITH (...) AS query`).
+    pub query: Option<Box<ast::Query>>,
+    /// `EMIT ON WINDOW CLOSE` after the query.
+    pub emit_on_close: bool,
     /// `WITH (...)` options, keys lowercased.
     pub options: BTreeMap<String, String>,
     /// `IF NOT EXISTS`.
@@ -164,7 +178,13 @@ fn normalize_table_functions(statement: &mut Statement) {
 
 fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if eat_words(p, &["CREATE", "STREAM"]) {
-        return Ok(Statement::CreateStream(Box::new(parse_create_stream(p)?)));
+        if let Some(sink) = parse_stream_as_select(p)? {
+            return Ok(Statement::CreateSink(sink));
+        }
+        return Ok(Statement::CreateStream(Box::new(parse_create_stream(p, false)?)));
+    }
+    if eat_words(p, &["CREATE", "TABLE"]) {
+        return Ok(Statement::CreateTable(Box::new(parse_create_stream(p, true)?)));
     }
     if eat_words(p, &["CREATE", "MATERIALIZED", "VIEW"]) {
         return Ok(Statement::CreateView(parse_create_view(p)?));
@@ -174,6 +194,9 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     }
     if eat_words(p, &["SHOW", "STREAMS"]) {
         return Ok(Statement::ShowStreams);
+    }
+    if eat_words(p, &["SHOW", "TABLES"]) {
+        return Ok(Statement::ShowTables);
     }
     if eat_words(p, &["SHOW", "MATERIALIZED", "VIEWS"]) {
         return Ok(Statement::ShowViews);
@@ -196,6 +219,9 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if eat_words(p, &["DROP", "STREAM"]) {
         return parse_drop(p, ObjectKind::Stream);
     }
+    if eat_words(p, &["DROP", "TABLE"]) {
+        return parse_drop(p, ObjectKind::Table);
+    }
     if eat_words(p, &["DROP", "MATERIALIZED", "VIEW"]) {
         return parse_drop(p, ObjectKind::View);
     }
@@ -205,19 +231,38 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     Ok(Statement::Query(Box::new(p.parse_statement()?)))
 }
 
-fn parse_create_stream(p: &mut Parser) -> Result<CreateStream> {
+/// Parses what follows CREATE STREAM (or CREATE TABLE, when `table`: a primary key is
+/// required, as a column option or a `PRIMARY KEY (...)` element; tables have no watermark).
+fn parse_create_stream(p: &mut Parser, table: bool) -> Result<CreateStream> {
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parse_name(p)?;
     p.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();
     let mut watermark = None;
+    let mut primary_key = Vec::new();
     loop {
         if eat_words(p, &["WATERMARK", "FOR"]) {
             let column = p.parse_identifier()?;
             p.expect_keyword_is(Keyword::AS)?;
             watermark = Some((column, p.parse_expr()?));
+        } else if table && eat_words(p, &["PRIMARY", "KEY"]) {
+            p.expect_token(&Token::LParen)?;
+            let idents = p.parse_comma_separated(|p| p.parse_identifier())?;
+            p.expect_token(&Token::RParen)?;
+            set_primary_key(&mut primary_key, idents.iter().map(normalize).collect())?;
         } else {
-            columns.push(p.parse_column_def()?);
+            let mut column = p.parse_column_def()?;
+            let before = column.options.len();
+            column.options.retain(|o| !matches!(o.option, ast::ColumnOption::PrimaryKey(_)));
+            if column.options.len() != before {
+                if !table {
+                    return Err(Error::Parse(
+                        "a stream has no primary key; declare a TABLE to keep the latest row per key".into(),
+                    ));
+                }
+                set_primary_key(&mut primary_key, vec![normalize(&column.name)])?;
+            }
+            columns.push(column);
         }
         if !p.consume_token(&Token::Comma) {
             break;
@@ -225,7 +270,21 @@ fn parse_create_stream(p: &mut Parser) -> Result<CreateStream> {
     }
     p.expect_token(&Token::RParen)?;
     let options = parse_with_options(p)?;
-    Ok(CreateStream { name, columns, watermark, options, if_not_exists })
+    if table && primary_key.is_empty() {
+        return Err(Error::Parse(format!("table \"{name}\" needs a PRIMARY KEY")));
+    }
+    if table && watermark.is_some() {
+        return Err(Error::Parse(format!("table \"{name}\" cannot have a WATERMARK: only streams have event time")));
+    }
+    Ok(CreateStream { name, columns, primary_key, watermark, options, if_not_exists })
+}
+
+fn set_primary_key(primary_key: &mut Vec<String>, columns: Vec<String>) -> Result<()> {
+    if !primary_key.is_empty() {
+        return Err(Error::Parse("multiple primary keys are not allowed".into()));
+    }
+    *primary_key = columns;
+    Ok(())
 }
 
 fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
@@ -234,7 +293,32 @@ fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
     p.expect_keyword_is(Keyword::FROM)?;
     let from = parse_name(p)?;
     let options = parse_with_options(p)?;
-    Ok(CreateSink { name, from, options, if_not_exists })
+    Ok(CreateSink { name, from, query: None, emit_on_close: false, options, if_not_exists })
+}
+
+/// ksqlDB's `CREATE STREAM name WITH (options) AS query [EMIT CHANGES | EMIT ON WINDOW
+/// CLOSE]`, a sink of the query's rows; `None` (nothing consumed) for a plain CREATE STREAM.
+fn parse_stream_as_select(p: &mut Parser) -> Result<Option<CreateSink>> {
+    let as_select = (0..).map(|i| p.peek_nth_token(i).token).find(|t| !matches!(t, Token::Period) && !is_plain_word(t));
+    let as_select = matches!(as_select, Some(Token::Word(w)) if matches!(w.keyword, Keyword::WITH | Keyword::AS));
+    if !as_select {
+        return Ok(None);
+    }
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = parse_name(p)?;
+    let options = parse_with_options(p)?;
+    if options.is_empty() {
+        return Err(Error::Parse(format!(
+            "stream \"{name}\" needs columns, or WITH (connector = ...) AS SELECT to write a query's rows out"
+        )));
+    }
+    p.expect_keyword_is(Keyword::AS)?;
+    let query = p.parse_query()?;
+    let emit_on_close = eat_words(p, &["EMIT", "ON", "WINDOW", "CLOSE"]);
+    if !emit_on_close {
+        let _ = eat_words(p, &["EMIT", "CHANGES"]);
+    }
+    Ok(Some(CreateSink { name, from: String::new(), query: Some(query), emit_on_close, options, if_not_exists }))
 }
 
 fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
@@ -295,6 +379,11 @@ pub fn normalize(ident: &Ident) -> String {
     if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() }
 }
 
+/// A word that can be part of `[IF NOT EXISTS] name`: any but WITH and AS unquoted.
+fn is_plain_word(token: &Token) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_some() || !matches!(w.keyword, Keyword::WITH | Keyword::AS))
+}
+
 /// Consumes the words if the next tokens are exactly these (case-insensitive).
 fn eat_words(p: &mut Parser, words: &[&str]) -> bool {
     let matches = words.iter().enumerate().all(|(i, w)| match &p.peek_nth_token(i).token {
@@ -315,8 +404,13 @@ fn quoted(name: &str) -> String {
 
 impl fmt::Display for CreateStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE STREAM {} (", quoted(&self.name))?;
+        let kind = if self.primary_key.is_empty() { "STREAM" } else { "TABLE" };
+        write!(f, "CREATE {kind} {} (", quoted(&self.name))?;
         let mut parts: Vec<String> = self.columns.iter().map(|c| c.to_string()).collect();
+        if !self.primary_key.is_empty() {
+            let key: Vec<String> = self.primary_key.iter().map(|k| quoted(k)).collect();
+            parts.push(format!("PRIMARY KEY ({})", key.join(", ")));
+        }
         if let Some((col, expr)) = &self.watermark {
             parts.push(format!("WATERMARK FOR {col} AS {expr}"));
         }
@@ -342,10 +436,22 @@ impl fmt::Display for CreateView {
 
 impl fmt::Display for CreateSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CREATE SINK {} FROM {}", quoted(&self.name), quoted(&self.from))?;
         let opts: Vec<String> =
             self.options.iter().map(|(k, v)| format!("{k} = '{}'", v.replace('\'', "''"))).collect();
-        write!(f, " WITH ({})", opts.join(", "))
+        let Some(query) = &self.query else {
+            return write!(
+                f,
+                "CREATE SINK {} FROM {} WITH ({})",
+                quoted(&self.name),
+                quoted(&self.from),
+                opts.join(", ")
+            );
+        };
+        write!(f, "CREATE STREAM {} WITH ({}) AS {query}", quoted(&self.name), opts.join(", "))?;
+        if self.emit_on_close {
+            write!(f, " EMIT ON WINDOW CLOSE")?;
+        }
+        Ok(())
     }
 }
 
@@ -410,6 +516,46 @@ mod tests {
             Statement::Drop(DropObject { kind: ObjectKind::Sink, .. })
         ));
         assert!(matches!(parse("SHOW SINKS").unwrap()[0], Statement::ShowSinks));
+    }
+
+    #[test]
+    fn create_table_round_trips_with_either_key_form() {
+        for sql in [
+            "CREATE TABLE Users (id BIGINT PRIMARY KEY, name TEXT) WITH (connector = 'file', path = 'u')",
+            "CREATE TABLE users (id BIGINT, name TEXT, PRIMARY KEY (ID)) WITH (connector = 'file', path = 'u')",
+        ] {
+            let Statement::CreateTable(t) = &parse(sql).unwrap()[0] else { panic!("{sql}") };
+            assert_eq!((t.name.as_str(), t.primary_key.clone()), ("users", vec!["id".to_string()]));
+            assert!(t.columns.iter().all(|c| c.options.is_empty()), "{sql}");
+            let Statement::CreateTable(again) = &parse(&t.to_string()).unwrap()[0] else { panic!() };
+            assert_eq!(again.to_string(), t.to_string());
+        }
+        for bad in [
+            "CREATE TABLE t (id BIGINT) WITH (connector = 'file')",
+            "CREATE TABLE t (id BIGINT PRIMARY KEY, PRIMARY KEY (id))",
+            "CREATE STREAM s (id BIGINT PRIMARY KEY)",
+        ] {
+            assert_eq!(parse(bad).unwrap_err().sqlstate(), "42601", "{bad}");
+        }
+        assert!(matches!(parse("SHOW TABLES").unwrap()[0], Statement::ShowTables));
+        assert!(matches!(
+            parse("DROP TABLE IF EXISTS t").unwrap()[0],
+            Statement::Drop(DropObject { kind: ObjectKind::Table, .. })
+        ));
+    }
+
+    #[test]
+    fn create_stream_as_select_is_a_sink() {
+        let sql = "CREATE STREAM big WITH (connector = 'kafka', topic = 'big') AS SELECT * FROM bids WHERE price > 10 EMIT CHANGES";
+        let Statement::CreateSink(s) = &parse(sql).unwrap()[0] else { panic!() };
+        assert_eq!((s.name.as_str(), s.from.as_str(), s.query.is_some()), ("big", "", true));
+        let Statement::CreateSink(t) = &parse(&s.to_string()).unwrap()[0] else { panic!() };
+        assert_eq!(t.to_string(), s.to_string());
+        assert!(matches!(
+            parse("CREATE STREAM s (a INT) WITH (connector = 'file')").unwrap()[0],
+            Statement::CreateStream(_)
+        ));
+        assert_eq!(parse("CREATE STREAM s AS SELECT 1").unwrap_err().sqlstate(), "42601");
     }
 
     #[test]

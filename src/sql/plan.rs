@@ -6,6 +6,8 @@
 //! aggregate. What cannot run incrementally is refused with a clear 0A000 error. The
 //! engine calls this at CREATE time and again for every view at restart.
 
+mod join;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -23,10 +25,11 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, BinaryOperator};
 
 use super::parser::{CreateStream, CreateView, normalize};
-use super::relations::{StreamTable, WindowedStream, interval_millis};
+use super::relations::{StreamTable, TableRelation, WindowedStream, interval_millis};
 use crate::connector::Options;
 use crate::dataflow::Operator;
 use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
+use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
 use crate::dataflow::source::WatermarkSpec;
 use crate::dataflow::window::{WindowAssign, WindowKind};
@@ -55,12 +58,16 @@ pub enum Node {
     Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
     /// Grouped aggregation.
     Aggregate(AggregateSpec),
+    /// Stream-table join.
+    Lookup(LookupSpec),
 }
 
 /// A planned view: its source stream, operators and output.
 pub struct ViewPlan {
     /// The stream read.
     pub stream: String,
+    /// The tables the stream is joined with.
+    pub tables: Vec<String>,
     /// Operators in order, after the source and before materialization.
     pub nodes: Vec<Node>,
     /// The view's columns.
@@ -89,6 +96,38 @@ pub async fn plan_stream(state: &SessionState, stmt: &CreateStream) -> Result<St
         Some((column, expr)) => Some(plan_watermark(state, &schema, &normalize(column), expr).await?),
     };
     Ok(StreamDef { name: stmt.name.clone(), schema, watermark, options: stmt.options.clone() })
+}
+
+/// A planned changelog table.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// What its pipeline reads: the table's columns, then `_key` (Kafka) and `_deleted`
+    /// when not declared.
+    pub source: StreamDef,
+    /// The table's columns.
+    pub schema: SchemaRef,
+    /// Positions of the primary key columns, in key order.
+    pub primary_key: Vec<usize>,
+}
+
+/// Plans `CREATE TABLE`: the stream of changes it reads, and its key.
+pub async fn plan_table(state: &SessionState, stmt: &CreateStream) -> Result<TableDef> {
+    let declared = plan_stream(state, stmt).await?;
+    let schema = declared.schema.clone();
+    let primary_key = (stmt.primary_key.iter())
+        .map(|k| schema.index_of(k).map_err(|_| Error::Plan(format!("primary key column \"{k}\" does not exist"))))
+        .collect::<Result<Vec<_>>>()?;
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let kafka = stmt.options.get("connector").is_some_and(|c| c == "kafka");
+    let json = stmt.options.get("format").is_none_or(|f| f.eq_ignore_ascii_case("json"));
+    if kafka && schema.index_of("_key").is_err() {
+        fields.push(Field::new("_key", DataType::Utf8, true));
+    }
+    if (kafka || json) && schema.index_of("_deleted").is_err() {
+        fields.push(Field::new("_deleted", DataType::Boolean, true));
+    }
+    let source = StreamDef { schema: Arc::new(Schema::new(fields)), ..declared };
+    Ok(TableDef { source, schema, primary_key })
 }
 
 /// The type a column has as decoded from a source.
@@ -169,6 +208,7 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let mut lowering = Lowering {
         state,
         stream: None,
+        tables: Vec::new(),
         nodes: Vec::new(),
         keyed: false,
         aggregated: false,
@@ -184,12 +224,13 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let stream = lowering.stream.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
     let schema = nullable(plan.schema());
     check_unique_names(&schema)?;
-    Ok(ViewPlan { stream, nodes: lowering.nodes, schema, keyed: lowering.keyed })
+    Ok(ViewPlan { stream, tables: lowering.tables, nodes: lowering.nodes, schema, keyed: lowering.keyed })
 }
 
 struct Lowering<'a> {
     state: &'a SessionState,
     stream: Option<String>,
+    tables: Vec<String>,
     nodes: Vec<Node>,
     keyed: bool,
     aggregated: bool,
@@ -215,6 +256,7 @@ impl Lowering<'_> {
                 Ok(())
             }
             LogicalPlan::Aggregate(a) => self.aggregate(a),
+            LogicalPlan::Join(j) => self.join(j),
             other => Err(unsupported_node(other)),
         }
     }
@@ -228,6 +270,11 @@ impl Lowering<'_> {
             w.stream.clone()
         } else if let Some(s) = provider.downcast_ref::<StreamTable>() {
             s.name.clone()
+        } else if let Some(t) = provider.downcast_ref::<TableRelation>() {
+            return Err(Error::Unsupported(format!(
+                "materialized views can read table \"{}\" only by joining a stream with it on its primary key; query the table itself with SELECT",
+                t.name
+            )));
         } else {
             return Err(Error::Unsupported(format!(
                 "materialized views can read only streams, not \"{}\"",
@@ -332,6 +379,10 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<i64> {
         }
         LogicalPlan::SubqueryAlias(a) => trace_window_column(index, &a.input),
         LogicalPlan::Filter(f) => trace_window_column(index, &f.input),
+        LogicalPlan::Join(j) => {
+            let left = j.left.schema().fields().len();
+            if index < left { trace_window_column(index, &j.left) } else { trace_window_column(index - left, &j.right) }
+        }
         LogicalPlan::Projection(p) => {
             let Expr::Column(c) = p.expr.get(index)?.clone().unalias() else { return None };
             let inner = p.input.schema().index_of_column(&c).ok()?;
@@ -401,6 +452,7 @@ impl ViewPlan {
                     Node::Filter(p) => Box::new(Map::filter(p)),
                     Node::Project(exprs, schema) => Box::new(Map::project(exprs, schema)),
                     Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
+                    Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
                 })
             })
             .collect()
@@ -438,6 +490,7 @@ impl ViewPlan {
                     format!("Project: {}", items.join(", "))
                 }
                 Node::Aggregate(spec) => explain_aggregate(spec),
+                Node::Lookup(spec) => explain_lookup(spec),
             });
         }
         let mut src = format!(
@@ -465,6 +518,12 @@ fn explain_aggregate(spec: &AggregateSpec) -> String {
         None => s.push_str(" emit=on update"),
     }
     s
+}
+
+fn explain_lookup(spec: &LookupSpec) -> String {
+    let keys: Vec<String> = spec.keys.iter().map(|k| k.to_string()).collect();
+    let kind = if spec.keep_unmatched { "left" } else { "inner" };
+    format!("LookupJoin: table={} key=[{}] kind={kind}", spec.table, keys.join(", "))
 }
 
 fn millis_text(ms: i64) -> String {

@@ -1,4 +1,5 @@
-//! What DataFusion sees of streams: a [`StreamTable`] per stream, and the
+//! What DataFusion sees of streams and tables: a [`StreamTable`] per stream, a
+//! [`TableRelation`] per changelog table, and the
 //! `TUMBLE(stream, time_column, size)` table function yielding a [`WindowedStream`].
 //!
 //! Registered with DataFusion by the engine so that a view's query plans like any other;
@@ -17,6 +18,7 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::window::{WindowKind, output_schema};
 
 /// Stream schemas by name, shared with the engine's catalog.
@@ -154,5 +156,45 @@ impl TableProvider for StreamTable {
             "stream \"{}\" cannot be queried directly; create a materialized view over it and query the view",
             self.name
         )))
+    }
+}
+
+/// A changelog table as DataFusion sees it: its stored rows for queries, and its index for
+/// the streaming planner, which turns a join of a stream with it into a lookup join.
+#[derive(Debug)]
+pub struct TableRelation {
+    /// The table's name.
+    pub name: String,
+    /// Its current rows by primary key.
+    pub index: Arc<TableIndex>,
+    /// What queries scan: the committed rows.
+    rows: Arc<dyn TableProvider>,
+}
+
+impl TableRelation {
+    /// Table `name`, read through `rows`, with `index`.
+    pub fn new(name: &str, index: Arc<TableIndex>, rows: Arc<dyn TableProvider>) -> TableRelation {
+        TableRelation { name: name.to_string(), index, rows }
+    }
+}
+
+#[async_trait]
+impl TableProvider for TableRelation {
+    fn schema(&self) -> SchemaRef {
+        self.rows.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        self.rows.scan(state, projection, filters, limit).await
     }
 }

@@ -1,0 +1,125 @@
+//! CREATE TABLE and DROP TABLE: changelog tables, Kafka Streams' KTable.
+//!
+//! A table runs a pipeline of its own: its source (a compacted Kafka topic, or a file of
+//! JSON or CSV rows), the upsert operator (latest row per primary key, tombstones delete),
+//! and a keyed materialization, so `SELECT` reads it like a view and it survives restarts
+//! like one. The upsert operator also keeps the table's in-memory index, which views that
+//! join a stream with the table look rows up in.
+
+use std::sync::Arc;
+
+use datafusion::common::TableReference;
+use tracing::info;
+
+use super::tables::ViewTable;
+use super::{Engine, Output};
+use crate::catalog::{self, TableEntry};
+use crate::connector;
+use crate::dataflow::Operator;
+use crate::dataflow::changelog::{ChangelogColumns, Upsert};
+use crate::dataflow::lookup::TableIndex;
+use crate::dataflow::materialize::Materialize;
+use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::error::{Error, Result};
+use crate::sql::CreateStream;
+use crate::sql::plan::{TableDef, plan_table};
+use crate::sql::relations::TableRelation;
+use crate::state::{Layout, state_prefix, view_prefix};
+
+impl Engine {
+    /// CREATE TABLE; `id` is given when replaying the catalog.
+    pub(super) async fn create_table(&self, stmt: &CreateStream, id: Option<u64>) -> Result<Output> {
+        let done = Output::command("CREATE TABLE");
+        if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
+            return Ok(done);
+        }
+        let def = plan_table(&self.inner.ctx.state(), stmt).await?;
+        connector::validate(&def.source.options, &def.source.schema)?;
+        let new = id.is_none();
+        if new {
+            self.check_external(&def.source).await?;
+        }
+        let id = match id {
+            Some(id) => id,
+            None => self.inner.store.next_id()?,
+        };
+        let stats = Arc::new(ViewStats::default());
+        let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
+        let source = self.source_task(&def.source, id, &stats)?;
+        let operators = self.table_operators(&stmt.name, &def, id, &index, &stats);
+        if new {
+            catalog::persist(&self.inner.store, id, &stmt.to_string())?;
+        }
+        let pipeline = match Pipeline::start(&stmt.name, id, source, operators, self.inner.store.clone()) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                if new {
+                    catalog::forget(&self.inner.store, id)?;
+                }
+                return Err(e);
+            }
+        };
+        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, def.schema.clone(), stats.clone()));
+        let relation = TableRelation::new(&stmt.name, index.clone(), rows);
+        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;
+        let TableDef { source, schema, primary_key } = def;
+        let entry = TableEntry { id, def: source, schema, primary_key, index, stats, pipeline };
+        self.write_catalog()?.tables.insert(stmt.name.clone(), entry);
+        info!(table = %stmt.name, id, "table created");
+        Ok(done)
+    }
+
+    fn table_operators(
+        &self,
+        name: &str,
+        def: &TableDef,
+        id: u64,
+        index: &Arc<TableIndex>,
+        stats: &Arc<ViewStats>,
+    ) -> Vec<Box<dyn Operator>> {
+        let columns = ChangelogColumns {
+            message_key: def.source.schema.index_of("_key").ok(),
+            deleted: def.source.schema.index_of("_deleted").ok(),
+        };
+        let upsert = Upsert::new(name, def.schema.clone(), columns, index.clone(), stats.clone());
+        let store = self.inner.store.clone();
+        let materialize = Materialize::new(id, &def.schema, Layout::Keyed, store, stats.clone());
+        vec![Box::new(upsert), Box::new(materialize)]
+    }
+
+    /// DROP TABLE (the views joining with it need CASCADE).
+    pub(super) async fn drop_table(&self, name: &str, cascade: bool) -> Result<()> {
+        let dependents = self.read_catalog()?.dependents(name);
+        if let (Some(first), false) = (dependents.first(), cascade) {
+            return Err(Error::DependentObjects(format!(
+                "cannot drop table \"{name}\" because materialized view \"{first}\" depends on it; use DROP ... CASCADE to drop the dependent views too"
+            )));
+        }
+        for view in dependents {
+            self.drop_sinks_of(&view, true).await?;
+            self.drop_view(&view).await?;
+        }
+        let entry = self.write_catalog()?.tables.remove(name);
+        let Some(entry) = entry else { return Ok(()) };
+        self.inner.ctx.deregister_table(TableReference::bare(name))?;
+        entry.pipeline.stop().await;
+        catalog::forget(&self.inner.store, entry.id)?;
+        self.inner.store.remove_prefix(&view_prefix(entry.id))?;
+        self.inner.store.remove_prefix(&state_prefix(entry.id))?;
+        info!(table = %name, "table dropped");
+        Ok(())
+    }
+
+    /// Waits until `tables` hold what their sources have now (all of it, when bounded), so
+    /// a new view joining with them sees them loaded.
+    pub(super) async fn load_tables(&self, tables: &[String]) -> Result<()> {
+        let pipelines: Vec<_> = {
+            let catalog = self.read_catalog()?;
+            tables.iter().filter_map(|t| catalog.tables.get(t)).map(|t| t.pipeline.clone()).collect()
+        };
+        for p in pipelines {
+            if self.inner.config.bounded { p.finished().await? } else { p.flush().await? }
+        }
+        Ok(())
+    }
+}
