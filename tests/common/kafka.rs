@@ -17,7 +17,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -207,8 +207,17 @@ pub struct TestProducer {
 impl TestProducer {
     /// Sends `(partition, key, value)` messages to `topic` and waits until all are acked.
     pub fn send(&self, topic: &str, messages: &[(i32, Option<&str>, &str)]) {
+        let messages: Vec<_> = messages.iter().map(|(p, k, v)| (*p, *k, Some(*v))).collect();
+        self.send_maybe(topic, &messages);
+    }
+
+    /// Like [`TestProducer::send`]; a `None` value is a tombstone.
+    pub fn send_maybe(&self, topic: &str, messages: &[(i32, Option<&str>, Option<&str>)]) {
         for (partition, key, value) in messages {
-            let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic).partition(*partition).payload(*value);
+            let mut record: BaseRecord<'_, str, str> = BaseRecord::to(topic).partition(*partition);
+            if let Some(v) = value {
+                record = record.payload(*v);
+            }
             if let Some(k) = key {
                 record = record.key(*k);
             }
@@ -228,6 +237,22 @@ pub fn consume_all(
     read_committed: bool,
     expected: usize,
 ) -> Vec<(Option<String>, Option<String>)> {
+    consume_messages(servers, topic, read_committed, expected).into_iter().map(|m| (m.key, m.value)).collect()
+}
+
+/// A consumed message as text.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    /// Key.
+    pub key: Option<String>,
+    /// Value.
+    pub value: Option<String>,
+    /// Headers in order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Like [`consume_all`], with headers.
+pub fn consume_messages(servers: &str, topic: &str, read_committed: bool, expected: usize) -> Vec<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", servers)
         .set("group.id", "sluice-tests")
@@ -248,7 +273,10 @@ pub fn consume_all(
     while Instant::now() < deadline && (out.len() < expected || last.elapsed() < Duration::from_secs(1)) {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m.expect("consume");
-            out.push((text(m.key()), text(m.payload())));
+            let headers = m.headers().map_or(Vec::new(), |h| {
+                h.iter().map(|h| (h.key.to_string(), text(h.value).unwrap_or_default())).collect()
+            });
+            out.push(Consumed { key: text(m.key()), value: text(m.payload()), headers });
             last = Instant::now();
         }
     }
