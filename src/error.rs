@@ -71,6 +71,12 @@ pub enum Error {
 
 impl Error {
     /// The Postgres SQLSTATE code for this error.
+    /// Whether retrying later may succeed: the external system was unreachable.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Unreachable(_))
+    }
+
+    /// The SQLSTATE code of this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
             Error::Parse(_) => "42601",

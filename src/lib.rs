@@ -6,11 +6,12 @@
 //!  psql / driver ──pgwire──▶ server ──▶ engine ──▶ sql::parser ──▶ sql::plan ──▶ catalog
 //!                                         │            (DataFusion LogicalPlan → streaming operators)
 //!                                         │
-//!            ┌────────────────────────────┘ CREATE MATERIALIZED VIEW / SINK starts a pipeline:
+//!            ┌────────────────────────────┘ CREATE TABLE / MATERIALIZED VIEW / SINK starts a pipeline:
 //!            ▼
 //!   connector (file, kafka: read, decode json/csv)   ──▶ RecordBatch (per file / partition)
 //!   dataflow::source (watermark, late rows, barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
-//!   dataflow::{window, map, aggregate}                ──▶ batches / keyed changes
+//!   dataflow::changelog (tables: upsert by key) ──▶ keyed changes + the table's lookup index
+//!   dataflow::{window, lookup join, map, aggregate}  ──▶ batches / keyed changes
 //!   dataflow::materialize ──▶ state::Store (sled): view rows + operator state + source
 //!                             positions, committed atomically at every checkpoint barrier
 //!   (or dataflow::sink ──▶ connector::sink: Kafka / file, around the same checkpoints)

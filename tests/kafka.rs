@@ -204,21 +204,11 @@ async fn kill9_during_ingestion_loses_and_repeats_nothing() {
     assert!(late.iter().all(|r| r == &["0", "0"]), "{late:?}");
 }
 
-/// Polls `sql` until its first row's first value satisfies `done`, for up to a minute.
 async fn wait_for(client: &tokio_postgres::Client, sql: &str, done: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let rows = query_rows(client, sql).await;
-        let value = rows.first().and_then(|r| r.first()).cloned().unwrap_or_default();
-        if done(&value) {
-            return value;
-        }
-        if std::time::Instant::now() > deadline {
-            let sources = query_rows(client, "SELECT * FROM sluice_catalog.sources UNION ALL SELECT name, status, CAST(rows_read AS TEXT), CAST(late_rows AS TEXT), CAST(bad_rows AS TEXT), CAST(watermark AS TEXT), NULL, NULL, NULL FROM sluice_catalog.views").await;
-            panic!("{sql}: still {value:?}; sources: {sources:?}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    let diagnostics = "SELECT * FROM sluice_catalog.sources UNION ALL SELECT name, status, CAST(rows_read AS TEXT), \
+                       CAST(late_rows AS TEXT), CAST(bad_rows AS TEXT), CAST(watermark AS TEXT), NULL, NULL, NULL \
+                       FROM sluice_catalog.views";
+    common::wait_for(client, sql, 0, done, diagnostics).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

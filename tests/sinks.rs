@@ -166,6 +166,48 @@ async fn kafka_sinks_deliver_at_least_once_to_a_broker_without_transactions() {
     assert_eq!(err.as_db_error().unwrap().code().code(), "22023");
 }
 
+/// A Kafka sink whose broker is unreachable waits and retries, across a server restart,
+/// and delivers everything once the broker is back; the server keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_sinks_wait_for_an_unreachable_broker() {
+    let mut broker = Broker::start_proxied();
+    broker.create_topic("raw", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, client, input) = serve(dir.path(), 0..0).await;
+    let servers = broker.servers();
+    client
+        .batch_execute(&format!(
+            "CREATE SINK raw FROM s WITH (connector = 'kafka', topic = 'raw', bootstrap_servers = '{servers}', \
+               key = 'k', delivery = 'at-least-once')"
+        ))
+        .await
+        .unwrap();
+    broker.cut();
+    append(&input, 0..ROWS / 2);
+    let retrying = |s: &str| s.starts_with("retrying: kafka sink");
+    common::wait_for(&client, "SHOW SINKS", 5, retrying, "SHOW SINKS").await;
+    client.batch_execute("FLUSH").await.unwrap();
+    let totals = query_rows(&client, "SELECT sum(n) FROM totals").await;
+    assert_eq!(totals, vec![vec![(ROWS / 2).to_string()]], "views go on while the sink waits");
+
+    server.terminate();
+    let server = Server::start(&dir.path().join("data"));
+    let client = server.client().await;
+    append(&input, ROWS / 2..ROWS);
+    common::wait_for(&client, "SHOW SINKS", 5, retrying, "SHOW SINKS").await;
+    broker.restore();
+    common::wait_for(&client, "SHOW SINKS", 5, |s| s == "running", "SHOW SINKS").await;
+    client.batch_execute("FLUSH").await.unwrap();
+    let raw = consume_all(&servers, "raw", false, ROWS);
+    let mut seen = vec![0u32; ROWS];
+    for (_, v) in &raw {
+        let json: serde_json::Value = serde_json::from_str(v.as_deref().unwrap()).unwrap();
+        seen[json["v"].as_u64().unwrap() as usize] += 1;
+    }
+    let missing = seen.iter().filter(|&&n| n == 0).count();
+    assert_eq!(missing, 0, "{} messages, {missing} rows missing", raw.len());
+}
+
 /// Exactly once across kill -9: the kill lands after a checkpoint (FLUSH), so the
 /// restarted sink finds the last epoch still pending in its checkpoint and must see from
 /// the transaction's marker (an offset committed to the sink's group inside the

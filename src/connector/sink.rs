@@ -33,11 +33,19 @@ pub struct Record {
 }
 
 /// A sink transport; see the module docs for the protocol.
+///
+/// A call may fail with a transient error ([`Error::is_transient`]: the target is
+/// unreachable). The sink operator then calls [`SinkWriter::reset`] and, after a backoff,
+/// the same call again (`write` with no records: the writer kept them before failing), so
+/// a writer must be able to reconnect and redo whatever was not yet delivered.
 pub trait SinkWriter: Send {
-    /// Restores from the last checkpoint (and finishes what it left half done).
+    /// Restores from the last checkpoint; whatever it left half done is finished by the
+    /// next call that reaches the target. Must not block on the target.
     fn open(&mut self, state: &StateReader<'_>) -> Result<()>;
     /// Writes records of the current epoch.
     fn write(&mut self, records: Vec<Record>) -> Result<()>;
+    /// Drops the connection after a transient error; the next call reconnects.
+    fn reset(&mut self) {}
     /// Called with checkpoint `epoch`'s writes before they commit.
     fn prepare(&mut self, epoch: u64, writes: &mut Vec<Write>) -> Result<()>;
     /// Called once checkpoint `epoch` is durable.
@@ -73,6 +81,15 @@ pub fn validate(options: &Options, schema: &SchemaRef, keyed: bool) -> Result<()
         "file" => required(options, "path").map(|_| ()),
         "kafka" => kafka::KafkaSinkOptions::from_options(options).map(|_| ()),
         other => Err(Error::InvalidParameter(format!("unknown sink connector \"{other}\""))),
+    }
+}
+
+/// Checks at CREATE SINK what the sink refers to outside Sluice (the Kafka topic exists).
+/// Blocks for up to a few seconds; call it off the async runtime.
+pub fn check_external(options: &Options) -> Result<()> {
+    match connector_name(options)? {
+        "kafka" => kafka::check(options),
+        _ => Ok(()),
     }
 }
 

@@ -7,7 +7,7 @@
 //! reports the error in its stats; it never takes the server down.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -33,6 +33,8 @@ pub enum Status {
     Running,
     /// A bounded input was fully processed.
     Finished,
+    /// Waiting for an external system to come back (a sink's broker), retrying.
+    Retrying(String),
     /// Stopped by an error.
     Failed(String),
 }
@@ -42,6 +44,7 @@ impl std::fmt::Display for Status {
         match self {
             Status::Running => write!(f, "running"),
             Status::Finished => write!(f, "finished"),
+            Status::Retrying(e) => write!(f, "retrying: {e}"),
             Status::Failed(e) => write!(f, "failed: {e}"),
         }
     }
@@ -67,6 +70,8 @@ pub struct ViewStats {
     /// Held for writing while a checkpoint commits and for reading while a query scans the
     /// view, so queries see whole checkpoints only.
     pub rows_lock: std::sync::RwLock<()>,
+    /// Set when the pipeline is being stopped; operators that wait (a sink retrying) give up.
+    pub stopping: AtomicBool,
     status: watch::Sender<Status>,
 }
 
@@ -81,6 +86,7 @@ impl Default for ViewStats {
             recent_bad: Mutex::new(VecDeque::new()),
             source: Mutex::new(SourceStatus::default()),
             rows_lock: std::sync::RwLock::new(()),
+            stopping: AtomicBool::new(false),
             status: watch::channel(Status::Running).0,
         }
     }
@@ -112,6 +118,21 @@ impl ViewStats {
 
     fn set_status(&self, status: Status) {
         self.status.send_replace(status);
+    }
+
+    /// Notes that an operator is waiting for an external system (`Some(why)`), or no longer.
+    pub fn set_retrying(&self, why: Option<String>) {
+        self.status.send_if_modified(|s| match (&*s, why) {
+            (Status::Running | Status::Retrying(_), Some(why)) => {
+                *s = Status::Retrying(why);
+                true
+            }
+            (Status::Retrying(_), None) => {
+                *s = Status::Running;
+                true
+            }
+            _ => false,
+        });
     }
 }
 
@@ -174,7 +195,8 @@ impl Pipeline {
     }
 
     /// Waits until everything the source can read now is processed and durably committed.
-    /// Returns at once for a finished pipeline; fails for a failed one.
+    /// Returns at once for a finished pipeline, and as soon as it waits for an external
+    /// system (SHOW SINKS tells); fails for a failed one.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if self.stats.status() == Status::Running && self.control.send(Control::Flush(tx)).is_ok() {
@@ -199,6 +221,7 @@ impl Pipeline {
 
     /// Stops both threads and waits for them, so nothing is written for this view afterwards.
     pub async fn stop(&self) {
+        self.stats.stopping.store(true, Ordering::Relaxed);
         let _ = self.control.send(Control::Stop);
         let threads: Vec<_> = self.threads.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
         let _ = tokio::task::spawn_blocking(move || {

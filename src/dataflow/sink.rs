@@ -2,16 +2,30 @@
 //! them to the sink's writer, and commits checkpoints around the writer's protocol
 //! (`prepare`, the store commit, `committed`; see `connector::sink`).
 //!
+//! When the writer's target is unreachable (a transient error), the operator waits and
+//! retries with backoff, after asking the writer to reset its connection; meanwhile the
+//! pipeline shows `retrying: ...` and its source is held back by the full channel, so
+//! nothing is lost or skipped. Other errors fail the pipeline.
+//!
 //! Created by the engine for CREATE SINK, in place of the materialize operator of a view.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
 
 use super::pipeline::ViewStats;
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::connector::sink::{Encoder, SinkWriter};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::Store;
+
+/// First wait before retrying an unreachable target; doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a waiting sink looks whether its pipeline is being stopped.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// Writes a pipeline's output to a sink.
 pub struct Sink {
@@ -43,17 +57,62 @@ impl Sink {
 
     fn write(&mut self, records: Vec<crate::connector::sink::Record>) -> Result<()> {
         self.written.fetch_add(records.len() as u64, Ordering::Relaxed);
-        self.writer.write(records)
+        // The writer keeps the records before anything can fail; a retry only resumes.
+        let mut records = Some(records);
+        self.retry(|w| w.write(records.take().unwrap_or_default()))
     }
 
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
         let Barrier { epoch, mut writes, acks } = barrier;
-        self.writer.prepare(epoch, &mut writes)?;
+        self.retry(|w| w.prepare(epoch, &mut writes))?;
         self.store.commit(writes)?;
-        self.writer.committed(epoch)?;
+        self.retry(|w| w.committed(epoch))?;
         self.stats.committed(epoch);
         for ack in acks {
             let _ = ack.send(());
+        }
+        Ok(())
+    }
+}
+
+impl Sink {
+    /// Runs `call` until it succeeds, fails for good, or the pipeline stops; after each
+    /// transient failure the writer resets and the call is repeated after a backoff.
+    fn retry<T>(&mut self, mut call: impl FnMut(&mut dyn SinkWriter) -> Result<T>) -> Result<T> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut failing = false;
+        loop {
+            match call(self.writer.as_mut()) {
+                Ok(value) => {
+                    if failing {
+                        info!(target = %self.writer.target(), "sink reached its target again");
+                        self.stats.set_retrying(None);
+                    }
+                    return Ok(value);
+                }
+                Err(e) if e.is_transient() => {
+                    if !failing {
+                        warn!(target = %self.writer.target(), error = %e, "sink cannot write; retrying");
+                    }
+                    failing = true;
+                    self.stats.set_retrying(Some(e.to_string()));
+                    self.writer.reset();
+                    self.wait(backoff)?;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sleeps for `d`, unless the pipeline is being stopped.
+    fn wait(&self, d: Duration) -> Result<()> {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.stats.stopping.load(Ordering::Relaxed) {
+                return Err(Error::Shutdown("sink stopped while retrying".into()));
+            }
+            std::thread::sleep(STOP_CHECK.min(until.saturating_duration_since(Instant::now())));
         }
         Ok(())
     }

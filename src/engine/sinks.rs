@@ -43,6 +43,10 @@ impl Engine {
         let (stream, tables) = (plan.stream.clone(), plan.tables.clone());
         let new = id.is_none();
         if new {
+            let options = stmt.options.clone();
+            tokio::task::spawn_blocking(move || sink::check_external(&options))
+                .await
+                .map_err(|e| Error::Internal(format!("sink check failed: {e}")))??;
             self.load_tables(&tables).await?;
         }
         let id = match id {

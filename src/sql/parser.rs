@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use datafusion::sql::sqlparser::ast::{self, ColumnDef, Expr, Ident, ObjectName, SqlOption, Value};
+use datafusion::sql::sqlparser::ast::{self, ColumnDef, Expr, Ident, ObjectName, Value};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -340,14 +340,30 @@ fn parse_drop(p: &mut Parser, kind: ObjectKind) -> Result<Statement> {
     Ok(Statement::Drop(DropObject { kind, name, if_exists, cascade }))
 }
 
+/// `WITH (key = value, ...)`; keys may be dotted (`properties.fetch.max.bytes`) and are
+/// lowercased. No WITH gives no options.
 fn parse_with_options(p: &mut Parser) -> Result<BTreeMap<String, String>> {
     let mut options = BTreeMap::new();
-    for option in p.parse_options(Keyword::WITH)? {
-        let SqlOption::KeyValue { key, value } = option else {
-            return Err(Error::Parse(format!("expected key = value in WITH options, found {option}")));
-        };
-        options.insert(key.value.to_lowercase(), option_value(&value)?);
+    if !p.parse_keyword(Keyword::WITH) {
+        return Ok(options);
     }
+    p.expect_token(&Token::LParen)?;
+    if p.consume_token(&Token::RParen) {
+        return Ok(options);
+    }
+    loop {
+        let mut key = p.parse_identifier()?.value;
+        while p.consume_token(&Token::Period) {
+            key.push('.');
+            key.push_str(&p.parse_identifier()?.value);
+        }
+        p.expect_token(&Token::Eq)?;
+        options.insert(key.to_lowercase(), option_value(&p.parse_expr()?)?);
+        if !p.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    p.expect_token(&Token::RParen)?;
     Ok(options)
 }
 
@@ -505,10 +521,13 @@ mod tests {
 
     #[test]
     fn create_sink_round_trips() {
-        let sql = "CREATE SINK IF NOT EXISTS Out FROM public.totals WITH (connector = 'kafka', topic = 'it''s')";
+        let sql = "CREATE SINK IF NOT EXISTS Out FROM public.totals WITH (connector = 'kafka', topic = 'it''s', \
+                   properties.linger.MS = 5, \"properties.acks\" = 'all', key = k)";
         let Statement::CreateSink(s) = &parse(sql).unwrap()[0] else { panic!() };
         assert_eq!((s.name.as_str(), s.from.as_str(), s.if_not_exists), ("out", "totals", true));
         assert_eq!(s.options["topic"], "it's");
+        assert_eq!((s.options["properties.linger.ms"].as_str(), s.options["properties.acks"].as_str()), ("5", "all"));
+        assert_eq!(s.options["key"], "k");
         let Statement::CreateSink(t) = &parse(&s.to_string()).unwrap()[0] else { panic!() };
         assert_eq!(t.to_string(), s.to_string());
         assert!(matches!(

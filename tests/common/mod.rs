@@ -113,3 +113,27 @@ pub async fn query_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<S
         })
         .collect()
 }
+
+/// Polls `sql` until column `column` of its first row satisfies `done`, for up to two
+/// minutes; then fails, showing the rows of `diagnostics`.
+pub async fn wait_for(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    column: usize,
+    done: impl Fn(&str) -> bool,
+    diagnostics: &str,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let rows = query_rows(client, sql).await;
+        let value = rows.first().and_then(|r| r.get(column)).cloned().unwrap_or_default();
+        if done(&value) {
+            return value;
+        }
+        if std::time::Instant::now() > deadline {
+            let shown = query_rows(client, diagnostics).await;
+            panic!("{sql}: still {value:?}; {diagnostics}: {shown:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

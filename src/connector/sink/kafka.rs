@@ -27,16 +27,20 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::{Record, SinkWriter};
 use crate::connector::{Options, required};
 use crate::dataflow::StateReader;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, lowercase_first};
 use crate::state::{Write, decode_batch, encode_batch};
 
-/// How long transactional calls and flushes may take.
+/// How long transactional calls may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long waiting for acknowledgements may take before the broker counts as unreachable.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the topic lookup at CREATE SINK may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// State key of the records of the last checkpointed epoch (exactly-once).
 const PENDING: &[u8] = b"pending";
 
@@ -99,17 +103,22 @@ pub struct KafkaSink {
     opts: KafkaSinkOptions,
     /// Transactional id and marker group.
     txn_id: String,
+    /// Connected producer; `None` before the first call and after a reset.
     producer: Option<BaseProducer<DeliveryContext>>,
     context: DeliveryContext,
     marker: Option<BaseConsumer>,
     in_txn: bool,
-    /// This epoch's records (exactly-once: stored with the checkpoint).
+    /// This epoch's records, kept until they are delivered (at-least-once) or checkpointed.
     epoch: Vec<Record>,
+    /// How many of `epoch` the current producer has been given.
+    sent: usize,
+    /// Exactly-once: a checkpointed epoch whose transaction is not known to have committed.
+    unconfirmed: Option<(u64, Vec<Record>)>,
     pending_key: Vec<u8>,
 }
 
 impl KafkaSink {
-    /// The sink with object id `id`; connects in `open`.
+    /// The sink with object id `id`; connects at its first write.
     pub fn new(id: u64, opts: KafkaSinkOptions) -> KafkaSink {
         let txn_id = opts.transactional_id.clone().unwrap_or_else(|| format!("sluice-sink-{id}"));
         KafkaSink {
@@ -120,6 +129,8 @@ impl KafkaSink {
             marker: None,
             in_txn: false,
             epoch: Vec::new(),
+            sent: 0,
+            unconfirmed: None,
             pending_key: Vec::new(),
         }
     }
@@ -134,11 +145,70 @@ impl KafkaSink {
     }
 
     fn producer(&self) -> Result<&BaseProducer<DeliveryContext>> {
-        self.producer.as_ref().ok_or_else(|| Error::Internal("kafka sink used before open".into()))
+        self.producer.as_ref().ok_or_else(|| Error::Internal("kafka sink used before it connected".into()))
     }
 
+    /// A failure talking to the broker: transient, so the sink retries.
     fn kafka(&self, what: &str, e: KafkaError) -> Error {
-        Error::Connector(format!("kafka sink \"{}\": {what}: {e}", self.opts.topic))
+        Error::Unreachable(format!("kafka sink \"{}\": {what}: {e}", self.opts.topic))
+    }
+
+    /// Connects if needed: a producer (with transactions, fencing any predecessor), then
+    /// the unconfirmed epoch finished. Afterwards nothing of `epoch` has been sent.
+    fn ready(&mut self) -> Result<()> {
+        if self.producer.is_some() {
+            return Ok(());
+        }
+        self.connect()?;
+        if let Some((epoch, records)) = self.unconfirmed.take()
+            && let Err(e) = self.recover(epoch, &records)
+        {
+            self.unconfirmed = Some((epoch, records));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn connect(&mut self) -> Result<()> {
+        let mut config = self.config();
+        config.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "5");
+        if self.opts.exactly_once {
+            config.set("transactional.id", &self.txn_id).set("transaction.timeout.ms", "60000");
+        }
+        let producer: BaseProducer<DeliveryContext> = config
+            .create_with_context(self.context.clone())
+            .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
+        if self.opts.exactly_once {
+            producer.init_transactions(TIMEOUT).map_err(|e| self.kafka("cannot start transactions", e))?;
+            let marker: BaseConsumer = self
+                .config()
+                .set("group.id", &self.txn_id)
+                .set("enable.auto.commit", "false")
+                .set("isolation.level", "read_committed")
+                .create()
+                .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
+            self.marker = Some(marker);
+        }
+        self.context.failed.store(0, Ordering::Relaxed);
+        self.producer = Some(producer);
+        self.sent = 0;
+        Ok(())
+    }
+
+    /// Gives the producer the records of `epoch` it does not have yet (in a transaction).
+    fn send_unsent(&mut self) -> Result<()> {
+        if self.sent == self.epoch.len() {
+            return Ok(());
+        }
+        if self.opts.exactly_once && !self.in_txn {
+            self.producer()?.begin_transaction().map_err(|e| self.kafka("cannot begin transaction", e))?;
+            self.in_txn = true;
+        }
+        for r in &self.epoch[self.sent..] {
+            self.send(r)?;
+        }
+        self.sent = self.epoch.len();
+        Ok(())
     }
 
     /// Sends one record, waiting for room in the local queue.
@@ -164,11 +234,11 @@ impl KafkaSink {
 
     /// Waits for every acknowledgement; fails if any message could not be delivered.
     fn flush(&self) -> Result<()> {
-        self.producer()?.flush(TIMEOUT).map_err(|e| self.kafka("cannot flush", e))?;
+        self.producer()?.flush(FLUSH_TIMEOUT).map_err(|e| self.kafka("cannot flush", e))?;
         let failed = self.context.failed.swap(0, Ordering::Relaxed);
         if failed > 0 {
             let last = self.context.last_error.lock().ok().and_then(|l| l.clone()).unwrap_or_default();
-            return Err(Error::Connector(format!(
+            return Err(Error::Unreachable(format!(
                 "kafka sink \"{}\": {failed} messages could not be delivered: {last}",
                 self.opts.topic
             )));
@@ -204,14 +274,14 @@ impl KafkaSink {
     }
 
     /// Produces a checkpointed epoch again unless its transaction committed.
-    fn recover(&mut self, epoch: u64, records: Vec<Record>) -> Result<()> {
+    fn recover(&mut self, epoch: u64, records: &[Record]) -> Result<()> {
         if self.delivered_epoch()?.is_some_and(|done| done >= epoch) {
             return Ok(());
         }
         info!(topic = %self.opts.topic, epoch, records = records.len(), "re-delivering a checkpointed epoch");
         self.producer()?.begin_transaction().map_err(|e| self.kafka("cannot begin transaction", e))?;
         self.in_txn = true;
-        for r in &records {
+        for r in records {
             self.send(r)?;
         }
         self.flush()?;
@@ -222,68 +292,84 @@ impl KafkaSink {
 impl SinkWriter for KafkaSink {
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.pending_key = state.key(PENDING);
-        let mut config = self.config();
-        config.set("enable.idempotence", "true").set("acks", "all").set("linger.ms", "5");
-        if self.opts.exactly_once {
-            config.set("transactional.id", &self.txn_id).set("transaction.timeout.ms", "60000");
-        }
-        let producer: BaseProducer<DeliveryContext> =
-            config.create_with_context(self.context.clone()).map_err(|e| self.kafka("invalid option", e))?;
-        if self.opts.exactly_once {
-            producer.init_transactions(TIMEOUT).map_err(|e| self.kafka("cannot start transactions", e))?;
-            let marker: BaseConsumer = self
-                .config()
-                .set("group.id", &self.txn_id)
-                .set("enable.auto.commit", "false")
-                .set("isolation.level", "read_committed")
-                .create()
-                .map_err(|e| self.kafka("invalid option", e))?;
-            self.marker = Some(marker);
-        }
-        self.producer = Some(producer);
         if let (true, Some(saved)) = (self.opts.exactly_once, state.get(PENDING)?) {
-            let (epoch, records) = decode_pending(&saved)?;
-            self.recover(epoch, records)?;
+            self.unconfirmed = Some(decode_pending(&saved)?);
         }
         Ok(())
     }
 
     fn write(&mut self, records: Vec<Record>) -> Result<()> {
-        if self.opts.exactly_once && !self.in_txn && !records.is_empty() {
-            self.producer()?.begin_transaction().map_err(|e| self.kafka("cannot begin transaction", e))?;
-            self.in_txn = true;
-        }
-        for r in &records {
-            self.send(r)?;
-        }
-        if self.opts.exactly_once {
-            self.epoch.extend(records);
-        }
-        Ok(())
+        self.epoch.extend(records);
+        self.ready()?;
+        self.send_unsent()
+    }
+
+    fn reset(&mut self) {
+        self.producer = None;
+        self.marker = None;
+        self.in_txn = false;
+        self.sent = 0;
     }
 
     fn prepare(&mut self, epoch: u64, writes: &mut Vec<Write>) -> Result<()> {
+        if self.epoch.is_empty() && self.unconfirmed.is_none() {
+            if self.opts.exactly_once {
+                writes.push((self.pending_key.clone(), None));
+            }
+            return Ok(());
+        }
+        self.ready()?;
+        self.send_unsent()?;
         self.flush()?;
         if self.opts.exactly_once {
             let pending = if self.epoch.is_empty() { None } else { Some(encode_pending(epoch, &self.epoch)?) };
             writes.push((self.pending_key.clone(), pending));
+        } else {
+            // Acknowledged: at least once is done.
+            self.epoch.clear();
+            self.sent = 0;
         }
         Ok(())
     }
 
     fn committed(&mut self, epoch: u64) -> Result<()> {
-        if self.in_txn
-            && let Err(e) = self.commit(epoch)
-        {
-            warn!(topic = %self.opts.topic, error = %e, "transaction not committed; it is redone at restart");
-            return Err(e);
+        if !self.opts.exactly_once {
+            return Ok(());
         }
-        self.epoch.clear();
+        if !self.epoch.is_empty() {
+            // Checkpointed: from now on a retry re-delivers it unless its transaction committed.
+            self.unconfirmed = Some((epoch, std::mem::take(&mut self.epoch)));
+            self.sent = 0;
+        }
+        let Some((unconfirmed, _)) = &self.unconfirmed else { return Ok(()) };
+        let unconfirmed = *unconfirmed;
+        // After a reset this reconnects and finishes the epoch itself.
+        self.ready()?;
+        if self.in_txn && self.unconfirmed.is_some() {
+            self.commit(unconfirmed)?;
+        }
+        self.unconfirmed = None;
         Ok(())
     }
 
     fn target(&self) -> String {
         format!("{}/{}", self.opts.servers, self.opts.topic)
+    }
+}
+
+/// Checks at CREATE SINK that the topic exists. Blocks for up to a few seconds.
+pub fn check(options: &Options) -> Result<()> {
+    let opts = KafkaSinkOptions::from_options(options)?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &opts.servers)
+        .create()
+        .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
+    let metadata = consumer.fetch_metadata(Some(&opts.topic), CHECK_TIMEOUT).map_err(|e| {
+        Error::Unreachable(format!("cannot reach kafka at \"{}\": {}", opts.servers, lowercase_first(&e.to_string())))
+    })?;
+    match metadata.topics().iter().find(|t| t.name() == opts.topic) {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+        _ => Err(Error::UndefinedObject(format!("kafka topic \"{}\" does not exist", opts.topic))),
     }
 }
 
