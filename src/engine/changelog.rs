@@ -20,11 +20,11 @@ use crate::dataflow::changelog::{ChangelogColumns, Upsert};
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
-use crate::error::{Error, Result};
-use crate::sql::CreateStream;
+use crate::error::Result;
 use crate::sql::plan::{TableDef, plan_table};
 use crate::sql::relations::TableRelation;
-use crate::state::{Layout, state_prefix, view_prefix};
+use crate::sql::{CreateStream, ObjectKind};
+use crate::state::Layout;
 
 impl Engine {
     /// CREATE TABLE; `id` is given when replaying the catalog.
@@ -89,23 +89,10 @@ impl Engine {
 
     /// DROP TABLE (the views joining with it need CASCADE).
     pub(super) async fn drop_table(&self, name: &str, cascade: bool) -> Result<()> {
-        let dependents = self.read_catalog()?.dependents(name);
-        if let (Some(first), false) = (dependents.first(), cascade) {
-            return Err(Error::DependentObjects(format!(
-                "cannot drop table \"{name}\" because materialized view \"{first}\" depends on it; use DROP ... CASCADE to drop the dependent views too"
-            )));
-        }
-        for view in dependents {
-            self.drop_sinks_of(&view, true).await?;
-            self.drop_view(&view).await?;
-        }
+        self.drop_dependent_views(ObjectKind::Table, name, cascade).await?;
         let entry = self.write_catalog()?.tables.remove(name);
         let Some(entry) = entry else { return Ok(()) };
-        self.inner.ctx.deregister_table(TableReference::bare(name))?;
-        entry.pipeline.stop().await;
-        catalog::forget(&self.inner.store, entry.id)?;
-        self.inner.store.remove_prefix(&view_prefix(entry.id))?;
-        self.inner.store.remove_prefix(&state_prefix(entry.id))?;
+        self.discard(name, entry.id, &entry.pipeline).await?;
         info!(table = %name, "table dropped");
         Ok(())
     }

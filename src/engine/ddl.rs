@@ -180,17 +180,7 @@ impl Engine {
     }
 
     async fn drop_stream(&self, name: &str, cascade: bool) -> Result<()> {
-        let dependents = self.read_catalog()?.dependents(name);
-        if !dependents.is_empty() && !cascade {
-            return Err(Error::DependentObjects(format!(
-                "cannot drop stream \"{name}\" because materialized view \"{}\" depends on it; use DROP ... CASCADE to drop the dependent views too",
-                dependents[0]
-            )));
-        }
-        for view in dependents {
-            self.drop_sinks_of(&view, true).await?;
-            self.drop_view(&view).await?;
-        }
+        self.drop_dependent_views(ObjectKind::Stream, name, cascade).await?;
         let entry = self.write_catalog()?.streams.remove(name);
         if let Some(entry) = entry {
             self.inner.ctx.deregister_table(TableReference::bare(name))?;
@@ -206,12 +196,35 @@ impl Engine {
     pub(super) async fn drop_view(&self, name: &str) -> Result<()> {
         let entry = self.write_catalog()?.views.remove(name);
         let Some(entry) = entry else { return Ok(()) };
-        self.inner.ctx.deregister_table(TableReference::bare(name))?;
-        entry.pipeline.stop().await;
-        catalog::forget(&self.inner.store, entry.id)?;
-        self.inner.store.remove_prefix(&view_prefix(entry.id))?;
-        self.inner.store.remove_prefix(&state_prefix(entry.id))?;
+        self.discard(name, entry.id, &entry.pipeline).await?;
         info!(view = %name, "materialized view dropped");
+        Ok(())
+    }
+
+    /// Refuses (2BP01) to drop stream or table `name` while views read it, unless
+    /// `cascade`, which drops them (and their sinks).
+    pub(super) async fn drop_dependent_views(&self, kind: ObjectKind, name: &str, cascade: bool) -> Result<()> {
+        let dependents = self.read_catalog()?.dependents(name);
+        if let (Some(first), false) = (dependents.first(), cascade) {
+            return Err(Error::DependentObjects(format!(
+                "cannot drop {} \"{name}\" because materialized view \"{first}\" depends on it; use DROP ... CASCADE to drop the dependent views too",
+                kind.noun()
+            )));
+        }
+        for view in dependents {
+            self.drop_sinks_of(&view, true).await?;
+            self.drop_view(&view).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a table's or view's name, pipeline, catalog entry, rows and state.
+    pub(super) async fn discard(&self, name: &str, id: u64, pipeline: &Pipeline) -> Result<()> {
+        self.inner.ctx.deregister_table(TableReference::bare(name))?;
+        pipeline.stop().await;
+        catalog::forget(&self.inner.store, id)?;
+        self.inner.store.remove_prefix(&view_prefix(id))?;
+        self.inner.store.remove_prefix(&state_prefix(id))?;
         Ok(())
     }
 
