@@ -5,6 +5,7 @@
 //! pipeline opens its own [`SourceReader`] from them, resuming from the position saved in
 //! its last checkpoint.
 
+pub mod avro;
 pub mod file;
 pub mod format;
 pub mod kafka;

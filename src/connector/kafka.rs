@@ -36,7 +36,8 @@ mod dead_letter;
 mod records;
 
 use self::dead_letter::{DeadLetter, DeadLetters};
-use self::records::{Chunk, Columns, Keep, MetaColumn};
+use self::records::{Chunk, Columns, Keep, MetaColumn, ValueDecoder};
+use super::avro::{self, AvroDecoder};
 use super::format::{Format, LineDecoder};
 use super::{BadRecord, Options, Poll, SourceReader, SourceStatus, SplitStatus, required};
 use crate::error::{Error, Result, lowercase_first};
@@ -135,6 +136,15 @@ pub fn check_options(options: &Options, schema: &SchemaRef) -> Result<()> {
     Columns::new(schema.clone()).map(|_| ())
 }
 
+/// How message values are encoded.
+#[derive(Debug, Clone, PartialEq)]
+enum ValueFormat {
+    /// One JSON object or CSV row per value.
+    Text(Format),
+    /// Confluent-framed Avro, with writer schemas from the registry at this URL.
+    Avro(String),
+}
+
 /// Checks that the topic exists, at CREATE time. Blocks for up to [`REQUEST_TIMEOUT`].
 pub fn check(options: &Options, schema: &SchemaRef) -> Result<()> {
     check_options(options, schema)?;
@@ -145,18 +155,27 @@ pub fn check(options: &Options, schema: &SchemaRef) -> Result<()> {
         .create_with_context(Context::default())
         .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
     partitions(&consumer, &opts.topic, &opts.servers)?;
-    match &opts.dead_letter_topic {
-        Some(topic) => partitions(&consumer, topic, &opts.servers).map(|_| ()),
-        None => Ok(()),
+    if let Some(topic) = &opts.dead_letter_topic {
+        partitions(&consumer, topic, &opts.servers)?;
+    }
+    match value_format(options)? {
+        ValueFormat::Avro(registry) => avro::check_registry(&registry),
+        ValueFormat::Text(_) => Ok(()),
     }
 }
 
-/// The format of message values: json or csv (without a header line).
-fn value_format(options: &Options) -> Result<Format> {
-    Ok(match Format::from_options(options)? {
+/// The format of message values: json, csv (without a header line) or avro.
+fn value_format(options: &Options) -> Result<ValueFormat> {
+    if options.get("format").is_some_and(|f| f.eq_ignore_ascii_case("avro")) {
+        let registry = options.get("schema_registry").ok_or_else(|| {
+            Error::InvalidParameter("format 'avro' needs option \"schema_registry\" (the registry's URL)".into())
+        })?;
+        return Ok(ValueFormat::Avro(registry.clone()));
+    }
+    Ok(ValueFormat::Text(match Format::from_options(options)? {
         Format::Csv { delimiter, .. } => Format::Csv { header: false, delimiter },
         json => json,
-    })
+    }))
 }
 
 /// The partitions of `topic`.
@@ -248,7 +267,7 @@ pub struct KafkaSource {
     consumer: BaseConsumer<Context>,
     shared: Arc<Mutex<Shared>>,
     columns: Columns,
-    decoder: LineDecoder,
+    decoder: ValueDecoder,
     keep: Keep,
     dead_letters: Option<DeadLetters>,
     bounded: bool,
@@ -279,7 +298,12 @@ impl KafkaSource {
         let opts = KafkaOptions::from_options(options)?;
         let format = value_format(options)?;
         let columns = Columns::new(schema)?;
-        let decoder = LineDecoder::new(&format, columns.value_schema.clone())?;
+        let decoder = match &format {
+            ValueFormat::Text(f) => ValueDecoder::Lines(LineDecoder::new(f, columns.value_schema.clone())?),
+            ValueFormat::Avro(registry) => {
+                ValueDecoder::Avro(Box::new(AvroDecoder::new(registry, columns.value_schema.clone())))
+            }
+        };
         let context = Context::default();
         let shared = context.shared.clone();
         let consumer = opts
@@ -291,7 +315,8 @@ impl KafkaSource {
             None => None,
         };
         let keep = Keep {
-            json: format == Format::Json,
+            json: format == ValueFormat::Text(Format::Json),
+            binary: matches!(format, ValueFormat::Avro(_)),
             keys: columns.has(MetaColumn::Key) || dead_letters.is_some(),
             raw: dead_letters.is_some(),
         };

@@ -211,6 +211,15 @@ impl TestProducer {
         self.send_maybe(topic, &messages);
     }
 
+    /// Sends binary values `(partition, value)` to `topic` and waits until all are acked.
+    pub fn send_bytes(&self, topic: &str, messages: &[(i32, &[u8])]) {
+        for (partition, value) in messages {
+            let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(*partition).payload(*value);
+            self.producer.send(record).map_err(|(e, _)| e).expect("enqueue message");
+        }
+        self.producer.flush(Duration::from_secs(30)).expect("flush producer");
+    }
+
     /// Like [`TestProducer::send`]; a `None` value is a tombstone.
     pub fn send_maybe(&self, topic: &str, messages: &[(i32, Option<&str>, Option<&str>)]) {
         for (partition, key, value) in messages {

@@ -16,7 +16,8 @@ use arrow::compute::{cast, interleave};
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use rdkafka::message::Message;
 
-use crate::connector::format::LineDecoder;
+use crate::connector::avro::AvroDecoder;
+use crate::connector::format::{Decoded, LineDecoder};
 use crate::error::{Error, Result};
 
 /// A column filled from message metadata rather than from the value.
@@ -106,6 +107,34 @@ impl Columns {
     }
 }
 
+/// Decodes a chunk's values.
+pub(super) enum ValueDecoder {
+    /// JSON or CSV, one value per line.
+    Lines(LineDecoder),
+    /// Confluent-framed Avro.
+    Avro(Box<AvroDecoder>),
+}
+
+impl ValueDecoder {
+    fn decode(&mut self, chunk: &Chunk) -> Result<Decoded> {
+        match self {
+            _ if chunk.lines == 0 => Ok(Decoded::default()),
+            ValueDecoder::Lines(lines) => lines.decode(&chunk.data, 1),
+            ValueDecoder::Avro(avro) => {
+                let mut start = 0;
+                let values: Vec<&[u8]> = (chunk.ends.iter())
+                    .map(|&end| {
+                        let value = &chunk.data[start..end];
+                        start = end;
+                        value
+                    })
+                    .collect();
+                avro.decode(&values)
+            }
+        }
+    }
+}
+
 /// What the reader keeps of a message.
 #[derive(Debug)]
 pub(super) struct MessageMeta {
@@ -124,6 +153,8 @@ pub(super) struct MessageMeta {
 pub(super) struct Chunk {
     data: Vec<u8>,
     lines: usize,
+    /// Binary values: where each ends in `data`.
+    ends: Vec<usize>,
     pub(super) messages: Vec<MessageMeta>,
     pub(super) next_offset: i64,
 }
@@ -133,6 +164,8 @@ pub(super) struct Chunk {
 pub(super) struct Keep {
     /// Values are JSON (newlines inside a value are folded).
     pub(super) json: bool,
+    /// Values are binary (Avro): kept as they are, with their ends, not as lines.
+    pub(super) binary: bool,
     /// Message keys.
     pub(super) keys: bool,
     /// Raw values (for a dead-letter topic).
@@ -144,8 +177,13 @@ impl Chunk {
     pub(super) fn push<M: Message>(&mut self, m: &M, keep: Keep) {
         self.next_offset = m.offset() + 1;
         let value = m.payload().unwrap_or_default();
-        let line = if value.iter().all(u8::is_ascii_whitespace) {
+        let line = if value.is_empty() || (!keep.binary && value.iter().all(u8::is_ascii_whitespace)) {
             None
+        } else if keep.binary {
+            self.data.extend_from_slice(value);
+            self.ends.push(self.data.len());
+            self.lines += 1;
+            Some(self.lines - 1)
         } else {
             if keep.json && value.iter().any(|&b| b == b'\n' || b == b'\r') {
                 // JSON allows any whitespace between tokens; a line holds one message.
@@ -172,12 +210,12 @@ pub(super) struct DecodedChunk {
 /// Decodes a chunk into rows of the stream's schema, in message order. A message without a
 /// value is a tombstone row when the stream has a `_deleted` column, else rejected.
 pub(super) fn decode(
-    decoder: &mut LineDecoder,
+    decoder: &mut ValueDecoder,
     columns: &Columns,
     chunk: &Chunk,
     partition: i32,
 ) -> Result<DecodedChunk> {
-    let decoded = if chunk.lines > 0 { decoder.decode(&chunk.data, 1)? } else { Default::default() };
+    let decoded = decoder.decode(chunk)?;
     let bad_lines: HashSet<usize> = decoded.bad.iter().map(|b| (b.line - 1) as usize).collect();
     let mut reasons = decoded.bad.into_iter().map(|b| b.reason);
     let tombstones = columns.has(MetaColumn::Deleted);
