@@ -148,9 +148,22 @@ impl KafkaSink {
         self.producer.as_ref().ok_or_else(|| Error::Internal("kafka sink used before it connected".into()))
     }
 
-    /// A failure talking to the broker: transient, so the sink retries.
+    /// A failure talking to the broker: transient, so the sink retries, unless librdkafka
+    /// calls it fatal (a fenced producer) or the broker has no transactions.
     fn kafka(&self, what: &str, e: KafkaError) -> Error {
-        Error::Unreachable(format!("kafka sink \"{}\": {what}: {e}", self.opts.topic))
+        let message = format!("kafka sink \"{}\": {what}: {e}", self.opts.topic);
+        match &e {
+            KafkaError::Transaction(t)
+                if t.is_fatal()
+                    || matches!(
+                        t.code(),
+                        RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion
+                    ) =>
+            {
+                Error::Connector(format!("{message} (use delivery = 'at-least-once' for brokers without transactions)"))
+            }
+            _ => Error::Unreachable(message),
+        }
     }
 
     /// Connects if needed: a producer (with transactions, fencing any predecessor), then
