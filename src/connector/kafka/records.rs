@@ -185,7 +185,7 @@ impl Chunk {
             self.lines += 1;
             Some(self.lines - 1)
         } else {
-            if keep.json && value.iter().any(|&b| b == b'\n' || b == b'\r') {
+            if keep.json && memchr::memchr2(b'\n', b'\r', value).is_some() {
                 // JSON allows any whitespace between tokens; a line holds one message.
                 self.data.extend(value.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
             } else {
