@@ -34,9 +34,11 @@ use tracing::{debug, info, warn};
 
 mod dead_letter;
 mod records;
+mod worker;
 
 use self::dead_letter::{DeadLetter, DeadLetters};
-use self::records::{Chunk, Columns, Keep, MetaColumn, ValueDecoder};
+use self::records::{Chunk, Columns, DecodedChunk, Keep, MetaColumn, ValueDecoder};
+use self::worker::{DecodeWorker, MAX_IN_FLIGHT};
 use super::avro::{self, AvroDecoder};
 use super::format::{Format, LineDecoder};
 use super::{BadRecord, Options, Poll, SourceReader, SourceStatus, SplitStatus, required};
@@ -266,8 +268,7 @@ pub struct KafkaSource {
     opts: KafkaOptions,
     consumer: BaseConsumer<Context>,
     shared: Arc<Mutex<Shared>>,
-    columns: Columns,
-    decoder: ValueDecoder,
+    worker: DecodeWorker,
     keep: Keep,
     dead_letters: Option<DeadLetters>,
     bounded: bool,
@@ -320,12 +321,12 @@ impl KafkaSource {
             keys: columns.has(MetaColumn::Key) || dead_letters.is_some(),
             raw: dead_letters.is_some(),
         };
+        let worker = DecodeWorker::start(decoder, columns)?;
         Ok(KafkaSource {
             opts,
             consumer,
             shared,
-            columns,
-            decoder,
+            worker,
             keep,
             dead_letters,
             bounded,
@@ -504,9 +505,8 @@ impl KafkaSource {
         chunks
     }
 
-    /// Decodes one partition's messages into a [`Poll`].
-    fn decode(&mut self, partition: i32, chunk: Chunk) -> Result<Poll> {
-        let decoded = records::decode(&mut self.decoder, &self.columns, &chunk, partition)?;
+    /// Turns one partition's decoded messages into a [`Poll`], and moves past them.
+    fn decoded(&mut self, partition: i32, chunk: Chunk, decoded: DecodedChunk) -> Poll {
         let source = format!("{}/{partition}", self.opts.topic);
         let bad: Vec<BadRecord> = (decoded.rejected.iter())
             .map(|(i, reason)| BadRecord {
@@ -526,9 +526,31 @@ impl KafkaSource {
         self.offsets.insert(partition, chunk.next_offset);
         let counts = self.counts.entry(partition).or_default();
         counts.rejected += bad.len() as u64;
-        let Some(batch) = decoded.batch else { return Ok(Poll::Bad(bad)) };
+        let Some(batch) = decoded.batch else { return Poll::Bad(bad) };
         counts.rows += batch.num_rows() as u64;
-        Ok(Poll::Data { batch, bad, split: partition as u32 })
+        Poll::Data { batch, bad, split: partition as u32 }
+    }
+
+    /// Fetches what is ready into the decoder (unless enough is in flight) and collects
+    /// what it has decoded; waits for a decoded chunk rather than report nothing while
+    /// chunks are in flight, since `Idle` means caught up.
+    fn pump(&mut self, max_rows: usize) -> Result<()> {
+        if self.worker.in_flight() < MAX_IN_FLIGHT {
+            for (partition, chunk) in self.fetch(max_rows) {
+                self.worker.submit(partition, chunk)?;
+            }
+        }
+        while let Some((partition, chunk, decoded)) = self.worker.take(false)? {
+            let poll = self.decoded(partition, chunk, decoded);
+            self.pending.push_back(poll);
+        }
+        if self.pending.is_empty()
+            && let Some((partition, chunk, decoded)) = self.worker.take(true)?
+        {
+            let poll = self.decoded(partition, chunk, decoded);
+            self.pending.push_back(poll);
+        }
+        Ok(())
     }
 }
 
@@ -544,10 +566,7 @@ impl SourceReader for KafkaSource {
             return Ok(Poll::End);
         }
         self.discover();
-        for (partition, chunk) in self.fetch(max_rows) {
-            let poll = self.decode(partition, chunk)?;
-            self.pending.push_back(poll);
-        }
+        self.pump(max_rows)?;
         match self.pending.pop_front() {
             Some(poll) => Ok(poll),
             None if self.behind() => Ok(Poll::Pending),
