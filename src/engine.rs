@@ -27,7 +27,7 @@ use tracing::{error, info};
 
 use crate::catalog::{self, Catalog};
 use crate::error::{Error, Result};
-use crate::sql::relations::{StreamSchemas, TumbleFunction};
+use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
 use crate::sql::{self, Statement};
 use crate::state::Store;
 
@@ -112,7 +112,9 @@ impl Engine {
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
         let ctx = SessionContext::new_with_config(session);
         let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
-        ctx.register_udtf("tumble", Arc::new(TumbleFunction::new(stream_schemas.clone())));
+        for (name, kind) in [("tumble", WindowFunctionKind::Tumble), ("hop", WindowFunctionKind::Hop)] {
+            ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, stream_schemas.clone())));
+        }
         let catalog = Arc::new(RwLock::new(Catalog::default()));
         system::register(&ctx, &catalog)?;
         let engine = Engine {

@@ -1,13 +1,16 @@
 //! Window assignment: adds `window_start` and `window_end` to every row.
 //!
-//! Created by the planner for `TUMBLE(stream, time_col, size)` in FROM. Tumbling windows
-//! are aligned to the Unix epoch: a row with event time `t` belongs to
-//! `[t - t mod size, t - t mod size + size)`. Aggregation over these columns is what keeps
+//! Created by the planner for `TUMBLE(stream, time_col, size)` and
+//! `HOP(stream, time_col, slide, size)` in FROM. Windows are aligned to the Unix epoch: a
+//! tumbling window of a row with event time `t` is `[t - t mod size, t - t mod size + size)`;
+//! a row belongs to the `size / slide` hopping windows whose start is a multiple of `slide`
+//! in `(t - size, t]`, and comes out once per window. Aggregation over these columns is what keeps
 //! per-window state; this operator is stateless.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -22,20 +25,42 @@ pub enum WindowKind {
         /// Window length.
         size: Millis,
     },
+    /// Fixed-size windows starting every `slide` (a divisor of `size`): each row is in
+    /// `size / slide` windows.
+    Hop {
+        /// Time between window starts.
+        slide: Millis,
+        /// Window length.
+        size: Millis,
+    },
 }
 
 impl WindowKind {
-    /// The start of the window holding event time `t`.
+    /// The start of the latest window holding event time `t`.
     pub fn start_of(&self, t: Millis) -> Millis {
-        match self {
-            WindowKind::Tumble { size } => t - t.rem_euclid(*size),
-        }
+        let step = match self {
+            WindowKind::Tumble { size } => *size,
+            WindowKind::Hop { slide, .. } => *slide,
+        };
+        t - t.rem_euclid(step)
     }
 
     /// The window length.
     pub fn size(&self) -> Millis {
         match self {
-            WindowKind::Tumble { size } => *size,
+            WindowKind::Tumble { size } | WindowKind::Hop { size, .. } => *size,
+        }
+    }
+
+    /// The starts of every window holding `t`, earliest first.
+    fn starts(&self, t: Millis, out: &mut Vec<Millis>) {
+        let last = self.start_of(t);
+        match self {
+            WindowKind::Tumble { .. } => out.push(last),
+            WindowKind::Hop { slide, size } => {
+                let count = size / slide;
+                out.extend((0..count).rev().map(|k| last - k * slide));
+            }
         }
     }
 }
@@ -66,13 +91,40 @@ impl WindowAssign {
             .downcast_ref::<TimestampMillisecondArray>()
             .ok_or_else(|| Error::Internal("window time column is not timestamp(ms)".into()))?;
         let tz = times.timezone().map(Arc::from);
-        let starts: TimestampMillisecondArray = times.unary(|t| self.kind.start_of(t));
         let size = self.kind.size();
+        let (rows, starts) = match self.kind {
+            WindowKind::Tumble { .. } => (None, times.unary(|t| self.kind.start_of(t))),
+            WindowKind::Hop { .. } => {
+                let (rows, starts) = self.hop_rows(times);
+                (Some(rows), starts)
+            }
+        };
         let ends: TimestampMillisecondArray = starts.unary(|s| s.saturating_add(size));
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        let mut columns: Vec<ArrayRef> = match &rows {
+            None => batch.columns().to_vec(),
+            Some(rows) => batch.columns().iter().map(|c| Ok(take(c, rows, None)?)).collect::<Result<_>>()?,
+        };
         columns.push(Arc::new(starts.with_timezone_opt(tz.clone())));
         columns.push(Arc::new(ends.with_timezone_opt(tz)));
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// For hopping windows: which input row each output row copies, and its window start
+    /// (a row without event time is kept once, without a window).
+    fn hop_rows(&self, times: &TimestampMillisecondArray) -> (UInt32Array, TimestampMillisecondArray) {
+        let (mut rows, mut starts, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..times.len() {
+            if times.is_null(i) {
+                rows.push(i as u32);
+                starts.push(None);
+                continue;
+            }
+            buf.clear();
+            self.kind.starts(times.value(i), &mut buf);
+            rows.extend(std::iter::repeat_n(i as u32, buf.len()));
+            starts.extend(buf.iter().map(|s| Some(*s)));
+        }
+        (UInt32Array::from(rows), TimestampMillisecondArray::from(starts))
     }
 }
 
@@ -115,6 +167,24 @@ mod tests {
         assert_eq!(k.start_of(12_345), 10_000);
         assert_eq!(k.start_of(10_000), 10_000);
         assert_eq!(k.start_of(-1), -10_000);
+    }
+
+    #[test]
+    fn hop_puts_each_row_in_every_window_holding_it() {
+        let input = Schema::new(vec![Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true)]);
+        let kind = WindowKind::Hop { slide: 1000, size: 3000 };
+        let mut op = WindowAssign::new(kind, 0, &input).unwrap();
+        let times = TimestampMillisecondArray::from(vec![Some(2500), None, Some(-1)]);
+        let batch = RecordBatch::try_new(Arc::new(input), vec![Arc::new(times)]).unwrap();
+        let mut out = vec![];
+        op.process(Message::Batch(batch), &mut out).unwrap();
+        let Message::Batch(b) = &out[0] else { panic!() };
+        let column = |i: usize| b.column(i).as_any().downcast_ref::<TimestampMillisecondArray>().unwrap().clone();
+        let starts: Vec<Option<i64>> = column(1).iter().collect();
+        assert_eq!(starts, vec![Some(0), Some(1000), Some(2000), None, Some(-3000), Some(-2000), Some(-1000)]);
+        let rows: Vec<Option<i64>> = column(0).iter().collect();
+        assert_eq!(rows[..4], [Some(2500), Some(2500), Some(2500), None]);
+        assert_eq!(column(2).value(0), 3000);
     }
 
     #[test]

@@ -483,6 +483,12 @@ impl ViewPlan {
                 Node::Window(WindowKind::Tumble { size }, time, input) => {
                     format!("Window: tumble size={} time={}", millis_text(*size), input.field(*time).name())
                 }
+                Node::Window(WindowKind::Hop { slide, size }, time, input) => format!(
+                    "Window: hop slide={} size={} time={}",
+                    millis_text(*slide),
+                    millis_text(*size),
+                    input.field(*time).name()
+                ),
                 Node::Filter(p) => format!("Filter: {p}"),
                 Node::Project(exprs, schema) => {
                     let items: Vec<String> =

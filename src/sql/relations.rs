@@ -1,6 +1,7 @@
 //! What DataFusion sees of streams and tables: a [`StreamTable`] per stream, a
-//! [`TableRelation`] per changelog table, and the
-//! `TUMBLE(stream, time_column, size)` table function yielding a [`WindowedStream`].
+//! [`TableRelation`] per changelog table, and the window table functions
+//! `TUMBLE(stream, time_column, size)` and `HOP(stream, time_column, slide, size)` yielding
+//! a [`WindowedStream`].
 //!
 //! Registered with DataFusion by the engine so that a view's query plans like any other;
 //! the streaming planner (`super::plan`) then recognises scans of these tables and turns
@@ -24,20 +25,63 @@ use crate::dataflow::window::{WindowKind, output_schema};
 /// Stream schemas by name, shared with the engine's catalog.
 pub type StreamSchemas = Arc<RwLock<HashMap<String, SchemaRef>>>;
 
-/// `TUMBLE(stream, time_column, size)`.
-#[derive(Debug)]
-pub struct TumbleFunction {
-    streams: StreamSchemas,
+/// Which window table function: `TUMBLE(stream, time_column, size)` or
+/// `HOP(stream, time_column, slide, size)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowFunctionKind {
+    /// Tumbling windows.
+    Tumble,
+    /// Hopping (sliding) windows.
+    Hop,
 }
 
-impl TumbleFunction {
-    /// A function resolving stream names in `streams`.
-    pub fn new(streams: StreamSchemas) -> TumbleFunction {
-        TumbleFunction { streams }
+/// A window table function over the streams in `streams`.
+#[derive(Debug)]
+pub struct WindowFunction {
+    streams: StreamSchemas,
+    kind: WindowFunctionKind,
+}
+
+impl WindowFunction {
+    /// The function `kind`, resolving stream names in `streams`.
+    pub fn new(kind: WindowFunctionKind, streams: StreamSchemas) -> WindowFunction {
+        WindowFunction { streams, kind }
+    }
+
+    /// The window kind from the size arguments.
+    fn window(&self, sizes: &[Expr]) -> datafusion::error::Result<WindowKind> {
+        let millis = |e: &Expr| match e {
+            Expr::Literal(v, _) => interval_millis(v).filter(|ms| *ms > 0),
+            _ => None,
+        };
+        let bad = |what: &str| {
+            datafusion::error::DataFusionError::Plan(format!(
+                "window {what} must be a positive interval of days or less, such as INTERVAL '10' SECOND"
+            ))
+        };
+        match (self.kind, sizes) {
+            (WindowFunctionKind::Tumble, [size]) => {
+                Ok(WindowKind::Tumble { size: millis(size).ok_or_else(|| bad("size"))? })
+            }
+            (WindowFunctionKind::Hop, [slide, size]) => {
+                let (slide, size) =
+                    (millis(slide).ok_or_else(|| bad("slide"))?, millis(size).ok_or_else(|| bad("size"))?);
+                if size % slide != 0 {
+                    return plan_err!("hop window size must be a multiple of its slide");
+                }
+                Ok(WindowKind::Hop { slide, size })
+            }
+            (WindowFunctionKind::Tumble, _) => {
+                plan_err!("tumble expects 3 arguments: stream, time column and window size")
+            }
+            (WindowFunctionKind::Hop, _) => {
+                plan_err!("hop expects 4 arguments: stream, time column, slide and window size")
+            }
+        }
     }
 }
 
-/// A stream with window bounds added: what `TUMBLE(...)` returns.
+/// A stream with window bounds added: what `TUMBLE(...)` and `HOP(...)` return.
 #[derive(Debug)]
 pub struct WindowedStream {
     /// The stream read.
@@ -49,11 +93,12 @@ pub struct WindowedStream {
     schema: SchemaRef,
 }
 
-impl TableFunctionImpl for TumbleFunction {
+impl TableFunctionImpl for WindowFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
-        let [stream, time, size] = args.exprs() else {
-            return plan_err!("tumble expects 3 arguments: stream, time column and window size");
+        let [stream, time, sizes @ ..] = args.exprs() else {
+            return plan_err!("window functions take a stream, a time column and sizes");
         };
+        let window = self.window(sizes)?;
         let stream = name_of(stream, "stream")?;
         let time = name_of(time, "time column")?;
         let schema =
@@ -63,17 +108,10 @@ impl TableFunctionImpl for TumbleFunction {
         let Ok(time_column) = schema.index_of(&time) else {
             return plan_err!("column \"{time}\" does not exist in stream \"{stream}\"");
         };
-        let size = match size {
-            Expr::Literal(v, _) => interval_millis(v),
-            _ => None,
-        };
-        let Some(size) = size.filter(|s| *s > 0) else {
-            return plan_err!("window size must be a positive interval of days or less, such as INTERVAL '10' SECOND");
-        };
         let schema = Arc::new(
             output_schema(&schema, time_column).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?,
         );
-        Ok(Arc::new(WindowedStream { stream, window: WindowKind::Tumble { size }, time_column, schema }))
+        Ok(Arc::new(WindowedStream { stream, window, time_column, schema }))
     }
 }
 
