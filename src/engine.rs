@@ -112,7 +112,12 @@ impl Engine {
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
         let ctx = SessionContext::new_with_config(session);
         let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
-        for (name, kind) in [("tumble", WindowFunctionKind::Tumble), ("hop", WindowFunctionKind::Hop)] {
+        let windows = [
+            ("tumble", WindowFunctionKind::Tumble),
+            ("hop", WindowFunctionKind::Hop),
+            ("cumulate", WindowFunctionKind::Cumulate),
+        ];
+        for (name, kind) in windows {
             ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, stream_schemas.clone())));
         }
         let catalog = Arc::new(RwLock::new(Catalog::default()));

@@ -1,10 +1,11 @@
 //! Window assignment: adds `window_start` and `window_end` to every row.
 //!
 //! Created by the planner for `TUMBLE(stream, time_col, size)` and
-//! `HOP(stream, time_col, slide, size)` in FROM. Windows are aligned to the Unix epoch: a
+//! `HOP(stream, time_col, slide, size)` and `CUMULATE(...)` in FROM. Windows are aligned to the Unix epoch: a
 //! tumbling window of a row with event time `t` is `[t - t mod size, t - t mod size + size)`;
 //! a row belongs to the `size / slide` hopping windows whose start is a multiple of `slide`
-//! in `(t - size, t]`, and comes out once per window. Aggregation over these columns is what keeps
+//! in `(t - size, t]`, and to the cumulating windows (`CUMULATE(stream, time_col, step,
+//! size)`) of its size-aligned start that end after `t`; it comes out once per window. Aggregation over these columns is what keeps
 //! per-window state; this operator is stateless.
 
 use std::sync::Arc;
@@ -33,33 +34,44 @@ pub enum WindowKind {
         /// Window length.
         size: Millis,
     },
+    /// Windows starting every `size` whose end grows by `step` (a divisor of `size`):
+    /// `[s, s + step)`, `[s, s + 2 step)`, ... `[s, s + size)`; a row is in each that has
+    /// not ended before it.
+    Cumulate {
+        /// How much the end grows.
+        step: Millis,
+        /// The largest window's length, and the distance between starts.
+        size: Millis,
+    },
 }
 
 impl WindowKind {
     /// The start of the latest window holding event time `t`.
     pub fn start_of(&self, t: Millis) -> Millis {
         let step = match self {
-            WindowKind::Tumble { size } => *size,
+            WindowKind::Tumble { size } | WindowKind::Cumulate { size, .. } => *size,
             WindowKind::Hop { slide, .. } => *slide,
         };
         t - t.rem_euclid(step)
     }
 
-    /// The window length.
+    /// The largest window length: no window ends later than this after its start.
     pub fn size(&self) -> Millis {
         match self {
-            WindowKind::Tumble { size } | WindowKind::Hop { size, .. } => *size,
+            WindowKind::Tumble { size } | WindowKind::Hop { size, .. } | WindowKind::Cumulate { size, .. } => *size,
         }
     }
 
-    /// The starts of every window holding `t`, earliest first.
-    fn starts(&self, t: Millis, out: &mut Vec<Millis>) {
+    /// Every window (start, end) holding `t`, by start, then end.
+    fn windows(&self, t: Millis, out: &mut Vec<(Millis, Millis)>) {
         let last = self.start_of(t);
         match self {
-            WindowKind::Tumble { .. } => out.push(last),
+            WindowKind::Tumble { size } => out.push((last, last + size)),
             WindowKind::Hop { slide, size } => {
-                let count = size / slide;
-                out.extend((0..count).rev().map(|k| last - k * slide));
+                out.extend((0..size / slide).rev().map(|k| (last - k * slide, last - k * slide + size)));
+            }
+            WindowKind::Cumulate { step, size } => {
+                out.extend((1..=size / step).map(|k| (last, last + k * step)).filter(|(_, end)| *end > t));
             }
         }
     }
@@ -91,40 +103,43 @@ impl WindowAssign {
             .downcast_ref::<TimestampMillisecondArray>()
             .ok_or_else(|| Error::Internal("window time column is not timestamp(ms)".into()))?;
         let tz = times.timezone().map(Arc::from);
-        let size = self.kind.size();
-        let (rows, starts) = match self.kind {
-            WindowKind::Tumble { .. } => (None, times.unary(|t| self.kind.start_of(t))),
-            WindowKind::Hop { .. } => {
-                let (rows, starts) = self.hop_rows(times);
-                (Some(rows), starts)
-            }
-        };
-        let ends: TimestampMillisecondArray = starts.unary(|s| s.saturating_add(size));
-        let mut columns: Vec<ArrayRef> = match &rows {
-            None => batch.columns().to_vec(),
-            Some(rows) => batch.columns().iter().map(|c| Ok(take(c, rows, None)?)).collect::<Result<_>>()?,
+        let mut columns: Vec<ArrayRef>;
+        let (starts, ends) = if let WindowKind::Tumble { size } = self.kind {
+            columns = batch.columns().to_vec();
+            let starts: TimestampMillisecondArray = times.unary(|t| self.kind.start_of(t));
+            let ends = starts.unary(|s| s.saturating_add(size));
+            (starts, ends)
+        } else {
+            let (rows, starts, ends) = self.window_rows(times);
+            columns = batch.columns().iter().map(|c| Ok(take(c, &rows, None)?)).collect::<Result<_>>()?;
+            (starts, ends)
         };
         columns.push(Arc::new(starts.with_timezone_opt(tz.clone())));
         columns.push(Arc::new(ends.with_timezone_opt(tz)));
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 
-    /// For hopping windows: which input row each output row copies, and its window start
-    /// (a row without event time is kept once, without a window).
-    fn hop_rows(&self, times: &TimestampMillisecondArray) -> (UInt32Array, TimestampMillisecondArray) {
-        let (mut rows, mut starts, mut buf) = (Vec::new(), Vec::new(), Vec::new());
+    /// For windows that overlap: which input row each output row copies, and its window's
+    /// start and end (a row without event time is kept once, without a window).
+    fn window_rows(
+        &self,
+        times: &TimestampMillisecondArray,
+    ) -> (UInt32Array, TimestampMillisecondArray, TimestampMillisecondArray) {
+        let (mut rows, mut starts, mut ends, mut buf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..times.len() {
             if times.is_null(i) {
                 rows.push(i as u32);
                 starts.push(None);
+                ends.push(None);
                 continue;
             }
             buf.clear();
-            self.kind.starts(times.value(i), &mut buf);
+            self.kind.windows(times.value(i), &mut buf);
             rows.extend(std::iter::repeat_n(i as u32, buf.len()));
-            starts.extend(buf.iter().map(|s| Some(*s)));
+            starts.extend(buf.iter().map(|w| Some(w.0)));
+            ends.extend(buf.iter().map(|w| Some(w.1)));
         }
-        (UInt32Array::from(rows), TimestampMillisecondArray::from(starts))
+        (UInt32Array::from(rows), TimestampMillisecondArray::from(starts), TimestampMillisecondArray::from(ends))
     }
 }
 
@@ -185,6 +200,16 @@ mod tests {
         let rows: Vec<Option<i64>> = column(0).iter().collect();
         assert_eq!(rows[..4], [Some(2500), Some(2500), Some(2500), None]);
         assert_eq!(column(2).value(0), 3000);
+    }
+
+    #[test]
+    fn cumulate_windows_share_a_start_and_grow() {
+        let mut out = Vec::new();
+        WindowKind::Cumulate { step: 1000, size: 3000 }.windows(4500, &mut out);
+        assert_eq!(out, vec![(3000, 5000), (3000, 6000)]);
+        out.clear();
+        WindowKind::Cumulate { step: 1000, size: 3000 }.windows(3000, &mut out);
+        assert_eq!(out, vec![(3000, 4000), (3000, 5000), (3000, 6000)]);
     }
 
     #[test]

@@ -332,11 +332,11 @@ impl Lowering<'_> {
             aggregates.push(agg);
             filters.push(filter);
         }
-        let window = a
-            .group_expr
-            .iter()
-            .enumerate()
-            .find_map(|(i, e)| window_key(e, &a.input).map(|off| WindowKey { group_index: i, end_offset: off }));
+        // Grouped by both bounds, the end tells when a window closes (exact for cumulating
+        // windows, whose ends differ for one start).
+        let window = (a.group_expr.iter().enumerate())
+            .filter_map(|(i, e)| window_key(e, &a.input).map(|off| WindowKey { group_index: i, end_offset: off }))
+            .min_by_key(|k| k.end_offset);
         self.windowed = window.is_some();
         self.nodes.push(Node::Aggregate(AggregateSpec {
             group_exprs,
@@ -483,6 +483,12 @@ impl ViewPlan {
                 Node::Window(WindowKind::Tumble { size }, time, input) => {
                     format!("Window: tumble size={} time={}", millis_text(*size), input.field(*time).name())
                 }
+                Node::Window(WindowKind::Cumulate { step, size }, time, input) => format!(
+                    "Window: cumulate step={} size={} time={}",
+                    millis_text(*step),
+                    millis_text(*size),
+                    input.field(*time).name()
+                ),
                 Node::Window(WindowKind::Hop { slide, size }, time, input) => format!(
                     "Window: hop slide={} size={} time={}",
                     millis_text(*slide),

@@ -25,14 +25,16 @@ use crate::dataflow::window::{WindowKind, output_schema};
 /// Stream schemas by name, shared with the engine's catalog.
 pub type StreamSchemas = Arc<RwLock<HashMap<String, SchemaRef>>>;
 
-/// Which window table function: `TUMBLE(stream, time_column, size)` or
-/// `HOP(stream, time_column, slide, size)`.
+/// Which window table function: `TUMBLE(stream, time_column, size)`,
+/// `HOP(stream, time_column, slide, size)` or `CUMULATE(stream, time_column, step, size)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowFunctionKind {
     /// Tumbling windows.
     Tumble,
     /// Hopping (sliding) windows.
     Hop,
+    /// Cumulating windows.
+    Cumulate,
 }
 
 /// A window table function over the streams in `streams`.
@@ -71,6 +73,16 @@ impl WindowFunction {
                 }
                 Ok(WindowKind::Hop { slide, size })
             }
+            (WindowFunctionKind::Cumulate, [step, size]) => {
+                let (step, size) = (millis(step).ok_or_else(|| bad("step"))?, millis(size).ok_or_else(|| bad("size"))?);
+                if size % step != 0 {
+                    return plan_err!("cumulate window size must be a multiple of its step");
+                }
+                Ok(WindowKind::Cumulate { step, size })
+            }
+            (WindowFunctionKind::Cumulate, _) => {
+                plan_err!("cumulate expects 4 arguments: stream, time column, step and window size")
+            }
             (WindowFunctionKind::Tumble, _) => {
                 plan_err!("tumble expects 3 arguments: stream, time column and window size")
             }
@@ -81,7 +93,7 @@ impl WindowFunction {
     }
 }
 
-/// A stream with window bounds added: what `TUMBLE(...)` and `HOP(...)` return.
+/// A stream with window bounds added: what the window table functions return.
 #[derive(Debug)]
 pub struct WindowedStream {
     /// The stream read.
