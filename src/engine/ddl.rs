@@ -21,7 +21,7 @@ use crate::dataflow::pipeline::{Pipeline, ViewStats};
 use crate::dataflow::source::SourceTask;
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
-use crate::sql::relations::StreamTable;
+use crate::sql::relations::{StreamInfo, StreamTable};
 use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
 use crate::state::{Layout, state_key, state_prefix, view_prefix};
 
@@ -48,7 +48,8 @@ impl Engine {
         let table = Arc::new(StreamTable::new(&stmt.name, def.schema.clone()));
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), table)?;
         if let Ok(mut schemas) = self.inner.stream_schemas.write() {
-            schemas.insert(stmt.name.clone(), def.schema.clone());
+            let time_column = def.watermark.as_ref().map(|w| w.column);
+            schemas.insert(stmt.name.clone(), StreamInfo { schema: def.schema.clone(), time_column });
         }
         self.write_catalog()?.streams.insert(stmt.name.clone(), StreamEntry { id, def });
         info!(stream = %stmt.name, id, "stream created");

@@ -11,9 +11,9 @@ use datafusion::sql::sqlparser::ast::{self, ColumnDef, Expr, Ident, ObjectName, 
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, lowercase_first};
 
 /// One parsed statement.
 #[derive(Debug, Clone)]
@@ -137,7 +137,10 @@ pub struct DropObject {
 /// Parses `sql` into statements; empty text gives none.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| Error::Parse(lowercase_first(&e.to_string())))?;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(super::ksql::rewrite(tokens)?);
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -314,10 +317,7 @@ fn parse_stream_as_select(p: &mut Parser) -> Result<Option<CreateSink>> {
     }
     p.expect_keyword_is(Keyword::AS)?;
     let query = p.parse_query()?;
-    let emit_on_close = eat_words(p, &["EMIT", "ON", "WINDOW", "CLOSE"]);
-    if !emit_on_close {
-        let _ = eat_words(p, &["EMIT", "CHANGES"]);
-    }
+    let emit_on_close = parse_emit(p);
     Ok(Some(CreateSink { name, from: String::new(), query: Some(query), emit_on_close, options, if_not_exists }))
 }
 
@@ -326,8 +326,17 @@ fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
     let name = parse_name(p)?;
     p.expect_keyword_is(Keyword::AS)?;
     let query = p.parse_query()?;
-    let emit_on_close = eat_words(p, &["EMIT", "ON", "WINDOW", "CLOSE"]);
+    let emit_on_close = parse_emit(p);
     Ok(CreateView { name, query, emit_on_close, if_not_exists })
+}
+
+/// `EMIT ON WINDOW CLOSE` or ksqlDB's `EMIT FINAL` (true), `EMIT CHANGES` or nothing.
+fn parse_emit(p: &mut Parser) -> bool {
+    if eat_words(p, &["EMIT", "ON", "WINDOW", "CLOSE"]) || eat_words(p, &["EMIT", "FINAL"]) {
+        return true;
+    }
+    let _ = eat_words(p, &["EMIT", "CHANGES"]);
+    false
 }
 
 fn parse_drop(p: &mut Parser, kind: ObjectKind) -> Result<Statement> {

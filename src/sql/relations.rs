@@ -22,8 +22,17 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::window::{WindowKind, output_schema};
 
-/// Stream schemas by name, shared with the engine's catalog.
-pub type StreamSchemas = Arc<RwLock<HashMap<String, SchemaRef>>>;
+/// What the window functions know of a stream.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Its columns.
+    pub schema: SchemaRef,
+    /// Its watermark column: the time column when a window function names none.
+    pub time_column: Option<usize>,
+}
+
+/// Streams by name, shared with the engine's catalog.
+pub type StreamSchemas = Arc<RwLock<HashMap<String, StreamInfo>>>;
 
 /// Which window table function: `TUMBLE(stream, time_column, size)`,
 /// `HOP(stream, time_column, slide, size)` or `CUMULATE(stream, time_column, step, size)`.
@@ -106,22 +115,39 @@ pub struct WindowedStream {
 }
 
 impl TableFunctionImpl for WindowFunction {
+    /// `(stream, [time_column,] sizes...)`: without a time column, the stream's watermark
+    /// column (ksqlDB's window clauses come this way).
     fn call_with_args(&self, args: TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
-        let [stream, time, sizes @ ..] = args.exprs() else {
+        let [stream, rest @ ..] = args.exprs() else {
             return plan_err!("window functions take a stream, a time column and sizes");
         };
-        let window = self.window(sizes)?;
         let stream = name_of(stream, "stream")?;
-        let time = name_of(time, "time column")?;
-        let schema =
+        let info =
             self.streams.read().ok().and_then(|s| s.get(&stream).cloned()).ok_or_else(|| {
                 datafusion::error::DataFusionError::Plan(format!("stream \"{stream}\" does not exist"))
             })?;
-        let Ok(time_column) = schema.index_of(&time) else {
-            return plan_err!("column \"{time}\" does not exist in stream \"{stream}\"");
+        let (time_column, sizes) = match rest {
+            [Expr::Literal(..), ..] => match info.time_column {
+                Some(column) => (column, rest),
+                None => {
+                    return plan_err!(
+                        "stream \"{stream}\" has no WATERMARK: name the time column, as in TUMBLE({stream}, ts, INTERVAL '10' SECOND)"
+                    );
+                }
+            },
+            [time, sizes @ ..] => {
+                let time = name_of(time, "time column")?;
+                let Ok(column) = info.schema.index_of(&time) else {
+                    return plan_err!("column \"{time}\" does not exist in stream \"{stream}\"");
+                };
+                (column, sizes)
+            }
+            [] => return plan_err!("window functions take a stream, a time column and sizes"),
         };
+        let window = self.window(sizes)?;
         let schema = Arc::new(
-            output_schema(&schema, time_column).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?,
+            output_schema(&info.schema, time_column)
+                .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?,
         );
         Ok(Arc::new(WindowedStream { stream, window, time_column, schema }))
     }
