@@ -97,6 +97,12 @@ impl Engine {
                 return Ok(CreateView { name: stmt.name.clone(), ..v });
             }
         }
+        if catalog.tables.contains_key(&stmt.from) {
+            return Err(Error::Unsupported(format!(
+                "sinks from tables are not supported yet; write out a stream or a materialized view instead of table \"{}\"",
+                stmt.from
+            )));
+        }
         Err(Error::UnknownRelation { kind: "stream or materialized view", name: stmt.from.clone() })
     }
 
