@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::kernels::zip::zip;
-use arrow::compute::{cast, is_null, or, take};
+use arrow::compute::{cast, is_null, or, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::lookup::TableIndex;
@@ -68,7 +68,8 @@ impl Upsert {
         let valid: Vec<bool> = (0..n).map(|i| key_columns.iter().all(|k| k.is_valid(i))).collect();
         self.report_bad(&batch, &valid);
         for (delete, segment) in segments(&deleted, &valid) {
-            let rows = if segment.len() == n { rows.clone() } else { take_rows(&rows, &segment)? };
+            let rows =
+                if segment.len() == n { rows.clone() } else { take_record_batch(&rows, &UInt32Array::from(segment))? };
             let keys: Vec<ArrayRef> = self.index.key_columns().iter().map(|&i| rows.column(i).clone()).collect();
             let keys = self.index.encode_keys(&keys)?;
             let changes = if delete {
@@ -96,7 +97,7 @@ impl Upsert {
         }
         let texts = cast(batch.column(key_column), &DataType::Utf8)?;
         let texts = texts.as_string::<i32>();
-        let names: Vec<&str> = self.index.key_columns().iter().map(|&k| self.schema.field(k).name().as_str()).collect();
+        let names = self.key_names();
         let parsed = parse_keys(texts, &need, &names);
         for (part, &k) in parsed.into_iter().zip(self.index.key_columns()) {
             let part = cast(&part, self.schema.field(k).data_type())?;
@@ -105,12 +106,17 @@ impl Upsert {
         Ok(())
     }
 
+    /// The names of the primary key columns.
+    fn key_names(&self) -> Vec<&str> {
+        self.index.key_columns().iter().map(|&k| self.schema.field(k).name().as_str()).collect()
+    }
+
     fn report_bad(&self, batch: &RecordBatch, valid: &[bool]) {
         if valid.iter().all(|v| *v) {
             return;
         }
         let keys = self.columns.message_key.and_then(|k| cast(batch.column(k), &DataType::Utf8).ok());
-        let names: Vec<&str> = self.index.key_columns().iter().map(|&k| self.schema.field(k).name().as_str()).collect();
+        let names = self.key_names();
         let bad = (valid.iter().enumerate().filter(|(_, v)| !**v))
             .map(|(i, _)| {
                 let key = keys.as_ref().and_then(|k| k.as_string_opt::<i32>()).filter(|k| k.is_valid(i));
@@ -141,12 +147,6 @@ fn segments(deleted: &BooleanArray, valid: &[bool]) -> Vec<(bool, Vec<u32>)> {
         }
     }
     runs
-}
-
-fn take_rows(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch> {
-    let indices = UInt32Array::from(rows.to_vec());
-    let columns = batch.columns().iter().map(|c| Ok(take(c, &indices, None)?)).collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 /// The key columns' values as text, parsed from message keys where `need` is set: a JSON

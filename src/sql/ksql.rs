@@ -59,7 +59,7 @@ fn find_window(tokens: &[Token]) -> Option<usize> {
     })
 }
 
-/// Window sizes in milliseconds from the clause's parenthesis.
+/// The durations in the clause's parenthesis, as interval texts (`10 SECOND`).
 #[derive(Default)]
 struct Sizes {
     size: Option<String>,

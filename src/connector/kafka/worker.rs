@@ -75,13 +75,9 @@ impl DecodeWorker {
 impl Drop for DecodeWorker {
     fn drop(&mut self) {
         self.input = None;
-        // Unblock a thread waiting to hand back a result, then wait for it to end.
-        while self.output.try_recv().is_ok() {}
+        // Drain results until the thread, out of work, drops its end; then it has ended.
+        while self.output.recv().is_ok() {}
         if let Some(thread) = self.thread.take() {
-            while !thread.is_finished() {
-                while self.output.try_recv().is_ok() {}
-                std::thread::yield_now();
-            }
             let _ = thread.join();
         }
     }
