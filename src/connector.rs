@@ -134,8 +134,23 @@ pub fn validate(options: &Options, schema: &SchemaRef) -> Result<()> {
         "kafka" => kafka::check_options(options, schema)?,
         other => return Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
     }
-    idle_timeout(options)?;
+    if idle_advance(options)? && idle_timeout(options)?.is_none() {
+        return Err(Error::InvalidParameter("option \"idle_advance\" needs an \"idle_timeout\"".into()));
+    }
     Ok(())
+}
+
+/// `idle_advance = 'true'`: once the whole source has had no input for its idle timeout,
+/// the watermark advances with processing time, so windows close on a quiet stream.
+pub fn idle_advance(options: &Options) -> Result<bool> {
+    match options.get("idle_advance").map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" || v == "on" => Ok(true),
+        Some(v) if v == "false" || v == "off" => Ok(false),
+        Some(v) => Err(Error::InvalidParameter(format!(
+            "invalid value for option \"idle_advance\": \"{v}\" (expected true or false)"
+        ))),
+    }
 }
 
 /// Checks what a new stream refers to outside Sluice (the Kafka topic exists). Blocks for

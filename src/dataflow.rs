@@ -11,6 +11,7 @@
 
 pub mod aggregate;
 pub mod changelog;
+pub mod late;
 pub mod lookup;
 pub mod map;
 pub mod materialize;

@@ -121,7 +121,7 @@ impl Engine {
             ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, stream_schemas.clone())));
         }
         let catalog = Arc::new(RwLock::new(Catalog::default()));
-        system::register(&ctx, &catalog)?;
+        system::register(&ctx, &catalog, &store)?;
         let engine = Engine {
             inner: Arc::new(Inner { store, ctx, catalog, stream_schemas, ddl: tokio::sync::Mutex::new(()), config }),
         };

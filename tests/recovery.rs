@@ -63,12 +63,17 @@ CREATE MATERIALIZED VIEW totals AS
 CREATE MATERIALIZED VIEW rich AS SELECT auction, bidder, price, date_time FROM bids WHERE price > 990;
 ";
 
-const CHECKS: [&str; 5] = [
+const CHECKS: [&str; 7] = [
     "SELECT * FROM windowed ORDER BY auction, window_start",
     "SELECT * FROM closed ORDER BY window_end",
     "SELECT * FROM totals ORDER BY auction",
     "SELECT * FROM rich ORDER BY date_time, auction, bidder, price",
     "SELECT name, rows_read, late_rows, bad_rows FROM sluice_catalog.views ORDER BY name",
+    // Late rows are kept exactly once across the crash, like the views.
+    "SELECT view, event_time, watermark, reason, \"row\" FROM sluice_catalog.late_rows \
+     ORDER BY view, event_time, \"row\", watermark",
+    "SELECT v.name, v.late_rows, count(l.view) FROM sluice_catalog.views v \
+     LEFT JOIN sluice_catalog.late_rows l ON l.view = v.name GROUP BY v.name, v.late_rows ORDER BY v.name",
 ];
 
 async fn snapshot(server: &Server) -> Vec<Vec<Vec<String>>> {
@@ -120,6 +125,7 @@ async fn kill_nine_during_ingestion_loses_and_duplicates_nothing() {
     let stats = &reference[4];
     assert!(stats.iter().all(|r| r[3] != "0"), "bad rows must be counted: {stats:?}");
     assert!(stats.iter().all(|r| r[2] != "0"), "late rows must be counted: {stats:?}");
+    assert!(reference[6].iter().all(|r| r[1] == r[2]), "every late row is kept: {:?}", reference[6]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,10 @@ fn slt_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
+    // SLT_FILTER=name runs only the files whose path contains `name`.
+    if let Ok(only) = std::env::var("SLT_FILTER") {
+        files.retain(|p| p.to_string_lossy().contains(&only));
+    }
     files
 }
 

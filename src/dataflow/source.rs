@@ -18,6 +18,7 @@ use arrow::compute::filter_record_batch;
 use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
+use super::late::LateRows;
 use super::pipeline::ViewStats;
 use super::{Barrier, END_OF_TIME, Message, Millis, StateReader};
 use crate::connector::{Poll, SourceReader};
@@ -39,6 +40,26 @@ pub struct WatermarkSpec {
     pub column: usize,
     /// How far behind the largest event time seen the watermark trails.
     pub delay: Millis,
+    /// The view's grace period (allowed lateness): rows up to this far behind the
+    /// watermark still count, and windows close this much later.
+    pub grace: Millis,
+}
+
+impl WatermarkSpec {
+    /// How far behind the largest event time a view's effective watermark trails.
+    fn lag(&self) -> Millis {
+        self.delay.saturating_add(self.grace)
+    }
+}
+
+/// What a source does when its input goes quiet.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IdlePolicy {
+    /// After this long without input a split stops holding the watermark back.
+    pub timeout: Option<Duration>,
+    /// After `timeout` without any input, the watermark advances with processing time, as
+    /// if event time went on at wall-clock speed from the latest event seen.
+    pub advance: bool,
 }
 
 /// Tracks the watermark and filters late rows, row by row, so the result does not depend on
@@ -54,11 +75,27 @@ pub struct WatermarkSpec {
 #[derive(Debug)]
 struct Watermarker {
     spec: WatermarkSpec,
-    idle_timeout: Option<Duration>,
+    idle: IdlePolicy,
     splits: BTreeMap<u32, SplitClock>,
     current: Millis,
     /// When any split last delivered rows (or when tracking started).
     last_data: Instant,
+}
+
+/// A batch split by [`Watermarker::apply`].
+struct Applied {
+    /// The on-time rows.
+    kept: RecordBatch,
+    /// The late rows, with the watermark each was behind.
+    late: Option<(RecordBatch, Vec<Millis>)>,
+}
+
+fn event_times(batch: &RecordBatch, column: usize) -> Result<&TimestampMillisecondArray> {
+    batch
+        .column(column)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .ok_or_else(|| Error::Internal("event-time column is not timestamp(ms)".into()))
 }
 
 /// The event-time clock of one split.
@@ -69,8 +106,8 @@ struct SplitClock {
 }
 
 impl Watermarker {
-    fn new(spec: WatermarkSpec, idle_timeout: Option<Duration>, now: Instant) -> Watermarker {
-        Watermarker { spec, idle_timeout, splits: BTreeMap::new(), current: Millis::MIN, last_data: now }
+    fn new(spec: WatermarkSpec, idle: IdlePolicy, now: Instant) -> Watermarker {
+        Watermarker { spec, idle, splits: BTreeMap::new(), current: Millis::MIN, last_data: now }
     }
 
     fn current(&self) -> Millis {
@@ -89,23 +126,19 @@ impl Watermarker {
         let active = self
             .splits
             .values()
-            .filter(|c| self.idle_timeout.is_none_or(|timeout| now.saturating_duration_since(c.last_seen) < timeout));
+            .filter(|c| self.idle.timeout.is_none_or(|timeout| now.saturating_duration_since(c.last_seen) < timeout));
         match active.map(|c| c.max_time).min() {
-            Some(t) if t != Millis::MIN => t.saturating_sub(self.spec.delay),
+            Some(t) if t != Millis::MIN => t.saturating_sub(self.spec.lag()),
             _ => Millis::MIN,
         }
     }
 
-    /// Returns the on-time rows of a batch from `split`, read at `now`, and the number of
-    /// late ones.
-    fn apply(&mut self, batch: RecordBatch, split: u32, now: Instant) -> Result<(RecordBatch, u64)> {
-        let times = batch
-            .column(self.spec.column)
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .ok_or_else(|| Error::Internal("event-time column is not timestamp(ms)".into()))?;
+    /// Splits a batch from `split`, read at `now`, into its on-time rows and its late ones
+    /// (with the watermark each was behind).
+    fn apply(&mut self, batch: RecordBatch, split: u32, now: Instant) -> Result<Applied> {
+        let times = event_times(&batch, self.spec.column)?.clone();
         let quiet = now.saturating_duration_since(self.last_data);
-        if self.idle_timeout.is_some_and(|timeout| quiet >= timeout) {
+        if self.idle.timeout.is_some_and(|timeout| quiet >= timeout) {
             self.splits.values_mut().for_each(|c| c.last_seen = now);
         }
         self.last_data = now;
@@ -113,7 +146,7 @@ impl Watermarker {
         clock.last_seen = now;
         let single = self.splits.len() == 1;
         let mut keep = BooleanBufferBuilder::new(times.len());
-        let mut late = 0u64;
+        let mut behind = Vec::new();
         for i in 0..times.len() {
             let on_time = times.is_valid(i) && {
                 let t = times.value(i);
@@ -121,14 +154,34 @@ impl Watermarker {
                 self.advance(split, t, now, single);
                 ok
             };
-            late += u64::from(!on_time);
+            if !on_time {
+                behind.push(self.current);
+            }
             keep.append(on_time);
         }
-        if late == 0 {
-            return Ok((batch, 0));
+        if behind.is_empty() {
+            return Ok(Applied { kept: batch, late: None });
         }
         let mask = BooleanArray::new(keep.finish(), None);
-        Ok((filter_record_batch(&batch, &mask)?, late))
+        let late = filter_record_batch(&batch, &arrow::compute::not(&mask)?)?;
+        Ok(Applied { kept: filter_record_batch(&batch, &mask)?, late: Some((late, behind)) })
+    }
+
+    /// With [`IdlePolicy::advance`], moves the watermark on by the processing time passed
+    /// since the source went quiet (once it has been quiet for the idle timeout). Returns
+    /// whether it moved.
+    fn tick(&mut self, now: Instant) -> bool {
+        let Some(timeout) = self.idle.timeout.filter(|_| self.idle.advance) else { return false };
+        let quiet = now.saturating_duration_since(self.last_data);
+        let latest = self.splits.values().map(|c| c.max_time).max().unwrap_or(Millis::MIN);
+        if quiet < timeout || latest == Millis::MIN {
+            return false;
+        }
+        let quiet = Millis::try_from(quiet.as_millis()).unwrap_or(Millis::MAX);
+        let allowed = latest.saturating_add(quiet).saturating_sub(self.spec.lag());
+        let moved = allowed > self.current;
+        self.current = self.current.max(allowed);
+        moved
     }
 
     /// Moves `split`'s clock to `t` if that is later, and the watermark with it.
@@ -138,7 +191,7 @@ impl Watermarker {
             return;
         }
         clock.max_time = t;
-        let allowed = if single { t.saturating_sub(self.spec.delay) } else { self.combined(now) };
+        let allowed = if single { t.saturating_sub(self.spec.lag()) } else { self.combined(now) };
         self.current = self.current.max(allowed);
     }
 
@@ -174,8 +227,8 @@ pub struct SourceTask {
     pub reader: Box<dyn SourceReader>,
     /// Watermark definition of the stream, if it has one.
     pub watermark: Option<WatermarkSpec>,
-    /// After this long without input a split stops holding the watermark back.
-    pub idle_timeout: Option<Duration>,
+    /// What happens when the input goes quiet.
+    pub idle: IdlePolicy,
     /// Rows per batch at most.
     pub batch_size: usize,
     /// Time between checkpoints.
@@ -188,6 +241,7 @@ pub struct SourceTask {
 struct Loop {
     task: SourceTask,
     watermarker: Option<Watermarker>,
+    late: LateRows,
     epoch: u64,
     state_prefix: Vec<u8>,
     out: SyncSender<Message>,
@@ -211,8 +265,7 @@ impl SourceTask {
         self.stats.late_rows.store(restore_u64(state, b"late")?.unwrap_or(0), Ordering::Relaxed);
         self.stats.bad_rows.store(restore_u64(state, b"bad")?.unwrap_or(0), Ordering::Relaxed);
         self.stats.rows_read.store(restore_u64(state, b"read")?.unwrap_or(0), Ordering::Relaxed);
-        let mut watermarker =
-            self.watermark.clone().map(|spec| Watermarker::new(spec, self.idle_timeout, Instant::now()));
+        let mut watermarker = self.watermark.clone().map(|spec| Watermarker::new(spec, self.idle, Instant::now()));
         if let (Some(wm), Some(saved)) = (watermarker.as_mut(), state.get(b"wm")?) {
             wm.restore(&saved, Instant::now())?;
             self.stats.watermark.store(wm.current(), Ordering::Relaxed);
@@ -220,6 +273,7 @@ impl SourceTask {
         let mut run = Loop {
             task: self,
             watermarker,
+            late: LateRows::restore(state)?,
             epoch,
             state_prefix: state.key(&[]),
             out,
@@ -262,6 +316,7 @@ impl Loop {
                 }
                 Poll::Idle => {
                     self.report_status(false);
+                    self.on_idle()?;
                     if !self.acks.is_empty() {
                         self.barrier(true)?;
                     }
@@ -299,18 +354,36 @@ impl Loop {
             return self.send(Message::Batch(batch));
         };
         let before = wm.current();
-        let (batch, late) = wm.apply(batch, split, Instant::now())?;
-        let after = wm.current();
-        if late > 0 {
-            trace!(late, "dropped late rows");
-            self.task.stats.late_rows.fetch_add(late, Ordering::Relaxed);
+        let Applied { kept, late } = wm.apply(batch, split, Instant::now())?;
+        let column = wm.spec.column;
+        if let Some((rows, watermarks)) = late {
+            trace!(late = rows.num_rows(), "dropped late rows");
+            self.task.stats.late_rows.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
+            self.late.push(&rows, event_times(&rows, column)?, watermarks)?;
         }
-        if batch.num_rows() > 0 {
-            self.send(Message::Batch(batch))?;
+        if kept.num_rows() > 0 {
+            self.send(Message::Batch(kept))?;
         }
+        self.watermark_moved(before)
+    }
+
+    /// Sends the watermark on if it moved past `before`.
+    fn watermark_moved(&mut self, before: Millis) -> Result<()> {
+        let after = self.watermarker.as_ref().map_or(before, Watermarker::current);
         if after > before {
+            self.dirty = true;
             self.task.stats.watermark.store(after, Ordering::Relaxed);
             self.send(Message::Watermark(after))?;
+        }
+        Ok(())
+    }
+
+    /// While the source is quiet: lets the watermark advance with processing time.
+    fn on_idle(&mut self) -> Result<()> {
+        let Some(wm) = self.watermarker.as_mut() else { return Ok(()) };
+        let before = wm.current();
+        if wm.tick(Instant::now()) {
+            self.watermark_moved(before)?;
         }
         Ok(())
     }
@@ -331,6 +404,7 @@ impl Loop {
             writes.push((self.key(b"wm"), Some(wm.encode())));
         }
         writes.push((self.key(b"pos"), Some(self.task.reader.checkpoint()?)));
+        self.late.checkpoint(self.epoch, &mut writes)?;
         self.report_status(true);
         debug!(epoch = self.epoch, "checkpoint barrier");
         let acks = if with_acks { std::mem::take(&mut self.acks) } else { Vec::new() };
@@ -391,6 +465,10 @@ mod tests {
     }
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
+    fn idle(timeout: Duration) -> IdlePolicy {
+        IdlePolicy { timeout: Some(timeout), advance: false }
+    }
+
     fn batch(times: Vec<Option<i64>>) -> RecordBatch {
         let schema = Schema::new(vec![Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true)]);
         RecordBatch::try_new(Arc::new(schema), vec![Arc::new(TimestampMillisecondArray::from(times))]).unwrap()
@@ -400,14 +478,16 @@ mod tests {
     fn lateness_is_per_row_and_independent_of_batching() {
         let t0 = Instant::now();
         let rows = vec![Some(10_000), Some(7_000), Some(5_000), Some(20_000), Some(16_500), None];
-        let spec = WatermarkSpec { column: 0, delay: 4_000 };
-        let mut whole = Watermarker::new(spec.clone(), None, t0);
-        let (kept, late) = whole.apply(batch(rows.clone()), 0, t0).unwrap();
-        assert_eq!((kept.num_rows(), late), (4, 2));
-        let mut split = Watermarker::new(spec, None, t0);
+        let spec = WatermarkSpec { column: 0, delay: 4_000, grace: 0 };
+        let mut whole = Watermarker::new(spec.clone(), IdlePolicy::default(), t0);
+        let applied = whole.apply(batch(rows.clone()), 0, t0).unwrap();
+        let (late, behind) = applied.late.unwrap();
+        assert_eq!((applied.kept.num_rows(), late.num_rows()), (4, 2));
+        assert_eq!(behind, vec![6_000, 16_000], "each late row with the watermark it was behind");
+        let mut split = Watermarker::new(spec, IdlePolicy::default(), t0);
         let mut total_late = 0;
         for r in rows {
-            total_late += split.apply(batch(vec![r]), 0, t0).unwrap().1;
+            total_late += split.apply(batch(vec![r]), 0, t0).unwrap().late.map_or(0, |l| l.0.num_rows());
         }
         assert_eq!(total_late, 2);
         assert_eq!(whole.current(), split.current());
@@ -416,8 +496,8 @@ mod tests {
     #[test]
     fn watermark_is_the_minimum_over_active_splits() {
         let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 1_000 };
-        let mut wm = Watermarker::new(spec, Some(Duration::from_secs(3600)), t0);
+        let spec = WatermarkSpec { column: 0, delay: 1_000, grace: 0 };
+        let mut wm = Watermarker::new(spec, idle(Duration::from_secs(3600)), t0);
         wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
         assert_eq!(wm.current(), 9_000);
         wm.apply(batch(vec![Some(5_000)]), 1, t0).unwrap();
@@ -426,7 +506,7 @@ mod tests {
         assert_eq!(wm.current(), 9_000, "split 1 holds it back");
         wm.apply(batch(vec![Some(15_000)]), 1, t0).unwrap();
         assert_eq!(wm.current(), 14_000);
-        let mut restored = Watermarker::new(wm.spec.clone(), None, t0);
+        let mut restored = Watermarker::new(wm.spec.clone(), IdlePolicy::default(), t0);
         restored.restore(&wm.encode(), t0).unwrap();
         assert_eq!(restored.current(), 14_000);
         assert_eq!(restored.splits.len(), 2);
@@ -435,20 +515,20 @@ mod tests {
     #[test]
     fn a_registered_split_holds_the_watermark_before_its_first_row() {
         let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 0 };
-        let mut wm = Watermarker::new(spec, Some(Duration::from_secs(3600)), t0);
+        let spec = WatermarkSpec { column: 0, delay: 0, grace: 0 };
+        let mut wm = Watermarker::new(spec, idle(Duration::from_secs(3600)), t0);
         wm.register(&[0, 1], t0);
         wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
         assert_eq!(wm.current(), Millis::MIN);
-        let (_, late) = wm.apply(batch(vec![Some(2_000)]), 1, t0).unwrap();
-        assert_eq!((late, wm.current()), (0, 2_000));
+        let applied = wm.apply(batch(vec![Some(2_000)]), 1, t0).unwrap();
+        assert_eq!((applied.late.is_none(), wm.current()), (true, 2_000));
     }
 
     #[test]
     fn an_idle_split_stops_holding_the_watermark() {
         let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 0 };
-        let mut wm = Watermarker::new(spec, Some(Duration::from_millis(50)), t0);
+        let spec = WatermarkSpec { column: 0, delay: 0, grace: 0 };
+        let mut wm = Watermarker::new(spec, idle(Duration::from_millis(50)), t0);
         wm.apply(batch(vec![Some(1_000)]), 1, t0).unwrap();
         wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
         assert_eq!(wm.current(), 1_000);
@@ -461,13 +541,40 @@ mod tests {
     #[test]
     fn a_quiet_source_does_not_make_its_splits_idle() {
         let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 0 };
-        let mut wm = Watermarker::new(spec, Some(Duration::from_millis(50)), t0);
+        let spec = WatermarkSpec { column: 0, delay: 0, grace: 0 };
+        let mut wm = Watermarker::new(spec, idle(Duration::from_millis(50)), t0);
         wm.apply(batch(vec![Some(1_000)]), 1, t0).unwrap();
         wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
         wm.apply(batch(vec![Some(12_000)]), 0, at(t0, 80)).unwrap();
         assert_eq!(wm.current(), 1_000, "split 1 still holds the watermark after an outage");
-        let (_, late) = wm.apply(batch(vec![Some(2_000)]), 1, at(t0, 81)).unwrap();
-        assert_eq!((late, wm.current()), (0, 2_000));
+        let applied = wm.apply(batch(vec![Some(2_000)]), 1, at(t0, 81)).unwrap();
+        assert_eq!((applied.late.is_none(), wm.current()), (true, 2_000));
+    }
+
+    #[test]
+    fn grace_lets_rows_behind_the_watermark_count_and_holds_windows_open() {
+        let t0 = Instant::now();
+        let spec = WatermarkSpec { column: 0, delay: 1_000, grace: 2_000 };
+        let mut wm = Watermarker::new(spec, IdlePolicy::default(), t0);
+        wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
+        assert_eq!(wm.current(), 7_000, "the effective watermark trails by delay + grace");
+        let applied = wm.apply(batch(vec![Some(7_500), Some(6_999)]), 0, t0).unwrap();
+        assert_eq!(applied.kept.num_rows(), 1);
+        assert_eq!(applied.late.unwrap().1, vec![7_000]);
+    }
+
+    #[test]
+    fn a_quiet_source_advances_by_processing_time_only_when_asked() {
+        let t0 = Instant::now();
+        let spec = WatermarkSpec { column: 0, delay: 1_000, grace: 0 };
+        let advancing = IdlePolicy { timeout: Some(Duration::from_millis(100)), advance: true };
+        for (policy, expected) in [(advancing, 9_000 + 250), (idle(Duration::from_millis(100)), 9_000)] {
+            let mut wm = Watermarker::new(spec.clone(), policy, t0);
+            assert!(!wm.tick(at(t0, 500)), "nothing seen yet: nothing to advance from");
+            wm.apply(batch(vec![Some(10_000)]), 0, at(t0, 1_000)).unwrap();
+            assert!(!wm.tick(at(t0, 1_050)), "not quiet for the timeout yet");
+            wm.tick(at(t0, 1_250));
+            assert_eq!(wm.current(), expected);
+        }
     }
 }

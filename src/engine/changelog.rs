@@ -45,7 +45,7 @@ impl Engine {
         };
         let stats = Arc::new(ViewStats::default());
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
-        let source = self.source_task(&def.source, id, &stats)?;
+        let source = self.source_task(&def.source, id, &stats, 0)?;
         let operators = self.table_operators(&stmt.name, &def, id, &index, &stats);
         if new {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;

@@ -16,9 +16,10 @@ use super::tables::ViewTable;
 use super::{Engine, Output};
 use crate::catalog::{self, StreamEntry, ViewEntry};
 use crate::connector;
+use crate::dataflow::Millis;
 use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
-use crate::dataflow::source::SourceTask;
+use crate::dataflow::source::{IdlePolicy, SourceTask, WatermarkSpec};
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable};
@@ -77,7 +78,7 @@ impl Engine {
             None => self.inner.store.next_id()?,
         };
         let stats = Arc::new(ViewStats::default());
-        let source = self.source_task(&def, id, &stats)?;
+        let source = self.source_task(&def, id, &stats, plan.grace)?;
         let operators = self.operators(plan, id, &stats)?;
         let table = ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone());
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(table))?;
@@ -111,14 +112,24 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("connector check failed: {e}")))?
     }
 
-    /// The source stage of pipeline `id` over stream `def`, resuming from its checkpoint.
-    pub(super) fn source_task(&self, def: &StreamDef, id: u64, stats: &Arc<ViewStats>) -> Result<SourceTask> {
+    /// The source stage of pipeline `id` over stream `def`, resuming from its checkpoint,
+    /// letting rows up to `grace` behind the watermark count.
+    pub(super) fn source_task(
+        &self,
+        def: &StreamDef,
+        id: u64,
+        stats: &Arc<ViewStats>,
+        grace: Millis,
+    ) -> Result<SourceTask> {
         let saved = self.inner.store.get(&state_key(id, 0, b"pos"))?;
         let reader = connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?;
         Ok(SourceTask {
             reader,
-            watermark: def.watermark.clone(),
-            idle_timeout: connector::idle_timeout(&def.options)?,
+            watermark: def.watermark.clone().map(|w| WatermarkSpec { grace, ..w }),
+            idle: IdlePolicy {
+                timeout: connector::idle_timeout(&def.options)?,
+                advance: connector::idle_advance(&def.options)?,
+            },
             batch_size: self.inner.config.batch_size,
             checkpoint_interval: self.inner.config.checkpoint_interval,
             stats: stats.clone(),

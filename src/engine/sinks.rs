@@ -57,7 +57,7 @@ impl Engine {
         let target = writer.target();
         let stats = Arc::new(ViewStats::default());
         let written = Arc::new(AtomicU64::new(0));
-        let source = self.source_task(&def, id, &stats)?;
+        let source = self.source_task(&def, id, &stats, plan.grace)?;
         let mut operators = plan.into_operators()?;
         let store = self.inner.store.clone();
         operators.push(Box::new(Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone())));
@@ -84,8 +84,8 @@ impl Engine {
     /// The query a sink runs: its own, its view's, or all columns of its stream.
     fn sink_query(&self, stmt: &CreateSink) -> Result<CreateView> {
         if let Some(query) = &stmt.query {
-            let (name, emit_on_close) = (stmt.name.clone(), stmt.emit_on_close);
-            return Ok(CreateView { name, query: query.clone(), emit_on_close, if_not_exists: false });
+            let (name, emit_on_close, grace) = (stmt.name.clone(), stmt.emit_on_close, stmt.grace.clone());
+            return Ok(CreateView { name, query: query.clone(), emit_on_close, grace, if_not_exists: false });
         }
         let catalog = self.read_catalog()?;
         if let Some(view) = catalog.views.get(&stmt.from) {

@@ -1,5 +1,5 @@
 //! System tables (`sluice_catalog.streams`, `.tables`, `.views`, `.sources`,
-//! `.source_errors`), SHOW and DESCRIBE.
+//! `.source_errors`, `.late_rows`), SHOW and DESCRIBE.
 //!
 //! Each system table is built from the live catalog and pipeline counters when a query
 //! scans it; SHOW STREAMS, SHOW TABLES, SHOW MATERIALIZED VIEWS and SHOW SOURCES return
@@ -22,13 +22,16 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::{CATALOG_NAME, Output};
 use crate::catalog::Catalog;
+use crate::dataflow::late;
 use crate::error::{Error, Result};
+use crate::state::Store;
 
-type Builder = fn(&Catalog) -> Result<RecordBatch>;
+type Builder = fn(&Catalog, &Store) -> Result<RecordBatch>;
 
-/// A table computed from the catalog at scan time.
+/// A table computed from the catalog (and the store) at scan time.
 struct SystemTable {
     catalog: Arc<RwLock<Catalog>>,
+    store: Store,
     schema: SchemaRef,
     build: Builder,
 }
@@ -40,18 +43,20 @@ impl std::fmt::Debug for SystemTable {
 }
 
 /// Registers the `sluice_catalog` schema and its tables.
-pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
+pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>, store: &Store) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
-    let tables: [(&str, Builder); 5] = [
-        ("streams", streams_batch),
-        ("tables", tables_batch),
-        ("views", views_batch),
-        ("sources", sources_batch),
-        ("source_errors", errors_batch),
+    let tables: [(&str, Builder); 6] = [
+        ("streams", |c, _| streams_batch(c)),
+        ("tables", |c, _| tables_batch(c)),
+        ("views", |c, _| views_batch(c)),
+        ("sources", |c, _| sources_batch(c)),
+        ("source_errors", |c, _| errors_batch(c)),
+        ("late_rows", late_rows_batch),
     ];
     for (name, build) in tables {
         let empty = Catalog::default();
-        let table = SystemTable { catalog: catalog.clone(), schema: build(&empty)?.schema(), build };
+        let schema_of = build(&empty, store)?.schema();
+        let table = SystemTable { catalog: catalog.clone(), store: store.clone(), schema: schema_of, build };
         datafusion::catalog::SchemaProvider::register_table(schema.as_ref(), name.to_string(), Arc::new(table))?;
     }
     let provider = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
@@ -289,6 +294,27 @@ fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
     ])
 }
 
+/// Every row a view, table or sink dropped as late (see `crate::dataflow::late`).
+fn late_rows_batch(catalog: &Catalog, store: &Store) -> Result<RecordBatch> {
+    let tables = catalog.tables.iter().map(|(n, t)| (n, n, t.id));
+    let views = catalog.views.iter().map(|(n, v)| (n, &v.stream, v.id));
+    let sinks = catalog.sinks.iter().map(|(n, s)| (n, &s.stream, s.id));
+    let (mut names, mut streams, mut batches) = (vec![], vec![], vec![]);
+    for (name, stream, id) in tables.chain(views).chain(sinks) {
+        for b in late::read(store, id)? {
+            names.extend(std::iter::repeat_n(name.as_str(), b.num_rows()));
+            streams.extend(std::iter::repeat_n(stream.as_str(), b.num_rows()));
+            batches.push(b);
+        }
+    }
+    let rows = arrow::compute::concat_batches(&late::schema(), &batches)?;
+    let mut columns: Vec<(&str, ArrayRef)> =
+        vec![("view", Arc::new(StringArray::from(names))), ("stream", Arc::new(StringArray::from(streams)))];
+    let schema = rows.schema();
+    columns.extend(schema.fields().iter().map(|f| f.name().as_str()).zip(rows.columns().iter().cloned()));
+    batch(columns)
+}
+
 #[async_trait]
 impl TableProvider for SystemTable {
     fn schema(&self) -> SchemaRef {
@@ -307,7 +333,7 @@ impl TableProvider for SystemTable {
         _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let catalog = read(&self.catalog).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let batch = (self.build)(&catalog).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let batch = (self.build)(&catalog, &self.store).map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema.clone(), projection.cloned())?)
     }
 }

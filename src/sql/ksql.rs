@@ -64,6 +64,7 @@ fn find_window(tokens: &[Token]) -> Option<usize> {
 struct Sizes {
     size: Option<String>,
     advance: Option<String>,
+    grace: Option<String>,
 }
 
 fn rewrite_one(tokens: &mut Vec<Token>, at: usize) -> Result<()> {
@@ -100,10 +101,21 @@ fn rewrite_one(tokens: &mut Vec<Token>, at: usize) -> Result<()> {
     call.push(Token::RParen);
     call.extend(alias);
     tokens.splice(from + 1..=close, call);
+    if let Some(grace) = sizes.grace {
+        add_grace(tokens, from, &grace);
+    }
     add_group_by_bounds(tokens, from)
 }
 
-/// `SIZE n unit`, `ADVANCE BY n unit`; GRACE PERIOD and RETENTION are refused.
+/// Appends `GRACE PERIOD INTERVAL 'n' UNIT` to the statement holding position `at`.
+fn add_grace(tokens: &mut Vec<Token>, at: usize, grace: &str) {
+    let end = (at..tokens.len()).find(|&i| tokens[i] == Token::SemiColon).unwrap_or(tokens.len());
+    let mut clause = vec![Token::make_word("GRACE", None), Token::make_word("PERIOD", None)];
+    clause.extend(interval(grace).into_iter().skip(1));
+    tokens.splice(end..end, clause);
+}
+
+/// `SIZE n unit`, `ADVANCE BY n unit`, `GRACE PERIOD n unit`; RETENTION is refused.
 fn parse_sizes(inner: &[Token]) -> Result<Sizes> {
     let mut sizes = Sizes::default();
     for part in inner.split(|t| *t == Token::Comma) {
@@ -111,7 +123,7 @@ fn parse_sizes(inner: &[Token]) -> Result<Sizes> {
         match head.first().map(String::as_str) {
             Some("SIZE") => sizes.size = Some(duration(&part[1..])?),
             Some("ADVANCE") if is_word(part.get(1), "BY") => sizes.advance = Some(duration(&part[2..])?),
-            Some("GRACE") => return Err(Error::Unsupported("GRACE PERIOD is not supported yet".into())),
+            Some("GRACE") if is_word(part.get(1), "PERIOD") => sizes.grace = Some(duration(&part[2..])?),
             Some("RETENTION") => return Err(Error::Unsupported("RETENTION is not supported in window clauses".into())),
             _ => return Err(syntax("expected SIZE or ADVANCE BY in the window clause")),
         }
@@ -181,7 +193,10 @@ mod tests {
 
     fn query_text(sql: &str) -> String {
         match &parse(sql).unwrap()[0] {
-            Statement::CreateView(v) => format!("{}{}", v.query, if v.emit_on_close { " [final]" } else { "" }),
+            Statement::CreateView(v) => {
+                let grace = v.grace.as_ref().map(|g| format!(" [grace {g}]")).unwrap_or_default();
+                format!("{}{}{grace}", v.query, if v.emit_on_close { " [final]" } else { "" })
+            }
             Statement::Query(q) => q.to_string(),
             _ => panic!("{sql}"),
         }
@@ -208,10 +223,23 @@ mod tests {
     }
 
     #[test]
+    fn grace_period_moves_to_the_end_of_its_statement() {
+        let graced = query_text(
+            "CREATE MATERIALIZED VIEW v AS SELECT k, count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 2 \
+             SECONDS) GROUP BY k EMIT FINAL; SELECT 1",
+        );
+        assert_eq!(
+            graced,
+            "SELECT k, count(*) FROM tumble(s, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k [final] \
+             [grace INTERVAL '2' SECOND]"
+        );
+    }
+
+    #[test]
     fn what_is_not_supported_says_so() {
         for (sql, state) in [
             ("SELECT count(*) FROM s WINDOW SESSION (60 SECONDS) GROUP BY k", "0A000"),
-            ("SELECT count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 2 SECONDS) GROUP BY k", "0A000"),
+            ("SELECT count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS, RETENTION 2 DAYS) GROUP BY k", "0A000"),
             ("SELECT count(*) FROM s WINDOW HOPPING (SIZE 10 SECONDS) GROUP BY k", "42601"),
             ("SELECT count(*) FROM s WINDOW TUMBLING (SIZE 10 FORTNIGHTS) GROUP BY k", "42601"),
             ("SELECT count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS)", "42601"),

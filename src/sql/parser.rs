@@ -11,7 +11,7 @@ use datafusion::sql::sqlparser::ast::{self, ColumnDef, Expr, Ident, ObjectName, 
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{Error, Result, lowercase_first};
 
@@ -100,6 +100,8 @@ pub struct CreateView {
     pub query: Box<ast::Query>,
     /// `EMIT ON WINDOW CLOSE`.
     pub emit_on_close: bool,
+    /// `GRACE PERIOD interval`: how long after the watermark rows still count.
+    pub grace: Option<Expr>,
     /// `IF NOT EXISTS`.
     pub if_not_exists: bool,
 }
@@ -115,6 +117,8 @@ pub struct CreateSink {
     pub query: Option<Box<ast::Query>>,
     /// `EMIT ON WINDOW CLOSE` after the query.
     pub emit_on_close: bool,
+    /// `GRACE PERIOD interval` after the query.
+    pub grace: Option<Expr>,
     /// `WITH (...)` options, keys lowercased.
     pub options: BTreeMap<String, String>,
     /// `IF NOT EXISTS`.
@@ -296,7 +300,7 @@ fn parse_create_sink(p: &mut Parser) -> Result<CreateSink> {
     p.expect_keyword_is(Keyword::FROM)?;
     let from = parse_name(p)?;
     let options = parse_with_options(p)?;
-    Ok(CreateSink { name, from, query: None, emit_on_close: false, options, if_not_exists })
+    Ok(CreateSink { name, from, query: None, emit_on_close: false, grace: None, options, if_not_exists })
 }
 
 /// ksqlDB's `CREATE STREAM name WITH (options) AS query [EMIT CHANGES | EMIT ON WINDOW
@@ -316,18 +320,64 @@ fn parse_stream_as_select(p: &mut Parser) -> Result<Option<CreateSink>> {
         )));
     }
     p.expect_keyword_is(Keyword::AS)?;
-    let query = p.parse_query()?;
-    let emit_on_close = parse_emit(p);
-    Ok(Some(CreateSink { name, from: String::new(), query: Some(query), emit_on_close, options, if_not_exists }))
+    let query = parse_view_query(p)?;
+    let (emit_on_close, grace) = parse_tail(p)?;
+    let from = String::new();
+    Ok(Some(CreateSink { name, from, query: Some(query), emit_on_close, grace, options, if_not_exists }))
 }
 
 fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parse_name(p)?;
     p.expect_keyword_is(Keyword::AS)?;
-    let query = p.parse_query()?;
-    let emit_on_close = parse_emit(p);
-    Ok(CreateView { name, query, emit_on_close, if_not_exists })
+    let query = parse_view_query(p)?;
+    let (emit_on_close, grace) = parse_tail(p)?;
+    Ok(CreateView { name, query, emit_on_close, grace, if_not_exists })
+}
+
+/// A view's query: the tokens up to its trailing clauses (see [`parse_tail`]), parsed on
+/// their own so that `FROM s GRACE PERIOD ...` does not take `GRACE` for an alias of `s`.
+fn parse_view_query(p: &mut Parser) -> Result<Box<ast::Query>> {
+    let mut depth = 0usize;
+    let mut len = 0;
+    loop {
+        let token = p.peek_nth_token(len).token;
+        let word = |i: usize| match p.peek_nth_token(i).token {
+            Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        };
+        match token {
+            Token::EOF | Token::SemiColon => break,
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            _ if depth == 0 => match (word(len).as_str(), word(len + 1).as_str()) {
+                ("GRACE", "PERIOD") | ("EMIT", "CHANGES" | "FINAL" | "ON") => break,
+                _ => {}
+            },
+            _ => {}
+        }
+        len += 1;
+    }
+    let mut tokens: Vec<_> = (0..len).map(|_| p.next_token()).collect();
+    tokens.push(TokenWithSpan::wrap(Token::EOF));
+    let mut query_parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
+    let query = query_parser.parse_query()?;
+    if query_parser.peek_token().token != Token::EOF {
+        return Err(query_parser.expected::<()>("end of query", query_parser.peek_token()).unwrap_err().into());
+    }
+    Ok(query)
+}
+
+/// What may follow a view's query, in either order: an EMIT clause and
+/// `GRACE PERIOD interval`.
+fn parse_tail(p: &mut Parser) -> Result<(bool, Option<Expr>)> {
+    let mut emit_on_close = parse_emit(p);
+    let mut grace = None;
+    if eat_words(p, &["GRACE", "PERIOD"]) {
+        grace = Some(p.parse_expr()?);
+        emit_on_close |= parse_emit(p);
+    }
+    Ok((emit_on_close, grace))
 }
 
 /// `EMIT ON WINDOW CLOSE` or ksqlDB's `EMIT FINAL` (true), `EMIT CHANGES` or nothing.
@@ -449,13 +499,20 @@ impl fmt::Display for CreateStream {
     }
 }
 
+fn write_tail(f: &mut fmt::Formatter<'_>, emit_on_close: bool, grace: Option<&Expr>) -> fmt::Result {
+    if emit_on_close {
+        write!(f, " EMIT ON WINDOW CLOSE")?;
+    }
+    if let Some(grace) = grace {
+        write!(f, " GRACE PERIOD {grace}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for CreateView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CREATE MATERIALIZED VIEW {} AS {}", quoted(&self.name), self.query)?;
-        if self.emit_on_close {
-            write!(f, " EMIT ON WINDOW CLOSE")?;
-        }
-        Ok(())
+        write_tail(f, self.emit_on_close, self.grace.as_ref())
     }
 }
 
@@ -473,10 +530,7 @@ impl fmt::Display for CreateSink {
             );
         };
         write!(f, "CREATE STREAM {} WITH ({}) AS {query}", quoted(&self.name), opts.join(", "))?;
-        if self.emit_on_close {
-            write!(f, " EMIT ON WINDOW CLOSE")?;
-        }
-        Ok(())
+        write_tail(f, self.emit_on_close, self.grace.as_ref())
     }
 }
 

@@ -27,6 +27,7 @@ use datafusion::sql::sqlparser::ast::{self, BinaryOperator};
 use super::parser::{CreateStream, CreateView, normalize};
 use super::relations::{StreamTable, TableRelation, WindowedStream, interval_millis};
 use crate::connector::Options;
+use crate::dataflow::Millis;
 use crate::dataflow::Operator;
 use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
@@ -75,6 +76,8 @@ pub struct ViewPlan {
     /// Whether rows are keyed by a group key (updating) rather than appended. A windowed
     /// aggregate that emits on window close is append-only: each row is final.
     pub keyed: bool,
+    /// `GRACE PERIOD`: how far behind the stream's watermark rows still count (ms).
+    pub grace: Millis,
 }
 
 /// Plans `CREATE STREAM`: schema from DataFusion's type mapping, watermark delay.
@@ -179,16 +182,30 @@ async fn plan_watermark(
                 ast::Expr::Identifier(id) if normalize(id) == column => {}
                 _ => return Err(bad()),
             }
-            let plan = state.create_logical_plan(&format!("SELECT {right}")).await?;
-            let LogicalPlan::Projection(p) = plan else { return Err(bad()) };
-            match p.expr.first().map(|e| e.clone().unalias()) {
-                Some(Expr::Literal(v, _)) => interval_millis(&v).filter(|d| *d >= 0).ok_or_else(bad)?,
-                _ => return Err(bad()),
-            }
+            interval_literal(state, right).await?.filter(|d| *d >= 0).ok_or_else(bad)?
         }
         _ => return Err(bad()),
     };
-    Ok(WatermarkSpec { column: index, delay })
+    Ok(WatermarkSpec { column: index, delay, grace: 0 })
+}
+
+/// The length of a constant interval expression such as `INTERVAL '2' SECOND`, if it is one.
+async fn interval_literal(state: &SessionState, expr: &ast::Expr) -> Result<Option<Millis>> {
+    let plan = state.create_logical_plan(&format!("SELECT {expr}")).await?;
+    let LogicalPlan::Projection(p) = plan else { return Ok(None) };
+    Ok(match p.expr.first().map(|e| e.clone().unalias()) {
+        Some(Expr::Literal(v, _)) => interval_millis(&v),
+        _ => None,
+    })
+}
+
+/// A view's `GRACE PERIOD`, in milliseconds (0 without one).
+async fn plan_grace(state: &SessionState, grace: Option<&ast::Expr>) -> Result<Millis> {
+    let Some(expr) = grace else { return Ok(0) };
+    let bad = || {
+        Error::Plan(format!("grace period must be a non-negative interval such as INTERVAL '2' SECOND, found {expr}"))
+    };
+    interval_literal(state, expr).await?.filter(|d| *d >= 0).ok_or_else(bad)
 }
 
 fn strip_nested(e: &ast::Expr) -> &ast::Expr {
@@ -224,7 +241,8 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let stream = lowering.stream.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
     let schema = nullable(plan.schema());
     check_unique_names(&schema)?;
-    Ok(ViewPlan { stream, tables: lowering.tables, nodes: lowering.nodes, schema, keyed: lowering.keyed })
+    let grace = plan_grace(state, stmt.grace.as_ref()).await?;
+    Ok(ViewPlan { stream, tables: lowering.tables, nodes: lowering.nodes, schema, keyed: lowering.keyed, grace })
 }
 
 struct Lowering<'a> {
@@ -427,6 +445,12 @@ impl ViewPlan {
     /// Checks the plan against its stream: windows need the stream's watermark column as
     /// their time column, or they would never close.
     pub fn check_against(&self, stream: &StreamDef) -> Result<()> {
+        if self.grace > 0 && stream.watermark.is_none() {
+            return Err(Error::Plan(format!(
+                "GRACE PERIOD needs a watermark: stream \"{}\" has no WATERMARK FOR",
+                stream.name
+            )));
+        }
         for node in &self.nodes {
             if let Node::Window(_, time, input) = node
                 && stream.watermark.as_ref().map(|w| w.column) != Some(*time)
@@ -512,6 +536,9 @@ impl ViewPlan {
         );
         if let Some(w) = &source.watermark {
             let _ = write!(src, " watermark={} - {}", source.schema.field(w.column).name(), millis_text(w.delay));
+            if self.grace > 0 {
+                let _ = write!(src, " grace={}", millis_text(self.grace));
+            }
         }
         lines.push(src);
         lines.iter().enumerate().map(|(i, l)| format!("{}{l}", "  ".repeat(i))).collect::<Vec<_>>().join("\n")
