@@ -16,6 +16,7 @@ pub mod lookup;
 pub mod map;
 pub mod materialize;
 pub mod pipeline;
+pub mod session;
 pub mod sink;
 pub mod source;
 pub mod window;

@@ -116,6 +116,7 @@ impl Engine {
             ("tumble", WindowFunctionKind::Tumble),
             ("hop", WindowFunctionKind::Hop),
             ("cumulate", WindowFunctionKind::Cumulate),
+            ("session", WindowFunctionKind::Session),
         ];
         for (name, kind) in windows {
             ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, stream_schemas.clone())));

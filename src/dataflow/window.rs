@@ -1,7 +1,8 @@
 //! Window assignment: adds `window_start` and `window_end` to every row.
 //!
 //! Created by the planner for `TUMBLE(stream, time_col, size)` and
-//! `HOP(stream, time_col, slide, size)` and `CUMULATE(...)` in FROM. Windows are aligned to the Unix epoch: a
+//! `HOP(stream, time_col, slide, size)`, `CUMULATE(...)` and `SESSION(stream, time_col, gap)`
+//! in FROM. Windows are aligned to the Unix epoch: a
 //! tumbling window of a row with event time `t` is `[t - t mod size, t - t mod size + size)`;
 //! a row belongs to the `size / slide` hopping windows whose start is a multiple of `slide`
 //! in `(t - size, t]`, and to the cumulating windows (`CUMULATE(stream, time_col, step,
@@ -43,6 +44,13 @@ pub enum WindowKind {
         /// The largest window's length, and the distance between starts.
         size: Millis,
     },
+    /// Sessions per group key: rows less than `gap` apart belong to one session. Here each
+    /// row gets the session of its own, `[t, t + gap)`; the session aggregate
+    /// (`super::session`) merges them.
+    Session {
+        /// The inactivity that ends a session.
+        gap: Millis,
+    },
 }
 
 impl WindowKind {
@@ -51,6 +59,7 @@ impl WindowKind {
         let step = match self {
             WindowKind::Tumble { size } | WindowKind::Cumulate { size, .. } => *size,
             WindowKind::Hop { slide, .. } => *slide,
+            WindowKind::Session { .. } => return t,
         };
         t - t.rem_euclid(step)
     }
@@ -59,6 +68,7 @@ impl WindowKind {
     pub fn size(&self) -> Millis {
         match self {
             WindowKind::Tumble { size } | WindowKind::Hop { size, .. } | WindowKind::Cumulate { size, .. } => *size,
+            WindowKind::Session { gap } => *gap,
         }
     }
 
@@ -73,6 +83,7 @@ impl WindowKind {
             WindowKind::Cumulate { step, size } => {
                 out.extend((1..=size / step).map(|k| (last, last + k * step)).filter(|(_, end)| *end > t));
             }
+            WindowKind::Session { gap } => out.push((t, t.saturating_add(*gap))),
         }
     }
 }
@@ -104,7 +115,11 @@ impl WindowAssign {
             .ok_or_else(|| Error::Internal("window time column is not timestamp(ms)".into()))?;
         let tz = times.timezone().map(Arc::from);
         let mut columns: Vec<ArrayRef>;
-        let (starts, ends) = if let WindowKind::Tumble { size } = self.kind {
+        let single = match self.kind {
+            WindowKind::Tumble { size } | WindowKind::Session { gap: size } => Some(size),
+            _ => None,
+        };
+        let (starts, ends) = if let Some(size) = single {
             columns = batch.columns().to_vec();
             let starts: TimestampMillisecondArray = times.unary(|t| self.kind.start_of(t));
             let ends = starts.unary(|s| s.saturating_add(size));

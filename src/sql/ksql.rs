@@ -1,5 +1,6 @@
 //! ksqlDB's window syntax, rewritten into Sluice's window table functions before parsing.
 //!
+//! `WINDOW SESSION (60 SECONDS)` becomes `SESSION(s, INTERVAL '60' SECOND)`;
 //! `FROM s [AS a] WINDOW TUMBLING (SIZE 10 SECONDS)` becomes
 //! `FROM TUMBLE(s, INTERVAL '10' SECOND) [AS a]`, `WINDOW HOPPING (SIZE 30 SECONDS, ADVANCE
 //! BY 10 SECONDS)` becomes `HOP(s, INTERVAL '10' SECOND, INTERVAL '30' SECOND)` (the time
@@ -69,9 +70,6 @@ struct Sizes {
 
 fn rewrite_one(tokens: &mut Vec<Token>, at: usize) -> Result<()> {
     let kind = word(&tokens[at + 1]).unwrap_or_default();
-    if kind == "SESSION" {
-        return Err(Error::Unsupported("WINDOW SESSION is not supported yet".into()));
-    }
     let close =
         (at + 2..tokens.len()).find(|&i| tokens[i] == Token::RParen).ok_or_else(|| syntax("unclosed window clause"))?;
     let sizes = parse_sizes(&tokens[at + 3..close])?;
@@ -87,10 +85,15 @@ fn rewrite_one(tokens: &mut Vec<Token>, at: usize) -> Result<()> {
             ));
         }
     };
-    let size = sizes.size.ok_or_else(|| syntax("the window clause needs SIZE"))?;
-    let mut call = vec![Token::make_word(if kind == "TUMBLING" { "tumble" } else { "hop" }, None), Token::LParen, name];
+    let size = sizes.size.ok_or_else(|| syntax("the window clause needs SIZE, or a gap for WINDOW SESSION"))?;
+    let function = match kind.as_str() {
+        "TUMBLING" => "tumble",
+        "HOPPING" => "hop",
+        _ => "session",
+    };
+    let mut call = vec![Token::make_word(function, None), Token::LParen, name];
     match (kind.as_str(), sizes.advance) {
-        ("TUMBLING", None) => call.extend(interval(&size)),
+        ("TUMBLING" | "SESSION", None) => call.extend(interval(&size)),
         ("HOPPING", Some(advance)) => {
             call.extend(interval(&advance));
             call.extend(interval(&size));
@@ -115,13 +118,15 @@ fn add_grace(tokens: &mut Vec<Token>, at: usize, grace: &str) {
     tokens.splice(end..end, clause);
 }
 
-/// `SIZE n unit`, `ADVANCE BY n unit`, `GRACE PERIOD n unit`; RETENTION is refused.
+/// `SIZE n unit`, `ADVANCE BY n unit`, `GRACE PERIOD n unit`, or a session's bare gap
+/// `n unit` (kept as the size); RETENTION is refused.
 fn parse_sizes(inner: &[Token]) -> Result<Sizes> {
     let mut sizes = Sizes::default();
     for part in inner.split(|t| *t == Token::Comma) {
         let head: Vec<String> = part.iter().map_while(word).collect();
         match head.first().map(String::as_str) {
             Some("SIZE") => sizes.size = Some(duration(&part[1..])?),
+            None if matches!(part.first(), Some(Token::Number(..))) => sizes.size = Some(duration(part)?),
             Some("ADVANCE") if is_word(part.get(1), "BY") => sizes.advance = Some(duration(&part[2..])?),
             Some("GRACE") if is_word(part.get(1), "PERIOD") => sizes.grace = Some(duration(&part[2..])?),
             Some("RETENTION") => return Err(Error::Unsupported("RETENTION is not supported in window clauses".into())),
@@ -220,6 +225,11 @@ mod tests {
             "SELECT k, window_end FROM hop(s, INTERVAL '20' SECOND, INTERVAL '1' MINUTE) AS x GROUP BY window_start, window_end, k"
         );
         assert_eq!(query_text("SELECT windowstart FROM t"), "SELECT windowstart FROM t", "untouched without WINDOW");
+        let session = query_text("SELECT k, count(*) FROM s WINDOW SESSION (60 SECONDS) GROUP BY k");
+        assert_eq!(
+            session,
+            "SELECT k, count(*) FROM session(s, INTERVAL '60' SECOND) GROUP BY window_start, window_end, k"
+        );
     }
 
     #[test]
@@ -238,7 +248,6 @@ mod tests {
     #[test]
     fn what_is_not_supported_says_so() {
         for (sql, state) in [
-            ("SELECT count(*) FROM s WINDOW SESSION (60 SECONDS) GROUP BY k", "0A000"),
             ("SELECT count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS, RETENTION 2 DAYS) GROUP BY k", "0A000"),
             ("SELECT count(*) FROM s WINDOW HOPPING (SIZE 10 SECONDS) GROUP BY k", "42601"),
             ("SELECT count(*) FROM s WINDOW TUMBLING (SIZE 10 FORTNIGHTS) GROUP BY k", "42601"),

@@ -161,7 +161,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
 }
 
 /// Table functions Sluice defines.
-const TABLE_FUNCTIONS: [&str; 3] = ["tumble", "hop", "cumulate"];
+const TABLE_FUNCTIONS: [&str; 4] = ["tumble", "hop", "cumulate", "session"];
 
 /// DataFusion looks table functions up by their exact name; fold ours to lowercase so
 /// `TUMBLE(...)` and `tumble(...)` both work.

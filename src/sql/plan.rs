@@ -32,6 +32,7 @@ use crate::dataflow::Operator;
 use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
+use crate::dataflow::session::{SessionAggregate, SessionSpec};
 use crate::dataflow::source::WatermarkSpec;
 use crate::dataflow::window::{WindowAssign, WindowKind};
 use crate::error::{Error, Result};
@@ -59,6 +60,8 @@ pub enum Node {
     Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
     /// Grouped aggregation.
     Aggregate(AggregateSpec),
+    /// Grouped aggregation per session window.
+    Session(SessionSpec),
     /// Stream-table join.
     Lookup(LookupSpec),
 }
@@ -231,8 +234,15 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
         aggregated: false,
         emit_on_close: stmt.emit_on_close,
         windowed: false,
+        sessions: false,
     };
     lowering.lower(&plan)?;
+    let session_assigned = lowering.nodes.iter().any(|n| matches!(n, Node::Window(WindowKind::Session { .. }, ..)));
+    if session_assigned && !lowering.sessions {
+        return Err(Error::Unsupported(
+            "session windows need an aggregation grouped by window_start and window_end".into(),
+        ));
+    }
     if stmt.emit_on_close && !lowering.windowed {
         return Err(Error::Plan(
             "EMIT ON WINDOW CLOSE needs an aggregation grouped by window_start or window_end".into(),
@@ -254,6 +264,8 @@ struct Lowering<'a> {
     aggregated: bool,
     emit_on_close: bool,
     windowed: bool,
+    /// An aggregation over session windows was planned.
+    sessions: bool,
 }
 
 impl Lowering<'_> {
@@ -350,20 +362,28 @@ impl Lowering<'_> {
             aggregates.push(agg);
             filters.push(filter);
         }
+        let aggregate = AggregateSpec {
+            group_exprs,
+            aggregates,
+            filters,
+            window: None,
+            emit_on_close: self.emit_on_close,
+            output_schema: nullable(&a.schema),
+        };
+        if let Some(session) = session_window(a)? {
+            let (gap, start_index, end_index) = session;
+            self.nodes.push(Node::Session(SessionSpec { aggregate, start_index, end_index, gap }));
+            (self.windowed, self.aggregated, self.sessions) = (true, true, true);
+            self.keyed = !self.emit_on_close;
+            return Ok(());
+        }
         // Grouped by both bounds, the end tells when a window closes (exact for cumulating
         // windows, whose ends differ for one start).
         let window = (a.group_expr.iter().enumerate())
             .filter_map(|(i, e)| window_key(e, &a.input).map(|off| WindowKey { group_index: i, end_offset: off }))
             .min_by_key(|k| k.end_offset);
         self.windowed = window.is_some();
-        self.nodes.push(Node::Aggregate(AggregateSpec {
-            group_exprs,
-            aggregates,
-            filters,
-            window,
-            emit_on_close: self.emit_on_close,
-            output_schema: nullable(&a.schema),
-        }));
+        self.nodes.push(Node::Aggregate(AggregateSpec { window, ..aggregate }));
         self.aggregated = true;
         self.keyed = !(self.windowed && self.emit_on_close);
         Ok(())
@@ -374,15 +394,21 @@ impl Lowering<'_> {
     }
 }
 
-/// If `expr` is a window bound column produced by `TUMBLE`, the offset from its value to
-/// the window end (the size for `window_start`, zero for `window_end`).
-fn window_key(expr: &Expr, input: &LogicalPlan) -> Option<i64> {
+/// If `expr` is a window bound column produced by a window function: the window kind, and
+/// whether it is `window_end` (else `window_start`).
+fn window_bound(expr: &Expr, input: &LogicalPlan) -> Option<(WindowKind, bool)> {
     let Expr::Column(column) = expr.clone().unalias() else { return None };
     let index = input.schema().index_of_column(&column).ok()?;
     trace_window_column(index, input)
 }
 
-fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<i64> {
+/// The offset from a window bound's value to the window end (the size for
+/// `window_start`, zero for `window_end`).
+fn window_key(expr: &Expr, input: &LogicalPlan) -> Option<i64> {
+    window_bound(expr, input).map(|(kind, is_end)| if is_end { 0 } else { kind.size() })
+}
+
+fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<(WindowKind, bool)> {
     match plan {
         LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source).ok()?;
@@ -390,8 +416,8 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<i64> {
             let index = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
             let n = provider.schema().fields().len();
             match n - index {
-                2 => Some(w.window.size()),
-                1 => Some(0),
+                2 => Some((w.window.clone(), false)),
+                1 => Some((w.window.clone(), true)),
                 _ => None,
             }
         }
@@ -407,6 +433,23 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<i64> {
             trace_window_column(inner, &p.input)
         }
         _ => None,
+    }
+}
+
+/// For an aggregation over `SESSION(...)`: the gap and which group expressions are
+/// `window_start` and `window_end` (both are needed: they are the session).
+fn session_window(a: &datafusion::logical_expr::Aggregate) -> Result<Option<(Millis, usize, usize)>> {
+    let (mut gap, mut start, mut end) = (None, None, None);
+    for (i, e) in a.group_expr.iter().enumerate() {
+        if let Some((WindowKind::Session { gap: g }, is_end)) = window_bound(e, &a.input) {
+            gap = Some(g);
+            *(if is_end { &mut end } else { &mut start }) = Some(i);
+        }
+    }
+    match (gap, start, end) {
+        (None, ..) => Ok(None),
+        (Some(gap), Some(start), Some(end)) => Ok(Some((gap, start, end))),
+        _ => Err(Error::Unsupported("session windows need GROUP BY window_start, window_end".into())),
     }
 }
 
@@ -476,6 +519,7 @@ impl ViewPlan {
                     Node::Filter(p) => Box::new(Map::filter(p)),
                     Node::Project(exprs, schema) => Box::new(Map::project(exprs, schema)),
                     Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
+                    Node::Session(spec) => Box::new(SessionAggregate::new(spec)?),
                     Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
                 })
             })
@@ -488,7 +532,7 @@ impl ViewPlan {
             return None;
         }
         self.nodes.iter().find_map(|n| match n {
-            Node::Aggregate(spec) => {
+            Node::Aggregate(spec) | Node::Session(SessionSpec { aggregate: spec, .. }) => {
                 let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
                 Some(Arc::new(Schema::new(fields)))
             }
@@ -513,6 +557,9 @@ impl ViewPlan {
                     millis_text(*size),
                     input.field(*time).name()
                 ),
+                Node::Window(WindowKind::Session { gap }, time, input) => {
+                    format!("Window: session gap={} time={}", millis_text(*gap), input.field(*time).name())
+                }
                 Node::Window(WindowKind::Hop { slide, size }, time, input) => format!(
                     "Window: hop slide={} size={} time={}",
                     millis_text(*slide),
@@ -526,6 +573,17 @@ impl ViewPlan {
                     format!("Project: {}", items.join(", "))
                 }
                 Node::Aggregate(spec) => explain_aggregate(spec),
+                Node::Session(spec) => {
+                    let groups = spec.aggregate.group_exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+                    let aggs = spec.aggregate.aggregates.iter().map(|a| a.name().to_string()).collect::<Vec<_>>();
+                    format!(
+                        "SessionAggregate: group=[{}] aggregates=[{}] gap={} emit={}",
+                        groups.join(", "),
+                        aggs.join(", "),
+                        millis_text(spec.gap),
+                        if spec.aggregate.emit_on_close { "on window close" } else { "on update" }
+                    )
+                }
                 Node::Lookup(spec) => explain_lookup(spec),
             });
         }

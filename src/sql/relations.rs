@@ -44,6 +44,8 @@ pub enum WindowFunctionKind {
     Hop,
     /// Cumulating windows.
     Cumulate,
+    /// Session windows.
+    Session,
 }
 
 /// A window table function over the streams in `streams`.
@@ -88,6 +90,12 @@ impl WindowFunction {
                     return plan_err!("cumulate window size must be a multiple of its step");
                 }
                 Ok(WindowKind::Cumulate { step, size })
+            }
+            (WindowFunctionKind::Session, [gap]) => {
+                Ok(WindowKind::Session { gap: millis(gap).ok_or_else(|| bad("gap"))? })
+            }
+            (WindowFunctionKind::Session, _) => {
+                plan_err!("session expects 3 arguments: stream, time column and gap")
             }
             (WindowFunctionKind::Cumulate, _) => {
                 plan_err!("cumulate expects 4 arguments: stream, time column, step and window size")
