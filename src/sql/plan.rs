@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::DFSchema;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::optimize_projections::OptimizeProjections;
+use datafusion::optimizer::replace_distinct_aggregate::ReplaceDistinctWithAggregate;
 use datafusion::optimizer::{OptimizerContext, OptimizerRule};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
@@ -223,6 +225,10 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let statement = DFStatement::Statement(Box::new(ast::Statement::Query(stmt.query.clone())));
     let plan = state.statement_to_plan(statement).await?;
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
+    // DISTINCT is a GROUP BY over every column (no aggregates), which the aggregate
+    // operators run like any other.
+    let distinct = ReplaceDistinctWithAggregate::new();
+    let plan = plan.transform_up(|p| distinct.rewrite(p, &OptimizerContext::new()))?.data;
     // Drop unused columns as early as possible in the pipeline.
     let plan = OptimizeProjections::new().rewrite(plan, &OptimizerContext::new())?.data;
     let mut lowering = Lowering {
