@@ -1,12 +1,13 @@
 //! Connectors: where rows come from. Transport (file, Kafka) is kept apart from format
-//! (json, csv), so every transport speaks every format; the built-in generator `nexmark`
-//! makes its rows in process.
+//! (json, csv), so every transport speaks every format; the built-in generators (`nexmark`,
+//! `datagen`) make their rows in process.
 //!
 //! The engine validates a stream's `WITH (...)` options here at CREATE time, and each view
 //! pipeline opens its own [`SourceReader`] from them, resuming from the position saved in
 //! its last checkpoint.
 
 pub mod avro;
+pub mod datagen;
 pub mod file;
 pub mod format;
 pub mod generator;
@@ -136,6 +137,7 @@ pub fn validate(options: &Options, schema: &SchemaRef) -> Result<()> {
         }
         "kafka" => kafka::check_options(options, schema)?,
         "nexmark" => nexmark::check_options(options, schema)?,
+        "datagen" => datagen::check_options(options, schema)?,
         other => return Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
     }
     idle_timeout(options)?;
@@ -200,6 +202,7 @@ pub fn open(
             Ok(Box::new(kafka::KafkaSource::open(options, schema, position, bounded)?))
         }
         "nexmark" => Ok(Box::new(nexmark::NexmarkSource::open(options, schema, saved, bounded)?)),
+        "datagen" => Ok(Box::new(datagen::DatagenSource::open(options, schema, saved, bounded)?)),
         other => Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
     }
 }
