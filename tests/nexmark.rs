@@ -31,17 +31,18 @@ const AUCTION: &str = "id BIGINT, itemName TEXT, description TEXT, initialBid BI
 const BID: &str = "auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, url TEXT, dateTime TIMESTAMP, extra TEXT";
 const WATERMARK: &str = "WATERMARK FOR dateTime AS dateTime - INTERVAL '4' SECOND";
 
-fn with(table: &str) -> String {
-    format!("WITH (connector = 'nexmark', table = '{table}', events = '{EVENTS}', seed = '{SEED}')")
+/// The options of a stream; `more` adds options (e.g. `, rate = '50000'`).
+fn with(table: &str, more: &str) -> String {
+    format!("WITH (connector = 'nexmark', table = '{table}', events = '{EVENTS}', seed = '{SEED}'{more})")
 }
 
 /// The streams (and, for q3 as a stream-table join, a `person_table`).
-fn ddl() -> Vec<String> {
+fn ddl(more: &str) -> Vec<String> {
     vec![
-        format!("CREATE STREAM person ({PERSON}, {WATERMARK}) {}", with("person")),
-        format!("CREATE STREAM auction ({AUCTION}, {WATERMARK}) {}", with("auction")),
-        format!("CREATE STREAM bid ({BID}, {WATERMARK}) {}", with("bid")),
-        format!("CREATE TABLE person_table ({PERSON}, PRIMARY KEY (id)) {}", with("person")),
+        format!("CREATE STREAM person ({PERSON}, {WATERMARK}) {}", with("person", more)),
+        format!("CREATE STREAM auction ({AUCTION}, {WATERMARK}) {}", with("auction", more)),
+        format!("CREATE STREAM bid ({BID}, {WATERMARK}) {}", with("bid", more)),
+        format!("CREATE TABLE person_table ({PERSON}, PRIMARY KEY (id)) {}", with("person", "")),
     ]
 }
 
@@ -171,14 +172,9 @@ fn canonical(row: Vec<String>, types: &[DataType]) -> Vec<String> {
         .collect()
 }
 
-/// Creates each query as a view, waits, and compares it with the batch result; returns
-/// the row counts.
-async fn check_queries(names: &[&str]) -> Vec<(String, usize)> {
-    let ctx = batch_context();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = common::Server::start(dir.path());
-    let client = server.client().await;
-    for statement in ddl() {
+/// Creates the streams and each query as a view.
+async fn create_views(client: &tokio_postgres::Client, names: &[&str], more: &str) {
+    for statement in ddl(more) {
         client.simple_query(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
     for name in names {
@@ -186,23 +182,42 @@ async fn check_queries(names: &[&str]) -> Vec<(String, usize)> {
         let create = format!("CREATE MATERIALIZED VIEW {name} AS {view}");
         client.simple_query(&create).await.unwrap_or_else(|e| panic!("{name}: {}", error_text(&e)));
     }
+}
+
+/// Compares view `name` with its batch result; returns its row count.
+async fn compare(client: &tokio_postgres::Client, ctx: &SessionContext, name: &str) -> usize {
+    let batches = ctx.sql(&batch_text(&base_name(name))).await.expect("batch plan").collect().await.expect("run");
+    let (mut expected, types) = batch_rows(&batches);
+    let got = common::query_rows(client, &format!("SELECT * FROM {name}")).await;
+    let mut got: Rows = got.into_iter().map(|r| canonical(r, &types)).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got.len(), expected.len(), "{name}: row count differs from batch");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
+        panic!("{name}: first difference at sorted row {i}: view {:?}, batch {:?}", got[i], expected[i]);
+    }
+    got.len()
+}
+
+async fn assert_nothing_late(client: &tokio_postgres::Client) {
+    let late = common::query_rows(client, "SELECT sum(late_rows), sum(bad_rows) FROM sluice_catalog.views").await;
+    assert_eq!(late, vec![vec!["0".to_string(), "0".to_string()]], "no row may be late or bad");
+}
+
+/// Creates each query as a view, waits, and compares it with the batch result; returns
+/// the row counts.
+async fn check_queries(names: &[&str]) -> Vec<(String, usize)> {
+    let ctx = batch_context();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = common::Server::start(dir.path());
+    let client = server.client().await;
+    create_views(&client, names, "").await;
     client.simple_query("FLUSH").await.expect("flush");
     let mut counts = Vec::new();
     for name in names {
-        let batches = ctx.sql(&batch_text(&base_name(name))).await.expect("batch plan").collect().await.expect("run");
-        let (mut expected, types) = batch_rows(&batches);
-        let got = common::query_rows(&client, &format!("SELECT * FROM {name}")).await;
-        let mut got: Rows = got.into_iter().map(|r| canonical(r, &types)).collect();
-        expected.sort();
-        got.sort();
-        assert_eq!(got.len(), expected.len(), "{name}: row count differs from batch");
-        if let Some(i) = (0..got.len()).find(|&i| got[i] != expected[i]) {
-            panic!("{name}: first difference at sorted row {i}: view {:?}, batch {:?}", got[i], expected[i]);
-        }
-        counts.push((name.to_string(), got.len()));
+        counts.push((name.to_string(), compare(&client, &ctx, name).await));
     }
-    let late = common::query_rows(&client, "SELECT sum(late_rows), sum(bad_rows) FROM sluice_catalog.views").await;
-    assert_eq!(late, vec![vec!["0".to_string(), "0".to_string()]], "no row may be late or bad");
+    assert_nothing_late(&client).await;
     counts
 }
 
@@ -232,6 +247,31 @@ async fn nexmark_queries_match_batch() {
     assert_eq!(rows["q1"], 184_000);
     assert!(rows["q2"] > 0 && rows["q3_lookup"] > 0 && rows["q5_auction_bids"] > 10_000);
     assert_eq!(rows["q7_max_price"], 2, "20 seconds of event time");
+}
+
+/// Paced streams, the server killed midway and restarted: the generators resume from the
+/// checkpointed event numbers and every view ends equal to the batch result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_resumes_the_generators_exactly() {
+    let names = ["q0", "q5_auction_bids", "q7_max_price"];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = common::Server::start(dir.path());
+    let client = server.client().await;
+    create_views(&client, &names, ", rate = '50000'").await;
+    let progress = "SELECT min(position) FROM sluice_catalog.sources WHERE view LIKE 'q%'";
+    let midway = |p: &str| p.parse::<u64>().is_ok_and(|p| p >= 30_000);
+    common::wait_for(&client, progress, 0, midway, "SELECT * FROM sluice_catalog.sources").await;
+    server.kill9();
+    let server = common::Server::start(dir.path());
+    let client = server.client().await;
+    let finished = "SELECT count(*) FROM sluice_catalog.sources WHERE view LIKE 'q%' AND state = 'finished'";
+    common::wait_for(&client, finished, 0, |n| n == "3", "SELECT * FROM sluice_catalog.sources").await;
+    client.simple_query("FLUSH").await.expect("flush");
+    let ctx = batch_context();
+    for name in names {
+        compare(&client, &ctx, name).await;
+    }
+    assert_nothing_late(&client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
