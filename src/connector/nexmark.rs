@@ -261,7 +261,8 @@ impl SourceReader for NexmarkSource {
         }
         // Every event kind counts towards the pace, so the three streams keep step.
         let allowed = self.pacer.allowance(next, max_rows.max(1) * 50) as u64;
-        let limit = self.opts.events.map_or(u64::MAX, |t| t.min(next + allowed)).min(next.saturating_add(allowed));
+        let limit = next.saturating_add(allowed);
+        let limit = self.opts.events.map_or(limit, |total| total.min(limit));
         match self.build(max_rows.max(1), limit)? {
             Some(batch) => Ok(Poll::Data { batch, bad: Vec::new(), split: 0 }),
             None if self.opts.events.is_some_and(|t| self.position.next >= t) => Ok(Poll::End),
