@@ -1,14 +1,18 @@
 //! Connectors: where rows come from. Transport (file, Kafka) is kept apart from format
-//! (json, csv), so every transport speaks every format.
+//! (json, csv), so every transport speaks every format; the built-in generators (`nexmark`,
+//! `datagen`) make their rows in process.
 //!
 //! The engine validates a stream's `WITH (...)` options here at CREATE time, and each view
 //! pipeline opens its own [`SourceReader`] from them, resuming from the position saved in
 //! its last checkpoint.
 
 pub mod avro;
+pub mod datagen;
 pub mod file;
 pub mod format;
+pub mod generator;
 pub mod kafka;
+pub mod nexmark;
 pub mod sink;
 
 use std::collections::BTreeMap;
@@ -132,6 +136,8 @@ pub fn validate(options: &Options, schema: &SchemaRef) -> Result<()> {
             Format::from_options(options)?;
         }
         "kafka" => kafka::check_options(options, schema)?,
+        "nexmark" => nexmark::check_options(options, schema)?,
+        "datagen" => datagen::check_options(options, schema)?,
         other => return Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
     }
     if idle_advance(options)? && idle_timeout(options)?.is_none() {
@@ -176,7 +182,7 @@ pub fn idle_timeout(options: &Options) -> Result<Option<Duration>> {
 }
 
 /// A duration such as `'500ms'`, `'5s'`, `'5 seconds'`, `'2m'`; a bare number is milliseconds.
-fn parse_duration(text: &str) -> Result<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
     let t = text.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -210,6 +216,8 @@ pub fn open(
             let position: kafka::KafkaPosition = decode_position(saved, "kafka")?;
             Ok(Box::new(kafka::KafkaSource::open(options, schema, position, bounded)?))
         }
+        "nexmark" => Ok(Box::new(nexmark::NexmarkSource::open(options, schema, saved, bounded)?)),
+        "datagen" => Ok(Box::new(datagen::DatagenSource::open(options, schema, saved, bounded)?)),
         other => Err(Error::InvalidParameter(format!("unknown connector \"{other}\""))),
     }
 }

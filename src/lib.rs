@@ -8,7 +8,8 @@
 //!                                         │
 //!            ┌────────────────────────────┘ CREATE TABLE / MATERIALIZED VIEW / SINK starts a pipeline:
 //!            ▼
-//!   connector (file, kafka: read, decode json/csv)   ──▶ RecordBatch (per file / partition)
+//!   connector (file, kafka: read, decode json/csv;   ──▶ RecordBatch (per file / partition)
+//!              nexmark, datagen: generate)
 //!   dataflow::source (watermark, late rows, barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
 //!   dataflow::changelog (tables: upsert by key) ──▶ keyed changes + the table's lookup index
 //!   dataflow::{window, lookup join, map, aggregate}  ──▶ batches / keyed changes
