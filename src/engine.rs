@@ -10,6 +10,8 @@ mod changelog;
 mod ddl;
 mod query;
 mod sinks;
+mod subscribe;
+pub use subscribe::Subscription;
 mod system;
 mod tables;
 
@@ -220,6 +222,10 @@ impl Engine {
             Statement::ShowSinks => sinks::show_sinks(&*self.read_catalog()?),
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
+            Statement::Subscribe(_) => Err(Error::Unsupported(
+                "SUBSCRIBE runs only as a simple query (as psql sends it), or as COPY (SUBSCRIBE TO v) TO STDOUT"
+                    .into(),
+            )),
             Statement::Query(ast) => self.query(ast, params).await,
         }
     }

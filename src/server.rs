@@ -25,6 +25,7 @@ mod params;
 mod response;
 mod simple;
 mod startup;
+mod subscribe;
 
 use std::future::Future;
 use std::net::SocketAddr;

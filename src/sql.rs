@@ -12,4 +12,4 @@ pub mod parser;
 pub mod plan;
 pub mod relations;
 
-pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, parse};
+pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, Subscribe, parse};

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 
 mod runs;
 
-pub use runs::{KeyedBuilder, Layout, ViewRuns, read_view};
+pub use runs::{KeyedBuilder, Layout, ViewRuns, read_keyed_view, read_view};
 
 /// sled's page cache size. Its default (1 GiB) is far more than view rows and state need.
 const CACHE_BYTES: u64 = 128 * 1024 * 1024;

@@ -4,7 +4,8 @@
 //! barrier become one run of the view (see `state::runs`: appended blocks, or upserts and
 //! deletes sorted by key), and that run, the run list and every upstream operator's state
 //! go to the store in one atomic, durable commit. That is what makes recovery exactly-once:
-//! replay after a crash starts from the last commit and rebuilds the same runs.
+//! replay after a crash starts from the last commit and rebuilds the same runs. Each
+//! committed block also goes to the view's subscribers (`SUBSCRIBE`).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 
-use super::pipeline::ViewStats;
+use super::pipeline::{Commit, ViewStats};
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
@@ -85,11 +86,19 @@ impl Materialize {
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
         let Barrier { epoch, mut writes, acks } = barrier;
         let block = self.block()?;
+        let published = block.clone(); // shares the arrays
+
         self.runs.add(&self.store, block, &mut writes)?;
         writes.push((self.runs_key.clone(), Some(self.runs.encode())));
         {
             let _guard = self.stats.rows_lock.write().map_err(|_| Error::Internal("view lock poisoned".into()))?;
             self.store.commit(writes)?;
+            // Checked under the lock: a subscriber that arrived before it gets this commit.
+            if self.stats.commits.receiver_count() > 0 && published.num_rows() > 0 {
+                let at =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+                let _ = self.stats.commits.send(Arc::new(Commit { at: at as i64, block: published }));
+            }
         }
         self.stats.committed(epoch);
         for ack in acks {

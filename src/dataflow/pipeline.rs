@@ -12,7 +12,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use tokio::sync::{oneshot, watch};
+use arrow::record_batch::RecordBatch;
+use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info};
 
 use super::source::{Control, SourceTask};
@@ -72,8 +73,25 @@ pub struct ViewStats {
     pub rows_lock: std::sync::RwLock<()>,
     /// Set when the pipeline is being stopped; operators that wait (a sink retrying) give up.
     pub stopping: AtomicBool,
+    /// Every committed checkpoint's block of view rows, for subscriptions (`SUBSCRIBE`).
+    /// Sent while the rows lock is held for writing, so a subscriber that subscribes while
+    /// holding it for reading sees exactly the commits after the rows it read.
+    pub commits: broadcast::Sender<Arc<Commit>>,
     status: watch::Sender<Status>,
 }
+
+/// One committed checkpoint of a view, as subscribers see it.
+#[derive(Debug)]
+pub struct Commit {
+    /// When it was committed (ms since the Unix epoch).
+    pub at: i64,
+    /// The rows: appended rows, or for a keyed view `key`, `live` and the view's columns
+    /// (the last change per key; `live` false for deletes).
+    pub block: RecordBatch,
+}
+
+/// How many commits a subscriber may fall behind before it is cut off.
+const SUBSCRIBER_BACKLOG: usize = 1024;
 
 impl Default for ViewStats {
     fn default() -> Self {
@@ -87,6 +105,7 @@ impl Default for ViewStats {
             source: Mutex::new(SourceStatus::default()),
             rows_lock: std::sync::RwLock::new(()),
             stopping: AtomicBool::new(false),
+            commits: broadcast::channel(SUBSCRIBER_BACKLOG).0,
             status: watch::channel(Status::Running).0,
         }
     }

@@ -199,7 +199,9 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     type Texts<'a> = (Vec<String>, Vec<String>, Vec<&'a str>, Vec<&'a str>, Vec<String>);
     let mut cols: Texts = Default::default();
     let (mut read, mut late, mut bad, mut wm, mut epoch) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut subscribers = vec![];
     for (name, v) in &catalog.views {
+        subscribers.push(v.stats.commits.receiver_count() as u64);
         cols.0.push(name.clone());
         cols.1.push(v.stream.clone());
         cols.2.push(if v.keyed { "upsert" } else { "append" });
@@ -223,6 +225,7 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
         ("bad_rows", Arc::new(UInt64Array::from(bad))),
         ("watermark", Arc::new(TimestampMillisecondArray::from(wm))),
         ("checkpoint", Arc::new(Int64Array::from(epoch))),
+        ("subscribers", Arc::new(UInt64Array::from(subscribers))),
     ])
 }
 

@@ -27,7 +27,9 @@ use tracing::{debug, info};
 use super::extended::{ExtendedQuery, Prepared};
 use super::simple::SimpleQuery;
 use super::startup::TrustStartup;
+use super::subscribe;
 use crate::engine::Engine;
+use crate::sql::{Statement, Subscribe};
 
 /// How long a client may take from connecting to finishing startup.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,6 +46,8 @@ pub(super) struct Handlers {
     cancel: Arc<DefaultCancelHandler>,
     /// COPY is not supported; pgwire's no-op handler rejects it.
     copy: Arc<NoopHandler>,
+    /// For SUBSCRIBE, which the connection serves itself.
+    engine: Engine,
 }
 
 impl Handlers {
@@ -53,9 +57,23 @@ impl Handlers {
         Self {
             startup: Arc::new(TrustStartup::new(cancels.clone())),
             simple: Arc::new(SimpleQuery::new(engine.clone())),
-            extended: Arc::new(ExtendedQuery::new(engine)),
+            extended: Arc::new(ExtendedQuery::new(engine.clone())),
             cancel: Arc::new(DefaultCancelHandler::new(cancels)),
             copy: Arc::new(NoopHandler),
+            engine,
+        }
+    }
+
+    /// The statement of a simple query that is exactly one SUBSCRIBE.
+    fn subscription(&self, message: &PgWireFrontendMessage) -> Option<Subscribe> {
+        let PgWireFrontendMessage::Query(query) = message else { return None };
+        let lowered = query.query.trim_start().to_ascii_lowercase();
+        if !["subscribe", "copy", "select"].iter().any(|w| lowered.starts_with(w)) {
+            return None;
+        }
+        match self.engine.parse(&query.query).ok()?.as_slice() {
+            [Statement::Subscribe(s)] => Some(s.clone()),
+            _ => None,
         }
     }
 }
@@ -100,6 +118,18 @@ impl Connection {
         };
         let h = self.handlers.clone();
         while let Some(message) = self.next_message(&mut socket, startup_deadline.as_mut()).await {
+            if matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
+                && let Some(stmt) = h.subscription(&message)
+            {
+                match subscribe::serve(&mut socket, &h.engine, &stmt).await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => {
+                        debug!(error = %e, "subscription failed");
+                        break;
+                    }
+                }
+            }
             let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
             let extended = match socket.state() {
                 PgWireConnectionState::CopyInProgress(extended) => extended,

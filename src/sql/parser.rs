@@ -45,8 +45,22 @@ pub enum Statement {
     Explain(CreateView),
     /// `FLUSH`: wait until every view has processed the input available now.
     Flush,
+    /// `SUBSCRIBE [TO] view`, `COPY (SUBSCRIBE [TO] view) TO STDOUT`, or ksqlDB's
+    /// `SELECT * FROM view EMIT CHANGES`: the view's rows, then its changes as they commit.
+    Subscribe(Subscribe),
     /// Anything else, for DataFusion.
     Query(Box<ast::Statement>),
+}
+
+/// A parsed SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscribe {
+    /// The view (normalized).
+    pub view: String,
+    /// Start with the view's current rows (`WITH (snapshot = false)` skips them).
+    pub snapshot: bool,
+    /// Wrapped in `COPY (...) TO STDOUT`: rows go out as COPY text.
+    pub copy: bool,
 }
 
 /// Kinds of catalog objects.
@@ -235,7 +249,57 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if eat_words(p, &["FLUSH"]) {
         return Ok(Statement::Flush);
     }
+    if let Some(subscribe) = parse_subscribe(p)? {
+        return Ok(Statement::Subscribe(subscribe));
+    }
     Ok(Statement::Query(Box::new(p.parse_statement()?)))
+}
+
+/// `SUBSCRIBE [TO] view [WITH (snapshot = ...)]`, the same inside `COPY (...) TO STDOUT`,
+/// and `SELECT * FROM view EMIT CHANGES`.
+fn parse_subscribe(p: &mut Parser) -> Result<Option<Subscribe>> {
+    let copy = matches!(
+        (p.peek_nth_token(0).token, p.peek_nth_token(1).token, p.peek_nth_token(2).token),
+        (Token::Word(c), Token::LParen, Token::Word(s)) if c.value.eq_ignore_ascii_case("COPY") && s.value.eq_ignore_ascii_case("SUBSCRIBE")
+    );
+    if copy {
+        p.next_token();
+        p.next_token();
+    }
+    if eat_words(p, &["SUBSCRIBE"]) {
+        let _ = eat_words(p, &["TO"]);
+        let view = parse_name(p)?;
+        let options = parse_with_options(p)?;
+        let snapshot = match options.get("snapshot").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "true" => true,
+            Some(v) if v == "false" => false,
+            Some(v) => return Err(Error::InvalidParameter(format!("invalid value for option \"snapshot\": \"{v}\""))),
+        };
+        if copy {
+            p.expect_token(&Token::RParen)?;
+            if !eat_words(p, &["TO", "STDOUT"]) {
+                return Err(Error::Unsupported("COPY (SUBSCRIBE ...) can only go TO STDOUT".into()));
+            }
+        }
+        return Ok(Some(Subscribe { view, snapshot, copy }));
+    }
+    let word_at = |i: usize, w: &str| matches!(p.peek_nth_token(i).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let push = word_at(0, "SELECT")
+        && p.peek_nth_token(1).token == Token::Mul
+        && word_at(2, "FROM")
+        && matches!(p.peek_nth_token(3).token, Token::Word(_))
+        && word_at(4, "EMIT")
+        && word_at(5, "CHANGES");
+    if push {
+        eat_words(p, &["SELECT"]);
+        p.next_token();
+        eat_words(p, &["FROM"]);
+        let view = parse_name(p)?;
+        eat_words(p, &["EMIT", "CHANGES"]);
+        return Ok(Some(Subscribe { view, snapshot: true, copy: false }));
+    }
+    Ok(None)
 }
 
 /// Parses what follows CREATE STREAM (or CREATE TABLE, when `table`: a primary key is

@@ -122,6 +122,31 @@ impl ViewRuns {
 
 /// Reads every row of a view, in `schema`.
 pub fn read_view(store: &Store, view: u64, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    let (mut batches, keyed) = read_blocks(store, view)?;
+    if let Some(live) = keyed {
+        batches.push(RecordBatch::try_new(schema.clone(), live.columns()[2..].to_vec())?);
+    }
+    let mut out = Vec::new();
+    for batch in batches {
+        let batch = batch.with_schema(schema.clone())?;
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = READ_BATCH.min(batch.num_rows() - offset);
+            out.push(batch.slice(offset, len));
+            offset += len;
+        }
+    }
+    Ok(out)
+}
+
+/// A keyed view's live rows with their keys: columns `key`, `live` (all true), then the
+/// view's columns, sorted by key (as the blocks of a checkpoint are).
+pub fn read_keyed_view(store: &Store, view: u64) -> Result<Option<RecordBatch>> {
+    Ok(read_blocks(store, view)?.1)
+}
+
+/// A view's append blocks, and its keyed blocks merged into the live rows.
+fn read_blocks(store: &Store, view: u64) -> Result<(Vec<RecordBatch>, Option<RecordBatch>)> {
     let mut merged: Option<RecordBatch> = None;
     let mut batches = Vec::new();
     for pair in store.scan_prefix(&super::view_prefix(view)) {
@@ -137,21 +162,7 @@ pub fn read_view(store: &Store, view: u64, schema: &SchemaRef) -> Result<Vec<Rec
             }
         }
     }
-    if let Some(keyed) = merged {
-        let live = drop_deletes(&keyed)?;
-        batches.push(RecordBatch::try_new(schema.clone(), live.columns()[2..].to_vec())?);
-    }
-    let mut out = Vec::new();
-    for batch in batches {
-        let batch = batch.with_schema(schema.clone())?;
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            let len = READ_BATCH.min(batch.num_rows() - offset);
-            out.push(batch.slice(offset, len));
-            offset += len;
-        }
-    }
-    Ok(out)
+    Ok((batches, merged.map(|keyed| drop_deletes(&keyed)).transpose()?))
 }
 
 /// Collects one checkpoint's upserts and deletes of a keyed view, in arrival order.

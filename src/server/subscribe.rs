@@ -1,0 +1,189 @@
+//! Serving `SUBSCRIBE`: the connection streams a subscription's rows to the client until
+//! the client cancels (CancelRequest), leaves, or the view goes away.
+//!
+//! The connection loop (`super::connection`) hands a simple `Query` holding one SUBSCRIBE
+//! statement here instead of to pgwire's dispatcher, because each batch must be flushed
+//! as it comes, not when the statement ends. `SUBSCRIBE TO v` answers with a row
+//! description and data rows; `COPY (SUBSCRIBE TO v) TO STDOUT` with CopyOut and text
+//! rows, which psql prints as they arrive. A cancel ends it as Postgres ends a cancelled
+//! statement: ErrorResponse 57014, then ReadyForQuery; the subscription is dropped, which
+//! frees what it held.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow_pg::datatypes::encode_recordbatch;
+use bytes::Bytes;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use pgwire::api::portal::Format;
+use pgwire::api::{ClientInfo, ConnectionHandle};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyOutResponse};
+use pgwire::messages::data::RowDescription;
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tracing::{debug, info};
+
+use super::response::{error_info, fields};
+use crate::engine::{Engine, Subscription};
+use crate::error::Error;
+use crate::sql::Subscribe;
+
+/// Streams `stmt` on `socket` until it ends; returns false when the client went away.
+pub(super) async fn serve<S>(socket: &mut S, engine: &Engine, stmt: &Subscribe) -> PgWireResult<bool>
+where
+    S: Sink<PgWireBackendMessage> + Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + ClientInfo + Unpin,
+    S::Error: Debug,
+    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut subscription = match engine.subscribe(stmt) {
+        Ok(s) => s,
+        Err(e) => return finish(socket, Some(error_info(&e))).await.map(|_| true),
+    };
+    let handle = socket.session_extensions().get::<Arc<ConnectionHandle>>();
+    // Without a registered connection nothing can cancel: keep a sender that never fires.
+    let (_never, mut cancelled) = futures::channel::oneshot::channel::<()>();
+    if let Some(h) = handle {
+        cancelled = h.start_query().await;
+    }
+    start(socket, &subscription, stmt.copy).await?;
+    info!(view = %stmt.view, "subscription started");
+    let ended = loop {
+        tokio::select! {
+            // Rows already committed go out before a cancel or a departure is noticed.
+            biased;
+            batch = subscription.next() => match batch {
+                Ok(batch) => send_batch(socket, &subscription, batch, stmt.copy).await?,
+                Err(e) => break Some(error_info(&e)),
+            },
+            _ = &mut cancelled => break Some(canceled()),
+            message = socket.next() => match message {
+                None | Some(Ok(PgWireFrontendMessage::Terminate(_))) | Some(Err(_)) => {
+                    info!(view = %stmt.view, "subscriber left");
+                    return Ok(false);
+                }
+                Some(Ok(other)) => debug!(?other, "message ignored while subscribed"),
+            },
+        }
+    };
+    info!(view = %stmt.view, "subscription ended");
+    finish(socket, ended).await.map(|_| true)
+}
+
+/// The header: a row description, or a CopyOut response in text format.
+async fn start<S>(socket: &mut S, subscription: &Subscription, copy: bool) -> PgWireResult<()>
+where
+    S: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
+{
+    let schema = subscription.schema();
+    let header = if copy {
+        let columns = schema.fields().len();
+        PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(0, columns as i16, vec![0; columns]))
+    } else {
+        let fields = fields(&schema, &Format::UnifiedText)?;
+        PgWireBackendMessage::RowDescription(RowDescription::new(fields.iter().map(Into::into).collect()))
+    };
+    socket.send(header).await?;
+    Ok(())
+}
+
+/// Sends one batch's rows and flushes them to the client.
+async fn send_batch<S>(socket: &mut S, subscription: &Subscription, batch: RecordBatch, copy: bool) -> PgWireResult<()>
+where
+    S: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
+{
+    if copy {
+        let text = copy_text(&batch).map_err(|e| PgWireError::UserError(Box::new(error_info(&e))))?;
+        socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(text)))).await?;
+    } else {
+        let fields = Arc::new(fields(&subscription.schema(), &Format::UnifiedText)?);
+        for row in encode_recordbatch(fields, batch) {
+            socket.feed(PgWireBackendMessage::DataRow(row?)).await?;
+        }
+    }
+    socket.flush().await?;
+    Ok(())
+}
+
+/// The end: the error that stopped it (a cancel is one), then ReadyForQuery.
+async fn finish<S>(socket: &mut S, error: Option<ErrorInfo>) -> PgWireResult<()>
+where
+    S: Sink<PgWireBackendMessage> + Unpin,
+    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
+{
+    if let Some(error) = error {
+        socket.feed(PgWireBackendMessage::ErrorResponse(error.into())).await?;
+    }
+    socket.send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(TransactionStatus::Idle))).await?;
+    Ok(())
+}
+
+fn canceled() -> ErrorInfo {
+    ErrorInfo::new("ERROR".into(), "57014".into(), "canceling statement due to user request".into())
+}
+
+/// Rows in COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
+fn copy_text(batch: &RecordBatch) -> Result<String, Error> {
+    let options = FormatOptions::new()
+        .with_null("\\N")
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
+    let formatters =
+        batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = String::new();
+    for row in 0..batch.num_rows() {
+        for (i, f) in formatters.iter().enumerate() {
+            if i > 0 {
+                out.push('\t');
+            }
+            let value = f.value(row).to_string();
+            if batch.column(i).is_null(row) {
+                out.push_str(&value);
+            } else {
+                escape_into(&value, &mut out);
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn escape_into(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_and_marks_nulls() {
+        let schema = Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int64, true)]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from(vec![Some("x\ty\\z"), None])),
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(copy_text(&batch).unwrap(), "x\\ty\\\\z\t1\n\\N\t\\N\n");
+    }
+}
