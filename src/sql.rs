@@ -11,5 +11,6 @@ pub mod ksql;
 pub mod parser;
 pub mod plan;
 pub mod relations;
+pub mod scan;
 
 pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, Subscribe, parse};

@@ -19,6 +19,8 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::scan::StreamScan;
+use crate::connector::Options;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::window::{WindowKind, output_schema};
 
@@ -29,6 +31,8 @@ pub struct StreamInfo {
     pub schema: SchemaRef,
     /// Its watermark column: the time column when a window function names none.
     pub time_column: Option<usize>,
+    /// Its `WITH (...)` options, for ad-hoc reads.
+    pub options: Options,
 }
 
 /// Streams by name, shared with the engine's catalog.
@@ -120,6 +124,8 @@ pub struct WindowedStream {
     /// Index of the event-time column in the stream.
     pub time_column: usize,
     schema: SchemaRef,
+    /// The stream's columns and options, for ad-hoc reads.
+    source: StreamInfo,
 }
 
 impl TableFunctionImpl for WindowFunction {
@@ -157,7 +163,7 @@ impl TableFunctionImpl for WindowFunction {
             output_schema(&info.schema, time_column)
                 .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?,
         );
-        Ok(Arc::new(WindowedStream { stream, window, time_column, schema }))
+        Ok(Arc::new(WindowedStream { stream, window, time_column, schema, source: info }))
     }
 }
 
@@ -190,32 +196,34 @@ impl TableProvider for WindowedStream {
         TableType::Temporary
     }
 
+    /// An ad-hoc query: a bounded read of the stream with windows assigned.
     async fn scan(
         &self,
         _state: &dyn Session,
-        _projection: Option<&Vec<usize>>,
+        projection: Option<&Vec<usize>>,
         _filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        Err(datafusion::error::DataFusionError::NotImplemented(format!(
-            "windowed stream \"{}\" can only be read by a materialized view",
-            self.stream
-        )))
+        let (options, source) = (self.source.options.clone(), self.source.schema.clone());
+        let window = Some((self.window.clone(), self.time_column));
+        StreamScan::new(options, source, window, self.schema.clone()).into_plan(projection, limit)
     }
 }
 
-/// A stream as a DataFusion table: it has a schema but no stored rows.
+/// A stream as a DataFusion table: it has a schema but no stored rows; an ad-hoc query
+/// reads its source (see [`StreamScan`]).
 #[derive(Debug)]
 pub struct StreamTable {
     /// The stream's name.
     pub name: String,
     schema: SchemaRef,
+    options: Options,
 }
 
 impl StreamTable {
-    /// A table for stream `name` with `schema`.
-    pub fn new(name: &str, schema: SchemaRef) -> StreamTable {
-        StreamTable { name: name.to_string(), schema }
+    /// A table for stream `name` with `schema`, read with `options`.
+    pub fn new(name: &str, schema: SchemaRef, options: Options) -> StreamTable {
+        StreamTable { name: name.to_string(), schema, options }
     }
 }
 
@@ -229,17 +237,16 @@ impl TableProvider for StreamTable {
         TableType::Base
     }
 
+    /// An ad-hoc query: a bounded read of the stream.
     async fn scan(
         &self,
         _state: &dyn Session,
-        _projection: Option<&Vec<usize>>,
+        projection: Option<&Vec<usize>>,
         _filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        Err(datafusion::error::DataFusionError::NotImplemented(format!(
-            "stream \"{}\" cannot be queried directly; create a materialized view over it and query the view",
-            self.name
-        )))
+        StreamScan::new(self.options.clone(), self.schema.clone(), None, self.schema.clone())
+            .into_plan(projection, limit)
     }
 }
 
