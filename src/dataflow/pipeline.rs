@@ -218,11 +218,17 @@ impl Pipeline {
     /// system (SHOW SINKS tells); fails for a failed one.
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        if self.stats.status() == Status::Running && self.control.send(Control::Flush(tx)).is_ok() {
-            let mut status = self.stats.status.subscribe();
-            tokio::select! {
-                _ = rx => {}
-                _ = status.wait_for(|s| *s != Status::Running) => {}
+        let mut status = self.stats.status.subscribe();
+        if self.stats.status() == Status::Running {
+            if self.control.send(Control::Flush(tx)).is_ok() {
+                tokio::select! {
+                    _ = rx => {}
+                    _ = status.wait_for(|s| *s != Status::Running) => {}
+                }
+            } else if !self.stats.stopping.load(Ordering::Relaxed) {
+                // The source has read a bounded input to its end and left; its last
+                // checkpoint may still be on its way through the operators.
+                let _ = status.wait_for(|s| *s != Status::Running).await;
             }
         }
         match self.stats.status() {

@@ -67,8 +67,9 @@ impl Handlers {
     /// The statement of a simple query that is exactly one SUBSCRIBE.
     fn subscription(&self, message: &PgWireFrontendMessage) -> Option<Subscribe> {
         let PgWireFrontendMessage::Query(query) = message else { return None };
-        let lowered = query.query.trim_start().to_ascii_lowercase();
-        if !["subscribe", "copy", "select"].iter().any(|w| lowered.starts_with(w)) {
+        // Cheap test first: only texts naming SUBSCRIBE or EMIT are parsed here.
+        let lowered = query.query.to_ascii_lowercase();
+        if !lowered.contains("subscribe") && !lowered.contains("emit") {
             return None;
         }
         match self.engine.parse(&query.query).ok()?.as_slice() {
