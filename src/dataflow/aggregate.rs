@@ -359,7 +359,8 @@ fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAcc
     Ok(Box::new(GroupsAccumulatorAdapter::new(move || agg.create_accumulator())))
 }
 
-fn evaluate_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+/// Evaluates `exprs` over `batch` into arrays (also used by the session aggregate).
+pub(super) fn evaluate_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     exprs.iter().map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?)).collect()
 }
 
@@ -367,7 +368,8 @@ fn take_all(arrays: &[ArrayRef], idx: &UInt32Array) -> Result<Vec<ArrayRef>> {
     arrays.iter().map(|a| Ok(take(a.as_ref(), idx, None)?)).collect()
 }
 
-fn as_boolean(array: &ArrayRef) -> Result<&BooleanArray> {
+/// An aggregate's evaluated FILTER as booleans.
+pub(super) fn as_boolean(array: &ArrayRef) -> Result<&BooleanArray> {
     array
         .as_any()
         .downcast_ref::<BooleanArray>()

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, Int64Array, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, Int64Array, TimestampMillisecondArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -24,7 +24,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
-use super::aggregate::AggregateSpec;
+use super::aggregate::{AggregateSpec, as_boolean, evaluate_all as evaluate};
 use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{decode_batch, encode_batch};
@@ -102,7 +102,9 @@ impl SessionAggregate {
         let args = agg.aggregates.iter().map(|a| evaluate(&a.expressions(), batch)).collect::<Result<Vec<_>>>()?;
         let filters = (agg.filters.iter())
             .map(|f| {
-                f.as_ref().map(|f| evaluate(std::slice::from_ref(f), batch).and_then(|a| boolean(&a[0]))).transpose()
+                f.as_ref()
+                    .map(|f| evaluate(std::slice::from_ref(f), batch).and_then(|a| Ok(as_boolean(&a[0])?.clone())))
+                    .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
         let starts = as_times(&cast(&groups[self.spec.start_index], &time_type())?)?;
@@ -376,18 +378,6 @@ fn as_times(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
         .downcast_ref::<TimestampMillisecondArray>()
         .cloned()
         .ok_or_else(|| Error::Internal("session bound is not a timestamp".into()))
-}
-
-fn boolean(array: &ArrayRef) -> Result<BooleanArray> {
-    array
-        .as_any()
-        .downcast_ref::<BooleanArray>()
-        .cloned()
-        .ok_or_else(|| Error::Internal("aggregate filter is not boolean".into()))
-}
-
-fn evaluate(exprs: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-    exprs.iter().map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?)).collect()
 }
 
 impl Operator for SessionAggregate {
