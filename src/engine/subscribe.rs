@@ -54,28 +54,20 @@ impl Engine {
             Field::new("commit_ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
         ];
         fields.extend(view_schema.fields().iter().map(|f| f.as_ref().clone()));
-        let mut subscription = Subscription {
-            view: stmt.view.clone(),
-            schema: Arc::new(Schema::new(fields)),
-            view_schema,
-            keyed,
-            commits: stats.commits.subscribe(),
-            sent: HashMap::new(),
-            held: Vec::new(),
-            first: None,
-        };
         let guard = stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
         // Subscribed under the lock: every commit after the rows read here will arrive.
-        subscription.commits = stats.commits.subscribe();
+        let commits = stats.commits.subscribe();
         let store = &self.inner.store;
         let snapshot = match (stmt.snapshot, keyed) {
             (false, false) => None,
             (_, true) => read_keyed_view(store, id)?,
-            (true, false) => {
-                Some(concat_batches(&subscription.view_schema, &read_view(store, id, &subscription.view_schema)?)?)
-            }
+            (true, false) => Some(concat_batches(&view_schema, &read_view(store, id, &view_schema)?)?),
         };
         drop(guard);
+        let schema = Arc::new(Schema::new(fields));
+        let view = stmt.view.clone();
+        let (sent, held, first) = (HashMap::new(), Vec::new(), None);
+        let mut subscription = Subscription { view, schema, view_schema, keyed, commits, sent, held, first };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         if let Some(block) = snapshot {
             let rows = subscription.apply(&Commit { at: now as i64, block }, stmt.snapshot)?;
@@ -120,7 +112,7 @@ impl Subscription {
     fn apply(&mut self, commit: &Commit, emit: bool) -> Result<Option<RecordBatch>> {
         if !self.keyed {
             let rows = commit.block.clone().with_schema(self.view_schema.clone())?;
-            return emit.then(|| self.output(vec![("insert", rows)], commit.at)).transpose();
+            return emit.then(|| self.output_ops(vec!["insert"; rows.num_rows()], rows, commit.at)).transpose();
         }
         let block = &commit.block;
         let keys = block.column(0).as_binary::<i32>();
@@ -183,17 +175,6 @@ impl Subscription {
         self.held = vec![live];
         self.sent = entries.into_iter().enumerate().map(|(i, (k, _))| (k, (0, i))).collect();
         Ok(())
-    }
-
-    fn output(&self, parts: Vec<(&str, RecordBatch)>, at: i64) -> Result<RecordBatch> {
-        let mut ops = Vec::new();
-        let mut batches = Vec::new();
-        for (op, rows) in parts {
-            ops.extend(std::iter::repeat_n(op, rows.num_rows()));
-            batches.push(rows);
-        }
-        let rows = concat_batches(&self.view_schema, &batches)?;
-        self.output_ops(ops, rows, at)
     }
 
     fn output_ops(&self, ops: Vec<&str>, rows: RecordBatch, at: i64) -> Result<RecordBatch> {
