@@ -49,9 +49,9 @@ pub struct TableEntry {
 pub struct ViewEntry {
     /// Object id; also the key prefix of its rows and state.
     pub id: u64,
-    /// The stream it reads.
-    pub stream: String,
-    /// The tables it joins the stream with.
+    /// The streams it reads, one per source input (a stream joined with itself twice).
+    pub streams: Vec<String>,
+    /// The tables it joins the streams with.
     pub tables: Vec<String>,
     /// Its columns.
     pub schema: SchemaRef,
@@ -75,9 +75,9 @@ pub struct SinkEntry {
     pub id: u64,
     /// The stream or view it writes out.
     pub from: String,
-    /// The stream its pipeline reads.
-    pub stream: String,
-    /// The tables its query joins the stream with.
+    /// The streams its pipeline reads, one per source input.
+    pub streams: Vec<String>,
+    /// The tables its query joins the streams with.
     pub tables: Vec<String>,
     /// Made by `CREATE STREAM name WITH (...) AS SELECT` (its own query, not a FROM).
     pub query_defined: bool,
@@ -122,13 +122,13 @@ impl Catalog {
 
     /// Views reading `relation` (a stream, or a table they join with).
     pub fn dependents(&self, relation: &str) -> Vec<String> {
-        let reads = |v: &ViewEntry| v.stream == relation || v.tables.iter().any(|t| t == relation);
+        let reads = |v: &ViewEntry| v.streams.iter().chain(&v.tables).any(|r| r == relation);
         self.views.iter().filter(|(_, v)| reads(v)).map(|(n, _)| n.clone()).collect()
     }
 
     /// Sinks writing out `relation` (a stream or a view) or joining with it (a table).
     pub fn sinks_of(&self, relation: &str) -> Vec<String> {
-        let reads = |s: &SinkEntry| s.from == relation || s.tables.iter().any(|t| t == relation);
+        let reads = |s: &SinkEntry| s.from == relation || s.streams.iter().chain(&s.tables).any(|r| r == relation);
         self.sinks.iter().filter(|(_, s)| reads(s)).map(|(n, _)| n.clone()).collect()
     }
 
@@ -139,11 +139,13 @@ impl Catalog {
         tables.chain(views).chain(self.sinks.values().map(|s| s.pipeline.clone())).collect()
     }
 
-    /// Every pipeline that reads a source, for SHOW SOURCES: (reader name, what it reads,
-    /// its counters), tables first, then views.
-    pub fn readers(&self) -> Vec<(&str, &str, &Arc<ViewStats>)> {
-        let tables = self.tables.iter().map(|(n, t)| (n.as_str(), n.as_str(), &t.stats));
-        tables.chain(self.views.iter().map(|(n, v)| (n.as_str(), v.stream.as_str(), &v.stats))).collect()
+    /// Every pipeline that reads a source, for SHOW SOURCES: (reader name, what each of its
+    /// inputs reads, its counters), tables first, then views.
+    pub fn readers(&self) -> Vec<(&str, Vec<&str>, &Arc<ViewStats>)> {
+        let tables = self.tables.iter().map(|(n, t)| (n.as_str(), vec![n.as_str()], &t.stats));
+        let views =
+            self.views.iter().map(|(n, v)| (n.as_str(), v.streams.iter().map(String::as_str).collect(), &v.stats));
+        tables.chain(views).collect()
     }
 
     /// Fails with 42P07 when `name` is taken.

@@ -1,7 +1,9 @@
 //! The streaming runtime: messages, the operator contract, and the operators themselves.
 //!
-//! A materialized view runs as one pipeline: a source thread (read, decode, watermark)
-//! feeding a chain of operators on a second thread that ends in the view's materialization.
+//! A materialized view runs as one pipeline: a source thread (read, decode, watermark; one
+//! input per stream the view reads) feeding a [`flow::Flow`] of operators on a second
+//! thread: a chain per input, two chains meeting in a join of two streams, ending in the
+//! view's materialization.
 //! A changelog table runs the same way (upserts by primary key into its materialization and
 //! its in-memory index); views that join a stream with the table look rows up in that index.
 //! Between them flow [`Message`]s: Arrow batches (append-only rows), change batches (keyed
@@ -11,6 +13,8 @@
 
 pub mod aggregate;
 pub mod changelog;
+pub mod flow;
+pub mod join;
 pub mod late;
 pub mod lookup;
 pub mod map;
@@ -19,6 +23,7 @@ pub mod pipeline;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod watermark;
 pub mod window;
 
 use arrow::array::BinaryArray;

@@ -10,9 +10,10 @@
 //!            ▼
 //!   connector (file, kafka: read, decode json/csv;   ──▶ RecordBatch (per file / partition)
 //!              nexmark, datagen: generate)
-//!   dataflow::source (watermark, late rows, barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
+//!   dataflow::source (per input: watermark, late rows; barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
 //!   dataflow::changelog (tables: upsert by key) ──▶ keyed changes + the table's lookup index
-//!   dataflow::{window, lookup join, map, aggregate}  ──▶ batches / keyed changes
+//!   dataflow::flow: per input {window, lookup join, map, aggregate},
+//!                   two inputs meet in a stream join ──▶ batches / keyed changes
 //!   dataflow::materialize ──▶ state::Store (sled): view rows + operator state + source
 //!                             positions, committed atomically at every checkpoint barrier
 //!   (or dataflow::sink ──▶ connector::sink: Kafka / file, around the same checkpoints)

@@ -61,9 +61,20 @@ CREATE MATERIALIZED VIEW closed AS
 CREATE MATERIALIZED VIEW totals AS
   SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction HAVING count(*) > 10;
 CREATE MATERIALIZED VIEW rich AS SELECT auction, bidder, price, date_time FROM bids WHERE price > 990;
+CREATE MATERIALIZED VIEW followups AS
+  SELECT a.auction, a.bidder, b.bidder AS next_bidder, a.date_time AS t1, b.date_time AS t2
+  FROM bids a JOIN bids b ON a.auction = b.auction
+  WHERE a.price > 900 AND b.date_time > a.date_time AND b.date_time <= a.date_time + INTERVAL '1' SECOND;
+CREATE MATERIALIZED VIEW shares AS
+  SELECT w.auction, w.window_end, w.n, t.n AS total
+  FROM (SELECT auction, window_start, window_end, count(*) AS n
+        FROM TUMBLE(bids, date_time, INTERVAL '2' SECOND) GROUP BY auction, window_start, window_end) w
+  JOIN (SELECT window_start, window_end, count(*) AS n
+        FROM TUMBLE(bids, date_time, INTERVAL '2' SECOND) GROUP BY window_start, window_end) t
+  ON w.window_end = t.window_end;
 ";
 
-const CHECKS: [&str; 7] = [
+const CHECKS: [&str; 9] = [
     "SELECT * FROM windowed ORDER BY auction, window_start",
     "SELECT * FROM closed ORDER BY window_end",
     "SELECT * FROM totals ORDER BY auction",
@@ -74,6 +85,9 @@ const CHECKS: [&str; 7] = [
      ORDER BY view, event_time, \"row\", watermark",
     "SELECT v.name, v.late_rows, count(l.view) FROM sluice_catalog.views v \
      LEFT JOIN sluice_catalog.late_rows l ON l.view = v.name GROUP BY v.name, v.late_rows ORDER BY v.name",
+    // Joins of two streams: an interval self-join, and a window join of two aggregations.
+    "SELECT * FROM followups ORDER BY t1, auction, bidder, t2, next_bidder",
+    "SELECT * FROM shares ORDER BY window_end, auction",
 ];
 
 async fn snapshot(server: &Server) -> Vec<Vec<Vec<String>>> {
@@ -118,6 +132,7 @@ async fn kill_nine_during_ingestion_loses_and_duplicates_nothing() {
 
     assert!(reference[0].len() > 100, "windowed view too small: {}", reference[0].len());
     assert!(!reference[3].is_empty());
+    assert!(reference[7].len() > 1_000 && reference[8].len() > 100, "joins too small");
     for (i, q) in CHECKS.iter().enumerate() {
         assert_eq!(recovered[i].len(), reference[i].len(), "row count differs for {q}");
         assert!(recovered[i] == reference[i], "contents differ for {q}");
@@ -142,7 +157,7 @@ async fn clean_restart_keeps_streams_and_views() {
     let server = Server::start(&dir.path().join("db"));
     let client = server.client().await;
     let shown = query_rows(&client, "SHOW MATERIALIZED VIEWS").await;
-    assert_eq!(shown.len(), 4);
+    assert_eq!(shown.len(), 6);
     assert_eq!(snapshot(&server).await, before);
     append(&data, &chunk(1, &mut rng));
     let after = snapshot(&server).await;

@@ -47,9 +47,10 @@ pub fn schema() -> SchemaRef {
 }
 
 impl LateRows {
-    /// Learns which late rows earlier checkpoints of this pipeline stored.
-    pub fn restore(state: &StateReader<'_>) -> Result<LateRows> {
-        let prefix = state.key(PREFIX);
+    /// Learns which late rows earlier checkpoints stored for the input whose source state
+    /// keys start with `input` (see `super::source::input_key`).
+    pub fn restore(state: &StateReader<'_>, input: &[u8]) -> Result<LateRows> {
+        let prefix = state.key(&[input, PREFIX].concat());
         let mut stored = VecDeque::new();
         let mut total = 0;
         for entry in state.store.scan_prefix(&prefix) {
@@ -118,9 +119,9 @@ fn json_rows(batch: &RecordBatch) -> Result<StringArray> {
     Ok(lines)
 }
 
-/// The late rows pipeline `id` keeps, oldest first.
-pub fn read(store: &Store, id: u64) -> Result<Vec<RecordBatch>> {
-    let prefix = state_key(id, 0, PREFIX);
+/// The late rows pipeline `id` keeps of its input `input`, oldest first.
+pub fn read(store: &Store, id: u64, input: usize) -> Result<Vec<RecordBatch>> {
+    let prefix = state_key(id, 0, &super::source::input_key(input, PREFIX));
     store.scan_prefix(&prefix).map(|entry| decode_batch(&entry?.1)).collect()
 }
 
@@ -139,7 +140,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let state = StateReader { store: &store, view: 7, operator: 0 };
-        let mut late = LateRows::restore(&state).unwrap();
+        let mut late = LateRows::restore(&state, b"").unwrap();
         for epoch in 1..=3u64 {
             let (batch, times) = rows(MAX_LATE_ROWS / 2);
             late.push(&batch, &times, vec![5; MAX_LATE_ROWS / 2]).unwrap();
@@ -147,11 +148,11 @@ mod tests {
             late.checkpoint(epoch, &mut writes).unwrap();
             store.commit(writes).unwrap();
         }
-        let kept = read(&store, 7).unwrap();
+        let kept = read(&store, 7, 0).unwrap();
         assert_eq!(kept.iter().map(|b| b.num_rows()).sum::<usize>(), MAX_LATE_ROWS);
         let first = kept[0].column(3).as_any().downcast_ref::<StringArray>().unwrap().value(1).to_string();
         assert!(first.starts_with("{\"t\":\"1970-01-01T00:00:00.001"), "{first}");
-        let restored = LateRows::restore(&state).unwrap();
+        let restored = LateRows::restore(&state, b"").unwrap();
         assert_eq!((restored.total, restored.stored.len()), (MAX_LATE_ROWS, 2));
     }
 }

@@ -1,7 +1,7 @@
 //! Starting, flushing and stopping the pipeline of one materialized view.
 //!
-//! A pipeline is two threads: the source stage ([`super::source`]) and the operator chain,
-//! joined by a bounded channel. The engine owns a [`Pipeline`] per view; it asks it to flush
+//! A pipeline is two threads: the source stage ([`super::source`]) and its operators (a
+//! [`Flow`]), joined by a bounded channel. The engine owns a [`Pipeline`] per view; it asks it to flush
 //! (`FLUSH`, and before queries in `sluice run`), reads its [`ViewStats`], and stops it on
 //! DROP or shutdown. A pipeline that fails keeps the view's last committed contents and
 //! reports the error in its stats; it never takes the server down.
@@ -16,8 +16,9 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info};
 
-use super::source::{Control, SourceTask};
-use super::{Message, Operator, StateReader};
+use super::flow::Flow;
+use super::source::{Control, Routed, SourceTask};
+use super::{Message, StateReader};
 use crate::connector::{BadRecord, SourceStatus};
 use crate::error::{Error, Result};
 use crate::state::Store;
@@ -66,8 +67,8 @@ pub struct ViewStats {
     pub committed_epoch: AtomicU64,
     /// The most recent bad records.
     pub recent_bad: Mutex<VecDeque<BadRecord>>,
-    /// Where the source reader stands (refreshed by the source thread).
-    pub source: Mutex<SourceStatus>,
+    /// Where each input's source reader stands (refreshed by the source thread).
+    pub source: Mutex<Vec<SourceStatus>>,
     /// Held for writing while a checkpoint commits and for reading while a query scans the
     /// view, so queries see whole checkpoints only.
     pub rows_lock: std::sync::RwLock<()>,
@@ -102,7 +103,7 @@ impl Default for ViewStats {
             watermark: AtomicI64::new(i64::MIN),
             committed_epoch: AtomicU64::new(0),
             recent_bad: Mutex::new(VecDeque::new()),
-            source: Mutex::new(SourceStatus::default()),
+            source: Mutex::new(Vec::new()),
             rows_lock: std::sync::RwLock::new(()),
             stopping: AtomicBool::new(false),
             commits: broadcast::channel(SUBSCRIBER_BACKLOG).0,
@@ -165,20 +166,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Restores state from `store` and starts the threads of view `view`.
-    pub fn start(
-        name: &str,
-        view: u64,
-        source: SourceTask,
-        operators: Vec<Box<dyn Operator>>,
-        store: Store,
-    ) -> Result<Pipeline> {
+    pub fn start(name: &str, view: u64, source: SourceTask, flow: Flow, store: Store) -> Result<Pipeline> {
         let stats = source.stats.clone();
         let (control_tx, control_rx) = mpsc::channel();
         let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-        let mut operators = operators;
-        for (i, op) in operators.iter_mut().enumerate() {
-            op.open(&StateReader { store: &store, view, operator: (i + 1) as u8 })?;
-        }
+        let mut flow = flow;
+        flow.open(&store, view, &mut 1)?;
         let source_thread = {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
             std::thread::Builder::new().name(format!("src-{name}")).spawn(move || {
@@ -192,7 +185,7 @@ impl Pipeline {
         let operator_thread = {
             let (stats, name) = (stats.clone(), name.to_string());
             std::thread::Builder::new().name(format!("ops-{name}")).spawn(move || {
-                match catch_panic(|| run_operators(data_rx, operators)) {
+                match catch_panic(|| run_operators(data_rx, flow)) {
                     Ok(true) => stats.set_status(Status::Finished),
                     Ok(false) => {}
                     Err(e) => fail(&name, &stats, e),
@@ -275,19 +268,12 @@ fn fail(name: &str, stats: &ViewStats, e: Error) {
 }
 
 /// Runs messages through the operators. Returns true when the input ended.
-fn run_operators(input: Receiver<Message>, mut operators: Vec<Box<dyn Operator>>) -> Result<bool> {
-    let mut current = Vec::new();
-    let mut next = Vec::new();
-    while let Ok(msg) = input.recv() {
+fn run_operators(input: Receiver<Routed>, mut flow: Flow) -> Result<bool> {
+    let mut out = Vec::new();
+    while let Ok((from, msg)) = input.recv() {
         let end = matches!(msg, Message::End);
-        current.push(msg);
-        for op in operators.iter_mut() {
-            for msg in current.drain(..) {
-                op.process(msg, &mut next)?;
-            }
-            std::mem::swap(&mut current, &mut next);
-        }
-        current.clear();
+        flow.push(from, msg, &mut out)?;
+        out.clear();
         if end {
             return Ok(true);
         }

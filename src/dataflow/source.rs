@@ -1,28 +1,31 @@
-//! The source stage of a pipeline: reads, assigns watermarks, drops late rows, and starts
-//! checkpoints.
+//! The source stage of a pipeline: reads its inputs, assigns watermarks, drops late rows,
+//! and starts checkpoints.
 //!
 //! Runs on its own thread (reading and decoding are the most expensive part of a pipeline),
-//! polling a [`SourceReader`] and sending messages to the operator thread through a bounded
-//! channel, which gives backpressure. Batches are cut by the reader when full or when the
-//! input pauses. Every checkpoint interval, or when `FLUSH` asks, it writes its position,
-//! watermark and counters into a fresh [`Barrier`] and sends it down the pipeline.
+//! polling one [`SourceReader`] per input (a view joining two streams has two) in turn and
+//! sending messages, tagged with their input, to the operator thread through a bounded
+//! channel, which gives backpressure. Batches are cut by the readers when full or when the
+//! input pauses. Every checkpoint interval, or when `FLUSH` asks, it writes every input's
+//! position and watermark and the counters into one fresh [`Barrier`] and sends it down the
+//! pipeline: one barrier for all inputs, so checkpoints are aligned by construction.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, BooleanArray, BooleanBufferBuilder, RecordBatch, TimestampMillisecondArray};
-use arrow::compute::filter_record_batch;
+use arrow::array::RecordBatch;
 use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
 use super::late::LateRows;
 use super::pipeline::ViewStats;
+use super::watermark::{Applied, Watermarker, event_times};
 use super::{Barrier, END_OF_TIME, Message, Millis, StateReader};
 use crate::connector::{Poll, SourceReader};
 use crate::error::{Error, Result};
+
+pub use super::watermark::{IdlePolicy, WatermarkSpec};
 
 /// Requests from the engine to a running source.
 #[derive(Debug)]
@@ -33,202 +36,35 @@ pub enum Control {
     Stop,
 }
 
-/// How a stream derives its watermark: `WATERMARK FOR column AS column - delay`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WatermarkSpec {
-    /// Index of the event-time column in the stream schema.
-    pub column: usize,
-    /// How far behind the largest event time seen the watermark trails.
-    pub delay: Millis,
-    /// The view's grace period (allowed lateness): rows up to this far behind the
-    /// watermark still count, and windows close this much later.
-    pub grace: Millis,
+/// A message and the input it belongs to. Barriers and the end are for all inputs (their
+/// input is 0).
+pub type Routed = (usize, Message);
+
+/// The sub key of input `input`'s state `sub` under the source stage (operator 0). The
+/// first input's keys are unprefixed; the others' start with `in<n>/`.
+pub fn input_key(input: usize, sub: &[u8]) -> Vec<u8> {
+    if input == 0 {
+        return sub.to_vec();
+    }
+    let mut key = format!("in{input}/").into_bytes();
+    key.extend_from_slice(sub);
+    key
 }
 
-impl WatermarkSpec {
-    /// How far behind the largest event time a view's effective watermark trails.
-    fn lag(&self) -> Millis {
-        self.delay.saturating_add(self.grace)
-    }
-}
-
-/// What a source does when its input goes quiet.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct IdlePolicy {
-    /// After this long without input a split stops holding the watermark back.
-    pub timeout: Option<Duration>,
-    /// After `timeout` without any input, the watermark advances with processing time, as
-    /// if event time went on at wall-clock speed from the latest event seen.
-    pub advance: bool,
-}
-
-/// Tracks the watermark and filters late rows, row by row, so the result does not depend on
-/// how the input was cut into batches.
-///
-/// Each split of the source (a Kafka partition; files have one) has its own clock, the
-/// largest event time seen in it. The watermark is the minimum over the active splits of
-/// clock minus delay, and never goes back. A split that has delivered nothing for the idle
-/// timeout while other splits did stops holding the watermark back until it delivers again.
-/// Time in which the whole source delivered nothing (a broker outage, a quiet topic) does
-/// not count towards idleness: otherwise the first split to resume would run ahead and make
-/// the others' rows late.
-#[derive(Debug)]
-struct Watermarker {
-    spec: WatermarkSpec,
-    idle: IdlePolicy,
-    splits: BTreeMap<u32, SplitClock>,
-    current: Millis,
-    /// When any split last delivered rows (or when tracking started).
-    last_data: Instant,
-}
-
-/// A batch split by [`Watermarker::apply`].
-struct Applied {
-    /// The on-time rows.
-    kept: RecordBatch,
-    /// The late rows, with the watermark each was behind.
-    late: Option<(RecordBatch, Vec<Millis>)>,
-}
-
-fn event_times(batch: &RecordBatch, column: usize) -> Result<&TimestampMillisecondArray> {
-    batch
-        .column(column)
-        .as_any()
-        .downcast_ref::<TimestampMillisecondArray>()
-        .ok_or_else(|| Error::Internal("event-time column is not timestamp(ms)".into()))
-}
-
-/// The event-time clock of one split.
-#[derive(Debug, Clone, Copy)]
-struct SplitClock {
-    max_time: Millis,
-    last_seen: Instant,
-}
-
-impl Watermarker {
-    fn new(spec: WatermarkSpec, idle: IdlePolicy, now: Instant) -> Watermarker {
-        Watermarker { spec, idle, splits: BTreeMap::new(), current: Millis::MIN, last_data: now }
-    }
-
-    fn current(&self) -> Millis {
-        self.current
-    }
-
-    /// Starts tracking `splits`, which hold the watermark back from now on.
-    fn register(&mut self, splits: &[u32], now: Instant) {
-        for &split in splits {
-            self.splits.entry(split).or_insert(SplitClock { max_time: Millis::MIN, last_seen: now });
-        }
-    }
-
-    /// The watermark the active splits allow, at `now`.
-    fn combined(&self, now: Instant) -> Millis {
-        let active = self
-            .splits
-            .values()
-            .filter(|c| self.idle.timeout.is_none_or(|timeout| now.saturating_duration_since(c.last_seen) < timeout));
-        match active.map(|c| c.max_time).min() {
-            Some(t) if t != Millis::MIN => t.saturating_sub(self.spec.lag()),
-            _ => Millis::MIN,
-        }
-    }
-
-    /// Splits a batch from `split`, read at `now`, into its on-time rows and its late ones
-    /// (with the watermark each was behind).
-    fn apply(&mut self, batch: RecordBatch, split: u32, now: Instant) -> Result<Applied> {
-        let times = event_times(&batch, self.spec.column)?.clone();
-        let quiet = now.saturating_duration_since(self.last_data);
-        if self.idle.timeout.is_some_and(|timeout| quiet >= timeout) {
-            self.splits.values_mut().for_each(|c| c.last_seen = now);
-        }
-        self.last_data = now;
-        let clock = self.splits.entry(split).or_insert(SplitClock { max_time: Millis::MIN, last_seen: now });
-        clock.last_seen = now;
-        let single = self.splits.len() == 1;
-        let mut keep = BooleanBufferBuilder::new(times.len());
-        let mut behind = Vec::new();
-        for i in 0..times.len() {
-            let on_time = times.is_valid(i) && {
-                let t = times.value(i);
-                let ok = t >= self.current;
-                self.advance(split, t, now, single);
-                ok
-            };
-            if !on_time {
-                behind.push(self.current);
-            }
-            keep.append(on_time);
-        }
-        if behind.is_empty() {
-            return Ok(Applied { kept: batch, late: None });
-        }
-        let mask = BooleanArray::new(keep.finish(), None);
-        let late = filter_record_batch(&batch, &arrow::compute::not(&mask)?)?;
-        Ok(Applied { kept: filter_record_batch(&batch, &mask)?, late: Some((late, behind)) })
-    }
-
-    /// With [`IdlePolicy::advance`], moves the watermark on by the processing time passed
-    /// since the source went quiet (once it has been quiet for the idle timeout). Returns
-    /// whether it moved.
-    fn tick(&mut self, now: Instant) -> bool {
-        let Some(timeout) = self.idle.timeout.filter(|_| self.idle.advance) else { return false };
-        let quiet = now.saturating_duration_since(self.last_data);
-        let latest = self.splits.values().map(|c| c.max_time).max().unwrap_or(Millis::MIN);
-        if quiet < timeout || latest == Millis::MIN {
-            return false;
-        }
-        let quiet = Millis::try_from(quiet.as_millis()).unwrap_or(Millis::MAX);
-        let allowed = latest.saturating_add(quiet).saturating_sub(self.spec.lag());
-        let moved = allowed > self.current;
-        self.current = self.current.max(allowed);
-        moved
-    }
-
-    /// Moves `split`'s clock to `t` if that is later, and the watermark with it.
-    fn advance(&mut self, split: u32, t: Millis, now: Instant, single: bool) {
-        let Some(clock) = self.splits.get_mut(&split) else { return };
-        if t <= clock.max_time {
-            return;
-        }
-        clock.max_time = t;
-        let allowed = if single { t.saturating_sub(self.spec.lag()) } else { self.combined(now) };
-        self.current = self.current.max(allowed);
-    }
-
-    /// Checkpoint form: the watermark, then (split, clock) pairs.
-    fn encode(&self) -> Vec<u8> {
-        let mut out = (self.current as u64).to_be_bytes().to_vec();
-        for (split, clock) in &self.splits {
-            out.extend_from_slice(&split.to_be_bytes());
-            out.extend_from_slice(&(clock.max_time as u64).to_be_bytes());
-        }
-        out
-    }
-
-    /// Restores what [`Watermarker::encode`] wrote; restored splits count as active.
-    fn restore(&mut self, bytes: &[u8], now: Instant) -> Result<()> {
-        let bad = || Error::Internal("bad watermark state".into());
-        let (head, mut rest) = bytes.split_at_checked(8).ok_or_else(bad)?;
-        self.current = u64::from_be_bytes(head.try_into().map_err(|_| bad())?) as Millis;
-        while !rest.is_empty() {
-            let (entry, tail) = rest.split_at_checked(12).ok_or_else(bad)?;
-            let split = u32::from_be_bytes(entry[..4].try_into().map_err(|_| bad())?);
-            let max_time = u64::from_be_bytes(entry[4..].try_into().map_err(|_| bad())?) as Millis;
-            self.splits.insert(split, SplitClock { max_time, last_seen: now });
-            rest = tail;
-        }
-        Ok(())
-    }
-}
-
-/// Everything the source thread needs.
-pub struct SourceTask {
+/// One input of a pipeline: a stream's reader and how its event time works.
+pub struct SourceInput {
     /// Where rows come from.
     pub reader: Box<dyn SourceReader>,
     /// Watermark definition of the stream, if it has one.
     pub watermark: Option<WatermarkSpec>,
     /// What happens when the input goes quiet.
     pub idle: IdlePolicy,
+}
+
+/// Everything the source stage of one pipeline needs.
+pub struct SourceTask {
+    /// The inputs, in the order the operators number them.
+    pub inputs: Vec<SourceInput>,
     /// Rows per batch at most.
     pub batch_size: usize,
     /// Time between checkpoints.
@@ -237,43 +73,67 @@ pub struct SourceTask {
     pub stats: Arc<ViewStats>,
 }
 
-/// Per-run bookkeeping of the source loop.
-struct Loop {
-    task: SourceTask,
+/// One input while the loop runs.
+struct Input {
+    reader: Box<dyn SourceReader>,
     watermarker: Option<Watermarker>,
     late: LateRows,
+    ended: bool,
+}
+
+/// Per-run bookkeeping of the source loop.
+struct Loop {
+    inputs: Vec<Input>,
+    batch_size: usize,
+    checkpoint_interval: Duration,
+    stats: Arc<ViewStats>,
     epoch: u64,
     state_prefix: Vec<u8>,
-    out: SyncSender<Message>,
+    out: SyncSender<Routed>,
     acks: Vec<oneshot::Sender<()>>,
     dirty: bool,
     last_barrier: Instant,
     last_status: Instant,
 }
 
+/// Wait after every input reported [`Poll::Idle`].
 const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// Wait after [`Poll::Pending`].
 const PENDING_WAIT: Duration = Duration::from_millis(2);
 /// How often an idle source refreshes its status for SHOW SOURCES.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 
+/// What one round over the inputs found.
+#[derive(Default)]
+struct Round {
+    /// Some input delivered rows or bad records.
+    progressed: bool,
+    /// Some input is waiting for data already on its way.
+    pending: bool,
+}
+
 impl SourceTask {
-    /// Restores position and counters, then runs until the input ends, `Stop` arrives or
+    /// Restores positions and counters, then runs until every input ends, `Stop` arrives or
     /// the operator thread goes away.
-    pub fn run(self, state: &StateReader<'_>, control: Receiver<Control>, out: SyncSender<Message>) -> Result<()> {
+    pub fn run(self, state: &StateReader<'_>, control: Receiver<Control>, out: SyncSender<Routed>) -> Result<()> {
         let epoch = restore_u64(state, b"epoch")?.unwrap_or(0);
         self.stats.late_rows.store(restore_u64(state, b"late")?.unwrap_or(0), Ordering::Relaxed);
         self.stats.bad_rows.store(restore_u64(state, b"bad")?.unwrap_or(0), Ordering::Relaxed);
         self.stats.rows_read.store(restore_u64(state, b"read")?.unwrap_or(0), Ordering::Relaxed);
-        let mut watermarker = self.watermark.clone().map(|spec| Watermarker::new(spec, self.idle, Instant::now()));
-        if let (Some(wm), Some(saved)) = (watermarker.as_mut(), state.get(b"wm")?) {
-            wm.restore(&saved, Instant::now())?;
-            self.stats.watermark.store(wm.current(), Ordering::Relaxed);
+        let mut inputs = Vec::new();
+        for (i, input) in self.inputs.into_iter().enumerate() {
+            let mut watermarker = input.watermark.map(|spec| Watermarker::new(spec, input.idle, Instant::now()));
+            if let (Some(wm), Some(saved)) = (watermarker.as_mut(), state.get(&input_key(i, b"wm"))?) {
+                wm.restore(&saved, Instant::now())?;
+            }
+            let late = LateRows::restore(state, &input_key(i, b""))?;
+            inputs.push(Input { reader: input.reader, watermarker, late, ended: false });
         }
         let mut run = Loop {
-            task: self,
-            watermarker,
-            late: LateRows::restore(state)?,
+            inputs,
+            batch_size: self.batch_size,
+            checkpoint_interval: self.checkpoint_interval,
+            stats: self.stats,
             epoch,
             state_prefix: state.key(&[]),
             out,
@@ -282,6 +142,7 @@ impl SourceTask {
             last_barrier: Instant::now(),
             last_status: Instant::now(),
         };
+        run.publish_watermark();
         run.report_status(true);
         run.run(control)
     }
@@ -295,143 +156,172 @@ impl Loop {
                 Ok(Control::Stop) => return Ok(()),
                 Err(_) => {}
             }
-            let poll = self.task.reader.poll(self.task.batch_size)?;
-            let new_splits = self.task.reader.new_splits();
-            if let Some(wm) = self.watermarker.as_mut() {
-                wm.register(&new_splits, Instant::now());
+            let round = self.poll_inputs()?;
+            if self.inputs.iter().all(|i| i.ended) {
+                return self.finish();
             }
-            match poll {
-                Poll::Data { batch, bad, split } => {
-                    self.note_bad(bad);
-                    self.on_batch(batch, split)?;
+            if !round.progressed {
+                self.report_status(false);
+                if !round.pending && !self.acks.is_empty() {
+                    self.barrier(true)?;
                 }
-                Poll::Bad(bad) => self.note_bad(bad),
-                Poll::Pending => {
-                    self.report_status(false);
-                    match control.recv_timeout(PENDING_WAIT) {
-                        Ok(Control::Flush(ack)) => self.flush_requested(ack),
-                        Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                        Err(RecvTimeoutError::Timeout) => {}
-                    }
+                let wait = if round.pending { PENDING_WAIT } else { IDLE_WAIT };
+                match control.recv_timeout(wait) {
+                    Ok(Control::Flush(ack)) => self.flush_requested(ack),
+                    Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    Err(RecvTimeoutError::Timeout) => {}
                 }
-                Poll::Idle => {
-                    self.report_status(false);
-                    self.on_idle()?;
-                    if !self.acks.is_empty() {
-                        self.barrier(true)?;
-                    }
-                    match control.recv_timeout(IDLE_WAIT) {
-                        Ok(Control::Flush(ack)) => self.flush_requested(ack),
-                        Ok(Control::Stop) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                        Err(RecvTimeoutError::Timeout) => {}
-                    }
-                }
-                Poll::End => return self.finish(),
             }
-            if self.dirty && self.last_barrier.elapsed() >= self.task.checkpoint_interval {
+            if self.dirty && self.last_barrier.elapsed() >= self.checkpoint_interval {
                 self.barrier(false)?;
             }
         }
     }
 
-    /// `FLUSH`: read everything available now (looking for it at once), then checkpoint.
+    /// Polls every input that has not ended once.
+    fn poll_inputs(&mut self) -> Result<Round> {
+        let mut round = Round::default();
+        for i in 0..self.inputs.len() {
+            let input = &mut self.inputs[i];
+            if input.ended {
+                continue;
+            }
+            let poll = input.reader.poll(self.batch_size)?;
+            let new_splits = input.reader.new_splits();
+            if let Some(wm) = input.watermarker.as_mut() {
+                wm.register(&new_splits, Instant::now());
+            }
+            match poll {
+                Poll::Data { batch, bad, split } => {
+                    round.progressed = true;
+                    self.note_bad(bad);
+                    self.on_batch(i, batch, split)?;
+                }
+                Poll::Bad(bad) => {
+                    round.progressed = true;
+                    self.note_bad(bad);
+                }
+                Poll::Pending => round.pending = true,
+                Poll::Idle => self.on_idle(i)?,
+                Poll::End => self.input_ended(i)?,
+            }
+        }
+        Ok(round)
+    }
+
     fn flush_requested(&mut self, ack: oneshot::Sender<()>) {
-        self.task.reader.refresh();
+        for input in &mut self.inputs {
+            input.reader.refresh();
+        }
         self.acks.push(ack);
     }
 
     fn note_bad(&mut self, bad: Vec<crate::connector::BadRecord>) {
         if !bad.is_empty() {
             self.dirty = true;
-            self.task.stats.record_bad(bad);
+            self.stats.record_bad(bad);
         }
     }
 
-    fn on_batch(&mut self, batch: RecordBatch, split: u32) -> Result<()> {
+    fn on_batch(&mut self, i: usize, batch: RecordBatch, split: u32) -> Result<()> {
         self.dirty = true;
-        self.task.stats.rows_read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        let Some(wm) = self.watermarker.as_mut() else {
-            return self.send(Message::Batch(batch));
+        self.stats.rows_read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let input = &mut self.inputs[i];
+        let Some(wm) = input.watermarker.as_mut() else {
+            return self.send(i, Message::Batch(batch));
         };
         let before = wm.current();
         let Applied { kept, late } = wm.apply(batch, split, Instant::now())?;
         let column = wm.spec.column;
         if let Some((rows, watermarks)) = late {
-            trace!(late = rows.num_rows(), "dropped late rows");
-            self.task.stats.late_rows.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
-            self.late.push(&rows, event_times(&rows, column)?, watermarks)?;
+            trace!(input = i, late = rows.num_rows(), "dropped late rows");
+            self.stats.late_rows.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
+            input.late.push(&rows, event_times(&rows, column)?, watermarks)?;
         }
         if kept.num_rows() > 0 {
-            self.send(Message::Batch(kept))?;
+            self.send(i, Message::Batch(kept))?;
         }
-        self.watermark_moved(before)
+        self.watermark_moved(i, before)
     }
 
-    /// Sends the watermark on if it moved past `before`.
-    fn watermark_moved(&mut self, before: Millis) -> Result<()> {
-        let after = self.watermarker.as_ref().map_or(before, Watermarker::current);
+    fn watermark_moved(&mut self, i: usize, before: Millis) -> Result<()> {
+        let after = self.inputs[i].watermarker.as_ref().map_or(before, Watermarker::current);
         if after > before {
             self.dirty = true;
-            self.task.stats.watermark.store(after, Ordering::Relaxed);
-            self.send(Message::Watermark(after))?;
+            self.publish_watermark();
+            self.send(i, Message::Watermark(after))?;
         }
         Ok(())
     }
 
-    /// While the source is quiet: lets the watermark advance with processing time.
-    fn on_idle(&mut self) -> Result<()> {
-        let Some(wm) = self.watermarker.as_mut() else { return Ok(()) };
+    /// Shows the pipeline's watermark: the least over its inputs that have one.
+    fn publish_watermark(&self) {
+        let current = |i: &Input| if i.ended { Some(END_OF_TIME) } else { i.watermarker.as_ref().map(|w| w.current()) };
+        if let Some(least) = self.inputs.iter().filter_map(current).min() {
+            self.stats.watermark.store(least, Ordering::Relaxed);
+        }
+    }
+
+    fn on_idle(&mut self, i: usize) -> Result<()> {
+        let Some(wm) = self.inputs[i].watermarker.as_mut() else { return Ok(()) };
         let before = wm.current();
         if wm.tick(Instant::now()) {
-            self.watermark_moved(before)?;
+            self.watermark_moved(i, before)?;
         }
         Ok(())
     }
 
-    /// Sends a checkpoint barrier. `FLUSH` acknowledgements ride only on barriers sent when
-    /// everything available has been read (`with_acks`), never on periodic ones.
+    /// A bounded input was read to its end: nothing of it follows, at any event time.
+    fn input_ended(&mut self, i: usize) -> Result<()> {
+        self.inputs[i].ended = true;
+        self.dirty = true;
+        self.publish_watermark();
+        self.send(i, Message::Watermark(END_OF_TIME))
+    }
+
     fn barrier(&mut self, with_acks: bool) -> Result<()> {
         self.epoch += 1;
-        let stats = &self.task.stats;
         let counters = [
-            (&b"late"[..], stats.late_rows.load(Ordering::Relaxed)),
-            (&b"bad"[..], stats.bad_rows.load(Ordering::Relaxed)),
-            (&b"read"[..], stats.rows_read.load(Ordering::Relaxed)),
+            (&b"late"[..], self.stats.late_rows.load(Ordering::Relaxed)),
+            (&b"bad"[..], self.stats.bad_rows.load(Ordering::Relaxed)),
+            (&b"read"[..], self.stats.rows_read.load(Ordering::Relaxed)),
             (&b"epoch"[..], self.epoch),
         ];
         let mut writes: Vec<_> = counters.iter().map(|(k, v)| (self.key(k), Some(v.to_be_bytes().to_vec()))).collect();
-        if let Some(wm) = &self.watermarker {
-            writes.push((self.key(b"wm"), Some(wm.encode())));
+        for i in 0..self.inputs.len() {
+            let (wm_key, pos_key) = (self.key(&input_key(i, b"wm")), self.key(&input_key(i, b"pos")));
+            let input = &mut self.inputs[i];
+            if let Some(wm) = &input.watermarker {
+                writes.push((wm_key, Some(wm.encode())));
+            }
+            writes.push((pos_key, Some(input.reader.checkpoint()?)));
+            input.late.checkpoint(self.epoch, &mut writes)?;
         }
-        writes.push((self.key(b"pos"), Some(self.task.reader.checkpoint()?)));
-        self.late.checkpoint(self.epoch, &mut writes)?;
         self.report_status(true);
         debug!(epoch = self.epoch, "checkpoint barrier");
         let acks = if with_acks { std::mem::take(&mut self.acks) } else { Vec::new() };
         let barrier = Barrier { epoch: self.epoch, writes, acks };
         self.dirty = false;
         self.last_barrier = Instant::now();
-        self.send(Message::Barrier(barrier))
+        self.send(0, Message::Barrier(barrier))
     }
 
-    /// Publishes the reader's status for SHOW SOURCES (at most every [`STATUS_INTERVAL`]
-    /// unless `now`).
     fn report_status(&mut self, now: bool) {
         if !now && self.last_status.elapsed() < STATUS_INTERVAL {
             return;
         }
         self.last_status = Instant::now();
-        let status = self.task.reader.status();
-        if let Ok(mut shared) = self.task.stats.source.lock() {
-            *shared = status;
+        let statuses = self.inputs.iter().map(|i| i.reader.status()).collect();
+        if let Ok(mut shared) = self.stats.source.lock() {
+            *shared = statuses;
         }
     }
 
+    /// Every input ended: a last checkpoint, then the end.
     fn finish(&mut self) -> Result<()> {
-        self.task.stats.watermark.store(END_OF_TIME, Ordering::Relaxed);
-        self.send(Message::Watermark(END_OF_TIME))?;
+        self.stats.watermark.store(END_OF_TIME, Ordering::Relaxed);
         self.barrier(true)?;
-        self.send(Message::End)
+        self.send(0, Message::End)
     }
 
     fn key(&self, sub: &[u8]) -> Vec<u8> {
@@ -440,8 +330,8 @@ impl Loop {
         k
     }
 
-    fn send(&self, msg: Message) -> Result<()> {
-        self.out.send(msg).map_err(|_| Error::Shutdown("pipeline stopped".into()))
+    fn send(&self, input: usize, msg: Message) -> Result<()> {
+        self.out.send((input, msg)).map_err(|_| Error::Shutdown("pipeline stopped".into()))
     }
 }
 
@@ -451,130 +341,6 @@ fn restore_u64(state: &StateReader<'_>, sub: &[u8]) -> Result<Option<u64>> {
         Some(bytes) => {
             let arr: [u8; 8] = bytes.as_slice().try_into().map_err(|_| Error::Internal("bad source state".into()))?;
             Ok(Some(u64::from_be_bytes(arr)))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Test clock: `ms` milliseconds after a fixed start.
-    fn at(start: Instant, ms: u64) -> Instant {
-        start + Duration::from_millis(ms)
-    }
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-
-    fn idle(timeout: Duration) -> IdlePolicy {
-        IdlePolicy { timeout: Some(timeout), advance: false }
-    }
-
-    fn batch(times: Vec<Option<i64>>) -> RecordBatch {
-        let schema = Schema::new(vec![Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true)]);
-        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(TimestampMillisecondArray::from(times))]).unwrap()
-    }
-
-    #[test]
-    fn lateness_is_per_row_and_independent_of_batching() {
-        let t0 = Instant::now();
-        let rows = vec![Some(10_000), Some(7_000), Some(5_000), Some(20_000), Some(16_500), None];
-        let spec = WatermarkSpec { column: 0, delay: 4_000, grace: 0 };
-        let mut whole = Watermarker::new(spec.clone(), IdlePolicy::default(), t0);
-        let applied = whole.apply(batch(rows.clone()), 0, t0).unwrap();
-        let (late, behind) = applied.late.unwrap();
-        assert_eq!((applied.kept.num_rows(), late.num_rows()), (4, 2));
-        assert_eq!(behind, vec![6_000, 16_000], "each late row with the watermark it was behind");
-        let mut split = Watermarker::new(spec, IdlePolicy::default(), t0);
-        let mut total_late = 0;
-        for r in rows {
-            total_late += split.apply(batch(vec![r]), 0, t0).unwrap().late.map_or(0, |l| l.0.num_rows());
-        }
-        assert_eq!(total_late, 2);
-        assert_eq!(whole.current(), split.current());
-    }
-
-    #[test]
-    fn watermark_is_the_minimum_over_active_splits() {
-        let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 1_000, grace: 0 };
-        let mut wm = Watermarker::new(spec, idle(Duration::from_secs(3600)), t0);
-        wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
-        assert_eq!(wm.current(), 9_000);
-        wm.apply(batch(vec![Some(5_000)]), 1, t0).unwrap();
-        assert_eq!(wm.current(), 9_000, "never goes back");
-        wm.apply(batch(vec![Some(20_000)]), 0, t0).unwrap();
-        assert_eq!(wm.current(), 9_000, "split 1 holds it back");
-        wm.apply(batch(vec![Some(15_000)]), 1, t0).unwrap();
-        assert_eq!(wm.current(), 14_000);
-        let mut restored = Watermarker::new(wm.spec.clone(), IdlePolicy::default(), t0);
-        restored.restore(&wm.encode(), t0).unwrap();
-        assert_eq!(restored.current(), 14_000);
-        assert_eq!(restored.splits.len(), 2);
-    }
-
-    #[test]
-    fn a_registered_split_holds_the_watermark_before_its_first_row() {
-        let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 0, grace: 0 };
-        let mut wm = Watermarker::new(spec, idle(Duration::from_secs(3600)), t0);
-        wm.register(&[0, 1], t0);
-        wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
-        assert_eq!(wm.current(), Millis::MIN);
-        let applied = wm.apply(batch(vec![Some(2_000)]), 1, t0).unwrap();
-        assert_eq!((applied.late.is_none(), wm.current()), (true, 2_000));
-    }
-
-    #[test]
-    fn an_idle_split_stops_holding_the_watermark() {
-        let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 0, grace: 0 };
-        let mut wm = Watermarker::new(spec, idle(Duration::from_millis(50)), t0);
-        wm.apply(batch(vec![Some(1_000)]), 1, t0).unwrap();
-        wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
-        assert_eq!(wm.current(), 1_000);
-        for (ms, t) in [(30, 11_000), (60, 12_000), (90, 13_000)] {
-            wm.apply(batch(vec![Some(t)]), 0, at(t0, ms)).unwrap();
-        }
-        assert_eq!(wm.current(), 13_000, "split 1 was idle while split 0 delivered");
-    }
-
-    #[test]
-    fn a_quiet_source_does_not_make_its_splits_idle() {
-        let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 0, grace: 0 };
-        let mut wm = Watermarker::new(spec, idle(Duration::from_millis(50)), t0);
-        wm.apply(batch(vec![Some(1_000)]), 1, t0).unwrap();
-        wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
-        wm.apply(batch(vec![Some(12_000)]), 0, at(t0, 80)).unwrap();
-        assert_eq!(wm.current(), 1_000, "split 1 still holds the watermark after an outage");
-        let applied = wm.apply(batch(vec![Some(2_000)]), 1, at(t0, 81)).unwrap();
-        assert_eq!((applied.late.is_none(), wm.current()), (true, 2_000));
-    }
-
-    #[test]
-    fn grace_lets_rows_behind_the_watermark_count_and_holds_windows_open() {
-        let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 1_000, grace: 2_000 };
-        let mut wm = Watermarker::new(spec, IdlePolicy::default(), t0);
-        wm.apply(batch(vec![Some(10_000)]), 0, t0).unwrap();
-        assert_eq!(wm.current(), 7_000, "the effective watermark trails by delay + grace");
-        let applied = wm.apply(batch(vec![Some(7_500), Some(6_999)]), 0, t0).unwrap();
-        assert_eq!(applied.kept.num_rows(), 1);
-        assert_eq!(applied.late.unwrap().1, vec![7_000]);
-    }
-
-    #[test]
-    fn a_quiet_source_advances_by_processing_time_only_when_asked() {
-        let t0 = Instant::now();
-        let spec = WatermarkSpec { column: 0, delay: 1_000, grace: 0 };
-        let advancing = IdlePolicy { timeout: Some(Duration::from_millis(100)), advance: true };
-        for (policy, expected) in [(advancing, 9_000 + 250), (idle(Duration::from_millis(100)), 9_000)] {
-            let mut wm = Watermarker::new(spec.clone(), policy, t0);
-            assert!(!wm.tick(at(t0, 500)), "nothing seen yet: nothing to advance from");
-            wm.apply(batch(vec![Some(10_000)]), 0, at(t0, 1_000)).unwrap();
-            assert!(!wm.tick(at(t0, 1_050)), "not quiet for the timeout yet");
-            wm.tick(at(t0, 1_250));
-            assert_eq!(wm.current(), expected);
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::catalog::{self, TableEntry};
 use crate::connector;
 use crate::dataflow::Operator;
 use crate::dataflow::changelog::{ChangelogColumns, Upsert};
+use crate::dataflow::flow::Flow;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
@@ -45,20 +46,21 @@ impl Engine {
         };
         let stats = Arc::new(ViewStats::default());
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
-        let source = self.source_task(&def.source, id, &stats, 0)?;
+        let source = self.source_task(std::slice::from_ref(&def.source), id, &stats, 0)?;
         let operators = self.table_operators(&stmt.name, &def, id, &index, &stats);
         if new {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;
         }
-        let pipeline = match Pipeline::start(&stmt.name, id, source, operators, self.inner.store.clone()) {
-            Ok(p) => Arc::new(p),
-            Err(e) => {
-                if new {
-                    catalog::forget(&self.inner.store, id)?;
+        let pipeline =
+            match Pipeline::start(&stmt.name, id, source, Flow::input(0, operators), self.inner.store.clone()) {
+                Ok(p) => Arc::new(p),
+                Err(e) => {
+                    if new {
+                        catalog::forget(&self.inner.store, id)?;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, def.schema.clone(), stats.clone()));
         let relation = TableRelation::new(&stmt.name, index.clone(), rows);
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;

@@ -17,9 +17,10 @@ use super::{Engine, Output};
 use crate::catalog::{self, StreamEntry, ViewEntry};
 use crate::connector;
 use crate::dataflow::Millis;
+use crate::dataflow::flow::Flow;
 use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::{Pipeline, ViewStats};
-use crate::dataflow::source::{IdlePolicy, SourceTask, WatermarkSpec};
+use crate::dataflow::source::{IdlePolicy, SourceInput, SourceTask, WatermarkSpec, input_key};
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable};
@@ -46,11 +47,11 @@ impl Engine {
                 id
             }
         };
-        let table = Arc::new(StreamTable::new(&stmt.name, def.schema.clone(), def.options.clone()));
+        let time_column = def.watermark.as_ref().map(|w| w.column);
+        let info = StreamInfo { schema: def.schema.clone(), time_column, options: def.options.clone() };
+        let table = Arc::new(StreamTable::new(&stmt.name, info.clone()));
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), table)?;
         if let Ok(mut schemas) = self.inner.stream_schemas.write() {
-            let time_column = def.watermark.as_ref().map(|w| w.column);
-            let info = StreamInfo { schema: def.schema.clone(), time_column, options: def.options.clone() };
             schemas.insert(stmt.name.clone(), info);
         }
         self.write_catalog()?.streams.insert(stmt.name.clone(), StreamEntry { id, def });
@@ -65,10 +66,10 @@ impl Engine {
             return Ok(done);
         }
         let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
-        let def = self.stream_def(&plan.stream)?;
-        plan.check_against(&def)?;
-        let explain = plan.explain(&stmt.name, &def);
-        let (schema, keyed, stream) = (plan.schema.clone(), plan.keyed, plan.stream.clone());
+        let defs = self.stream_defs(&plan.streams)?;
+        plan.check_against(&defs)?;
+        let explain = plan.explain(&stmt.name, &defs);
+        let (schema, keyed, streams) = (plan.schema.clone(), plan.keyed, plan.streams.clone());
         let tables = plan.tables.clone();
         let new = id.is_none();
         if new {
@@ -79,14 +80,14 @@ impl Engine {
             None => self.inner.store.next_id()?,
         };
         let stats = Arc::new(ViewStats::default());
-        let source = self.source_task(&def, id, &stats, plan.grace)?;
-        let operators = self.operators(plan, id, &stats)?;
+        let source = self.source_task(&defs, id, &stats, plan.grace)?;
+        let flow = self.view_flow(plan, id, &stats)?;
         let table = ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone());
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(table))?;
         if new {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;
         }
-        let pipeline = match Pipeline::start(&stmt.name, id, source, operators, self.inner.store.clone()) {
+        let pipeline = match Pipeline::start(&stmt.name, id, source, flow, self.inner.store.clone()) {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 self.inner.ctx.deregister_table(TableReference::bare(stmt.name.as_str()))?;
@@ -99,7 +100,7 @@ impl Engine {
         let emit_on_close = stmt.emit_on_close;
         let definition = stmt.clone();
         let entry =
-            ViewEntry { id, stream, tables, schema, keyed, emit_on_close, explain, definition, stats, pipeline };
+            ViewEntry { id, streams, tables, schema, keyed, emit_on_close, explain, definition, stats, pipeline };
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);
         info!(view = %stmt.name, id, "materialized view created");
         Ok(done)
@@ -113,48 +114,46 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("connector check failed: {e}")))?
     }
 
-    /// The source stage of pipeline `id` over stream `def`, resuming from its checkpoint,
-    /// letting rows up to `grace` behind the watermark count.
+    /// The source stage of pipeline `id` reading `defs` (one input each), resuming from its
+    /// checkpoint, letting rows up to `grace` behind the watermark count.
     pub(super) fn source_task(
         &self,
-        def: &StreamDef,
+        defs: &[StreamDef],
         id: u64,
         stats: &Arc<ViewStats>,
         grace: Millis,
     ) -> Result<SourceTask> {
-        let saved = self.inner.store.get(&state_key(id, 0, b"pos"))?;
-        let reader = connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?;
+        let mut inputs = Vec::new();
+        for (i, def) in defs.iter().enumerate() {
+            let saved = self.inner.store.get(&state_key(id, 0, &input_key(i, b"pos")))?;
+            inputs.push(SourceInput {
+                reader: connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?,
+                watermark: def.watermark.clone().map(|w| WatermarkSpec { grace, ..w }),
+                idle: IdlePolicy {
+                    timeout: connector::idle_timeout(&def.options)?,
+                    advance: connector::idle_advance(&def.options)?,
+                },
+            });
+        }
         Ok(SourceTask {
-            reader,
-            watermark: def.watermark.clone().map(|w| WatermarkSpec { grace, ..w }),
-            idle: IdlePolicy {
-                timeout: connector::idle_timeout(&def.options)?,
-                advance: connector::idle_advance(&def.options)?,
-            },
+            inputs,
             batch_size: self.inner.config.batch_size,
             checkpoint_interval: self.inner.config.checkpoint_interval,
             stats: stats.clone(),
         })
     }
 
-    fn operators(
-        &self,
-        plan: ViewPlan,
-        id: u64,
-        stats: &Arc<ViewStats>,
-    ) -> Result<Vec<Box<dyn crate::dataflow::Operator>>> {
+    fn view_flow(&self, plan: ViewPlan, id: u64, stats: &Arc<ViewStats>) -> Result<Flow> {
         let schema = plan.schema.clone();
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
-        let mut operators = plan.into_operators()?;
-        operators.push(Box::new(Materialize::new(id, &schema, layout, self.inner.store.clone(), stats.clone())));
-        Ok(operators)
+        let materialize = Materialize::new(id, &schema, layout, self.inner.store.clone(), stats.clone());
+        Ok(plan.into_flow()?.then(Box::new(materialize)))
     }
 
     /// EXPLAIN CREATE MATERIALIZED VIEW: the dataflow plan, one line per row.
     pub(super) async fn explain_view(&self, stmt: &CreateView) -> Result<Output> {
         let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
-        let def = self.stream_def(&plan.stream)?;
-        let text = plan.explain(&stmt.name, &def);
+        let text = plan.explain(&stmt.name, &self.stream_defs(&plan.streams)?);
         let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
         let lines = StringArray::from(text.lines().collect::<Vec<_>>());
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(lines)])?;
@@ -263,5 +262,10 @@ impl Engine {
             .get(name)
             .map(|s| s.def.clone())
             .ok_or_else(|| Error::UnknownRelation { kind: "stream", name: name.to_string() })
+    }
+
+    /// The definitions of `names`, in order.
+    pub(super) fn stream_defs(&self, names: &[String]) -> Result<Vec<crate::sql::plan::StreamDef>> {
+        names.iter().map(|n| self.stream_def(n)).collect()
     }
 }

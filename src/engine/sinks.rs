@@ -36,11 +36,11 @@ impl Engine {
         }
         let query = self.sink_query(stmt)?;
         let plan = plan_view(&self.inner.ctx.state(), &query).await?;
-        let def = self.stream_def(&plan.stream)?;
-        plan.check_against(&def)?;
+        let defs = self.stream_defs(&plan.streams)?;
+        plan.check_against(&defs)?;
         sink::validate(&stmt.options, &plan.schema, plan.keyed)?;
         let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
-        let (stream, tables) = (plan.stream.clone(), plan.tables.clone());
+        let (streams, tables) = (plan.streams.clone(), plan.tables.clone());
         let new = id.is_none();
         if new {
             let options = stmt.options.clone();
@@ -57,14 +57,14 @@ impl Engine {
         let target = writer.target();
         let stats = Arc::new(ViewStats::default());
         let written = Arc::new(AtomicU64::new(0));
-        let source = self.source_task(&def, id, &stats, plan.grace)?;
-        let mut operators = plan.into_operators()?;
+        let source = self.source_task(&defs, id, &stats, plan.grace)?;
         let store = self.inner.store.clone();
-        operators.push(Box::new(Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone())));
+        let sink = Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone());
+        let flow = plan.into_flow()?.then(Box::new(sink));
         if new {
             catalog::persist(&store, id, &stmt.to_string())?;
         }
-        let pipeline = match Pipeline::start(&stmt.name, id, source, operators, store) {
+        let pipeline = match Pipeline::start(&stmt.name, id, source, flow, store) {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 if new {
@@ -73,9 +73,9 @@ impl Engine {
                 return Err(e);
             }
         };
-        let from = if stmt.query.is_some() { stream.clone() } else { stmt.from.clone() };
+        let from = if stmt.query.is_some() { streams.join(", ") } else { stmt.from.clone() };
         let (options, query_defined) = (stmt.options.clone(), stmt.query.is_some());
-        let entry = SinkEntry { id, from, stream, tables, query_defined, options, target, written, stats, pipeline };
+        let entry = SinkEntry { id, from, streams, tables, query_defined, options, target, written, stats, pipeline };
         self.write_catalog()?.sinks.insert(stmt.name.clone(), entry);
         info!(sink = %stmt.name, id, "sink created");
         Ok(done)

@@ -22,6 +22,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::{CATALOG_NAME, Output};
 use crate::catalog::Catalog;
+use crate::connector::SourceStatus;
 use crate::dataflow::late;
 use crate::error::{Error, Result};
 use crate::state::Store;
@@ -156,7 +157,7 @@ fn streams_batch(catalog: &Catalog) -> Result<RecordBatch> {
         );
         // Every view reads the stream on its own; the stream's bad rows are those its most
         // advanced reader has seen.
-        let views = catalog.views.values().filter(|v| &v.stream == name);
+        let views = catalog.views.values().filter(|v| v.streams.contains(name));
         bad.push(views.map(|v| v.stats.bad_rows.load(Ordering::Relaxed)).max().unwrap_or(0));
     }
     batch(vec![
@@ -203,7 +204,7 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     for (name, v) in &catalog.views {
         subscribers.push(v.stats.commits.receiver_count() as u64);
         cols.0.push(name.clone());
-        cols.1.push(v.stream.clone());
+        cols.1.push(distinct(&v.streams).join(", "));
         cols.2.push(if v.keyed { "upsert" } else { "append" });
         cols.3.push(if v.emit_on_close { "on window close" } else { "on update" });
         cols.4.push(v.stats.status().to_string());
@@ -232,21 +233,10 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
 /// One row per split (file or partition) of every table's and view's source reader.
 fn sources_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let mut c = SourceColumns::default();
-    for (name, stream, stats) in catalog.readers() {
-        let def = catalog.streams.get(stream).map(|s| &s.def).or_else(|| catalog.tables.get(stream).map(|t| &t.def));
-        let connector = def.and_then(|d| d.options.get("connector").cloned());
-        let status = stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
-        let splits = if status.splits.is_empty() { vec![Default::default()] } else { status.splits };
-        for split in splits {
-            c.views.push(name.to_string());
-            c.streams.push(stream.to_string());
-            c.connectors.push(connector.clone());
-            c.splits.push((!split.split.is_empty()).then_some(split.split));
-            c.positions.push((!status.state.is_empty()).then_some(split.position));
-            c.lags.push(split.lag);
-            c.rows.push(split.rows);
-            c.rejected.push(split.rejected);
-            c.states.push(if status.state.is_empty() { "starting".to_string() } else { status.state.clone() });
+    for (name, streams, stats) in catalog.readers() {
+        let statuses = stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
+        for (i, stream) in streams.into_iter().enumerate() {
+            c.push_input(catalog, name, stream, statuses.get(i).cloned().unwrap_or_default());
         }
     }
     batch(vec![
@@ -260,6 +250,27 @@ fn sources_batch(catalog: &Catalog) -> Result<RecordBatch> {
         ("rejected", Arc::new(UInt64Array::from(c.rejected))),
         ("state", Arc::new(StringArray::from(c.states))),
     ])
+}
+
+impl SourceColumns {
+    /// The rows of one input of pipeline `name`, reading `stream`.
+    fn push_input(&mut self, catalog: &Catalog, name: &str, stream: &str, status: SourceStatus) {
+        let c = self;
+        let def = catalog.streams.get(stream).map(|s| &s.def).or_else(|| catalog.tables.get(stream).map(|t| &t.def));
+        let connector = def.and_then(|d| d.options.get("connector").cloned());
+        let splits = if status.splits.is_empty() { vec![Default::default()] } else { status.splits };
+        for split in splits {
+            c.views.push(name.to_string());
+            c.streams.push(stream.to_string());
+            c.connectors.push(connector.clone());
+            c.splits.push((!split.split.is_empty()).then_some(split.split));
+            c.positions.push((!status.state.is_empty()).then_some(split.position));
+            c.lags.push(split.lag);
+            c.rows.push(split.rows);
+            c.rejected.push(split.rejected);
+            c.states.push(if status.state.is_empty() { "starting".to_string() } else { status.state.clone() });
+        }
+    }
 }
 
 /// Columns of `sluice_catalog.sources`.
@@ -278,7 +289,8 @@ struct SourceColumns {
 
 fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let (mut views, mut streams, mut files, mut lines, mut reasons) = (vec![], vec![], vec![], vec![], vec![]);
-    for (name, stream, stats) in catalog.readers() {
+    for (name, inputs, stats) in catalog.readers() {
+        let stream = distinct(&inputs).join(", ");
         let recent = stats.recent_bad.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?;
         for bad in recent.iter() {
             views.push(name.to_string());
@@ -299,15 +311,17 @@ fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {
 
 /// Every row a view, table or sink dropped as late (see `crate::dataflow::late`).
 fn late_rows_batch(catalog: &Catalog, store: &Store) -> Result<RecordBatch> {
-    let tables = catalog.tables.iter().map(|(n, t)| (n, n, t.id));
-    let views = catalog.views.iter().map(|(n, v)| (n, &v.stream, v.id));
-    let sinks = catalog.sinks.iter().map(|(n, s)| (n, &s.stream, s.id));
+    let tables = catalog.tables.iter().map(|(n, t)| (n, std::slice::from_ref(n), t.id));
+    let views = catalog.views.iter().map(|(n, v)| (n, v.streams.as_slice(), v.id));
+    let sinks = catalog.sinks.iter().map(|(n, s)| (n, s.streams.as_slice(), s.id));
     let (mut names, mut streams, mut batches) = (vec![], vec![], vec![]);
-    for (name, stream, id) in tables.chain(views).chain(sinks) {
-        for b in late::read(store, id)? {
-            names.extend(std::iter::repeat_n(name.as_str(), b.num_rows()));
-            streams.extend(std::iter::repeat_n(stream.as_str(), b.num_rows()));
-            batches.push(b);
+    for (name, inputs, id) in tables.chain(views).chain(sinks) {
+        for (input, stream) in inputs.iter().enumerate() {
+            for b in late::read(store, id, input)? {
+                names.extend(std::iter::repeat_n(name.as_str(), b.num_rows()));
+                streams.extend(std::iter::repeat_n(stream.as_str(), b.num_rows()));
+                batches.push(b);
+            }
         }
     }
     let rows = arrow::compute::concat_batches(&late::schema(), &batches)?;
@@ -339,4 +353,15 @@ impl TableProvider for SystemTable {
         let batch = (self.build)(&catalog, &self.store).map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema.clone(), projection.cloned())?)
     }
+}
+
+/// `names` without repeats, in first-seen order (a stream joined with itself reads twice).
+fn distinct<S: AsRef<str>>(names: &[S]) -> Vec<&str> {
+    let mut seen = Vec::new();
+    for n in names {
+        if !seen.contains(&n.as_ref()) {
+            seen.push(n.as_ref());
+        }
+    }
+    seen
 }

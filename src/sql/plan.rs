@@ -1,14 +1,18 @@
 //! Planning: stream definitions into source descriptions, view queries into pipelines.
 //!
 //! A view's query is planned by DataFusion (`SqlToRel` and its analyzer, which resolves
-//! names and coerces types), then lowered here, node by node, into the closed set of
-//! streaming operators of `crate::dataflow`: window assignment, map (filter, projection),
-//! aggregate. What cannot run incrementally is refused with a clear 0A000 error. The
-//! engine calls this at CREATE time and again for every view at restart.
+//! names and coerces types; its filter push-down, which moves WHERE conditions into joins
+//! and below them), then lowered here, node by node, into the closed set of streaming
+//! operators of `crate::dataflow`: window assignment, map (filter, projection), aggregate,
+//! lookup join with a table, join of two streams. The result is a [`Chain`] of operators
+//! that starts at a source input or at a join of two chains. What cannot run incrementally
+//! is refused with a clear 0A000 error. The engine calls this at CREATE time and again for
+//! every view at restart.
 
+mod explain;
 mod join;
+mod stream_join;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -19,9 +23,11 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::optimizer::optimize_projections::OptimizeProjections;
+use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::optimizer::replace_distinct_aggregate::ReplaceDistinctWithAggregate;
 use datafusion::optimizer::{OptimizerContext, OptimizerRule};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::{PhysicalExpr, create_physical_expr};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, BinaryOperator};
@@ -32,6 +38,8 @@ use crate::connector::Options;
 use crate::dataflow::Millis;
 use crate::dataflow::Operator;
 use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
+use crate::dataflow::flow::Flow;
+use crate::dataflow::join::{JoinSpec, StreamJoin};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
 use crate::dataflow::session::{SessionAggregate, SessionSpec};
@@ -68,14 +76,44 @@ pub enum Node {
     Lookup(LookupSpec),
 }
 
-/// A planned view: its source stream, operators and output.
-pub struct ViewPlan {
-    /// The stream read.
-    pub stream: String,
-    /// The tables the stream is joined with.
-    pub tables: Vec<String>,
-    /// Operators in order, after the source and before materialization.
+/// Operators in order after a source input or a join.
+pub struct Chain {
+    /// Where the rows come from.
+    pub head: Head,
+    /// What is done to them, in order.
     pub nodes: Vec<Node>,
+}
+
+/// The start of a [`Chain`].
+pub enum Head {
+    /// Source input number n (an index into [`ViewPlan::streams`]).
+    Input(usize),
+    /// A join of two streams.
+    Join(Box<JoinNode>),
+}
+
+/// A join of two streams, before it runs.
+pub struct JoinNode {
+    /// The left input's operators.
+    pub left: Chain,
+    /// The right input's operators.
+    pub right: Chain,
+    /// The join.
+    pub spec: JoinSpec,
+    /// The types of the equality keys.
+    pub key_types: Vec<DataType>,
+    /// How many columns the left input has (the right input's follow in the output).
+    pub left_width: usize,
+}
+
+/// A planned view: its source streams, operators and output.
+pub struct ViewPlan {
+    /// The streams read, one per source input (a stream joined with itself twice).
+    pub streams: Vec<String>,
+    /// The tables the streams are joined with.
+    pub tables: Vec<String>,
+    /// Operators after the sources and before materialization.
+    pub root: Chain,
     /// The view's columns.
     pub schema: SchemaRef,
     /// Whether rows are keyed by a group key (updating) rather than appended. A windowed
@@ -230,48 +268,83 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let distinct = ReplaceDistinctWithAggregate::new();
     let plan = plan.transform_up(|p| distinct.rewrite(p, &OptimizerContext::new()))?.data;
     // Drop unused columns as early as possible in the pipeline.
+    // Drop unused columns as early as possible in the pipeline.
     let plan = OptimizeProjections::new().rewrite(plan, &OptimizerContext::new())?.data;
-    let mut lowering = Lowering {
-        state,
-        stream: None,
-        tables: Vec::new(),
-        nodes: Vec::new(),
-        keyed: false,
-        aggregated: false,
-        emit_on_close: stmt.emit_on_close,
-        windowed: false,
-        sessions: false,
-    };
+    // WHERE conditions into joins (where they may bound the join's state) and below them
+    // (after the projections, so a table's filter sits right on its scan).
+    let push_down = PushDownFilter::new();
+    let plan = plan.transform_down(|p| push_down.rewrite(p, &OptimizerContext::new()))?.data;
+    let mut lowering =
+        Lowering { state, streams: Vec::new(), tables: Vec::new(), chain: Building::new(stmt.emit_on_close) };
     lowering.lower(&plan)?;
-    let session_assigned = lowering.nodes.iter().any(|n| matches!(n, Node::Window(WindowKind::Session { .. }, ..)));
-    if session_assigned && !lowering.sessions {
-        return Err(Error::Unsupported(
-            "session windows need an aggregation grouped by window_start and window_end".into(),
-        ));
-    }
-    if stmt.emit_on_close && !lowering.windowed {
+    let windowed = lowering.chain.windowed;
+    let keyed = lowering.chain.keyed;
+    let root = lowering.chain.finish()?;
+    if stmt.emit_on_close && !windowed {
         return Err(Error::Plan(
             "EMIT ON WINDOW CLOSE needs an aggregation grouped by window_start or window_end".into(),
         ));
     }
-    let stream = lowering.stream.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
     let schema = nullable(plan.schema());
     check_unique_names(&schema)?;
     let grace = plan_grace(state, stmt.grace.as_ref()).await?;
-    Ok(ViewPlan { stream, tables: lowering.tables, nodes: lowering.nodes, schema, keyed: lowering.keyed, grace })
+    Ok(ViewPlan { streams: lowering.streams, tables: lowering.tables, root, schema, keyed, grace })
 }
 
 struct Lowering<'a> {
     state: &'a SessionState,
-    stream: Option<String>,
+    /// The streams read so far, one per source input.
+    streams: Vec<String>,
     tables: Vec<String>,
+    /// The chain being lowered.
+    chain: Building,
+}
+
+/// A chain being lowered, and what is known of its output.
+struct Building {
+    head: Option<Head>,
     nodes: Vec<Node>,
+    /// Rows are keyed changes (an updating aggregation) rather than appended.
     keyed: bool,
-    aggregated: bool,
+    /// Windowed aggregations emit each window once, when it closes.
     emit_on_close: bool,
+    /// The aggregation is grouped by a window bound.
     windowed: bool,
     /// An aggregation over session windows was planned.
     sessions: bool,
+}
+
+impl Building {
+    fn new(emit_on_close: bool) -> Building {
+        Building { head: None, nodes: Vec::new(), keyed: false, emit_on_close, windowed: false, sessions: false }
+    }
+
+    /// Appends `node`; a projection that only picks columns of a projection right before it
+    /// is folded into that one.
+    fn push(&mut self, node: Node) {
+        if let (Node::Project(outer, schema), Some(Node::Project(inner, _))) = (&node, self.nodes.last()) {
+            let picked: Option<Vec<_>> =
+                outer.iter().map(|e| e.downcast_ref::<Column>().and_then(|c| inner.get(c.index()).cloned())).collect();
+            if let Some(exprs) = picked {
+                self.nodes.pop();
+                self.nodes.push(Node::Project(exprs, schema.clone()));
+                return;
+            }
+        }
+        self.nodes.push(node);
+    }
+
+    /// The lowered chain, checking what only the whole chain shows.
+    fn finish(self) -> Result<Chain> {
+        let session_assigned = self.nodes.iter().any(|n| matches!(n, Node::Window(WindowKind::Session { .. }, ..)));
+        if session_assigned && !self.sessions {
+            return Err(Error::Unsupported(
+                "session windows need an aggregation grouped by window_start and window_end".into(),
+            ));
+        }
+        let head = self.head.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
+        Ok(Chain { head, nodes: self.nodes })
+    }
 }
 
 impl Lowering<'_> {
@@ -282,13 +355,13 @@ impl Lowering<'_> {
             LogicalPlan::Filter(filter) => {
                 self.lower(&filter.input)?;
                 let predicate = self.physical(&filter.predicate, filter.input.schema())?;
-                self.nodes.push(Node::Filter(predicate));
+                self.chain.push(Node::Filter(predicate));
                 Ok(())
             }
             LogicalPlan::Projection(p) => {
                 self.lower(&p.input)?;
                 let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<_>>()?;
-                self.nodes.push(Node::Project(exprs, nullable(&p.schema)));
+                self.chain.push(Node::Project(exprs, nullable(&p.schema)));
                 Ok(())
             }
             LogicalPlan::Aggregate(a) => self.aggregate(a),
@@ -302,7 +375,7 @@ impl Lowering<'_> {
         let stream = if let Some(w) = provider.downcast_ref::<WindowedStream>() {
             let input = provider.schema();
             let stream_schema = Schema::new(input.fields()[..input.fields().len() - 2].to_vec());
-            self.nodes.push(Node::Window(w.window.clone(), w.time_column, Arc::new(stream_schema)));
+            self.chain.push(Node::Window(w.window.clone(), w.time_column, Arc::new(stream_schema)));
             w.stream.clone()
         } else if let Some(s) = provider.downcast_ref::<StreamTable>() {
             s.name.clone()
@@ -317,32 +390,35 @@ impl Lowering<'_> {
                 scan.table_name
             )));
         };
-        if self.stream.replace(stream).is_some() {
-            return Err(Error::Unsupported(
-                "materialized views over more than one stream are not supported yet".into(),
-            ));
+        if self.chain.head.is_some() {
+            return Err(Error::Internal("a chain read two sources".into()));
         }
+        self.chain.head = Some(Head::Input(self.streams.len()));
+        self.streams.push(stream);
         if let Some(projection) = &scan.projection {
             let exprs = projection
                 .iter()
                 .map(|&i| {
                     let f = provider.schema().field(i).clone();
-                    Arc::new(datafusion::physical_expr::expressions::Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>
+                    Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>
                 })
                 .collect();
-            self.nodes.push(Node::Project(exprs, nullable(&scan.projected_schema)));
+            self.chain.push(Node::Project(exprs, nullable(&scan.projected_schema)));
         }
         for filter in &scan.filters {
             let predicate = self.physical(filter, &scan.projected_schema)?;
-            self.nodes.push(Node::Filter(predicate));
+            self.chain.push(Node::Filter(predicate));
         }
         Ok(())
     }
 
     fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
         self.lower(&a.input)?;
-        if self.aggregated {
-            return Err(Error::Unsupported("aggregating the result of an aggregation is not supported yet".into()));
+        if self.chain.keyed {
+            return Err(Error::Unsupported(
+                "aggregating an updating aggregation is not supported yet; an aggregation can read one that emits each window once (EMIT ON WINDOW CLOSE)"
+                    .into(),
+            ));
         }
         if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(Error::Unsupported(
@@ -373,14 +449,15 @@ impl Lowering<'_> {
             aggregates,
             filters,
             window: None,
-            emit_on_close: self.emit_on_close,
+            emit_on_close: self.chain.emit_on_close,
             output_schema: nullable(&a.schema),
         };
         if let Some(session) = session_window(a)? {
             let (gap, start_index, end_index) = session;
-            self.nodes.push(Node::Session(SessionSpec { aggregate, start_index, end_index, gap }));
-            (self.windowed, self.aggregated, self.sessions) = (true, true, true);
-            self.keyed = !self.emit_on_close;
+            self.chain.push(Node::Session(SessionSpec { aggregate, start_index, end_index, gap }));
+            let chain = &mut self.chain;
+            (chain.windowed, chain.sessions) = (true, true);
+            chain.keyed = !chain.emit_on_close;
             return Ok(());
         }
         // Grouped by both bounds, the end tells when a window closes (exact for cumulating
@@ -388,10 +465,10 @@ impl Lowering<'_> {
         let window = (a.group_expr.iter().enumerate())
             .filter_map(|(i, e)| window_key(e, &a.input).map(|off| WindowKey { group_index: i, end_offset: off }))
             .min_by_key(|k| k.end_offset);
-        self.windowed = window.is_some();
-        self.nodes.push(Node::Aggregate(AggregateSpec { window, ..aggregate }));
-        self.aggregated = true;
-        self.keyed = !(self.windowed && self.emit_on_close);
+        let chain = &mut self.chain;
+        chain.windowed = window.is_some();
+        chain.push(Node::Aggregate(AggregateSpec { window, ..aggregate }));
+        chain.keyed = !(chain.windowed && chain.emit_on_close);
         Ok(())
     }
 
@@ -438,6 +515,9 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<(WindowKind, 
             let inner = p.input.schema().index_of_column(&c).ok()?;
             trace_window_column(inner, &p.input)
         }
+        // A window bound an aggregation groups by (its rows are final per window when it
+        // reads them: an aggregation of an updating one is refused).
+        LogicalPlan::Aggregate(a) => window_bound(a.group_expr.get(index)?, &a.input),
         _ => None,
     }
 }
@@ -491,15 +571,48 @@ fn check_unique_names(schema: &Schema) -> Result<()> {
 }
 
 impl ViewPlan {
-    /// Checks the plan against its stream: windows need the stream's watermark column as
-    /// their time column, or they would never close.
-    pub fn check_against(&self, stream: &StreamDef) -> Result<()> {
-        if self.grace > 0 && stream.watermark.is_none() {
+    /// Checks the plan against its streams (`streams[i]` is input i's): windows need the
+    /// stream's watermark column as their time column, or they would never close.
+    pub fn check_against(&self, streams: &[StreamDef]) -> Result<()> {
+        if self.grace > 0 && streams.iter().all(|s| s.watermark.is_none()) {
+            let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
             return Err(Error::Plan(format!(
                 "GRACE PERIOD needs a watermark: stream \"{}\" has no WATERMARK FOR",
-                stream.name
+                names.join("\", \"")
             )));
         }
+        self.root.check_windows(streams)
+    }
+
+    /// Turns the plan into operators (consuming it).
+    pub fn into_flow(self) -> Result<Flow> {
+        self.root.into_flow()
+    }
+
+    /// The group key columns of an updating result (what its change keys encode).
+    pub fn group_key_schema(&self) -> Option<SchemaRef> {
+        if !self.keyed {
+            return None;
+        }
+        self.root.nodes.iter().find_map(|n| match n {
+            Node::Aggregate(spec) | Node::Session(SessionSpec { aggregate: spec, .. }) => {
+                let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
+                Some(Arc::new(Schema::new(fields)))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Chain {
+    fn check_windows(&self, streams: &[StreamDef]) -> Result<()> {
+        let stream = match &self.head {
+            Head::Join(join) => {
+                join.left.check_windows(streams)?;
+                return join.right.check_windows(streams);
+            }
+            Head::Input(i) => streams.get(*i).ok_or_else(|| Error::Internal("input without a stream".into()))?,
+        };
         for node in &self.nodes {
             if let Node::Window(_, time, input) = node
                 && stream.watermark.as_ref().map(|w| w.column) != Some(*time)
@@ -515,120 +628,28 @@ impl ViewPlan {
         Ok(())
     }
 
-    /// Turns the plan into operators (consuming it).
-    pub fn into_operators(self) -> Result<Vec<Box<dyn Operator>>> {
-        self.nodes
-            .into_iter()
-            .map(|node| -> Result<Box<dyn Operator>> {
-                Ok(match node {
-                    Node::Window(kind, time, input) => Box::new(WindowAssign::new(kind, time, &input)?),
-                    Node::Filter(p) => Box::new(Map::filter(p)),
-                    Node::Project(exprs, schema) => Box::new(Map::project(exprs, schema)),
-                    Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
-                    Node::Session(spec) => Box::new(SessionAggregate::new(spec)?),
-                    Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
-                })
-            })
-            .collect()
-    }
-
-    /// The group key columns of an updating result (what its change keys encode).
-    pub fn group_key_schema(&self) -> Option<SchemaRef> {
-        if !self.keyed {
-            return None;
-        }
-        self.nodes.iter().find_map(|n| match n {
-            Node::Aggregate(spec) | Node::Session(SessionSpec { aggregate: spec, .. }) => {
-                let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
-                Some(Arc::new(Schema::new(fields)))
+    fn into_flow(self) -> Result<Flow> {
+        let ops = self.nodes.into_iter().map(Node::into_operator).collect::<Result<Vec<_>>>()?;
+        Ok(match self.head {
+            Head::Input(i) => Flow::input(i, ops),
+            Head::Join(join) => {
+                let JoinNode { left, right, spec, key_types, .. } = *join;
+                let op = Box::new(StreamJoin::new(spec, &key_types)?);
+                Flow::join(op, left.into_flow()?, right.into_flow()?, ops)
             }
-            _ => None,
         })
     }
+}
 
-    /// The dataflow plan as text, top (the view) first.
-    pub fn explain(&self, view: &str, source: &StreamDef) -> String {
-        let mut lines = vec![format!(
-            "Materialize: view={view} mode={}",
-            if self.keyed { "upsert by group key" } else { "append" }
-        )];
-        for node in self.nodes.iter().rev() {
-            lines.push(match node {
-                Node::Window(WindowKind::Tumble { size }, time, input) => {
-                    format!("Window: tumble size={} time={}", millis_text(*size), input.field(*time).name())
-                }
-                Node::Window(WindowKind::Cumulate { step, size }, time, input) => format!(
-                    "Window: cumulate step={} size={} time={}",
-                    millis_text(*step),
-                    millis_text(*size),
-                    input.field(*time).name()
-                ),
-                Node::Window(WindowKind::Session { gap }, time, input) => {
-                    format!("Window: session gap={} time={}", millis_text(*gap), input.field(*time).name())
-                }
-                Node::Window(WindowKind::Hop { slide, size }, time, input) => format!(
-                    "Window: hop slide={} size={} time={}",
-                    millis_text(*slide),
-                    millis_text(*size),
-                    input.field(*time).name()
-                ),
-                Node::Filter(p) => format!("Filter: {p}"),
-                Node::Project(exprs, schema) => {
-                    let items: Vec<String> =
-                        exprs.iter().zip(schema.fields()).map(|(e, f)| format!("{e} AS {}", f.name())).collect();
-                    format!("Project: {}", items.join(", "))
-                }
-                Node::Aggregate(spec) => explain_aggregate(spec),
-                Node::Session(spec) => {
-                    let groups = spec.aggregate.group_exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>();
-                    let aggs = spec.aggregate.aggregates.iter().map(|a| a.name().to_string()).collect::<Vec<_>>();
-                    format!(
-                        "SessionAggregate: group=[{}] aggregates=[{}] gap={} emit={}",
-                        groups.join(", "),
-                        aggs.join(", "),
-                        millis_text(spec.gap),
-                        if spec.aggregate.emit_on_close { "on window close" } else { "on update" }
-                    )
-                }
-                Node::Lookup(spec) => explain_lookup(spec),
-            });
-        }
-        let mut src = format!(
-            "Source: stream={} connector={}",
-            source.name,
-            source.options.get("connector").map(String::as_str).unwrap_or("?")
-        );
-        if let Some(w) = &source.watermark {
-            let _ = write!(src, " watermark={} - {}", source.schema.field(w.column).name(), millis_text(w.delay));
-            if self.grace > 0 {
-                let _ = write!(src, " grace={}", millis_text(self.grace));
-            }
-        }
-        lines.push(src);
-        lines.iter().enumerate().map(|(i, l)| format!("{}{l}", "  ".repeat(i))).collect::<Vec<_>>().join("\n")
+impl Node {
+    fn into_operator(self) -> Result<Box<dyn Operator>> {
+        Ok(match self {
+            Node::Window(kind, time, input) => Box::new(WindowAssign::new(kind, time, &input)?),
+            Node::Filter(p) => Box::new(Map::filter(p)),
+            Node::Project(exprs, schema) => Box::new(Map::project(exprs, schema)),
+            Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
+            Node::Session(spec) => Box::new(SessionAggregate::new(spec)?),
+            Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
+        })
     }
-}
-
-fn explain_aggregate(spec: &AggregateSpec) -> String {
-    let groups: Vec<String> = spec.group_exprs.iter().map(|e| e.to_string()).collect();
-    let aggs: Vec<String> = spec.aggregates.iter().map(|a| a.name().to_string()).collect();
-    let mut s = format!("Aggregate: group=[{}] aggregates=[{}]", groups.join(", "), aggs.join(", "));
-    match &spec.window {
-        Some(w) => {
-            let _ = write!(s, " window={}", groups[w.group_index]);
-            s.push_str(if spec.emit_on_close { " emit=on window close" } else { " emit=on update" });
-        }
-        None => s.push_str(" emit=on update"),
-    }
-    s
-}
-
-fn explain_lookup(spec: &LookupSpec) -> String {
-    let keys: Vec<String> = spec.keys.iter().map(|k| k.to_string()).collect();
-    let kind = if spec.keep_unmatched { "left" } else { "inner" };
-    format!("LookupJoin: table={} key=[{}] kind={kind}", spec.table, keys.join(", "))
-}
-
-fn millis_text(ms: i64) -> String {
-    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") }
 }

@@ -216,21 +216,21 @@ impl TableProvider for WindowedStream {
 pub struct StreamTable {
     /// The stream's name.
     pub name: String,
-    schema: SchemaRef,
-    options: Options,
+    /// Its columns, watermark column and options.
+    pub info: StreamInfo,
 }
 
 impl StreamTable {
-    /// A table for stream `name` with `schema`, read with `options`.
-    pub fn new(name: &str, schema: SchemaRef, options: Options) -> StreamTable {
-        StreamTable { name: name.to_string(), schema, options }
+    /// A table for stream `name`.
+    pub fn new(name: &str, info: StreamInfo) -> StreamTable {
+        StreamTable { name: name.to_string(), info }
     }
 }
 
 #[async_trait]
 impl TableProvider for StreamTable {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.info.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -245,7 +245,7 @@ impl TableProvider for StreamTable {
         _filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        StreamScan::new(self.options.clone(), self.schema.clone(), None, self.schema.clone())
+        StreamScan::new(self.info.options.clone(), self.info.schema.clone(), None, self.info.schema.clone())
             .into_plan(projection, limit)
     }
 }

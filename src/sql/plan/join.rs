@@ -3,12 +3,14 @@
 //! Part of the view planner (`super`): the stream side lowers as usual; the table side must
 //! be a scan of a table, and the equality conditions must cover exactly the table's primary
 //! key, so every stream row matches at most one table row. Other conditions of an inner join
-//! become a filter after it. Joins of two streams or two tables are refused with 0A000.
+//! become a filter after it. Joins of two streams go to `super::stream_join`; joins of two
+//! tables are refused with 0A000.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::common::{DFSchema, JoinType};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema, JoinType};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{BinaryExpr, Expr, Join, LogicalPlan, Operator as BinaryOp, TableScan};
@@ -29,12 +31,7 @@ impl Lowering<'_> {
                     "joining two tables is not supported in materialized views; query the tables with SELECT".into(),
                 ));
             }
-            (None, None) => {
-                return Err(Error::Unsupported(
-                    "joins of two streams are not supported yet; a stream can be joined with a table (CREATE TABLE ... PRIMARY KEY)"
-                        .into(),
-                ));
-            }
+            (None, None) => return self.stream_join(j),
         };
         let keep_unmatched = match (j.join_type, table_first) {
             (JoinType::Inner, _) => false,
@@ -45,15 +42,20 @@ impl Lowering<'_> {
                 ));
             }
         };
-        let Some((scan, table)) = table_scan(table_side) else {
+        let Some((scan, table, table_filters)) = table_scan(table_side) else {
             return Err(Error::Internal("table side vanished".into()));
         };
         self.lower(stream_side)?;
-        let (pairs, residual) = split_condition(j, table_first);
+        let (pairs, mut residual) = split_condition(j, table_first);
+        // Conditions on the table alone (moved below the join by the filter push-down)
+        // apply to the joined rows.
+        for filter in table_filters {
+            residual.push(requalify(filter, table_side.schema())?);
+        }
         let keys = self.lookup_keys(&pairs, stream_side.schema(), table_side.schema(), scan, &table)?;
         let table_columns =
             scan.projection.clone().unwrap_or_else(|| (0..scan.source.schema().fields().len()).collect());
-        self.nodes.push(Node::Lookup(LookupSpec {
+        self.chain.push(Node::Lookup(LookupSpec {
             table: table.name.clone(),
             index: table.index.clone(),
             keys,
@@ -69,7 +71,7 @@ impl Lowering<'_> {
                 ));
             }
             let predicate = self.physical(&rest, &j.schema)?;
-            self.nodes.push(Node::Filter(predicate));
+            self.chain.push(Node::Filter(predicate));
         }
         self.tables.push(table.name.clone());
         Ok(())
@@ -116,22 +118,41 @@ struct TableSide {
     index: Arc<TableIndex>,
 }
 
-/// The table scan (under aliases) that `plan` is, if it is one.
-fn table_scan(plan: &LogicalPlan) -> Option<(&TableScan, TableSide)> {
+/// The table scan (under aliases and filters) that `plan` is, if it is one, with the
+/// filters' conditions.
+fn table_scan(plan: &LogicalPlan) -> Option<(&TableScan, TableSide, Vec<Expr>)> {
     match plan {
         LogicalPlan::SubqueryAlias(a) => table_scan(&a.input),
-        LogicalPlan::TableScan(scan) if scan.filters.is_empty() => {
+        LogicalPlan::Filter(f) => {
+            let (scan, side, mut filters) = table_scan(&f.input)?;
+            filters.push(f.predicate.clone());
+            Some((scan, side, filters))
+        }
+        LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source).ok()?;
             let table = provider.downcast_ref::<TableRelation>()?;
-            Some((scan, TableSide { name: table.name.clone(), index: table.index.clone() }))
+            Some((scan, TableSide { name: table.name.clone(), index: table.index.clone() }, scan.filters.clone()))
         }
         _ => None,
     }
 }
 
+/// `e` with its columns named as in `schema` (a table's filter names the table; the join
+/// may know it by an alias).
+fn requalify(e: Expr, schema: &DFSchema) -> Result<Expr> {
+    let renamed = e.transform(|e| match e {
+        Expr::Column(c) => {
+            let (qualifier, field) = schema.qualified_field_with_unqualified_name(&c.name)?;
+            Ok(Transformed::yes(Expr::Column(Column::new(qualifier.cloned(), field.name()))))
+        }
+        other => Ok(Transformed::no(other)),
+    })?;
+    Ok(renamed.data)
+}
+
 /// The join's equality pairs as (stream expression, table expression), and every other
 /// condition.
-fn split_condition(j: &Join, table_first: bool) -> (Vec<(Expr, Expr)>, Vec<Expr>) {
+pub(super) fn split_condition(j: &Join, table_first: bool) -> (Vec<(Expr, Expr)>, Vec<Expr>) {
     let orient = |(l, r): (Expr, Expr)| if table_first { (r, l) } else { (l, r) };
     let mut pairs: Vec<(Expr, Expr)> = j.on.iter().cloned().map(orient).collect();
     let mut residual = Vec::new();

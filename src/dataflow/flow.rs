@@ -1,0 +1,214 @@
+//! The shape of a pipeline's operators: a [`Flow`] is a chain of operators that starts at
+//! one source input or at a binary operator (a join) over two flows.
+//!
+//! The operator thread of a pipeline ([`super::pipeline`]) pushes every message from the
+//! source stage into its flow: rows and watermarks go down the branch that reads their
+//! input; barriers and the end go down every branch, left before right, and a binary
+//! operator sees each of them once, after both branches have passed it on, so its state and
+//! everything upstream of it are in the same checkpoint. Operators are numbered for their
+//! state in the same order (left branch, right branch, the binary operator, then the
+//! chain), which for a plain chain is simply its order.
+
+use super::{Message, Operator, StateReader};
+use crate::error::{Error, Result};
+use crate::state::Store;
+
+/// Which input of a binary operator a message comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The first (left) input.
+    Left,
+    /// The second (right) input.
+    Right,
+}
+
+/// A step with two inputs. Like [`Operator`], it must pass on watermarks (its own, derived
+/// from both inputs), barriers and the end.
+pub trait BinaryOperator: Send {
+    /// Short name for logs.
+    fn name(&self) -> &'static str;
+
+    /// Restores state, as [`Operator::open`].
+    fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Handles one message from `side`; barriers and the end arrive once, as `Side::Left`.
+    fn process(&mut self, side: Side, msg: Message, out: &mut Vec<Message>) -> Result<()>;
+}
+
+/// Where a flow starts.
+enum Head {
+    Input(usize),
+    Join { op: Box<dyn BinaryOperator>, left: Box<Flow>, right: Box<Flow> },
+}
+
+/// A chain of operators after a source input or a binary operator.
+pub struct Flow {
+    head: Head,
+    ops: Vec<Box<dyn Operator>>,
+}
+
+impl Flow {
+    /// `ops` after source input `input`.
+    pub fn input(input: usize, ops: Vec<Box<dyn Operator>>) -> Flow {
+        Flow { head: Head::Input(input), ops }
+    }
+
+    /// `ops` after `op` over `left` and `right`.
+    pub fn join(op: Box<dyn BinaryOperator>, left: Flow, right: Flow, ops: Vec<Box<dyn Operator>>) -> Flow {
+        Flow { head: Head::Join { op, left: Box::new(left), right: Box::new(right) }, ops }
+    }
+
+    /// Appends an operator at the end (the materialization or the sink).
+    pub fn then(mut self, op: Box<dyn Operator>) -> Flow {
+        self.ops.push(op);
+        self
+    }
+
+    /// Restores every operator's state, numbering them from `next` (the source stage is 0).
+    pub fn open(&mut self, store: &Store, view: u64, next: &mut u8) -> Result<()> {
+        if let Head::Join { op, left, right } = &mut self.head {
+            left.open(store, view, next)?;
+            right.open(store, view, next)?;
+            op.open(&StateReader { store, view, operator: number(next)? })?;
+        }
+        for op in &mut self.ops {
+            op.open(&StateReader { store, view, operator: number(next)? })?;
+        }
+        Ok(())
+    }
+
+    /// Whether source input `input` feeds this flow.
+    fn reads(&self, input: usize) -> bool {
+        match &self.head {
+            Head::Input(i) => *i == input,
+            Head::Join { left, right, .. } => left.reads(input) || right.reads(input),
+        }
+    }
+
+    /// Pushes a message from source input `input` through the flow; what leaves its last
+    /// operator is appended to `out`. Barriers and the end go to [`Flow::broadcast`].
+    pub fn push(&mut self, input: usize, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+        if matches!(msg, Message::Barrier(_) | Message::End) {
+            return self.broadcast(msg, out);
+        }
+        let mut current = Vec::new();
+        match &mut self.head {
+            Head::Input(i) if *i == input => current.push(msg),
+            Head::Input(_) => return Ok(()),
+            Head::Join { op, left, right } => {
+                let (side, branch) = if left.reads(input) { (Side::Left, left) } else { (Side::Right, right) };
+                let mut mid = Vec::new();
+                branch.push(input, msg, &mut mid)?;
+                for m in mid {
+                    op.process(side, m, &mut current)?;
+                }
+            }
+        }
+        self.run_chain(current, out)
+    }
+
+    /// Sends a barrier or the end through every branch, then the binary operator, then the
+    /// chain.
+    fn broadcast(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+        let mut current = Vec::new();
+        match &mut self.head {
+            Head::Input(_) => current.push(msg),
+            Head::Join { op, left, right } => {
+                let mut carried = msg;
+                for (side, branch) in [(Side::Left, left), (Side::Right, right)] {
+                    let mut mid = Vec::new();
+                    branch.broadcast(carried, &mut mid)?;
+                    let at = mid.iter().position(|m| matches!(m, Message::Barrier(_) | Message::End));
+                    let at = at.ok_or_else(|| Error::Internal("an operator swallowed a barrier".into()))?;
+                    let after = mid.split_off(at + 1);
+                    carried = mid.pop().ok_or_else(|| Error::Internal("barrier vanished".into()))?;
+                    for m in mid.into_iter().chain(after) {
+                        op.process(side, m, &mut current)?;
+                    }
+                }
+                op.process(Side::Left, carried, &mut current)?;
+            }
+        }
+        self.run_chain(current, out)
+    }
+
+    fn run_chain(&mut self, mut current: Vec<Message>, out: &mut Vec<Message>) -> Result<()> {
+        let mut next = Vec::new();
+        for op in &mut self.ops {
+            for msg in current.drain(..) {
+                op.process(msg, &mut next)?;
+            }
+            std::mem::swap(&mut current, &mut next);
+        }
+        out.append(&mut current);
+        Ok(())
+    }
+}
+
+/// The next operator number.
+fn number(next: &mut u8) -> Result<u8> {
+    let n = *next;
+    *next = next.checked_add(1).ok_or_else(|| Error::Unsupported("a view needs too many operators".into()))?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataflow::Barrier;
+
+    /// Records what it sees and passes everything on.
+    struct Tap(&'static str, std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Operator for Tap {
+        fn name(&self) -> &'static str {
+            "tap"
+        }
+        fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+            self.1.lock().unwrap().push(format!("{}:{}", self.0, describe(&msg)));
+            out.push(msg);
+            Ok(())
+        }
+    }
+
+    struct Both(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl BinaryOperator for Both {
+        fn name(&self) -> &'static str {
+            "both"
+        }
+        fn process(&mut self, side: Side, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+            self.0.lock().unwrap().push(format!("join {side:?}:{}", describe(&msg)));
+            out.push(msg);
+            Ok(())
+        }
+    }
+
+    fn describe(msg: &Message) -> String {
+        match msg {
+            Message::Watermark(w) => format!("wm{w}"),
+            Message::Barrier(b) => format!("barrier{}", b.epoch),
+            Message::End => "end".into(),
+            _ => "rows".into(),
+        }
+    }
+
+    #[test]
+    fn messages_follow_their_input_and_barriers_reach_every_operator_once() {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tap = |name| Box::new(Tap(name, log.clone())) as Box<dyn Operator>;
+        let left = Flow::input(0, vec![tap("a")]);
+        let right = Flow::input(1, vec![tap("b")]);
+        let mut flow = Flow::join(Box::new(Both(log.clone())), left, right, vec![tap("c")]);
+        let mut out = Vec::new();
+        flow.push(1, Message::Watermark(5), &mut out).unwrap();
+        flow.push(0, Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] }), &mut out).unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["b:wm5", "join Right:wm5", "c:wm5", "a:barrier1", "b:barrier1", "join Left:barrier1", "c:barrier1"]
+        );
+        assert_eq!(out.len(), 2);
+    }
+}
