@@ -22,6 +22,7 @@
 mod connection;
 mod extended;
 mod params;
+mod portal;
 mod response;
 mod simple;
 mod startup;
