@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -23,6 +23,17 @@ CREATE STREAM clicks (user_id TEXT, amount BIGINT, ts TIMESTAMP, WATERMARK FOR t
 CREATE MATERIALIZED VIEW per_user AS SELECT user_id, count(*) AS clicks, sum(amount) AS total FROM clicks GROUP BY user_id;
 FLUSH;
 ";
+
+/// A server with the clicks stream (holding `lines`) and the per_user view, flushed; the
+/// directory lives as long as the returned guard.
+async fn start(lines: &[(&str, i64, u32)]) -> (tempfile::TempDir, PathBuf, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("clicks.json");
+    append(&data, lines);
+    let server = Server::start(&dir.path().join("db"));
+    server.client().await.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
+    (dir, data, server)
+}
 
 fn append(path: &Path, lines: &[(&str, i64, u32)]) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
@@ -54,12 +65,8 @@ fn row(op: &str, user: &str, clicks: i64, total: i64) -> [String; 4] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_driver_reads_changes_as_they_commit_and_cancels() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clicks.json");
-    append(&data, &[("u1", 1, 0), ("u2", 2, 1)]);
-    let server = Server::start(&dir.path().join("db"));
+    let (_dir, data, server) = start(&[("u1", 1, 0), ("u2", 2, 1)]).await;
     let client = server.client().await;
-    client.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
 
     let stream = client.simple_query_raw("SUBSCRIBE TO per_user").await.unwrap();
     pin_mut!(stream);
@@ -115,12 +122,8 @@ async fn psql_copies_a_subscription_until_interrupted() {
     if Command::new("psql").arg("--version").output().is_err() {
         panic!("psql is not installed; scripts/test installs postgresql-client");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clicks.json");
-    append(&data, &[("u1", 1, 0)]);
-    let server = Server::start(&dir.path().join("db"));
+    let (dir, data, server) = start(&[("u1", 1, 0)]).await;
     let client = server.client().await;
-    client.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
 
     let out = dir.path().join("copy.out");
     let mut psql = Command::new("psql")
@@ -202,12 +205,8 @@ async fn subscribers(client: &tokio_postgres::Client, expected: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepared_subscription_streams_and_cancels() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clicks.json");
-    append(&data, &[("u1", 1, 0), ("u2", 2, 1)]);
-    let server = Server::start(&dir.path().join("db"));
+    let (_dir, data, server) = start(&[("u1", 1, 0), ("u2", 2, 1)]).await;
     let client = server.client().await;
-    client.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
 
     let statement = client.prepare("SUBSCRIBE TO per_user").await.unwrap();
     let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
@@ -252,12 +251,8 @@ async fn a_prepared_subscription_streams_and_cancels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_with_a_row_limit_resumes_where_it_stopped() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clicks.json");
-    append(&data, &[("u1", 1, 0), ("u2", 2, 1)]);
-    let server = Server::start(&dir.path().join("db"));
+    let (_dir, data, server) = start(&[("u1", 1, 0), ("u2", 2, 1)]).await;
     let mut client = server.client().await;
-    client.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
     let observer = server.client().await;
 
     let transaction = client.transaction().await.unwrap();
@@ -285,12 +280,8 @@ async fn a_portal_with_a_row_limit_resumes_where_it_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emit_changes_filters_a_view_and_follows_a_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clicks.json");
-    append(&data, &[("u1", 5, 0), ("u2", 1, 1), ("u3", 20, 2)]);
-    let server = Server::start(&dir.path().join("db"));
+    let (_dir, data, server) = start(&[("u1", 5, 0), ("u2", 1, 1), ("u3", 20, 2)]).await;
     let client = server.client().await;
-    client.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
 
     let statement = client.prepare("SELECT user_id, total FROM per_user WHERE total > 3 EMIT CHANGES").await.unwrap();
     let names: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
@@ -351,12 +342,8 @@ async fn emit_changes_filters_a_view_and_follows_a_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_can_be_subscribed_from_its_beginning() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clicks.json");
-    append(&data, &[("u1", 5, 0), ("u2", 1, 1)]);
-    let server = Server::start(&dir.path().join("db"));
+    let (_dir, data, server) = start(&[("u1", 5, 0), ("u2", 1, 1)]).await;
     let client = server.client().await;
-    client.batch_execute(&SETUP.replace("PATH", &data.display().to_string())).await.unwrap();
 
     let stream =
         client.query_raw("SUBSCRIBE TO clicks WITH (snapshot = true)", std::iter::empty::<i64>()).await.unwrap();

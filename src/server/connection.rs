@@ -11,7 +11,6 @@
 //! `super::portal`. Messages a client sends while a push query runs wait in a backlog.
 
 use std::collections::VecDeque;
-use std::fmt::Debug;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +30,7 @@ use tracing::{debug, info};
 use super::extended::{ExtendedQuery, Prepared};
 use super::simple::SimpleQuery;
 use super::startup::TrustStartup;
+use super::subscribe::ClientSocket;
 use super::{portal, subscribe};
 use crate::engine::Engine;
 use crate::sql::{Statement, Subscribe};
@@ -175,14 +175,8 @@ impl Connection {
     /// left, an error when the statement failed.
     async fn serve_push<S>(&mut self, socket: &mut S, message: &PgWireFrontendMessage) -> Option<PgWireResult<bool>>
     where
-        S: Sink<PgWireBackendMessage>
-            + Stream<Item = Result<PgWireFrontendMessage, PgWireError>>
-            + ClientInfo
-            + ClientPortalStore
-            + Unpin,
+        S: ClientSocket + ClientPortalStore,
         S::PortalStore: PortalStore<Statement = Prepared>,
-        S::Error: Debug,
-        PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
     {
         if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
             return None;

@@ -13,15 +13,14 @@
 //! it with 57014 (the caller sends the error and waits for Sync) and finishes the portal.
 
 use std::collections::VecDeque;
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow_pg::datatypes::encode_recordbatch;
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt, stream};
+use futures::{FutureExt, Sink, SinkExt, StreamExt, stream};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::results::{QueryResponse, Tag};
 use pgwire::api::store::{Entry, PortalStore};
-use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME};
+use pgwire::api::{ClientPortalStore, DEFAULT_NAME};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::{Execute, PortalSuspended};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -29,7 +28,7 @@ use tracing::info;
 
 use super::extended::Prepared;
 use super::response::{fields, pg_error};
-use super::subscribe::{Waited, cancel_signal, canceled, wait};
+use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, wait};
 use crate::engine::{Engine, PushQuery};
 use crate::sql::Subscribe;
 
@@ -57,18 +56,13 @@ enum Pumped {
 
 /// Runs Execute (with `max_rows`, 0 for no limit) on `portal`, which holds `stmt`. Returns
 /// false when the client went away; an error ends the query and is the caller's to send.
-pub(super) async fn execute<S>(
-    socket: &mut S,
+pub(super) async fn execute(
+    socket: &mut impl ClientSocket,
     engine: &Engine,
     (portal, stmt): (Arc<Portal<Prepared>>, Subscribe),
     max_rows: usize,
     backlog: &mut VecDeque<PgWireFrontendMessage>,
-) -> PgWireResult<bool>
-where
-    S: Sink<PgWireBackendMessage> + Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + ClientInfo + Unpin,
-    S::Error: Debug,
-    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
-{
+) -> PgWireResult<bool> {
     let (_never, mut cancelled) = cancel_signal(socket).await;
     let state = portal.state();
     let mut state = state.lock().await;
@@ -104,17 +98,13 @@ where
 
 /// Sends the rows of `response` until `max_rows` are sent (0: no limit), flushing
 /// whenever the next row is not ready yet.
-async fn pump<S>(
-    socket: &mut S,
+async fn pump(
+    socket: &mut impl ClientSocket,
     response: &mut QueryResponse,
     max_rows: usize,
     cancelled: &mut futures::channel::oneshot::Receiver<()>,
     backlog: &mut VecDeque<PgWireFrontendMessage>,
-) -> PgWireResult<Pumped>
-where
-    S: Sink<PgWireBackendMessage> + Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + Unpin,
-    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
-{
+) -> PgWireResult<Pumped> {
     let rows = response.data_rows();
     let mut sent = 0;
     while max_rows == 0 || sent < max_rows {

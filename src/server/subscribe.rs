@@ -12,7 +12,6 @@
 //! client sends meanwhile wait in the connection's backlog until the statement ends.
 
 use std::collections::VecDeque;
-use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -87,18 +86,30 @@ pub(super) async fn cancel_signal<S: ClientInfo>(socket: &S) -> (Option<oneshot:
     }
 }
 
+/// A client's connection as push queries use it: protocol messages both ways.
+pub(super) trait ClientSocket:
+    Sink<PgWireBackendMessage, Error = std::io::Error>
+    + Stream<Item = Result<PgWireFrontendMessage, PgWireError>>
+    + ClientInfo
+    + Unpin
+{
+}
+
+impl<T> ClientSocket for T where
+    T: Sink<PgWireBackendMessage, Error = std::io::Error>
+        + Stream<Item = Result<PgWireFrontendMessage, PgWireError>>
+        + ClientInfo
+        + Unpin
+{
+}
+
 /// Streams `stmt` on `socket` until it ends; returns false when the client went away.
-pub(super) async fn serve<S>(
-    socket: &mut S,
+pub(super) async fn serve(
+    socket: &mut impl ClientSocket,
     engine: &Engine,
     stmt: &Subscribe,
     backlog: &mut VecDeque<PgWireFrontendMessage>,
-) -> PgWireResult<bool>
-where
-    S: Sink<PgWireBackendMessage> + Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + ClientInfo + Unpin,
-    S::Error: Debug,
-    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
-{
+) -> PgWireResult<bool> {
     let (_never, mut cancelled) = cancel_signal(socket).await;
     let mut query = match wait(socket, engine.push(stmt), &mut cancelled, backlog).await {
         Waited::Item(Ok(query)) => query,
