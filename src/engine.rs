@@ -226,7 +226,7 @@ impl Engine {
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
             Statement::Subscribe(_) => Err(Error::Unsupported(
-                "SUBSCRIBE and push queries (EMIT CHANGES) stream to a client connection; they cannot run here".into(),
+                "SUBSCRIBE and push queries (EMIT CHANGES) run only as the one statement of a client's query".into(),
             )),
             Statement::Query(ast) => self.query(ast, params).await,
         }

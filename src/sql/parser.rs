@@ -304,6 +304,9 @@ fn parse_push_query(p: &mut Parser) -> Result<Option<Subscribe>> {
     }
     let query = parse_view_query(p)?;
     eat_words(p, &["EMIT", "CHANGES"]);
+    if eat_words(p, &["LIMIT"]) {
+        return Err(Error::Unsupported("LIMIT after EMIT CHANGES is not supported: cancel the query instead".into()));
+    }
     let mut view = String::new();
     let _ = ast::visit_relations(query.as_ref(), |name| {
         view = name.to_string();
@@ -734,7 +737,8 @@ mod tests {
         assert_eq!((s.view.as_str(), s.snapshot), ("v", None));
         assert_eq!(s.query.as_ref().unwrap().to_string(), "SELECT a, b FROM v WHERE c > 10");
         assert!(matches!(parse("SELECT emit FROM v").unwrap()[0], Statement::Query(_)));
-        assert!(matches!(parse("SELECT * FROM v EMIT CHANGES LIMIT 1").unwrap_err(), Error::Parse(_)));
+        assert_eq!(parse("SELECT * FROM v EMIT CHANGES LIMIT 1").unwrap_err().sqlstate(), "0A000");
+        assert_eq!(parse("SELECT * FROM v EMIT CHANGES x").unwrap_err().sqlstate(), "42601");
     }
 
     #[test]

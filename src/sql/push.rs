@@ -98,7 +98,7 @@ fn refusal(node: &LogicalPlan) -> Error {
         LogicalPlan::Limit(_) => Error::Unsupported(format!("{SHAPE}; LIMIT is not supported")),
         LogicalPlan::Join(_) => Error::Unsupported(format!("{SHAPE}; joins are not supported")),
         LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
-            Error::Unsupported(format!("{SHAPE}; this query reads none"))
+            Error::Unsupported(format!("{SHAPE}; this query reads no relation"))
         }
         LogicalPlan::TableScan(_) | LogicalPlan::SubqueryAlias(_) => {
             Error::Unsupported(format!("{SHAPE}; subqueries are not supported"))
