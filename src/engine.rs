@@ -8,9 +8,11 @@
 
 mod changelog;
 mod ddl;
+mod push;
 mod query;
 mod sinks;
 mod subscribe;
+pub use push::PushQuery;
 pub use subscribe::Subscription;
 mod system;
 mod tables;
@@ -175,6 +177,7 @@ impl Engine {
                 };
                 Ok(Description { params: vec![], schema })
             }
+            Statement::Subscribe(s) => Ok(Description { params: vec![], schema: Some(self.describe_push(s).await?) }),
             _ => Ok(Description { params: vec![], schema: None }),
         }
     }
@@ -223,8 +226,7 @@ impl Engine {
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
             Statement::Subscribe(_) => Err(Error::Unsupported(
-                "SUBSCRIBE runs only as a simple query (as psql sends it), or as COPY (SUBSCRIBE TO v) TO STDOUT"
-                    .into(),
+                "SUBSCRIBE and push queries (EMIT CHANGES) run only as the one statement of a client's query".into(),
             )),
             Statement::Query(ast) => self.query(ast, params).await,
         }

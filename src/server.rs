@@ -13,15 +13,18 @@
 //!                      │ simple.rs     Query: parse → execute each → rows / tag / error
 //!                      │ extended.rs   Parse → parse + describe; Execute → execute
 //!                      │   params.rs   bound values → ScalarValue
+//!                      │ subscribe.rs  push queries (SUBSCRIBE, EMIT CHANGES) as a Query
+//!                      │ portal.rs     push queries on a prepared portal (Execute)
 //!                      └ response.rs   Output / Error → pgwire Response (rows via arrow-pg)
 //! ```
 //!
-//! Not supported: TLS (SSLRequest is refused, so clients fall back to plain TCP), COPY,
-//! and authentication (every user is trusted).
+//! Not supported: TLS (SSLRequest is refused, so clients fall back to plain TCP), COPY
+//! (except `COPY (SUBSCRIBE ...) TO STDOUT`), and authentication (every user is trusted).
 
 mod connection;
 mod extended;
 mod params;
+mod portal;
 mod response;
 mod simple;
 mod startup;

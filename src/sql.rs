@@ -10,6 +10,7 @@
 pub mod ksql;
 pub mod parser;
 pub mod plan;
+pub mod push;
 pub mod relations;
 pub mod scan;
 

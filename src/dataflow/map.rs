@@ -33,7 +33,16 @@ impl Map {
         Map { filter: None, projection: Some((exprs, schema)) }
     }
 
-    fn mask(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
+    /// A filter (if any), then a projection (if any) producing its schema.
+    pub fn new(
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        projection: Option<(Vec<Arc<dyn PhysicalExpr>>, SchemaRef)>,
+    ) -> Map {
+        Map { filter, projection }
+    }
+
+    /// The rows of `batch` that pass the filter (NULL counts as false); None without one.
+    pub fn mask(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>> {
         let Some(predicate) = &self.filter else { return Ok(None) };
         let value = predicate.evaluate(batch)?.into_array(batch.num_rows())?;
         let mask = value
@@ -44,7 +53,8 @@ impl Map {
         Ok(Some(if mask.null_count() > 0 { prep_null_mask_filter(mask) } else { mask.clone() }))
     }
 
-    fn apply_projection(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// `batch` projected (unchanged without a projection).
+    pub fn apply_projection(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let Some((exprs, schema)) = &self.projection else { return Ok(batch) };
         let columns = exprs
             .iter()

@@ -49,28 +49,24 @@ impl Engine {
         })?;
         let (id, keyed, view_schema, stats) = (view.id, view.keyed, view.schema.clone(), view.stats.clone());
         drop(catalog);
-        let mut fields = vec![
-            Field::new("op", DataType::Utf8, false),
-            Field::new("commit_ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
-        ];
-        fields.extend(view_schema.fields().iter().map(|f| f.as_ref().clone()));
         let guard = stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
         // Subscribed under the lock: every commit after the rows read here will arrive.
         let commits = stats.commits.subscribe();
         let store = &self.inner.store;
-        let snapshot = match (stmt.snapshot, keyed) {
+        let wanted = stmt.snapshot.unwrap_or(true);
+        let snapshot = match (wanted, keyed) {
             (false, false) => None,
             (_, true) => read_keyed_view(store, id)?,
             (true, false) => Some(concat_batches(&view_schema, &read_view(store, id, &view_schema)?)?),
         };
         drop(guard);
-        let schema = Arc::new(Schema::new(fields));
+        let schema = change_schema(&view_schema);
         let view = stmt.view.clone();
         let (sent, held, first) = (HashMap::new(), Vec::new(), None);
         let mut subscription = Subscription { view, schema, view_schema, keyed, commits, sent, held, first };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
         if let Some(block) = snapshot {
-            let rows = subscription.apply(&Commit { at: now as i64, block }, stmt.snapshot)?;
+            let rows = subscription.apply(&Commit { at: now as i64, block }, wanted)?;
             subscription.first = rows.filter(|b| b.num_rows() > 0);
         }
         Ok(subscription)
@@ -179,11 +175,25 @@ impl Subscription {
 
     fn output_ops(&self, ops: Vec<&str>, rows: RecordBatch, at: i64) -> Result<RecordBatch> {
         let n = ops.len();
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(ops)),
-            Arc::new(TimestampMillisecondArray::from(vec![at; n]).with_timezone("UTC")),
-        ];
-        columns.extend(rows.columns().iter().cloned());
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        let at = Arc::new(TimestampMillisecondArray::from(vec![at; n]).with_timezone("UTC"));
+        with_ops(&self.schema, ops, at, &rows)
     }
+}
+
+/// The columns of a subscription's rows: `op`, `commit_ts`, then `columns`.
+pub(super) fn change_schema(columns: &Schema) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("op", DataType::Utf8, false),
+        Field::new("commit_ts", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+    ];
+    fields.extend(columns.fields().iter().map(|f| f.as_ref().clone()));
+    Arc::new(Schema::new(fields))
+}
+
+/// `rows` with their operations and commit times in front, as `schema` (see [`change_schema`]).
+pub(super) fn with_ops(schema: &SchemaRef, ops: Vec<&str>, at: ArrayRef, rows: &RecordBatch) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(ops)), at];
+    columns.extend(rows.columns().iter().cloned());
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.num_rows()));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
 }

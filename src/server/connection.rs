@@ -6,17 +6,20 @@
 //! naming the peer. Shutdown is checked only between messages: a statement that is running
 //! finishes and its results are sent; then the client gets FATAL 57P01, as from a Postgres
 //! fast shutdown, and the socket is closed. It does not interpret messages itself: pgwire's
-//! `process_message` routes them to the handlers.
+//! `process_message` routes them to the handlers, except push queries (SUBSCRIBE, EMIT
+//! CHANGES), which it serves itself: a simple Query by `super::subscribe`, an Execute by
+//! `super::portal`. Messages a client sends while a push query runs wait in a backlog.
 
+use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::pin::Pin;
-
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use pgwire::api::cancel::DefaultCancelHandler;
-use pgwire::api::{ClientInfo, ConnectionManager, NoopHandler, PgWireConnectionState};
-use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, NoopHandler, PgWireConnectionState};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::net::TcpStream;
@@ -27,7 +30,8 @@ use tracing::{debug, info};
 use super::extended::{ExtendedQuery, Prepared};
 use super::simple::SimpleQuery;
 use super::startup::TrustStartup;
-use super::subscribe;
+use super::subscribe::ClientSocket;
+use super::{portal, subscribe};
 use crate::engine::Engine;
 use crate::sql::{Statement, Subscribe};
 
@@ -85,12 +89,14 @@ pub(super) struct Connection {
     handlers: Arc<Handlers>,
     /// Becomes `true` when the server shuts down.
     shutdown: watch::Receiver<bool>,
+    /// Messages received while a push query ran, to handle next.
+    backlog: VecDeque<PgWireFrontendMessage>,
 }
 
 impl Connection {
     /// A connection served by `handlers` until `shutdown` turns true.
     pub(super) fn new(handlers: Arc<Handlers>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { handlers, shutdown }
+        Self { handlers, shutdown, backlog: VecDeque::new() }
     }
 
     /// Speaks the protocol on `tcp` until the client terminates, the connection breaks,
@@ -119,16 +125,21 @@ impl Connection {
         };
         let h = self.handlers.clone();
         while let Some(message) = self.next_message(&mut socket, startup_deadline.as_mut()).await {
-            if matches!(socket.state(), PgWireConnectionState::ReadyForQuery)
-                && let Some(stmt) = h.subscription(&message)
-            {
-                match subscribe::serve(&mut socket, &h.engine, &stmt).await {
-                    Ok(true) => continue,
-                    Ok(false) => break,
+            match self.serve_push(&mut socket, &message).await {
+                None => {}
+                Some(Ok(true)) => continue,
+                Some(Ok(false)) => break,
+                // The statement failed (a cancel, for one): report it and wait for Sync.
+                Some(Err(e @ PgWireError::UserError(_))) => match process_error(&mut socket, e, true).await {
+                    Ok(()) => continue,
                     Err(e) => {
-                        debug!(error = %e, "subscription failed");
+                        debug!(error = %e, "could not report an error");
                         break;
                     }
+                },
+                Some(Err(e)) => {
+                    debug!(error = %e, "push query failed");
+                    break;
                 }
             }
             let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
@@ -160,6 +171,26 @@ impl Connection {
         info!("connection closed");
     }
 
+    /// Serves `message` if it runs a push query (None if not): Ok(false) when the client
+    /// left, an error when the statement failed.
+    async fn serve_push<S>(&mut self, socket: &mut S, message: &PgWireFrontendMessage) -> Option<PgWireResult<bool>>
+    where
+        S: ClientSocket + ClientPortalStore,
+        S::PortalStore: PortalStore<Statement = Prepared>,
+    {
+        if !matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
+            return None;
+        }
+        let engine = &self.handlers.engine;
+        if let Some(stmt) = self.handlers.subscription(message) {
+            return Some(subscribe::serve(socket, engine, &stmt, &mut self.backlog).await);
+        }
+        let PgWireFrontendMessage::Execute(execute) = message else { return None };
+        let portal = portal::push_portal(socket, execute)?;
+        let max_rows = usize::try_from(execute.max_rows).unwrap_or(0);
+        Some(portal::execute(socket, engine, portal, max_rows, &mut self.backlog).await)
+    }
+
     /// The next message worth dispatching, or None when the connection should end: the
     /// client terminated or vanished, startup timed out, or the server is shutting down.
     async fn next_message<S>(
@@ -170,6 +201,9 @@ impl Connection {
     where
         S: Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + Sink<PgWireBackendMessage> + ClientInfo + Unpin,
     {
+        if let Some(message) = self.backlog.pop_front() {
+            return Some(message);
+        }
         let starting = is_starting(socket.state());
         let message = tokio::select! {
             message = socket.next() => message,

@@ -39,6 +39,17 @@ pub(super) struct Prepared {
     description: Arc<Description>,
 }
 
+impl Prepared {
+    /// The push query (SUBSCRIBE, EMIT CHANGES) this statement is, if it is one: the
+    /// connection serves its Execute itself (`super::portal`).
+    pub(super) fn subscription(&self) -> Option<&crate::sql::Subscribe> {
+        match &self.statement {
+            Statement::Subscribe(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// Parses and describes the text of a Parse message.
 pub(super) struct StatementParser {
     /// Where statements are parsed and described.

@@ -1,21 +1,25 @@
-//! Serving `SUBSCRIBE`: the connection streams a subscription's rows to the client until
-//! the client cancels (CancelRequest), leaves, or the view goes away.
+//! Serving push queries (`SUBSCRIBE`, `SELECT ... EMIT CHANGES`) over the simple query
+//! protocol: the connection streams the query's rows to the client until the client
+//! cancels (CancelRequest), leaves, or the view goes away; and [`wait`], the wait for the
+//! next rows that both protocols share (`super::portal` serves the extended one).
 //!
-//! The connection loop (`super::connection`) hands a simple `Query` holding one SUBSCRIBE
-//! statement here instead of to pgwire's dispatcher, because each batch must be flushed
-//! as it comes, not when the statement ends. `SUBSCRIBE TO v` answers with a row
-//! description and data rows; `COPY (SUBSCRIBE TO v) TO STDOUT` with CopyOut and text
-//! rows, which psql prints as they arrive. A cancel ends it as Postgres ends a cancelled
-//! statement: ErrorResponse 57014, then ReadyForQuery; the subscription is dropped, which
-//! frees what it held.
+//! The connection loop (`super::connection`) hands a simple `Query` holding one push query
+//! here instead of to pgwire's dispatcher, because each batch must be flushed as it comes,
+//! not when the statement ends. `SUBSCRIBE TO v` answers with a row description and data
+//! rows; `COPY (SUBSCRIBE TO v) TO STDOUT` with CopyOut and text rows, which psql prints as
+//! they arrive. A cancel ends it as Postgres ends a cancelled statement: ErrorResponse
+//! 57014, then ReadyForQuery; the query is dropped, which frees what it held. Messages the
+//! client sends meanwhile wait in the connection's backlog until the statement ends.
 
-use std::fmt::Debug;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow_pg::datatypes::encode_recordbatch;
 use bytes::Bytes;
+use futures::channel::oneshot;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use pgwire::api::portal::Format;
 use pgwire::api::{ClientInfo, ConnectionHandle};
@@ -24,61 +28,118 @@ use pgwire::messages::copy::{CopyData, CopyOutResponse};
 use pgwire::messages::data::RowDescription;
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use tracing::{debug, info};
+use tracing::info;
 
 use super::response::{error_info, fields};
-use crate::engine::{Engine, Subscription};
+use crate::engine::{Engine, PushQuery};
 use crate::error::Error;
 use crate::sql::Subscribe;
 
-/// Streams `stmt` on `socket` until it ends; returns false when the client went away.
-pub(super) async fn serve<S>(socket: &mut S, engine: &Engine, stmt: &Subscribe) -> PgWireResult<bool>
+/// Client messages kept while a push query runs; beyond this the client is not read.
+const MAX_BACKLOG: usize = 1024;
+
+/// What came first while waiting for a push query's next rows.
+pub(super) enum Waited<T> {
+    /// The rows (or the error that ended the query).
+    Item(T),
+    /// A CancelRequest for this connection.
+    Cancelled,
+    /// The client terminated or the connection closed.
+    Left,
+}
+
+/// Waits for `next` while watching for a cancel and for the client leaving; messages the
+/// client sends meanwhile go to `backlog`. Rows ready go out before a cancel is noticed.
+pub(super) async fn wait<S, F>(
+    socket: &mut S,
+    next: F,
+    cancelled: &mut oneshot::Receiver<()>,
+    backlog: &mut VecDeque<PgWireFrontendMessage>,
+) -> Waited<F::Output>
 where
-    S: Sink<PgWireBackendMessage> + Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + ClientInfo + Unpin,
-    S::Error: Debug,
-    PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
+    S: Stream<Item = Result<PgWireFrontendMessage, PgWireError>> + Unpin,
+    F: Future,
 {
-    let mut subscription = match engine.subscribe(stmt) {
-        Ok(s) => s,
-        Err(e) => return finish(socket, Some(error_info(&e))).await.map(|_| true),
-    };
-    let handle = socket.session_extensions().get::<Arc<ConnectionHandle>>();
-    // Without a registered connection nothing can cancel: keep a sender that never fires.
-    let (_never, mut cancelled) = futures::channel::oneshot::channel::<()>();
-    if let Some(h) = handle {
-        cancelled = h.start_query().await;
-    }
-    start(socket, &subscription, stmt.copy).await?;
-    info!(view = %stmt.view, "subscription started");
-    let ended = loop {
+    tokio::pin!(next);
+    loop {
         tokio::select! {
-            // Rows already committed go out before a cancel or a departure is noticed.
             biased;
-            batch = subscription.next() => match batch {
-                Ok(batch) => send_batch(socket, &subscription, batch, stmt.copy).await?,
-                Err(e) => break Some(error_info(&e)),
-            },
-            _ = &mut cancelled => break Some(canceled()),
-            message = socket.next() => match message {
-                None | Some(Ok(PgWireFrontendMessage::Terminate(_))) | Some(Err(_)) => {
-                    info!(view = %stmt.view, "subscriber left");
-                    return Ok(false);
-                }
-                Some(Ok(other)) => debug!(?other, "message ignored while subscribed"),
+            item = &mut next => return Waited::Item(item),
+            _ = &mut *cancelled => return Waited::Cancelled,
+            message = socket.next(), if backlog.len() < MAX_BACKLOG => match message {
+                None | Some(Ok(PgWireFrontendMessage::Terminate(_))) | Some(Err(_)) => return Waited::Left,
+                Some(Ok(other)) => backlog.push_back(other),
             },
         }
+    }
+}
+
+/// Fires when a CancelRequest names this connection. Without a registered connection
+/// nothing can cancel: the sender returned then must be kept, and never fires.
+pub(super) async fn cancel_signal<S: ClientInfo>(socket: &S) -> (Option<oneshot::Sender<()>>, oneshot::Receiver<()>) {
+    match socket.session_extensions().get::<Arc<ConnectionHandle>>() {
+        Some(handle) => (None, handle.start_query().await),
+        None => {
+            let (never, receiver) = oneshot::channel();
+            (Some(never), receiver)
+        }
+    }
+}
+
+/// A client's connection as push queries use it: protocol messages both ways.
+pub(super) trait ClientSocket:
+    Sink<PgWireBackendMessage, Error = std::io::Error>
+    + Stream<Item = Result<PgWireFrontendMessage, PgWireError>>
+    + ClientInfo
+    + Unpin
+{
+}
+
+impl<T> ClientSocket for T where
+    T: Sink<PgWireBackendMessage, Error = std::io::Error>
+        + Stream<Item = Result<PgWireFrontendMessage, PgWireError>>
+        + ClientInfo
+        + Unpin
+{
+}
+
+/// Streams `stmt` on `socket` until it ends; returns false when the client went away.
+pub(super) async fn serve(
+    socket: &mut impl ClientSocket,
+    engine: &Engine,
+    stmt: &Subscribe,
+    backlog: &mut VecDeque<PgWireFrontendMessage>,
+) -> PgWireResult<bool> {
+    let (_never, mut cancelled) = cancel_signal(socket).await;
+    let mut query = match wait(socket, engine.push(stmt), &mut cancelled, backlog).await {
+        Waited::Item(Ok(query)) => query,
+        Waited::Item(Err(e)) => return finish(socket, Some(error_info(&e))).await.map(|_| true),
+        Waited::Cancelled => return finish(socket, Some(canceled())).await.map(|_| true),
+        Waited::Left => return Ok(false),
     };
-    info!(view = %stmt.view, "subscription ended");
+    start(socket, &query, stmt.copy).await?;
+    let ended = loop {
+        match wait(socket, query.next(), &mut cancelled, backlog).await {
+            Waited::Item(Ok(batch)) => send_batch(socket, &query, batch, stmt.copy).await?,
+            Waited::Item(Err(e)) => break Some(error_info(&e)),
+            Waited::Cancelled => break Some(canceled()),
+            Waited::Left => {
+                info!(relation = %query.relation(), "subscriber left");
+                return Ok(false);
+            }
+        }
+    };
+    info!(relation = %query.relation(), "push query ended");
     finish(socket, ended).await.map(|_| true)
 }
 
 /// The header: a row description, or a CopyOut response in text format.
-async fn start<S>(socket: &mut S, subscription: &Subscription, copy: bool) -> PgWireResult<()>
+async fn start<S>(socket: &mut S, query: &PushQuery, copy: bool) -> PgWireResult<()>
 where
     S: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
 {
-    let schema = subscription.schema();
+    let schema = query.schema();
     let header = if copy {
         let columns = schema.fields().len();
         PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(0, columns as i16, vec![0; columns]))
@@ -91,7 +152,7 @@ where
 }
 
 /// Sends one batch's rows and flushes them to the client.
-async fn send_batch<S>(socket: &mut S, subscription: &Subscription, batch: RecordBatch, copy: bool) -> PgWireResult<()>
+async fn send_batch<S>(socket: &mut S, query: &PushQuery, batch: RecordBatch, copy: bool) -> PgWireResult<()>
 where
     S: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
@@ -100,7 +161,7 @@ where
         let text = copy_text(&batch).map_err(|e| PgWireError::UserError(Box::new(error_info(&e))))?;
         socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(text)))).await?;
     } else {
-        let fields = Arc::new(fields(&subscription.schema(), &Format::UnifiedText)?);
+        let fields = Arc::new(fields(&query.schema(), &Format::UnifiedText)?);
         for row in encode_recordbatch(fields, batch) {
             socket.feed(PgWireBackendMessage::DataRow(row?)).await?;
         }
@@ -122,7 +183,8 @@ where
     Ok(())
 }
 
-fn canceled() -> ErrorInfo {
+/// The error of a cancelled statement (57014).
+pub(super) fn canceled() -> ErrorInfo {
     ErrorInfo::new("ERROR".into(), "57014".into(), "canceling statement due to user request".into())
 }
 

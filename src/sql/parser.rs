@@ -45,20 +45,24 @@ pub enum Statement {
     Explain(CreateView),
     /// `FLUSH`: wait until every view has processed the input available now.
     Flush,
-    /// `SUBSCRIBE [TO] view`, `COPY (SUBSCRIBE [TO] view) TO STDOUT`, or ksqlDB's
-    /// `SELECT * FROM view EMIT CHANGES`: the view's rows, then its changes as they commit.
+    /// `SUBSCRIBE [TO] relation`, `COPY (SUBSCRIBE [TO] relation) TO STDOUT`, or ksqlDB's
+    /// push query `SELECT ... FROM relation [WHERE ...] EMIT CHANGES`: a view's rows, then
+    /// its changes as they commit; a stream's new rows as they arrive.
     Subscribe(Subscribe),
     /// Anything else, for DataFusion.
     Query(Box<ast::Statement>),
 }
 
-/// A parsed SUBSCRIBE.
+/// A parsed SUBSCRIBE or push query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscribe {
-    /// The view (normalized).
+    /// The view or stream (normalized); for a push query the first relation it names.
     pub view: String,
-    /// Start with the view's current rows (`WITH (snapshot = false)` skips them).
-    pub snapshot: bool,
+    /// A push query's SELECT (without `EMIT CHANGES`): what to filter and project.
+    pub query: Option<Box<ast::Query>>,
+    /// `WITH (snapshot = ...)`: start with a view's current rows, or a stream's from its
+    /// beginning. `None`: the default, true for a view and false for a stream.
+    pub snapshot: Option<bool>,
     /// Wrapped in `COPY (...) TO STDOUT`: rows go out as COPY text.
     pub copy: bool,
 }
@@ -158,6 +162,8 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| Error::Parse(lowercase_first(&e.to_string())))?;
+    // Only a text naming EMIT can hold a push query: others skip looking for one.
+    let emits = tokens.iter().any(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("EMIT")));
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(super::ksql::rewrite(tokens)?);
     let mut statements = Vec::new();
     loop {
@@ -165,7 +171,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         if parser.peek_token().token == Token::EOF {
             return Ok(statements);
         }
-        let mut statement = parse_statement(&mut parser)?;
+        let mut statement = parse_statement(&mut parser, emits)?;
         normalize_table_functions(&mut statement);
         statements.push(statement);
         if !parser.consume_token(&Token::SemiColon) && parser.peek_token().token != Token::EOF {
@@ -197,7 +203,7 @@ fn normalize_table_functions(statement: &mut Statement) {
     };
 }
 
-fn parse_statement(p: &mut Parser) -> Result<Statement> {
+fn parse_statement(p: &mut Parser, emits: bool) -> Result<Statement> {
     if eat_words(p, &["CREATE", "STREAM"]) {
         if let Some(sink) = parse_stream_as_select(p)? {
             return Ok(Statement::CreateSink(sink));
@@ -249,15 +255,15 @@ fn parse_statement(p: &mut Parser) -> Result<Statement> {
     if eat_words(p, &["FLUSH"]) {
         return Ok(Statement::Flush);
     }
-    if let Some(subscribe) = parse_subscribe(p)? {
+    if let Some(subscribe) = parse_subscribe(p, emits)? {
         return Ok(Statement::Subscribe(subscribe));
     }
     Ok(Statement::Query(Box::new(p.parse_statement()?)))
 }
 
-/// `SUBSCRIBE [TO] view [WITH (snapshot = ...)]`, the same inside `COPY (...) TO STDOUT`,
-/// and `SELECT * FROM view EMIT CHANGES`.
-fn parse_subscribe(p: &mut Parser) -> Result<Option<Subscribe>> {
+/// `SUBSCRIBE [TO] relation [WITH (snapshot = ...)]`, the same inside `COPY (...) TO
+/// STDOUT`, and push queries: `SELECT ... EMIT CHANGES` (looked for when `emits`).
+fn parse_subscribe(p: &mut Parser, emits: bool) -> Result<Option<Subscribe>> {
     let copy = matches!(
         (p.peek_nth_token(0).token, p.peek_nth_token(1).token, p.peek_nth_token(2).token),
         (Token::Word(c), Token::LParen, Token::Word(s)) if c.value.eq_ignore_ascii_case("COPY") && s.value.eq_ignore_ascii_case("SUBSCRIBE")
@@ -271,9 +277,9 @@ fn parse_subscribe(p: &mut Parser) -> Result<Option<Subscribe>> {
         let view = parse_name(p)?;
         let options = parse_with_options(p)?;
         let snapshot = match options.get("snapshot").map(|v| v.to_ascii_lowercase()) {
-            None => true,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
+            None => None,
+            Some(v) if v == "true" => Some(true),
+            Some(v) if v == "false" => Some(false),
             Some(v) => return Err(Error::InvalidParameter(format!("invalid value for option \"snapshot\": \"{v}\""))),
         };
         if copy {
@@ -282,24 +288,31 @@ fn parse_subscribe(p: &mut Parser) -> Result<Option<Subscribe>> {
                 return Err(Error::Unsupported("COPY (SUBSCRIBE ...) can only go TO STDOUT".into()));
             }
         }
-        return Ok(Some(Subscribe { view, snapshot, copy }));
+        return Ok(Some(Subscribe { view, query: None, snapshot, copy }));
     }
+    if emits { parse_push_query(p) } else { Ok(None) }
+}
+
+/// ksqlDB's push query: a SELECT whose query is followed by `EMIT CHANGES` (nothing else
+/// after it). Any other text is left untouched.
+fn parse_push_query(p: &mut Parser) -> Result<Option<Subscribe>> {
+    let select = matches!(p.peek_token().token, Token::Word(w) if w.keyword == Keyword::SELECT);
+    let len = query_len(p);
     let word_at = |i: usize, w: &str| matches!(p.peek_nth_token(i).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
-    let push = word_at(0, "SELECT")
-        && p.peek_nth_token(1).token == Token::Mul
-        && word_at(2, "FROM")
-        && matches!(p.peek_nth_token(3).token, Token::Word(_))
-        && word_at(4, "EMIT")
-        && word_at(5, "CHANGES");
-    if push {
-        eat_words(p, &["SELECT"]);
-        p.next_token();
-        eat_words(p, &["FROM"]);
-        let view = parse_name(p)?;
-        eat_words(p, &["EMIT", "CHANGES"]);
-        return Ok(Some(Subscribe { view, snapshot: true, copy: false }));
+    if !select || !word_at(len, "EMIT") || !word_at(len + 1, "CHANGES") {
+        return Ok(None);
     }
-    Ok(None)
+    let query = parse_view_query(p)?;
+    eat_words(p, &["EMIT", "CHANGES"]);
+    if eat_words(p, &["LIMIT"]) {
+        return Err(Error::Unsupported("LIMIT after EMIT CHANGES is not supported: cancel the query instead".into()));
+    }
+    let mut view = String::new();
+    let _ = ast::visit_relations(query.as_ref(), |name| {
+        view = name.to_string();
+        std::ops::ControlFlow::Break(())
+    });
+    Ok(Some(Subscribe { view, query: Some(query), snapshot: None, copy: false }))
 }
 
 /// Parses what follows CREATE STREAM (or CREATE TABLE, when `table`: a primary key is
@@ -402,6 +415,20 @@ fn parse_create_view(p: &mut Parser) -> Result<CreateView> {
 /// A view's query: the tokens up to its trailing clauses (see [`parse_tail`]), parsed on
 /// their own so that `FROM s GRACE PERIOD ...` does not take `GRACE` for an alias of `s`.
 fn parse_view_query(p: &mut Parser) -> Result<Box<ast::Query>> {
+    let len = query_len(p);
+    let mut tokens: Vec<_> = (0..len).map(|_| p.next_token()).collect();
+    tokens.push(TokenWithSpan::wrap(Token::EOF));
+    let mut query_parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
+    let query = query_parser.parse_query()?;
+    if query_parser.peek_token().token != Token::EOF {
+        return Err(query_parser.expected::<()>("end of query", query_parser.peek_token()).unwrap_err().into());
+    }
+    Ok(query)
+}
+
+/// How many tokens, from the parser's position, a view's query takes: up to the end of the
+/// statement or its trailing clauses (see [`parse_tail`]).
+fn query_len(p: &Parser) -> usize {
     let mut depth = 0usize;
     let mut len = 0;
     loop {
@@ -422,14 +449,7 @@ fn parse_view_query(p: &mut Parser) -> Result<Box<ast::Query>> {
         }
         len += 1;
     }
-    let mut tokens: Vec<_> = (0..len).map(|_| p.next_token()).collect();
-    tokens.push(TokenWithSpan::wrap(Token::EOF));
-    let mut query_parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
-    let query = query_parser.parse_query()?;
-    if query_parser.peek_token().token != Token::EOF {
-        return Err(query_parser.expected::<()>("end of query", query_parser.peek_token()).unwrap_err().into());
-    }
-    Ok(query)
+    len
 }
 
 /// What may follow a view's query, in either order: an EMIT clause and
@@ -702,6 +722,23 @@ mod tests {
             Statement::CreateStream(_)
         ));
         assert_eq!(parse("CREATE STREAM s AS SELECT 1").unwrap_err().sqlstate(), "42601");
+    }
+
+    #[test]
+    fn subscribe_and_push_queries() {
+        let Statement::Subscribe(s) = &parse("COPY (SUBSCRIBE TO v WITH (snapshot = false)) TO STDOUT").unwrap()[0]
+        else {
+            panic!()
+        };
+        assert_eq!((s.view.as_str(), s.snapshot, s.copy, s.query.is_none()), ("v", Some(false), true, true));
+        let Statement::Subscribe(s) = &parse("SELECT a, b FROM v WHERE c > 10 EMIT CHANGES;").unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!((s.view.as_str(), s.snapshot), ("v", None));
+        assert_eq!(s.query.as_ref().unwrap().to_string(), "SELECT a, b FROM v WHERE c > 10");
+        assert!(matches!(parse("SELECT emit FROM v").unwrap()[0], Statement::Query(_)));
+        assert_eq!(parse("SELECT * FROM v EMIT CHANGES LIMIT 1").unwrap_err().sqlstate(), "0A000");
+        assert_eq!(parse("SELECT * FROM v EMIT CHANGES x").unwrap_err().sqlstate(), "42601");
     }
 
     #[test]
