@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod topn;
 pub mod window;
 
 use arrow::array::BinaryArray;

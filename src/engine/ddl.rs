@@ -46,10 +46,12 @@ impl Engine {
                 id
             }
         };
-        let table = Arc::new(StreamTable::new(&stmt.name, def.schema.clone(), def.options.clone()));
+        let time_column = def.watermark.as_ref().map(|w| w.column);
+        let table = Arc::new(
+            StreamTable::new(&stmt.name, def.schema.clone(), def.options.clone()).with_time_column(time_column),
+        );
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), table)?;
         if let Ok(mut schemas) = self.inner.stream_schemas.write() {
-            let time_column = def.watermark.as_ref().map(|w| w.column);
             let info = StreamInfo { schema: def.schema.clone(), time_column, options: def.options.clone() };
             schemas.insert(stmt.name.clone(), info);
         }

@@ -7,6 +7,7 @@
 //! engine calls this at CREATE time and again for every view at restart.
 
 mod join;
+mod topn;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
 use crate::dataflow::session::{SessionAggregate, SessionSpec};
 use crate::dataflow::source::WatermarkSpec;
+use crate::dataflow::topn::{TopN, TopNEmit, TopNSpec};
 use crate::dataflow::window::{WindowAssign, WindowKind};
 use crate::error::{Error, Result};
 
@@ -66,6 +68,8 @@ pub enum Node {
     Session(SessionSpec),
     /// Stream-table join.
     Lookup(LookupSpec),
+    /// Top-N per partition or deduplication (a filter on `ROW_NUMBER()`).
+    TopN(TopNSpec),
 }
 
 /// A planned view: its source stream, operators and output.
@@ -251,7 +255,8 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     }
     if stmt.emit_on_close && !lowering.windowed {
         return Err(Error::Plan(
-            "EMIT ON WINDOW CLOSE needs an aggregation grouped by window_start or window_end".into(),
+            "EMIT ON WINDOW CLOSE needs an aggregation grouped by, or a top-N partitioned by, window_start or window_end"
+                .into(),
         ));
     }
     let stream = lowering.stream.ok_or_else(|| Error::Plan("a materialized view must read a stream".into()))?;
@@ -279,6 +284,7 @@ impl Lowering<'_> {
         match plan {
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input),
+            LogicalPlan::Filter(filter) if topn::over_window(&filter.input) => self.top_n(filter),
             LogicalPlan::Filter(filter) => {
                 self.lower(&filter.input)?;
                 let predicate = self.physical(&filter.predicate, filter.input.schema())?;
@@ -287,9 +293,7 @@ impl Lowering<'_> {
             }
             LogicalPlan::Projection(p) => {
                 self.lower(&p.input)?;
-                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<_>>()?;
-                self.nodes.push(Node::Project(exprs, nullable(&p.schema)));
-                Ok(())
+                self.project(p)
             }
             LogicalPlan::Aggregate(a) => self.aggregate(a),
             LogicalPlan::Join(j) => self.join(j),
@@ -342,7 +346,9 @@ impl Lowering<'_> {
     fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
         self.lower(&a.input)?;
         if self.aggregated {
-            return Err(Error::Unsupported("aggregating the result of an aggregation is not supported yet".into()));
+            return Err(Error::Unsupported(
+                "aggregating the result of an aggregation or a top-N is not supported yet".into(),
+            ));
         }
         if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(Error::Unsupported(
@@ -395,6 +401,13 @@ impl Lowering<'_> {
         Ok(())
     }
 
+    /// Adds the projection `p` (its input already lowered).
+    fn project(&mut self, p: &datafusion::logical_expr::Projection) -> Result<()> {
+        let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<_>>()?;
+        self.nodes.push(Node::Project(exprs, nullable(&p.schema)));
+        Ok(())
+    }
+
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
         Ok(create_physical_expr(e, schema, self.state.execution_props(), &PhysicalPlanningContext::default())?)
     }
@@ -428,6 +441,10 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<(WindowKind, 
             }
         }
         LogicalPlan::SubqueryAlias(a) => trace_window_column(index, &a.input),
+        LogicalPlan::Aggregate(a) => {
+            let Expr::Column(c) = a.group_expr.get(index)?.clone().unalias() else { return None };
+            trace_window_column(a.input.schema().index_of_column(&c).ok()?, &a.input)
+        }
         LogicalPlan::Filter(f) => trace_window_column(index, &f.input),
         LogicalPlan::Join(j) => {
             let left = j.left.schema().fields().len();
@@ -466,7 +483,7 @@ fn unsupported_node(plan: &LogicalPlan) -> Error {
         LogicalPlan::Limit(_) => "LIMIT is",
         LogicalPlan::Distinct(_) => "DISTINCT is",
         LogicalPlan::Union(_) => "UNION is",
-        LogicalPlan::Window(_) => "window functions (OVER) are",
+        LogicalPlan::Window(_) => return topn::needs_rank_filter(),
         LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
             return Error::Plan("a materialized view must read a stream".into());
         }
@@ -527,6 +544,7 @@ impl ViewPlan {
                     Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
                     Node::Session(spec) => Box::new(SessionAggregate::new(spec)?),
                     Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
+                    Node::TopN(spec) => Box::new(TopN::new(spec)?),
                 })
             })
             .collect()
@@ -537,7 +555,9 @@ impl ViewPlan {
         if !self.keyed {
             return None;
         }
-        self.nodes.iter().find_map(|n| match n {
+        // The last keyed operator: a top-N over an aggregate re-keys its rows.
+        self.nodes.iter().rev().find_map(|n| match n {
+            Node::TopN(spec) if spec.emit == TopNEmit::Updates => Some(spec.key_schema()),
             Node::Aggregate(spec) | Node::Session(SessionSpec { aggregate: spec, .. }) => {
                 let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
                 Some(Arc::new(Schema::new(fields)))
@@ -591,6 +611,7 @@ impl ViewPlan {
                     )
                 }
                 Node::Lookup(spec) => explain_lookup(spec),
+                Node::TopN(spec) => topn::explain(spec),
             });
         }
         let mut src = format!(

@@ -216,6 +216,8 @@ impl TableProvider for WindowedStream {
 pub struct StreamTable {
     /// The stream's name.
     pub name: String,
+    /// Its watermark column, if it has one (deduplication by event time needs it).
+    pub time_column: Option<usize>,
     schema: SchemaRef,
     options: Options,
 }
@@ -223,7 +225,12 @@ pub struct StreamTable {
 impl StreamTable {
     /// A table for stream `name` with `schema`, read with `options`.
     pub fn new(name: &str, schema: SchemaRef, options: Options) -> StreamTable {
-        StreamTable { name: name.to_string(), schema, options }
+        StreamTable { name: name.to_string(), time_column: None, schema, options }
+    }
+
+    /// The same with watermark column `time_column`.
+    pub fn with_time_column(self, time_column: Option<usize>) -> StreamTable {
+        StreamTable { time_column, ..self }
     }
 }
 
