@@ -10,15 +10,21 @@
 //! Other window functions, frames, and windows without a filter on their rank are refused
 //! with 0A000.
 
+use std::sync::Arc;
+
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::expr::WindowFunction;
 use datafusion::logical_expr::logical_plan::{Filter, Window};
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator as BinaryOp, WindowFrame};
-use datafusion::physical_expr::create_physical_sort_expr;
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator as BinaryOp, WindowFrame, WindowFrameBound,
+};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{PhysicalExpr, create_physical_sort_expr};
 
 use super::{Lowering, Node, nullable, window_bound};
 use crate::dataflow::aggregate::WindowKey;
@@ -75,7 +81,17 @@ impl Lowering<'_> {
             LogicalPlan::SubqueryAlias(a) => self.lower_over_window(&a.input, ranks),
             LogicalPlan::Projection(p) => {
                 self.lower_over_window(&p.input, ranks)?;
-                self.project(p)
+                self.project(p)?;
+                // DataFusion names the rank after the whole OVER clause; EXPLAIN says `rank`.
+                if let (LogicalPlan::Window(w), Some(Node::Project(exprs, _))) =
+                    (p.input.as_ref(), self.nodes.last_mut())
+                {
+                    let rank = w.input.schema().fields().len();
+                    for e in exprs.iter_mut() {
+                        *e = rename_rank(e.clone(), rank)?;
+                    }
+                }
+                Ok(())
             }
             LogicalPlan::Window(w) => self.rank_window(w, ranks),
             _ => Err(Error::Internal("a rank filter lost its window function".into())),
@@ -137,6 +153,18 @@ impl Lowering<'_> {
     }
 }
 
+fn rename_rank(e: Arc<dyn PhysicalExpr>, rank: usize) -> Result<Arc<dyn PhysicalExpr>> {
+    let renamed = e.transform(|e| {
+        Ok(match e.downcast_ref::<Column>() {
+            Some(c) if c.index() == rank => {
+                Transformed::yes(Arc::new(Column::new("rank", rank)) as Arc<dyn PhysicalExpr>)
+            }
+            _ => Transformed::no(e),
+        })
+    })?;
+    Ok(renamed.data)
+}
+
 /// The window's single function, checked to be `ROW_NUMBER()` with ORDER BY and no frame.
 fn row_number(w: &Window) -> Result<&WindowFunction> {
     let [expr] = w.window_expr.as_slice() else {
@@ -157,8 +185,7 @@ fn row_number(w: &Window) -> Result<&WindowFunction> {
     if p.filter.is_some() || !p.args.is_empty() {
         return Err(Error::Unsupported("ROW_NUMBER() takes no arguments and no FILTER in materialized views".into()));
     }
-    let defaults = [WindowFrame::new(None), WindowFrame::new(Some(false)), WindowFrame::new(Some(true))];
-    if !defaults.contains(&p.window_frame) {
+    if !default_frame(&p.window_frame) {
         return Err(Error::Unsupported(
             "window frames (ROWS, RANGE or GROUPS BETWEEN ...) are not supported in materialized views".into(),
         ));
@@ -167,6 +194,18 @@ fn row_number(w: &Window) -> Result<&WindowFunction> {
         return Err(Error::Unsupported("ROW_NUMBER() in a materialized view needs ORDER BY in its OVER clause".into()));
     }
     Ok(call)
+}
+
+/// Whether `frame` is one DataFusion gives an OVER clause without a frame (from the start of
+/// the partition to the current row or its end; bounds may be retyped by coercion).
+fn default_frame(frame: &WindowFrame) -> bool {
+    let unbounded = |v: &ScalarValue| v.is_null();
+    matches!(&frame.start_bound, WindowFrameBound::Preceding(v) if unbounded(v))
+        && match &frame.end_bound {
+            WindowFrameBound::CurrentRow => true,
+            WindowFrameBound::Following(v) => unbounded(v),
+            WindowFrameBound::Preceding(_) => false,
+        }
 }
 
 fn strip_alias(e: &Expr) -> &Expr {
