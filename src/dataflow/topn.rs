@@ -251,13 +251,13 @@ impl TopN {
             TopNEmit::FirstRow => Some(as_times(&order_cols[0])?),
             _ => None,
         };
-        for i in 0..n {
+        for (i, end) in ends.into_iter().enumerate() {
             let key = keys.map(|k| k.value(i).to_vec());
             if let Some(key) = &key {
                 self.remove(key);
             }
             let incoming = Incoming {
-                end: ends[i],
+                end,
                 partition: partitions.as_ref().map_or_else(Vec::new, |p| p.row(i).as_ref().to_vec()),
                 order: orders.row(i).data(),
                 row: rows.row(i).data(),
