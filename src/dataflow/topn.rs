@@ -24,16 +24,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, Int64Array, RecordBatch, TimestampMillisecondArray,
-    UInt64Array,
-};
+use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, Int64Array, RecordBatch, UInt64Array};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
-use super::aggregate::{WindowKey, evaluate_all};
+use super::aggregate::{WindowKey, as_times, evaluate_all};
 use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{decode_batch, encode_batch};
@@ -450,8 +447,19 @@ impl TopN {
         Ok(())
     }
 
-    /// Emits updates (updating mode) and snapshots changed windows into the barrier.
-    fn on_barrier(&mut self, barrier: &mut Barrier, out: &mut Vec<Message>) -> Result<()> {
+    /// Emits what became final (first rows, closed windows), then forwards the watermark.
+    fn on_watermark(&mut self, watermark: Millis, out: &mut Vec<Message>) -> Result<()> {
+        if self.spec.emit == TopNEmit::FirstRow {
+            self.emit_first_rows(watermark, out)?;
+        }
+        self.close_windows(watermark, out)?;
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    /// Emits updates (updating mode), snapshots changed windows into the barrier and
+    /// forwards it.
+    fn on_barrier(&mut self, mut barrier: Barrier, out: &mut Vec<Message>) -> Result<()> {
         if self.spec.emit == TopNEmit::Updates {
             self.flush(Millis::MIN..=GLOBAL, out)?;
         }
@@ -465,6 +473,7 @@ impl TopN {
         let mut seq_key = self.state_prefix.clone();
         seq_key.extend_from_slice(SEQ);
         barrier.writes.push((seq_key, Some(self.next_seq.to_be_bytes().to_vec())));
+        out.push(Message::Barrier(barrier));
         Ok(())
     }
 
@@ -602,14 +611,6 @@ fn binary(values: &[Vec<u8>]) -> BinaryArray {
     BinaryArray::from_iter_values(values.iter())
 }
 
-fn as_times(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
-    array
-        .as_any()
-        .downcast_ref::<TimestampMillisecondArray>()
-        .cloned()
-        .ok_or_else(|| Error::Internal("top-N time column is not timestamp(ms)".into()))
-}
-
 impl Operator for TopN {
     fn name(&self) -> &'static str {
         "top-n"
@@ -637,17 +638,8 @@ impl Operator for TopN {
         match msg {
             Message::Batch(batch) => self.on_rows(&batch, None)?,
             Message::Changes(changes) => self.on_changes(&changes)?,
-            Message::Watermark(wm) => {
-                if self.spec.emit == TopNEmit::FirstRow {
-                    self.emit_first_rows(wm, out)?;
-                }
-                self.close_windows(wm, out)?;
-                out.push(Message::Watermark(wm));
-            }
-            Message::Barrier(mut barrier) => {
-                self.on_barrier(&mut barrier, out)?;
-                out.push(Message::Barrier(barrier));
-            }
+            Message::Watermark(wm) => self.on_watermark(wm, out)?,
+            Message::Barrier(barrier) => self.on_barrier(barrier, out)?,
             Message::End => out.push(Message::End),
         }
         Ok(())
@@ -658,7 +650,7 @@ impl Operator for TopN {
 mod tests {
     use std::collections::BTreeMap;
 
-    use arrow::array::StringArray;
+    use arrow::array::{StringArray, TimestampMillisecondArray};
     use arrow::compute::SortOptions;
     use arrow::datatypes::TimeUnit;
     use arrow::util::display::array_value_to_string;

@@ -237,7 +237,7 @@ fn rank_condition(e: &Expr, plan: &LogicalPlan, ranks: &mut (i64, Option<i64>)) 
         _ => None,
     };
     let Some(bounds) = bounds else {
-        if e.column_refs().iter().any(|c| plan.schema().index_of_column(c).is_ok_and(|i| trace_rank(i, plan))) {
+        if e.column_refs().into_iter().any(|c| is_rank(&Expr::Column(c.clone()), plan)) {
             return Err(bad_rank_filter(&format!("found {e}")));
         }
         return Ok(false);
@@ -290,52 +290,43 @@ fn literal(e: &Expr) -> Option<i64> {
 /// Whether `e` is the rank column of the window under `plan`.
 fn is_rank(e: &Expr, plan: &LogicalPlan) -> bool {
     let Expr::Column(c) = strip_casts(e) else { return false };
-    plan.schema().index_of_column(c).is_ok_and(|i| trace_rank(i, plan))
-}
-
-/// Whether column `index` of `plan` is the window function's result.
-fn trace_rank(index: usize, plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::SubqueryAlias(a) => trace_rank(index, &a.input),
-        LogicalPlan::Projection(p) => match p.expr.get(index).map(strip_casts) {
-            Some(Expr::Column(c)) => p.input.schema().index_of_column(c).is_ok_and(|i| trace_rank(i, &p.input)),
-            _ => false,
-        },
-        LogicalPlan::Window(w) => index >= w.input.schema().fields().len(),
-        _ => false,
-    }
+    let origin = plan.schema().index_of_column(c).ok().and_then(|i| origin(i, plan, strip_casts));
+    matches!(origin, Some((LogicalPlan::Window(w), i)) if i >= w.input.schema().fields().len())
 }
 
 /// Whether `e` is the event-time (watermark) column of the stream read under `plan`.
 fn is_event_time(e: &Expr, plan: &LogicalPlan) -> bool {
     let Expr::Column(c) = strip_alias(e) else { return false };
-    plan.schema().index_of_column(c).is_ok_and(|i| trace_time(i, plan))
+    let Some((LogicalPlan::TableScan(scan), index)) =
+        plan.schema().index_of_column(c).ok().and_then(|i| origin(i, plan, strip_alias))
+    else {
+        return false;
+    };
+    let Some(index) = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied()) else { return false };
+    let Ok(provider) = source_as_provider(&scan.source) else { return false };
+    match provider.downcast_ref::<WindowedStream>() {
+        Some(w) => w.time_column == index,
+        None => provider.downcast_ref::<StreamTable>().is_some_and(|s| s.time_column == Some(index)),
+    }
 }
 
-fn trace_time(index: usize, plan: &LogicalPlan) -> bool {
+/// Where column `index` of `plan` comes from: the node that makes it (a scan, a window
+/// function, an aggregate...) and its index there, following columns passed on unchanged
+/// (up to what `strip` removes) through aliases, projections, filters, joins and windows.
+fn origin(index: usize, plan: &LogicalPlan, strip: fn(&Expr) -> &Expr) -> Option<(&LogicalPlan, usize)> {
     match plan {
-        LogicalPlan::TableScan(scan) => {
-            let Some(index) = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied()) else {
-                return false;
-            };
-            let Ok(provider) = source_as_provider(&scan.source) else { return false };
-            if let Some(w) = provider.downcast_ref::<WindowedStream>() {
-                w.time_column == index
-            } else {
-                provider.downcast_ref::<StreamTable>().is_some_and(|s| s.time_column == Some(index))
-            }
+        LogicalPlan::SubqueryAlias(a) => origin(index, &a.input, strip),
+        LogicalPlan::Filter(f) => origin(index, &f.input, strip),
+        LogicalPlan::Projection(p) => {
+            let Expr::Column(c) = strip(p.expr.get(index)?) else { return None };
+            origin(p.input.schema().index_of_column(c).ok()?, &p.input, strip)
         }
-        LogicalPlan::SubqueryAlias(a) => trace_time(index, &a.input),
-        LogicalPlan::Filter(f) => trace_time(index, &f.input),
-        LogicalPlan::Projection(p) => match p.expr.get(index).map(strip_alias) {
-            Some(Expr::Column(c)) => p.input.schema().index_of_column(c).is_ok_and(|i| trace_time(i, &p.input)),
-            _ => false,
-        },
         LogicalPlan::Join(j) => {
             let left = j.left.schema().fields().len();
-            if index < left { trace_time(index, &j.left) } else { trace_time(index - left, &j.right) }
+            if index < left { origin(index, &j.left, strip) } else { origin(index - left, &j.right, strip) }
         }
-        _ => false,
+        LogicalPlan::Window(w) if index < w.input.schema().fields().len() => origin(index, &w.input, strip),
+        other => Some((other, index)),
     }
 }
 
