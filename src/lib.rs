@@ -12,7 +12,7 @@
 //!              nexmark, datagen: generate)
 //!   dataflow::source (watermark, late rows, barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
 //!   dataflow::changelog (tables: upsert by key) ──▶ keyed changes + the table's lookup index
-//!   dataflow::{window, lookup join, map, aggregate}  ──▶ batches / keyed changes
+//!   dataflow::{window, lookup join, map, aggregate, topn}  ──▶ batches / keyed changes
 //!   dataflow::materialize ──▶ state::Store (sled): view rows + operator state + source
 //!                             positions, committed atomically at every checkpoint barrier
 //!   (or dataflow::sink ──▶ connector::sink: Kafka / file, around the same checkpoints)

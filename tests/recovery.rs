@@ -61,9 +61,23 @@ CREATE MATERIALIZED VIEW closed AS
 CREATE MATERIALIZED VIEW totals AS
   SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction HAVING count(*) > 10;
 CREATE MATERIALIZED VIEW rich AS SELECT auction, bidder, price, date_time FROM bids WHERE price > 990;
+CREATE MATERIALIZED VIEW top3 AS
+  SELECT * FROM (
+    SELECT auction, bidder, price, date_time, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) AS rn
+    FROM bids
+  ) WHERE rn <= 3;
+CREATE MATERIALIZED VIEW first_bid AS
+  SELECT bidder, auction, price, date_time FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY date_time) AS rn FROM bids
+  ) WHERE rn = 1;
+CREATE MATERIALIZED VIEW top_volume AS
+  SELECT * FROM (
+    SELECT auction, total, ROW_NUMBER() OVER (ORDER BY total DESC, auction) AS rn
+    FROM (SELECT auction, sum(price) AS total FROM bids GROUP BY auction)
+  ) WHERE rn <= 5;
 ";
 
-const CHECKS: [&str; 7] = [
+const CHECKS: [&str; 10] = [
     "SELECT * FROM windowed ORDER BY auction, window_start",
     "SELECT * FROM closed ORDER BY window_end",
     "SELECT * FROM totals ORDER BY auction",
@@ -74,6 +88,9 @@ const CHECKS: [&str; 7] = [
      ORDER BY view, event_time, \"row\", watermark",
     "SELECT v.name, v.late_rows, count(l.view) FROM sluice_catalog.views v \
      LEFT JOIN sluice_catalog.late_rows l ON l.view = v.name GROUP BY v.name, v.late_rows ORDER BY v.name",
+    "SELECT * FROM top3 ORDER BY auction, rn",
+    "SELECT * FROM first_bid ORDER BY bidder",
+    "SELECT * FROM top_volume ORDER BY rn",
 ];
 
 async fn snapshot(server: &Server) -> Vec<Vec<Vec<String>>> {
@@ -118,6 +135,8 @@ async fn kill_nine_during_ingestion_loses_and_duplicates_nothing() {
 
     assert!(reference[0].len() > 100, "windowed view too small: {}", reference[0].len());
     assert!(!reference[3].is_empty());
+    assert_eq!((reference[7].len(), reference[9].len()), (120, 5), "top 3 of 40 auctions, top 5 overall");
+    assert!(reference[8].len() > 400, "most of 500 bidders have a first bid: {}", reference[8].len());
     for (i, q) in CHECKS.iter().enumerate() {
         assert_eq!(recovered[i].len(), reference[i].len(), "row count differs for {q}");
         assert!(recovered[i] == reference[i], "contents differ for {q}");
@@ -142,7 +161,7 @@ async fn clean_restart_keeps_streams_and_views() {
     let server = Server::start(&dir.path().join("db"));
     let client = server.client().await;
     let shown = query_rows(&client, "SHOW MATERIALIZED VIEWS").await;
-    assert_eq!(shown.len(), 4);
+    assert_eq!(shown.len(), 7);
     assert_eq!(snapshot(&server).await, before);
     append(&data, &chunk(1, &mut rng));
     let after = snapshot(&server).await;
