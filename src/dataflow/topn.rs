@@ -283,8 +283,9 @@ impl TopN {
         let (first_row, keep) = (self.spec.emit == TopNEmit::FirstRow, self.kept());
         let window = self.windows.entry(row.end).or_default();
         let partition = window.partitions.entry(row.partition.clone()).or_default();
-        if partition.done {
-            return;
+        let full = partition.rows.len() >= keep;
+        if partition.done || (full && partition.rows.last_key_value().is_some_and(|(last, _)| *last < id)) {
+            return; // not among the rows kept: nothing changes
         }
         let old_first = partition.rows.first_key_value().map(|(_, e)| e.time.unwrap_or(GLOBAL));
         if let Some(key) = &row.key {
@@ -797,6 +798,15 @@ mod tests {
             4,
             "only the top 2 kept"
         );
+        // Keys decode with the key schema (as sinks do): partition key, then rank.
+        let key_schema = spec(2, TopNEmit::Updates, false, false).key_schema();
+        let fields = key_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        let converter = RowConverter::new(fields).unwrap();
+        let parser = converter.parser();
+        let columns = converter.convert_rows(view.keyed.keys().map(|k| parser.parse(k))).unwrap();
+        let keys = RecordBatch::try_new(key_schema, columns).unwrap();
+        let decoded: Vec<String> = (0..keys.num_rows()).map(|i| text(&keys, i)).collect();
+        assert_eq!(decoded, ["a 1", "a 2", "b 1", "b 2"]);
     }
 
     #[test]

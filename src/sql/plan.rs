@@ -3,7 +3,7 @@
 //! A view's query is planned by DataFusion (`SqlToRel` and its analyzer, which resolves
 //! names and coerces types), then lowered here, node by node, into the closed set of
 //! streaming operators of `crate::dataflow`: window assignment, map (filter, projection),
-//! aggregate. What cannot run incrementally is refused with a clear 0A000 error. The
+//! aggregate, top-N. What cannot run incrementally is refused with a clear 0A000 error. The
 //! engine calls this at CREATE time and again for every view at restart.
 
 mod join;
