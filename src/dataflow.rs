@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod topn;
 pub mod watermark;
 pub mod window;
 

@@ -12,7 +12,7 @@
 //!              nexmark, datagen: generate)
 //!   dataflow::source (per input: watermark, late rows; barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
 //!   dataflow::changelog (tables: upsert by key) ──▶ keyed changes + the table's lookup index
-//!   dataflow::flow: per input {window, lookup join, map, aggregate},
+//!   dataflow::flow: per input {window, lookup join, map, aggregate, topn},
 //!                   two inputs meet in a stream join ──▶ batches / keyed changes
 //!   dataflow::materialize ──▶ state::Store (sled): view rows + operator state + source
 //!                             positions, committed atomically at every checkpoint barrier

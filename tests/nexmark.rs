@@ -239,7 +239,7 @@ fn error_text(e: &tokio_postgres::Error) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nexmark_queries_match_batch() {
-    let names = ["q0", "q1", "q2", "q3_lookup", "q5_auction_bids", "q7_max_price"];
+    let names = ["q0", "q1", "q2", "q3_lookup", "q5_auction_bids", "q7_max_price", "q19"];
     let counts = check_queries(&names).await;
     println!("{counts:?}");
     let rows: BTreeMap<String, usize> = counts.into_iter().collect();
@@ -247,6 +247,7 @@ async fn nexmark_queries_match_batch() {
     assert_eq!(rows["q1"], 184_000);
     assert!(rows["q2"] > 0 && rows["q3_lookup"] > 0 && rows["q5_auction_bids"] > 10_000);
     assert_eq!(rows["q7_max_price"], 2, "20 seconds of event time");
+    assert!(rows["q19"] > 1_000, "up to 10 bids of every auction with bids");
 }
 
 /// Paced streams, the server killed midway and restarted: the generators resume from the
@@ -318,7 +319,7 @@ async fn every_query_runs_in_batch() {
         .filter_map(|e| e.expect("entry").file_name().to_str()?.strip_suffix(".sql").map(String::from))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 11, "{names:?}");
     for name in names {
         let batches = ctx.sql(&batch_text(&name)).await.unwrap_or_else(|e| panic!("{name}: {e}")).collect().await;
         let rows: usize = batches.unwrap_or_else(|e| panic!("{name}: {e}")).iter().map(|b| b.num_rows()).sum();

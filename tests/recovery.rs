@@ -61,6 +61,20 @@ CREATE MATERIALIZED VIEW closed AS
 CREATE MATERIALIZED VIEW totals AS
   SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction HAVING count(*) > 10;
 CREATE MATERIALIZED VIEW rich AS SELECT auction, bidder, price, date_time FROM bids WHERE price > 990;
+CREATE MATERIALIZED VIEW top3 AS
+  SELECT * FROM (
+    SELECT auction, bidder, price, date_time, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) AS rn
+    FROM bids
+  ) WHERE rn <= 3;
+CREATE MATERIALIZED VIEW first_bid AS
+  SELECT bidder, auction, price, date_time FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY date_time) AS rn FROM bids
+  ) WHERE rn = 1;
+CREATE MATERIALIZED VIEW top_volume AS
+  SELECT * FROM (
+    SELECT auction, total, ROW_NUMBER() OVER (ORDER BY total DESC, auction) AS rn
+    FROM (SELECT auction, sum(price) AS total FROM bids GROUP BY auction)
+  ) WHERE rn <= 5;
 CREATE MATERIALIZED VIEW followups AS
   SELECT a.auction, a.bidder, b.bidder AS next_bidder, a.date_time AS t1, b.date_time AS t2
   FROM bids a JOIN bids b ON a.auction = b.auction
@@ -74,7 +88,7 @@ CREATE MATERIALIZED VIEW shares AS
   ON w.window_end = t.window_end;
 ";
 
-const CHECKS: [&str; 9] = [
+const CHECKS: [&str; 12] = [
     "SELECT * FROM windowed ORDER BY auction, window_start",
     "SELECT * FROM closed ORDER BY window_end",
     "SELECT * FROM totals ORDER BY auction",
@@ -85,6 +99,9 @@ const CHECKS: [&str; 9] = [
      ORDER BY view, event_time, \"row\", watermark",
     "SELECT v.name, v.late_rows, count(l.view) FROM sluice_catalog.views v \
      LEFT JOIN sluice_catalog.late_rows l ON l.view = v.name GROUP BY v.name, v.late_rows ORDER BY v.name",
+    "SELECT * FROM top3 ORDER BY auction, rn",
+    "SELECT * FROM first_bid ORDER BY bidder",
+    "SELECT * FROM top_volume ORDER BY rn",
     // Joins of two streams: an interval self-join, and a window join of two aggregations.
     "SELECT * FROM followups ORDER BY t1, auction, bidder, t2, next_bidder",
     "SELECT * FROM shares ORDER BY window_end, auction",
@@ -132,7 +149,9 @@ async fn kill_nine_during_ingestion_loses_and_duplicates_nothing() {
 
     assert!(reference[0].len() > 100, "windowed view too small: {}", reference[0].len());
     assert!(!reference[3].is_empty());
-    assert!(reference[7].len() > 1_000 && reference[8].len() > 100, "joins too small");
+    assert_eq!((reference[7].len(), reference[9].len()), (120, 5), "top 3 of 40 auctions, top 5 overall");
+    assert!(reference[8].len() > 400, "most of 500 bidders have a first bid: {}", reference[8].len());
+    assert!(reference[10].len() > 1_000 && reference[11].len() > 100, "joins too small");
     for (i, q) in CHECKS.iter().enumerate() {
         assert_eq!(recovered[i].len(), reference[i].len(), "row count differs for {q}");
         assert!(recovered[i] == reference[i], "contents differ for {q}");
@@ -157,7 +176,7 @@ async fn clean_restart_keeps_streams_and_views() {
     let server = Server::start(&dir.path().join("db"));
     let client = server.client().await;
     let shown = query_rows(&client, "SHOW MATERIALIZED VIEWS").await;
-    assert_eq!(shown.len(), 6);
+    assert_eq!(shown.len(), 9);
     assert_eq!(snapshot(&server).await, before);
     append(&data, &chunk(1, &mut rng));
     let after = snapshot(&server).await;

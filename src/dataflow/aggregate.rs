@@ -376,6 +376,16 @@ pub(super) fn as_boolean(array: &ArrayRef) -> Result<&BooleanArray> {
         .ok_or_else(|| Error::Internal("aggregate filter is not boolean".into()))
 }
 
+/// A window bound or event-time column as timestamps (also used by the session aggregate
+/// and top-N).
+pub(super) fn as_times(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
+    array
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("window bound or event time is not a timestamp(ms)".into()))
+}
+
 /// Splits row indices by window end. `None` indices mean "all rows" (the common case).
 fn partition_by_window(column: &ArrayRef, offset: Millis, n: usize) -> Result<Vec<(Millis, Option<UInt32Array>)>> {
     let times = column

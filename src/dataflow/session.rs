@@ -24,7 +24,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
-use super::aggregate::{AggregateSpec, as_boolean, evaluate_all as evaluate};
+use super::aggregate::{AggregateSpec, as_boolean, as_times, evaluate_all as evaluate};
 use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{decode_batch, encode_batch};
@@ -370,14 +370,6 @@ fn encode_sessions(sessions: &[SavedSession]) -> Result<Vec<u8>> {
 
 fn time_type() -> DataType {
     DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None)
-}
-
-fn as_times(array: &ArrayRef) -> Result<TimestampMillisecondArray> {
-    array
-        .as_any()
-        .downcast_ref::<TimestampMillisecondArray>()
-        .cloned()
-        .ok_or_else(|| Error::Internal("session bound is not a timestamp".into()))
 }
 
 impl Operator for SessionAggregate {

@@ -4,14 +4,15 @@
 //! names and coerces types; its filter push-down, which moves WHERE conditions into joins
 //! and below them), then lowered here, node by node, into the closed set of streaming
 //! operators of `crate::dataflow`: window assignment, map (filter, projection), aggregate,
-//! lookup join with a table, join of two streams. The result is a [`Chain`] of operators
-//! that starts at a source input or at a join of two chains. What cannot run incrementally
-//! is refused with a clear 0A000 error. The engine calls this at CREATE time and again for
-//! every view at restart.
+//! top-N, lookup join with a table, join of two streams. The result is a [`Chain`] of
+//! operators that starts at a source input or at a join of two chains. What cannot run
+//! incrementally is refused with a clear 0A000 error. The engine calls this at CREATE time
+//! and again for every view at restart.
 
 mod explain;
 mod join;
 mod stream_join;
+mod topn;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
 use crate::dataflow::session::{SessionAggregate, SessionSpec};
 use crate::dataflow::source::WatermarkSpec;
+use crate::dataflow::topn::{TopN, TopNEmit, TopNSpec};
 use crate::dataflow::window::{WindowAssign, WindowKind};
 use crate::error::{Error, Result};
 
@@ -74,6 +76,8 @@ pub enum Node {
     Session(SessionSpec),
     /// Stream-table join.
     Lookup(LookupSpec),
+    /// Top-N per partition or deduplication (a filter on `ROW_NUMBER()`).
+    TopN(TopNSpec),
 }
 
 /// Operators in order after a source input or a join.
@@ -282,7 +286,8 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let root = lowering.chain.finish()?;
     if stmt.emit_on_close && !windowed {
         return Err(Error::Plan(
-            "EMIT ON WINDOW CLOSE needs an aggregation grouped by window_start or window_end".into(),
+            "EMIT ON WINDOW CLOSE needs an aggregation grouped by, or a top-N partitioned by, window_start or window_end"
+                .into(),
         ));
     }
     let schema = nullable(plan.schema());
@@ -352,6 +357,7 @@ impl Lowering<'_> {
         match plan {
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::SubqueryAlias(alias) => self.lower(&alias.input),
+            LogicalPlan::Filter(filter) if topn::over_window(&filter.input) => self.top_n(filter),
             LogicalPlan::Filter(filter) => {
                 self.lower(&filter.input)?;
                 let predicate = self.physical(&filter.predicate, filter.input.schema())?;
@@ -360,9 +366,7 @@ impl Lowering<'_> {
             }
             LogicalPlan::Projection(p) => {
                 self.lower(&p.input)?;
-                let exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<_>>()?;
-                self.chain.push(Node::Project(exprs, nullable(&p.schema)));
-                Ok(())
+                self.project(p)
             }
             LogicalPlan::Aggregate(a) => self.aggregate(a),
             LogicalPlan::Join(j) => self.join(j),
@@ -416,7 +420,7 @@ impl Lowering<'_> {
         self.lower(&a.input)?;
         if self.chain.keyed {
             return Err(Error::Unsupported(
-                "aggregating an updating aggregation is not supported yet; an aggregation can read one that emits each window once (EMIT ON WINDOW CLOSE)"
+                "aggregating an updating aggregation or top-N is not supported yet; an aggregation can read one that emits each window once (EMIT ON WINDOW CLOSE)"
                     .into(),
             ));
         }
@@ -472,6 +476,16 @@ impl Lowering<'_> {
         Ok(())
     }
 
+    /// Adds the projection `p` (its input already lowered).
+    fn project(&mut self, p: &datafusion::logical_expr::Projection) -> Result<()> {
+        let mut exprs = p.expr.iter().map(|e| self.physical(e, p.input.schema())).collect::<Result<Vec<_>>>()?;
+        if let Some(rank) = topn::rank_column(&p.input) {
+            exprs = exprs.into_iter().map(|e| topn::rename_rank(e, rank)).collect::<Result<_>>()?;
+        }
+        self.chain.push(Node::Project(exprs, nullable(&p.schema)));
+        Ok(())
+    }
+
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
         Ok(create_physical_expr(e, schema, self.state.execution_props(), &PhysicalPlanningContext::default())?)
     }
@@ -505,6 +519,9 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<(WindowKind, 
             }
         }
         LogicalPlan::SubqueryAlias(a) => trace_window_column(index, &a.input),
+        // A window bound an aggregation groups by (its rows are final per window when
+        // something reads them: reading an updating one is refused).
+        LogicalPlan::Aggregate(a) => window_bound(a.group_expr.get(index)?, &a.input),
         LogicalPlan::Filter(f) => trace_window_column(index, &f.input),
         LogicalPlan::Join(j) => {
             let left = j.left.schema().fields().len();
@@ -515,9 +532,6 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<(WindowKind, 
             let inner = p.input.schema().index_of_column(&c).ok()?;
             trace_window_column(inner, &p.input)
         }
-        // A window bound an aggregation groups by (its rows are final per window when it
-        // reads them: an aggregation of an updating one is refused).
-        LogicalPlan::Aggregate(a) => window_bound(a.group_expr.get(index)?, &a.input),
         _ => None,
     }
 }
@@ -546,7 +560,7 @@ fn unsupported_node(plan: &LogicalPlan) -> Error {
         LogicalPlan::Limit(_) => "LIMIT is",
         LogicalPlan::Distinct(_) => "DISTINCT is",
         LogicalPlan::Union(_) => "UNION is",
-        LogicalPlan::Window(_) => "window functions (OVER) are",
+        LogicalPlan::Window(_) => return topn::needs_rank_filter(),
         LogicalPlan::EmptyRelation(_) | LogicalPlan::Values(_) => {
             return Error::Plan("a materialized view must read a stream".into());
         }
@@ -594,7 +608,9 @@ impl ViewPlan {
         if !self.keyed {
             return None;
         }
-        self.root.nodes.iter().find_map(|n| match n {
+        // The last keyed operator: a top-N over an aggregate re-keys its rows.
+        self.root.nodes.iter().rev().find_map(|n| match n {
+            Node::TopN(spec) if spec.emit == TopNEmit::Updates => Some(spec.key_schema()),
             Node::Aggregate(spec) | Node::Session(SessionSpec { aggregate: spec, .. }) => {
                 let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
                 Some(Arc::new(Schema::new(fields)))
@@ -650,6 +666,7 @@ impl Node {
             Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
             Node::Session(spec) => Box::new(SessionAggregate::new(spec)?),
             Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
+            Node::TopN(spec) => Box::new(TopN::new(spec)?),
         })
     }
 }

@@ -80,6 +80,7 @@ fn explain_node(node: &Node) -> String {
             )
         }
         Node::Lookup(spec) => explain_lookup(spec),
+        Node::TopN(spec) => super::topn::explain(spec),
     }
 }
 
