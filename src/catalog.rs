@@ -53,6 +53,8 @@ pub struct ViewEntry {
     pub streams: Vec<String>,
     /// The tables it joins the streams with.
     pub tables: Vec<String>,
+    /// The views it reads (their queries are part of its pipeline).
+    pub views: Vec<String>,
     /// Its columns.
     pub schema: SchemaRef,
     /// `upsert` (keyed by group) or `append`.
@@ -120,9 +122,9 @@ impl Catalog {
         }
     }
 
-    /// Views reading `relation` (a stream, or a table they join with).
+    /// Views reading `relation` (a stream, a table they join with, or a view).
     pub fn dependents(&self, relation: &str) -> Vec<String> {
-        let reads = |v: &ViewEntry| v.streams.iter().chain(&v.tables).any(|r| r == relation);
+        let reads = |v: &ViewEntry| v.streams.iter().chain(&v.tables).chain(&v.views).any(|r| r == relation);
         self.views.iter().filter(|(_, v)| reads(v)).map(|(n, _)| n.clone()).collect()
     }
 

@@ -86,9 +86,10 @@ CREATE MATERIALIZED VIEW shares AS
   JOIN (SELECT window_start, window_end, count(*) AS n
         FROM TUMBLE(bids, date_time, INTERVAL '2' SECOND) GROUP BY window_start, window_end) t
   ON w.window_end = t.window_end;
+CREATE MATERIALIZED VIEW big_totals AS SELECT auction, total FROM totals WHERE total > 9000;
 ";
 
-const CHECKS: [&str; 12] = [
+const CHECKS: [&str; 13] = [
     "SELECT * FROM windowed ORDER BY auction, window_start",
     "SELECT * FROM closed ORDER BY window_end",
     "SELECT * FROM totals ORDER BY auction",
@@ -105,6 +106,8 @@ const CHECKS: [&str; 12] = [
     // Joins of two streams: an interval self-join, and a window join of two aggregations.
     "SELECT * FROM followups ORDER BY t1, auction, bidder, t2, next_bidder",
     "SELECT * FROM shares ORDER BY window_end, auction",
+    // A view over an updating view.
+    "SELECT * FROM big_totals ORDER BY auction",
 ];
 
 async fn snapshot(server: &Server) -> Vec<Vec<Vec<String>>> {
@@ -176,7 +179,7 @@ async fn clean_restart_keeps_streams_and_views() {
     let server = Server::start(&dir.path().join("db"));
     let client = server.client().await;
     let shown = query_rows(&client, "SHOW MATERIALIZED VIEWS").await;
-    assert_eq!(shown.len(), 9);
+    assert_eq!(shown.len(), 10);
     assert_eq!(snapshot(&server).await, before);
     append(&data, &chunk(1, &mut rng));
     let after = snapshot(&server).await;

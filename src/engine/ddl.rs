@@ -23,7 +23,7 @@ use crate::dataflow::pipeline::{Pipeline, ViewStats};
 use crate::dataflow::source::{IdlePolicy, SourceInput, SourceTask, WatermarkSpec, input_key};
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
-use crate::sql::relations::{StreamInfo, StreamTable};
+use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
 use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
 use crate::state::{Layout, state_key, state_prefix, view_prefix};
 
@@ -70,7 +70,7 @@ impl Engine {
         plan.check_against(&defs)?;
         let explain = plan.explain(&stmt.name, &defs);
         let (schema, keyed, streams) = (plan.schema.clone(), plan.keyed, plan.streams.clone());
-        let tables = plan.tables.clone();
+        let (tables, views, query, grace) = (plan.tables.clone(), plan.views.clone(), plan.query.clone(), plan.grace);
         let new = id.is_none();
         if new {
             self.load_tables(&tables).await?;
@@ -82,8 +82,9 @@ impl Engine {
         let stats = Arc::new(ViewStats::default());
         let source = self.source_task(&defs, id, &stats, plan.grace)?;
         let flow = self.view_flow(plan, id, &stats)?;
-        let table = ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone());
-        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(table))?;
+        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone()));
+        let relation = ViewRelation::new(&stmt.name, query, stmt.emit_on_close, grace, rows);
+        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;
         if new {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;
         }
@@ -99,8 +100,19 @@ impl Engine {
         };
         let emit_on_close = stmt.emit_on_close;
         let definition = stmt.clone();
-        let entry =
-            ViewEntry { id, streams, tables, schema, keyed, emit_on_close, explain, definition, stats, pipeline };
+        let entry = ViewEntry {
+            id,
+            streams,
+            tables,
+            views,
+            schema,
+            keyed,
+            emit_on_close,
+            explain,
+            definition,
+            stats,
+            pipeline,
+        };
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);
         info!(view = %stmt.name, id, "materialized view created");
         Ok(done)
@@ -183,7 +195,10 @@ impl Engine {
         }
         self.drop_sinks_of(&stmt.name, stmt.cascade).await?;
         match stmt.kind {
-            ObjectKind::View => self.drop_view(&stmt.name).await?,
+            ObjectKind::View => {
+                self.drop_dependent_views(ObjectKind::View, &stmt.name, stmt.cascade).await?;
+                self.drop_view(&stmt.name).await?
+            }
             ObjectKind::Stream => self.drop_stream(&stmt.name, stmt.cascade).await?,
             ObjectKind::Table => self.drop_table(&stmt.name, stmt.cascade).await?,
             ObjectKind::Sink => {}
@@ -213,8 +228,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Refuses (2BP01) to drop stream or table `name` while views read it, unless
-    /// `cascade`, which drops them (and their sinks).
+    /// Refuses (2BP01) to drop stream, table or view `name` while views read it, unless
+    /// `cascade`, which drops them (and their sinks, and the views reading them).
     pub(super) async fn drop_dependent_views(&self, kind: ObjectKind, name: &str, cascade: bool) -> Result<()> {
         let dependents = self.read_catalog()?.dependents(name);
         if let (Some(first), false) = (dependents.first(), cascade) {
@@ -224,6 +239,7 @@ impl Engine {
             )));
         }
         for view in dependents {
+            Box::pin(self.drop_dependent_views(ObjectKind::View, &view, true)).await?;
             self.drop_sinks_of(&view, true).await?;
             self.drop_view(&view).await?;
         }

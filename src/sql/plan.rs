@@ -34,7 +34,7 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{self, BinaryOperator};
 
 use super::parser::{CreateStream, CreateView, normalize};
-use super::relations::{StreamTable, TableRelation, WindowedStream, interval_millis};
+use super::relations::{StreamTable, TableRelation, ViewRelation, WindowedStream, interval_millis};
 use crate::connector::Options;
 use crate::dataflow::Millis;
 use crate::dataflow::Operator;
@@ -116,6 +116,10 @@ pub struct ViewPlan {
     pub streams: Vec<String>,
     /// The tables the streams are joined with.
     pub tables: Vec<String>,
+    /// The views whose queries it computes again (it reads them).
+    pub views: Vec<String>,
+    /// The query as lowered (a view that reads this one lowers it again in its place).
+    pub query: LogicalPlan,
     /// Operators after the sources and before materialization.
     pub root: Chain,
     /// The view's columns.
@@ -278,8 +282,13 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     // (after the projections, so a table's filter sits right on its scan).
     let push_down = PushDownFilter::new();
     let plan = plan.transform_down(|p| push_down.rewrite(p, &OptimizerContext::new()))?.data;
-    let mut lowering =
-        Lowering { state, streams: Vec::new(), tables: Vec::new(), chain: Building::new(stmt.emit_on_close) };
+    let mut lowering = Lowering {
+        state,
+        streams: Vec::new(),
+        tables: Vec::new(),
+        views: Vec::new(),
+        chain: Building::new(stmt.emit_on_close),
+    };
     lowering.lower(&plan)?;
     let windowed = lowering.chain.windowed;
     let keyed = lowering.chain.keyed;
@@ -293,7 +302,8 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let schema = nullable(plan.schema());
     check_unique_names(&schema)?;
     let grace = plan_grace(state, stmt.grace.as_ref()).await?;
-    Ok(ViewPlan { streams: lowering.streams, tables: lowering.tables, root, schema, keyed, grace })
+    let (streams, tables, views) = (lowering.streams, lowering.tables, lowering.views);
+    Ok(ViewPlan { streams, tables, views, query: plan, root, schema, keyed, grace })
 }
 
 struct Lowering<'a> {
@@ -301,6 +311,7 @@ struct Lowering<'a> {
     /// The streams read so far, one per source input.
     streams: Vec<String>,
     tables: Vec<String>,
+    views: Vec<String>,
     /// The chain being lowered.
     chain: Building,
 }
@@ -383,6 +394,9 @@ impl Lowering<'_> {
             w.stream.clone()
         } else if let Some(s) = provider.downcast_ref::<StreamTable>() {
             s.name.clone()
+        } else if let Some(v) = provider.downcast_ref::<ViewRelation>() {
+            self.inline_view(v)?;
+            return self.scan_columns(scan, &provider.schema());
         } else if let Some(t) = provider.downcast_ref::<TableRelation>() {
             return Err(Error::Unsupported(format!(
                 "materialized views can read table \"{}\" only by joining a stream with it on its primary key; query the table itself with SELECT",
@@ -399,13 +413,15 @@ impl Lowering<'_> {
         }
         self.chain.head = Some(Head::Input(self.streams.len()));
         self.streams.push(stream);
+        self.scan_columns(scan, &provider.schema())
+    }
+
+    /// The scan's projection and filters, over the relation's columns `schema`.
+    fn scan_columns(&mut self, scan: &datafusion::logical_expr::TableScan, schema: &Schema) -> Result<()> {
         if let Some(projection) = &scan.projection {
             let exprs = projection
                 .iter()
-                .map(|&i| {
-                    let f = provider.schema().field(i).clone();
-                    Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>
-                })
+                .map(|&i| Arc::new(Column::new(schema.field(i).name(), i)) as Arc<dyn PhysicalExpr>)
                 .collect();
             self.chain.push(Node::Project(exprs, nullable(&scan.projected_schema)));
         }
@@ -413,6 +429,24 @@ impl Lowering<'_> {
             let predicate = self.physical(filter, &scan.projected_schema)?;
             self.chain.push(Node::Filter(predicate));
         }
+        Ok(())
+    }
+
+    /// Lowers the query of view `v` in place of a scan of it. Inside a join, or under
+    /// `EMIT ON WINDOW CLOSE`, its windowed aggregations emit on close too.
+    fn inline_view(&mut self, v: &ViewRelation) -> Result<()> {
+        if v.grace > 0 {
+            return Err(Error::Unsupported(format!(
+                "materialized views cannot read view \"{}\" yet: it has a GRACE PERIOD",
+                v.name
+            )));
+        }
+        let outer = self.chain.emit_on_close;
+        self.chain.emit_on_close = outer || v.emit_on_close;
+        let lowered = self.lower(&v.plan);
+        self.chain.emit_on_close = outer;
+        lowered?;
+        self.views.push(v.name.clone());
         Ok(())
     }
 
@@ -509,8 +543,11 @@ fn trace_window_column(index: usize, plan: &LogicalPlan) -> Option<(WindowKind, 
     match plan {
         LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source).ok()?;
-            let w = provider.downcast_ref::<WindowedStream>()?;
             let index = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
+            if let Some(v) = provider.downcast_ref::<ViewRelation>() {
+                return trace_window_column(index, &v.plan);
+            }
+            let w = provider.downcast_ref::<WindowedStream>()?;
             let n = provider.schema().fields().len();
             match n - index {
                 2 => Some((w.window.clone(), false)),

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{ScalarValue, plan_err};
 use datafusion::datasource::TableType;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::scan::StreamScan;
@@ -250,6 +250,59 @@ impl TableProvider for StreamTable {
     }
 }
 
+/// Implements `TableProvider` for a relation whose queries scan its stored `rows`.
+macro_rules! scans_stored_rows {
+    ($relation:ty, $table_type:expr) => {
+        #[async_trait]
+        impl TableProvider for $relation {
+            fn schema(&self) -> SchemaRef {
+                self.rows.schema()
+            }
+
+            fn table_type(&self) -> TableType {
+                $table_type
+            }
+
+            async fn scan(
+                &self,
+                state: &dyn Session,
+                projection: Option<&Vec<usize>>,
+                filters: &[Expr],
+                limit: Option<usize>,
+            ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+                self.rows.scan(state, projection, filters, limit).await
+            }
+        }
+    };
+}
+
+/// A materialized view as DataFusion sees it: its stored rows for queries, and its planned
+/// query for the streaming planner, which lowers that query in its place when another view
+/// reads it (the reading view's pipeline computes it again from the streams, as Flink does
+/// with views).
+#[derive(Debug)]
+pub struct ViewRelation {
+    /// The view's name.
+    pub name: String,
+    /// Its query as the planner lowers it.
+    pub plan: LogicalPlan,
+    /// Whether it emits windows on close.
+    pub emit_on_close: bool,
+    /// Its grace period (ms).
+    pub grace: i64,
+    /// What queries scan: the committed rows.
+    rows: Arc<dyn TableProvider>,
+}
+
+impl ViewRelation {
+    /// View `name` with query `plan`, read through `rows`.
+    pub fn new(name: &str, plan: LogicalPlan, emit_on_close: bool, grace: i64, rows: Arc<dyn TableProvider>) -> Self {
+        ViewRelation { name: name.to_string(), plan, emit_on_close, grace, rows }
+    }
+}
+
+scans_stored_rows!(ViewRelation, TableType::View);
+
 /// A changelog table as DataFusion sees it: its stored rows for queries, and its index for
 /// the streaming planner, which turns a join of a stream with it into a lookup join.
 #[derive(Debug)]
@@ -269,23 +322,4 @@ impl TableRelation {
     }
 }
 
-#[async_trait]
-impl TableProvider for TableRelation {
-    fn schema(&self) -> SchemaRef {
-        self.rows.schema()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        self.rows.scan(state, projection, filters, limit).await
-    }
-}
+scans_stored_rows!(TableRelation, TableType::Base);

@@ -22,7 +22,7 @@ use crate::dataflow::Millis;
 use crate::dataflow::join::{JoinSpec, TimeBounds};
 use crate::dataflow::window::WindowKind;
 use crate::error::{Error, Result};
-use crate::sql::relations::{StreamTable, WindowedStream, interval_millis};
+use crate::sql::relations::{StreamTable, ViewRelation, WindowedStream, interval_millis};
 
 impl Lowering<'_> {
     /// Lowers an inner join of two streams (or of results derived from streams).
@@ -185,6 +185,9 @@ pub(super) fn time_lag(index: usize, plan: &LogicalPlan) -> Option<Millis> {
         LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source).ok()?;
             let index = scan.projection.as_ref().map_or(Some(index), |p| p.get(index).copied())?;
+            if let Some(v) = provider.downcast_ref::<ViewRelation>() {
+                return time_lag(index, &v.plan);
+            }
             if let Some(w) = provider.downcast_ref::<WindowedStream>() {
                 let width = provider.schema().fields().len();
                 return match width - index {
