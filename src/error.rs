@@ -117,6 +117,10 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::SQL(..) => "42601",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ArrowError(a, _) => arrow_sqlstate(a),
+        DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+            Some(ours) => ours.sqlstate(),
+            None => "XX000",
+        },
         DataFusionError::Plan(m) if is_missing_table(m) => "42P01",
         DataFusionError::SchemaError(..) => "42703",
         DataFusionError::Plan(m) if m.contains("No function matches") || m.contains("Invalid function") => "42883",
@@ -149,6 +153,8 @@ fn datafusion_message(e: &DataFusionError) -> String {
         DataFusionError::SQL(p, _) => p.to_string().trim_start_matches("sql parser error: ").to_string(),
         DataFusionError::SchemaError(s, _) => s.to_string(),
         DataFusionError::ArrowError(a, _) => a.to_string(),
+        // Ours, raised inside DataFusion (an ad-hoc read of a stream).
+        DataFusionError::External(inner) => inner.to_string(),
         other => other.to_string(),
     };
     lowercase_first(&text)
