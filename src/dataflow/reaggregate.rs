@@ -1,0 +1,318 @@
+//! Grouped aggregation over an updating input: keyed upserts and deletes, with retractions.
+//!
+//! Created by the planner for a GROUP BY (or a global aggregate) whose input is an updating
+//! result, such as an aggregation over an aggregation (Nexmark q4: the average of each
+//! category's per-auction maxima). The operator keeps the current input row of every
+//! upstream key. A change first retracts the key's previous row from its group, then adds
+//! the new row (an upsert) or nothing (a delete). The maths is done by DataFusion's sliding
+//! accumulators (`retract_batch`); the planner refuses aggregates without one.
+//!
+//! Output, at every checkpoint barrier: the current value of every group that changed, as
+//! upserts keyed by the group key (the same encoding as [`super::aggregate`]); a group whose
+//! input rows are all gone is deleted (an aggregate without GROUP BY shows its empty value).
+//!
+//! Checkpoints store the input rows (Arrow row format) by upstream key, incrementally: only
+//! the keys changed since the last barrier are written. `open` rebuilds the accumulators from
+//! them (a sliding min/max cannot be restored from its `state()`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+
+use super::aggregate::{as_boolean, evaluate_all, take_all};
+use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
+use crate::error::{Error, Result};
+
+/// What the planner hands to [`Reaggregate::new`].
+pub struct ReaggregateSpec {
+    /// Group expressions over the input rows.
+    pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Aggregate functions (each must have a sliding accumulator).
+    pub aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// `FILTER (WHERE ...)` of each aggregate.
+    pub filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// The input rows' columns.
+    pub input_schema: SchemaRef,
+    /// Group columns followed by aggregate columns.
+    pub output_schema: SchemaRef,
+}
+
+impl ReaggregateSpec {
+    /// The group key columns (what the output's change keys encode).
+    pub fn group_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(self.output_schema.fields()[..self.group_exprs.len()].to_vec()))
+    }
+}
+
+/// Checks that every aggregate can retract rows; names the first that cannot.
+pub fn check_retractable(aggregates: &[Arc<AggregateFunctionExpr>]) -> Result<()> {
+    for agg in aggregates {
+        if agg.create_sliding_accumulator().is_err() {
+            return Err(Error::Unsupported(format!(
+                "aggregate function \"{}\" over an updating aggregation or top-N is not supported: it cannot retract rows",
+                agg.fun().name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One group: its accumulators and how many input rows it holds.
+struct Group {
+    accumulators: Vec<Box<dyn Accumulator>>,
+    rows: usize,
+}
+
+/// Whether rows are added to or retracted from their groups.
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Add,
+    Retract,
+}
+
+/// The re-aggregation operator.
+pub struct Reaggregate {
+    spec: ReaggregateSpec,
+    /// Input rows to and from Arrow's row format.
+    row_encoder: RowConverter,
+    /// Group keys to and from Arrow's row format (None without GROUP BY).
+    key_encoder: Option<RowConverter>,
+    /// Upstream key to its current input row.
+    rows: HashMap<Vec<u8>, OwnedRow>,
+    /// Encoded group key to its state.
+    groups: HashMap<Vec<u8>, Group>,
+    /// Groups changed since the last barrier.
+    dirty: BTreeSet<Vec<u8>>,
+    /// Upstream keys changed since the last checkpoint.
+    changed: BTreeSet<Vec<u8>>,
+    state_prefix: Vec<u8>,
+}
+
+/// Sub key prefix of the stored input rows.
+const ROW: u8 = b'r';
+
+impl Reaggregate {
+    /// Builds the operator.
+    pub fn new(spec: ReaggregateSpec) -> Result<Reaggregate> {
+        check_retractable(&spec.aggregates)?;
+        let row_encoder = RowConverter::new(sort_fields(&spec.input_schema))?;
+        let group_schema = spec.group_schema();
+        let key_encoder =
+            if group_schema.fields().is_empty() { None } else { Some(RowConverter::new(sort_fields(&group_schema))?) };
+        Ok(Reaggregate {
+            spec,
+            row_encoder,
+            key_encoder,
+            rows: HashMap::new(),
+            groups: HashMap::new(),
+            dirty: BTreeSet::new(),
+            changed: BTreeSet::new(),
+            state_prefix: Vec::new(),
+        })
+    }
+
+    fn on_changes(&mut self, changes: &ChangeBatch) -> Result<()> {
+        // The last upsert of a key in the batch wins.
+        let mut last: HashMap<&[u8], usize> = HashMap::new();
+        for (i, key) in changes.keys.iter().enumerate() {
+            last.insert(key.unwrap_or_default(), i);
+        }
+        let mut upserts: Vec<u32> = last.values().map(|&i| i as u32).collect();
+        upserts.sort_unstable();
+        let mut old = Vec::new();
+        let touched = changes.deletes.iter().chain(upserts.iter().map(|&i| Some(changes.keys.value(i as usize))));
+        for key in touched {
+            let key = key.unwrap_or_default();
+            old.extend(self.rows.remove(key));
+            self.changed.insert(key.to_vec());
+        }
+        if !old.is_empty() {
+            let batch = self.decode_rows(old.iter().map(|r| r.row()))?;
+            self.apply(&batch, Direction::Retract)?;
+        }
+        let new = take_record_batch(&changes.rows, &UInt32Array::from(upserts.clone()))?;
+        let encoded = self.row_encoder.convert_columns(new.columns())?;
+        for (row, &i) in encoded.iter().zip(&upserts) {
+            self.rows.insert(changes.keys.value(i as usize).to_vec(), row.owned());
+        }
+        self.apply(&new, Direction::Add)
+    }
+
+    /// Input rows in Arrow's row format back into a batch of the input schema.
+    fn decode_rows<'a>(&self, rows: impl IntoIterator<Item = arrow::row::Row<'a>>) -> Result<RecordBatch> {
+        let columns = self.row_encoder.convert_rows(rows)?;
+        Ok(RecordBatch::try_new(self.spec.input_schema.clone(), columns)?)
+    }
+
+    /// Adds `batch`'s rows to (or retracts them from) their groups.
+    fn apply(&mut self, batch: &RecordBatch, direction: Direction) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let args =
+            self.spec.aggregates.iter().map(|a| evaluate_all(&a.expressions(), batch)).collect::<Result<Vec<_>>>()?;
+        let filters = (self.spec.filters.iter())
+            .map(|f| f.as_ref().map(|f| evaluate_all(std::slice::from_ref(f), batch)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        for (group_key, idx) in self.partition(batch)? {
+            let group = self.group(&group_key, direction)?;
+            for ((acc, args), filter) in group.accumulators.iter_mut().zip(&args).zip(&filters) {
+                let idx = match filter {
+                    Some(f) => {
+                        let f = as_boolean(&f[0])?;
+                        UInt32Array::from_iter_values(
+                            idx.iter().copied().filter(|&i| f.is_valid(i as usize) && f.value(i as usize)),
+                        )
+                    }
+                    None => UInt32Array::from(idx.clone()),
+                };
+                let values = take_all(args, &idx)?;
+                match direction {
+                    Direction::Add => acc.update_batch(&values)?,
+                    Direction::Retract => acc.retract_batch(&values)?,
+                }
+            }
+            group.rows = match direction {
+                Direction::Add => group.rows + idx.len(),
+                Direction::Retract => group.rows.saturating_sub(idx.len()),
+            };
+            self.dirty.insert(group_key);
+        }
+        Ok(())
+    }
+
+    /// Row indices of `batch` by encoded group key.
+    fn partition(&self, batch: &RecordBatch) -> Result<BTreeMap<Vec<u8>, Vec<u32>>> {
+        let n = batch.num_rows() as u32;
+        let Some(encoder) = &self.key_encoder else { return Ok(BTreeMap::from([(Vec::new(), (0..n).collect())])) };
+        let keys = encoder.convert_columns(&evaluate_all(&self.spec.group_exprs, batch)?)?;
+        let mut parts: BTreeMap<Vec<u8>, Vec<u32>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            parts.entry(key.as_ref().to_vec()).or_default().push(i as u32);
+        }
+        Ok(parts)
+    }
+
+    /// The group of `key`, created when rows are added to a new one.
+    fn group(&mut self, key: &[u8], direction: Direction) -> Result<&mut Group> {
+        if !self.groups.contains_key(key) {
+            if direction == Direction::Retract {
+                return Err(Error::Internal("retracting a row from a group that does not exist".into()));
+            }
+            let accumulators =
+                self.spec.aggregates.iter().map(|a| a.create_sliding_accumulator()).collect::<Result<_, _>>()?;
+            self.groups.insert(key.to_vec(), Group { accumulators, rows: 0 });
+        }
+        self.groups.get_mut(key).ok_or_else(|| Error::Internal("group vanished".into()))
+    }
+
+    /// Stores the changed input rows into the barrier and emits the changed groups.
+    fn on_barrier(&mut self, barrier: &mut Barrier, out: &mut Vec<Message>) -> Result<()> {
+        for key in std::mem::take(&mut self.changed) {
+            let mut sub = self.state_prefix.clone();
+            sub.push(ROW);
+            sub.extend_from_slice(&key);
+            barrier.writes.push((sub, self.rows.get(&key).map(|r| r.row().as_ref().to_vec())));
+        }
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let (mut upserts, mut deletes) = (Vec::new(), BinaryBuilder::new());
+        for key in std::mem::take(&mut self.dirty) {
+            // A grouped result loses a group without rows; the global one keeps its empty value.
+            if self.key_encoder.is_some() && self.groups.get(&key).is_none_or(|g| g.rows == 0) {
+                self.groups.remove(&key);
+                deletes.append_value(&key);
+            } else {
+                upserts.push(key);
+            }
+        }
+        let rows = self.current_rows(&upserts)?;
+        let keys = BinaryArray::from_iter_values(upserts.iter());
+        out.push(Message::Changes(Box::new(ChangeBatch { keys, rows, deletes: deletes.finish() })));
+        Ok(())
+    }
+
+    /// The output rows of the groups `keys` (group columns, then aggregate values).
+    fn current_rows(&mut self, keys: &[Vec<u8>]) -> Result<RecordBatch> {
+        if keys.is_empty() {
+            return Ok(RecordBatch::new_empty(self.spec.output_schema.clone()));
+        }
+        let mut columns = match &self.key_encoder {
+            Some(encoder) => {
+                let parser = encoder.parser();
+                encoder.convert_rows(keys.iter().map(|k| parser.parse(k)))?
+            }
+            None => Vec::new(),
+        };
+        for i in 0..self.spec.aggregates.len() {
+            let values = keys
+                .iter()
+                .map(|k| {
+                    let group = self.groups.get_mut(k).ok_or_else(|| Error::Internal("dirty group vanished".into()))?;
+                    Ok(group.accumulators[i].evaluate()?)
+                })
+                .collect::<Result<Vec<ScalarValue>>>()?;
+            columns.push(ScalarValue::iter_to_array(values)?);
+        }
+        let columns = columns
+            .into_iter()
+            .zip(self.spec.output_schema.fields())
+            .map(|(c, f)| Ok(arrow::compute::cast(&c, f.data_type())?))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        Ok(RecordBatch::try_new(self.spec.output_schema.clone(), columns)?)
+    }
+
+    /// Rebuilds the input rows and the groups from a checkpoint.
+    fn restore(&mut self, state: &StateReader<'_>) -> Result<()> {
+        let parser = self.row_encoder.parser();
+        for (sub, value) in state.scan()? {
+            let Some((&ROW, key)) = sub.split_first() else {
+                return Err(Error::Internal("bad re-aggregation state key".into()));
+            };
+            self.rows.insert(key.to_vec(), parser.parse(&value).owned());
+        }
+        let batch = self.decode_rows(self.rows.values().map(|r| r.row()))?;
+        self.apply(&batch, Direction::Add)?;
+        self.dirty.clear();
+        Ok(())
+    }
+}
+
+fn sort_fields(schema: &Schema) -> Vec<SortField> {
+    schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect()
+}
+
+impl Operator for Reaggregate {
+    fn name(&self) -> &'static str {
+        "reaggregate"
+    }
+
+    fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
+        self.state_prefix = state.key(&[]);
+        self.restore(state)
+    }
+
+    fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
+        match msg {
+            Message::Changes(changes) => self.on_changes(&changes)?,
+            Message::Batch(_) => {
+                return Err(Error::Internal("re-aggregation over append-only rows".into()));
+            }
+            Message::Barrier(mut barrier) => {
+                self.on_barrier(&mut barrier, out)?;
+                out.push(Message::Barrier(barrier));
+            }
+            other => out.push(other),
+        }
+        Ok(())
+    }
+}
