@@ -316,3 +316,154 @@ impl Operator for Reaggregate {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field};
+    use arrow::util::display::array_value_to_string;
+    use datafusion::functions_aggregate::average::avg_udaf;
+    use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
+    use datafusion::functions_aggregate::sum::sum_udaf;
+    use datafusion::logical_expr::AggregateUDF;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::col;
+
+    use super::*;
+    use crate::state::Store;
+
+    fn input_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("category", DataType::Int64, true), Field::new("m", DataType::Int64, true)]))
+    }
+
+    /// sum, min, max and avg of `m`, per `category` (or of everything with `global`).
+    fn spec(global: bool) -> ReaggregateSpec {
+        let input = input_schema();
+        let agg = |f: Arc<AggregateUDF>, name: &str| {
+            let expr = AggregateExprBuilder::new(f, vec![col("m", &input).unwrap()]).schema(input.clone());
+            Arc::new(expr.alias(name).build().unwrap())
+        };
+        let aggregates =
+            vec![agg(sum_udaf(), "s"), agg(min_udaf(), "lo"), agg(max_udaf(), "hi"), agg(avg_udaf(), "a")];
+        let mut fields = if global { vec![] } else { vec![Field::new("category", DataType::Int64, true)] };
+        fields.extend(["s", "lo", "hi"].map(|n| Field::new(n, DataType::Int64, true)));
+        fields.push(Field::new("a", DataType::Float64, true));
+        ReaggregateSpec {
+            group_exprs: if global { vec![] } else { vec![col("category", &input).unwrap()] },
+            aggregates,
+            filters: vec![None; 4],
+            input_schema: input,
+            output_schema: Arc::new(Schema::new(fields)),
+        }
+    }
+
+    /// Keyed changes: upserts of (upstream key, (category, m)) and deletes of keys.
+    fn changes(upserts: &[(&str, (i64, i64))], deletes: &[&str]) -> Message {
+        let keys = BinaryArray::from_iter_values(upserts.iter().map(|u| u.0.as_bytes()));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(upserts.iter().map(|u| u.1.0))),
+            Arc::new(Int64Array::from_iter_values(upserts.iter().map(|u| u.1.1))),
+        ];
+        let rows = RecordBatch::try_new(input_schema(), columns).unwrap();
+        let deletes = BinaryArray::from_iter_values(deletes.iter().map(|d| d.as_bytes()));
+        Message::Changes(Box::new(ChangeBatch { keys, rows, deletes }))
+    }
+
+    fn barrier() -> Message {
+        Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] })
+    }
+
+    fn parts() -> Vec<Vec<Message>> {
+        vec![
+            vec![changes(&[("a1", (1, 30)), ("a2", (1, 20)), ("a3", (2, 5))], &[]), barrier()],
+            // a3 rises, a2 moves to category 2, a1 goes: category 1 empties.
+            vec![changes(&[("a3", (2, 50)), ("a2", (2, 7))], &["a1", "nobody"]), barrier()],
+            vec![changes(&[("a1", (1, 1)), ("a4", (3, 4)), ("a4", (3, 9))], &[]), barrier()],
+            vec![changes(&[], &["a1", "a2", "a3", "a4"]), barrier()],
+        ]
+    }
+
+    /// Feeds `msgs` to `op`, applying its output to `view` and committing barriers to `store`.
+    fn run(op: &mut Reaggregate, store: &Store, view: &mut BTreeMap<Vec<u8>, String>, msgs: Vec<Message>) {
+        let mut out = Vec::new();
+        for m in msgs {
+            op.process(m, &mut out).unwrap();
+        }
+        for m in out {
+            match m {
+                Message::Changes(c) => {
+                    for key in c.deletes.iter().flatten() {
+                        view.remove(key);
+                    }
+                    for (i, key) in c.keys.iter().enumerate() {
+                        let cells: Vec<String> =
+                            c.rows.columns().iter().map(|a| array_value_to_string(a, i).unwrap()).collect();
+                        view.insert(key.unwrap().to_vec(), cells.join(" "));
+                    }
+                }
+                Message::Barrier(b) => store.commit(b.writes).unwrap(),
+                _ => {}
+            }
+        }
+    }
+
+    fn opened(global: bool, store: &Store) -> Reaggregate {
+        let mut op = Reaggregate::new(spec(global)).unwrap();
+        op.open(&StateReader { store, view: 3, operator: 1 }).unwrap();
+        op
+    }
+
+    fn rows(view: &BTreeMap<Vec<u8>, String>) -> Vec<&str> {
+        view.values().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn groups_follow_upserts_and_deletes() {
+        let store = Store::temporary().unwrap();
+        let (mut op, mut view) = (opened(false, &store), BTreeMap::new());
+        let mut parts = parts().into_iter();
+        run(&mut op, &store, &mut view, parts.next().unwrap());
+        assert_eq!(rows(&view), ["1 50 20 30 25.0", "2 5 5 5 5.0"]);
+        run(&mut op, &store, &mut view, parts.next().unwrap());
+        assert_eq!(rows(&view), ["2 57 7 50 28.5"], "category 1 emptied; min 5 retracted");
+        run(&mut op, &store, &mut view, parts.next().unwrap());
+        assert_eq!(rows(&view), ["1 1 1 1 1.0", "2 57 7 50 28.5", "3 9 9 9 9.0"], "the last upsert wins");
+        run(&mut op, &store, &mut view, parts.next().unwrap());
+        assert!(view.is_empty());
+        assert!(store.scan_prefix(&op.state_prefix).next().is_none(), "no rows left in the state");
+    }
+
+    #[test]
+    fn a_global_aggregate_goes_back_to_its_empty_value() {
+        let store = Store::temporary().unwrap();
+        let (mut op, mut view) = (opened(true, &store), BTreeMap::new());
+        let mut parts = parts().into_iter();
+        run(&mut op, &store, &mut view, parts.next().unwrap());
+        assert_eq!(rows(&view), ["55 5 30 18.333333333333332"]);
+        for part in parts {
+            run(&mut op, &store, &mut view, part);
+        }
+        assert_eq!(rows(&view), ["   "], "sum, min, max and avg of nothing are NULL");
+    }
+
+    #[test]
+    fn a_restored_operator_continues_like_an_uninterrupted_one() {
+        for global in [false, true] {
+            for split in 1..4 {
+                let (store, restored_store) = (Store::temporary().unwrap(), Store::temporary().unwrap());
+                let (mut whole, mut restored) = (BTreeMap::new(), BTreeMap::new());
+                let (mut op, mut before) = (opened(global, &store), opened(global, &restored_store));
+                for (i, (part, copy)) in parts().into_iter().zip(parts()).enumerate() {
+                    if i == split {
+                        before = opened(global, &restored_store);
+                    }
+                    run(&mut op, &store, &mut whole, part);
+                    run(&mut before, &restored_store, &mut restored, copy);
+                    assert_eq!(whole, restored, "global={global} split={split} part={i}");
+                }
+            }
+        }
+    }
+}
