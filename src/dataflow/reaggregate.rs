@@ -22,7 +22,7 @@ use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, RecordBatch, UIn
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, SortField};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -55,11 +55,15 @@ impl ReaggregateSpec {
 /// Checks that every aggregate can retract rows; names the first that cannot.
 pub fn check_retractable(aggregates: &[Arc<AggregateFunctionExpr>]) -> Result<()> {
     for agg in aggregates {
-        if agg.create_sliding_accumulator().is_err() {
-            return Err(Error::Unsupported(format!(
-                "aggregate function \"{}\" over an updating aggregation or top-N is not supported: it cannot retract rows",
-                agg.fun().name()
-            )));
+        match agg.create_sliding_accumulator() {
+            Ok(_) => {}
+            Err(DataFusionError::NotImplemented(_)) => {
+                return Err(Error::Unsupported(format!(
+                    "aggregate function \"{}\" over an updating aggregation or top-N is not supported: it cannot retract rows",
+                    agg.fun().name()
+                )));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -329,24 +333,31 @@ mod tests {
     use datafusion::functions_aggregate::sum::sum_udaf;
     use datafusion::logical_expr::AggregateUDF;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-    use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_expr::expressions::{cast, col};
 
     use super::*;
     use crate::state::Store;
 
     fn input_schema() -> SchemaRef {
-        Arc::new(Schema::new(vec![Field::new("category", DataType::Int64, true), Field::new("m", DataType::Int64, true)]))
+        Arc::new(Schema::new(vec![
+            Field::new("category", DataType::Int64, true),
+            Field::new("m", DataType::Int64, true),
+        ]))
     }
 
     /// sum, min, max and avg of `m`, per `category` (or of everything with `global`).
     fn spec(global: bool) -> ReaggregateSpec {
         let input = input_schema();
         let agg = |f: Arc<AggregateUDF>, name: &str| {
-            let expr = AggregateExprBuilder::new(f, vec![col("m", &input).unwrap()]).schema(input.clone());
+            let mut arg = col("m", &input).unwrap();
+            if name == "a" {
+                // As the analyzer coerces avg's argument.
+                arg = cast(arg, &input, DataType::Float64).unwrap();
+            }
+            let expr = AggregateExprBuilder::new(f, vec![arg]).schema(input.clone());
             Arc::new(expr.alias(name).build().unwrap())
         };
-        let aggregates =
-            vec![agg(sum_udaf(), "s"), agg(min_udaf(), "lo"), agg(max_udaf(), "hi"), agg(avg_udaf(), "a")];
+        let aggregates = vec![agg(sum_udaf(), "s"), agg(min_udaf(), "lo"), agg(max_udaf(), "hi"), agg(avg_udaf(), "a")];
         let mut fields = if global { vec![] } else { vec![Field::new("category", DataType::Int64, true)] };
         fields.extend(["s", "lo", "hi"].map(|n| Field::new(n, DataType::Int64, true)));
         fields.push(Field::new("a", DataType::Float64, true));
