@@ -26,6 +26,7 @@ use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use tracing::debug;
 
 use super::aggregate::{as_boolean, evaluate_all, take_all};
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
@@ -135,8 +136,11 @@ impl Reaggregate {
         let touched = changes.deletes.iter().chain(upserts.iter().map(|&i| Some(changes.keys.value(i as usize))));
         for key in touched {
             let key = key.unwrap_or_default();
-            old.extend(self.rows.remove(key));
-            self.changed.insert(key.to_vec());
+            // A delete of a key never seen (a row the inner HAVING keeps out) changes nothing.
+            if let Some(row) = self.rows.remove(key) {
+                old.push(row);
+                self.changed.insert(key.to_vec());
+            }
         }
         if !old.is_empty() {
             let batch = self.decode_rows(old.iter().map(|r| r.row()))?;
@@ -145,7 +149,9 @@ impl Reaggregate {
         let new = take_record_batch(&changes.rows, &UInt32Array::from(upserts.clone()))?;
         let encoded = self.row_encoder.convert_columns(new.columns())?;
         for (row, &i) in encoded.iter().zip(&upserts) {
-            self.rows.insert(changes.keys.value(i as usize).to_vec(), row.owned());
+            let key = changes.keys.value(i as usize);
+            self.rows.insert(key.to_vec(), row.owned());
+            self.changed.insert(key.to_vec());
         }
         self.apply(&new, Direction::Add)
     }
@@ -287,6 +293,7 @@ impl Reaggregate {
         let batch = self.decode_rows(self.rows.values().map(|r| r.row()))?;
         self.apply(&batch, Direction::Add)?;
         self.dirty.clear();
+        debug!(rows = self.rows.len(), groups = self.groups.len(), "re-aggregation state restored");
         Ok(())
     }
 }
