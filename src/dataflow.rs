@@ -20,6 +20,7 @@ pub mod lookup;
 pub mod map;
 pub mod materialize;
 pub mod pipeline;
+pub mod reaggregate;
 pub mod session;
 pub mod sink;
 pub mod source;

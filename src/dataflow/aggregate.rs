@@ -359,12 +359,14 @@ fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAcc
     Ok(Box::new(GroupsAccumulatorAdapter::new(move || agg.create_accumulator())))
 }
 
-/// Evaluates `exprs` over `batch` into arrays (also used by the session aggregate).
+/// Evaluates `exprs` over `batch` into arrays (also used by the session aggregate and the
+/// re-aggregation).
 pub(super) fn evaluate_all(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     exprs.iter().map(|e| Ok(e.evaluate(batch)?.into_array(batch.num_rows())?)).collect()
 }
 
-fn take_all(arrays: &[ArrayRef], idx: &UInt32Array) -> Result<Vec<ArrayRef>> {
+/// The rows `idx` of each array (also used by the re-aggregation).
+pub(super) fn take_all(arrays: &[ArrayRef], idx: &UInt32Array) -> Result<Vec<ArrayRef>> {
     arrays.iter().map(|a| Ok(take(a.as_ref(), idx, None)?)).collect()
 }
 

@@ -43,6 +43,7 @@ use crate::dataflow::flow::Flow;
 use crate::dataflow::join::{JoinSpec, StreamJoin};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
+use crate::dataflow::reaggregate::{Reaggregate, ReaggregateSpec, check_retractable};
 use crate::dataflow::session::{SessionAggregate, SessionSpec};
 use crate::dataflow::source::WatermarkSpec;
 use crate::dataflow::topn::{TopN, TopNEmit, TopNSpec};
@@ -72,6 +73,8 @@ pub enum Node {
     Project(Vec<Arc<dyn PhysicalExpr>>, SchemaRef),
     /// Grouped aggregation.
     Aggregate(AggregateSpec),
+    /// Grouped aggregation over an updating input (with retractions).
+    Reaggregate(ReaggregateSpec),
     /// Grouped aggregation per session window.
     Session(SessionSpec),
     /// Stream-table join.
@@ -452,12 +455,6 @@ impl Lowering<'_> {
 
     fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<()> {
         self.lower(&a.input)?;
-        if self.chain.keyed {
-            return Err(Error::Unsupported(
-                "aggregating an updating aggregation or top-N is not supported yet; an aggregation can read one that emits each window once (EMIT ON WINDOW CLOSE)"
-                    .into(),
-            ));
-        }
         if a.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
             return Err(Error::Unsupported(
                 "GROUPING SETS, CUBE and ROLLUP are not supported in materialized views".into(),
@@ -490,6 +487,9 @@ impl Lowering<'_> {
             emit_on_close: self.chain.emit_on_close,
             output_schema: nullable(&a.schema),
         };
+        if self.chain.keyed {
+            return self.reaggregate(a, aggregate);
+        }
         if let Some(session) = session_window(a)? {
             let (gap, start_index, end_index) = session;
             self.chain.push(Node::Session(SessionSpec { aggregate, start_index, end_index, gap }));
@@ -507,6 +507,21 @@ impl Lowering<'_> {
         chain.windowed = window.is_some();
         chain.push(Node::Aggregate(AggregateSpec { window, ..aggregate }));
         chain.keyed = !(chain.windowed && chain.emit_on_close);
+        Ok(())
+    }
+
+    /// An aggregation over an updating input (its rows change and disappear): retractions.
+    fn reaggregate(&mut self, a: &datafusion::logical_expr::Aggregate, aggregate: AggregateSpec) -> Result<()> {
+        if self.chain.emit_on_close {
+            return Err(Error::Unsupported(
+                "EMIT ON WINDOW CLOSE is not supported for an aggregation over an updating aggregation or top-N".into(),
+            ));
+        }
+        check_retractable(&aggregate.aggregates)?;
+        let AggregateSpec { group_exprs, aggregates, filters, output_schema, .. } = aggregate;
+        let input_schema = nullable(a.input.schema());
+        let spec = ReaggregateSpec { group_exprs, aggregates, filters, input_schema, output_schema };
+        self.chain.push(Node::Reaggregate(spec));
         Ok(())
     }
 
@@ -648,6 +663,7 @@ impl ViewPlan {
         // The last keyed operator: a top-N over an aggregate re-keys its rows.
         self.root.nodes.iter().rev().find_map(|n| match n {
             Node::TopN(spec) if spec.emit == TopNEmit::Updates => Some(spec.key_schema()),
+            Node::Reaggregate(spec) => Some(spec.group_schema()),
             Node::Aggregate(spec) | Node::Session(SessionSpec { aggregate: spec, .. }) => {
                 let fields = spec.output_schema.fields()[..spec.group_exprs.len()].to_vec();
                 Some(Arc::new(Schema::new(fields)))
@@ -702,6 +718,7 @@ impl Node {
             Node::Project(exprs, schema) => Box::new(Map::project(exprs, schema)),
             Node::Aggregate(spec) => Box::new(Aggregate::new(spec)?),
             Node::Session(spec) => Box::new(SessionAggregate::new(spec)?),
+            Node::Reaggregate(spec) => Box::new(Reaggregate::new(spec)?),
             Node::Lookup(spec) => Box::new(LookupJoin::new(spec)),
             Node::TopN(spec) => Box::new(TopN::new(spec)?),
         })

@@ -79,6 +79,15 @@ fn explain_node(node: &Node) -> String {
                 if spec.aggregate.emit_on_close { "on window close" } else { "on update" }
             )
         }
+        Node::Reaggregate(spec) => {
+            let groups: Vec<String> = spec.group_exprs.iter().map(|e| e.to_string()).collect();
+            let aggs: Vec<String> = spec.aggregates.iter().map(|a| a.name().to_string()).collect();
+            format!(
+                "Reaggregate: group=[{}] aggregates=[{}] input=updating state=input rows by key emit=on update",
+                groups.join(", "),
+                aggs.join(", ")
+            )
+        }
         Node::Lookup(spec) => explain_lookup(spec),
         Node::TopN(spec) => super::topn::explain(spec),
     }
