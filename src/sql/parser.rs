@@ -266,7 +266,8 @@ fn parse_statement(p: &mut Parser, emits: bool) -> Result<Statement> {
 fn parse_subscribe(p: &mut Parser, emits: bool) -> Result<Option<Subscribe>> {
     let copy = matches!(
         (p.peek_nth_token(0).token, p.peek_nth_token(1).token, p.peek_nth_token(2).token),
-        (Token::Word(c), Token::LParen, Token::Word(s)) if c.value.eq_ignore_ascii_case("COPY") && s.value.eq_ignore_ascii_case("SUBSCRIBE")
+        (Token::Word(c), Token::LParen, Token::Word(s)) if c.value.eq_ignore_ascii_case("COPY")
+            && (s.value.eq_ignore_ascii_case("SUBSCRIBE") || (emits && s.keyword == Keyword::SELECT))
     );
     if copy {
         p.next_token();
@@ -283,19 +284,42 @@ fn parse_subscribe(p: &mut Parser, emits: bool) -> Result<Option<Subscribe>> {
             Some(v) => return Err(Error::InvalidParameter(format!("invalid value for option \"snapshot\": \"{v}\""))),
         };
         if copy {
-            p.expect_token(&Token::RParen)?;
-            if !eat_words(p, &["TO", "STDOUT"]) {
-                return Err(Error::Unsupported("COPY (SUBSCRIBE ...) can only go TO STDOUT".into()));
-            }
+            copy_to_stdout(p)?;
         }
         return Ok(Some(Subscribe { view, query: None, snapshot, copy }));
     }
-    if emits { parse_push_query(p) } else { Ok(None) }
+    match parse_push_query(p, emits)? {
+        Some(push) if copy => {
+            copy_to_stdout(p)?;
+            Ok(Some(Subscribe { copy, ..push }))
+        }
+        Some(push) => Ok(Some(push)),
+        None => {
+            if copy {
+                // An ordinary `COPY (SELECT ...)`: leave it to the query path.
+                p.prev_token();
+                p.prev_token();
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The end of `COPY (SUBSCRIBE ...) TO STDOUT` or `COPY (SELECT ... EMIT CHANGES) TO STDOUT`.
+fn copy_to_stdout(p: &mut Parser) -> Result<()> {
+    p.expect_token(&Token::RParen)?;
+    if !eat_words(p, &["TO", "STDOUT"]) {
+        return Err(Error::Unsupported("COPY of a subscription or push query can only go TO STDOUT".into()));
+    }
+    Ok(())
 }
 
 /// ksqlDB's push query: a SELECT whose query is followed by `EMIT CHANGES` (nothing else
 /// after it). Any other text is left untouched.
-fn parse_push_query(p: &mut Parser) -> Result<Option<Subscribe>> {
+fn parse_push_query(p: &mut Parser, emits: bool) -> Result<Option<Subscribe>> {
+    if !emits {
+        return Ok(None);
+    }
     let select = matches!(p.peek_token().token, Token::Word(w) if w.keyword == Keyword::SELECT);
     let len = query_len(p);
     let word_at = |i: usize, w: &str| matches!(p.peek_nth_token(i).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
@@ -731,6 +755,12 @@ mod tests {
             panic!()
         };
         assert_eq!((s.view.as_str(), s.snapshot, s.copy, s.query.is_none()), ("v", Some(false), true, true));
+        let Statement::Subscribe(s) = &parse("COPY (SELECT a FROM s WHERE b > 1 EMIT CHANGES) TO STDOUT").unwrap()[0]
+        else {
+            panic!()
+        };
+        assert_eq!((s.view.as_str(), s.copy, s.query.is_some()), ("s", true, true));
+        assert!(matches!(&parse("COPY (SELECT emit FROM s) TO STDOUT").unwrap()[0], Statement::Query(_)));
         let Statement::Subscribe(s) = &parse("SELECT a, b FROM v WHERE c > 10 EMIT CHANGES;").unwrap()[0] else {
             panic!()
         };
