@@ -164,11 +164,11 @@ impl StreamJoin {
                 out.push(Message::Batch(joined));
             }
         }
-        self.store(side, batch, valid)
+        self.store(side, batch, keys, valid)
     }
 
     /// Keeps the rows of `batch` that rows still to come on the other side may match.
-    fn store(&mut self, side: usize, batch: RecordBatch, valid: Vec<bool>) -> Result<()> {
+    fn store(&mut self, side: usize, batch: RecordBatch, keys: Rows, valid: Vec<bool>) -> Result<()> {
         let times = self.times(side, &batch)?;
         let horizon = self.effective(1 - side);
         let keep: BooleanArray = (0..batch.num_rows())
@@ -183,14 +183,20 @@ impl StreamJoin {
         if keep.true_count() == 0 {
             return Ok(());
         }
-        let kept = if keep.true_count() == batch.num_rows() { batch } else { filter_record_batch(&batch, &keep)? };
         let id = self.sides[side].next_chunk;
-        self.insert(side, id, kept, false)
+        if keep.true_count() == batch.num_rows() {
+            return self.insert(side, id, batch, Some(keys), false);
+        }
+        self.insert(side, id, filter_record_batch(&batch, &keep)?, None, false)
     }
 
-    /// Adds a chunk of rows to `side`'s index (and expiry queue).
-    fn insert(&mut self, side: usize, id: u64, batch: RecordBatch, saved: bool) -> Result<()> {
-        let (keys, _) = self.encode(side, &batch)?;
+    /// Adds a chunk of rows to `side`'s index (and expiry queue); `keys` are its encoded
+    /// join keys when already known.
+    fn insert(&mut self, side: usize, id: u64, batch: RecordBatch, keys: Option<Rows>, saved: bool) -> Result<()> {
+        let keys = match keys {
+            Some(keys) => keys,
+            None => self.encode(side, &batch)?.0,
+        };
         let times = self.times(side, &batch)?;
         let expiries: Option<Vec<Millis>> =
             times.map(|t| t.values().iter().map(|&v| self.expiry(side, v).unwrap_or(END_OF_TIME)).collect());
@@ -334,7 +340,7 @@ impl BinaryOperator for StreamJoin {
                 }
                 [b'c', side @ (0 | 1), id @ ..] => {
                     let id = u64::from_be_bytes(id.try_into().map_err(|_| bad())?);
-                    self.insert(*side as usize, id, decode_batch(&value)?, true)?;
+                    self.insert(*side as usize, id, decode_batch(&value)?, None, true)?;
                 }
                 _ => return Err(bad()),
             }
