@@ -113,7 +113,9 @@ impl Engine {
         let session = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_information_schema(true)
-            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
+            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+            // TIMESTAMPTZ is a timestamp in UTC, the TimeZone the server reports to clients.
+            .set_str("datafusion.execution.time_zone", "UTC");
         let ctx = SessionContext::new_with_config(session);
         let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
         let windows = [
@@ -127,6 +129,7 @@ impl Engine {
         }
         let catalog = Arc::new(RwLock::new(Catalog::default()));
         system::register(&ctx, &catalog, &store)?;
+        sql::types::register(&ctx);
         let engine = Engine {
             inner: Arc::new(Inner { store, ctx, catalog, stream_schemas, ddl: tokio::sync::Mutex::new(()), config }),
         };

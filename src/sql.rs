@@ -5,13 +5,17 @@
 //! `sqlparser` that DataFusion re-exports, and everything else as plain sqlparser
 //! statements for DataFusion. `plan` turns a stream definition into a source description
 //! and a view's query, via DataFusion's `LogicalPlan`, into the closed set of streaming
-//! operators of `crate::dataflow`. `relations` holds the tables DataFusion sees for streams and `TUMBLE(...)`.
+//! operators of `crate::dataflow`. `relations` holds the tables DataFusion sees for streams and `TUMBLE(...)`;
+//! `types` plans the Postgres types Arrow lacks (json, jsonb, varchar); `literals` reads
+//! `bytea` and `interval` literals as Postgres does.
 
 pub mod ksql;
+pub mod literals;
 pub mod parser;
 pub mod plan;
 pub mod push;
 pub mod relations;
 pub mod scan;
+pub mod types;
 
 pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, Subscribe, parse};

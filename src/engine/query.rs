@@ -38,9 +38,14 @@ impl Engine {
         }
         let plan = self.plan(stmt).await?;
         let types = plan.get_parameter_types()?;
+        // A parameter DataFusion leaves untyped has the type it is cast to, as in Postgres.
+        let casts = crate::sql::types::parameter_casts(&plan)?;
         let mut params: Vec<(usize, Option<arrow::datatypes::DataType>)> = types
             .into_iter()
-            .filter_map(|(name, t)| name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, t)))
+            .filter_map(|(name, t)| {
+                let t = t.or_else(|| casts.get(&name).cloned());
+                name.trim_start_matches('$').parse::<usize>().ok().map(|i| (i, t))
+            })
             .collect();
         params.sort_by_key(|(i, _)| *i);
         let count = params.last().map(|(i, _)| *i).unwrap_or(0);
