@@ -15,7 +15,8 @@
 //!                      │   params.rs   bound values → ScalarValue
 //!                      │ subscribe.rs  push queries (SUBSCRIBE, EMIT CHANGES) as a Query
 //!                      │ portal.rs     push queries on a prepared portal (Execute)
-//!                      └ response.rs   Output / Error → pgwire Response (rows via arrow-pg)
+//!                      └ response.rs   Output / Error → pgwire Response
+//!                          types.rs    column types and row encoding (arrow-pg, json/jsonb/varchar)
 //! ```
 //!
 //! Not supported: TLS (SSLRequest is refused, so clients fall back to plain TCP), COPY
@@ -29,6 +30,7 @@ mod response;
 mod simple;
 mod startup;
 mod subscribe;
+mod types;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -26,7 +26,8 @@ use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
 use tracing::debug;
 
 use super::params;
-use super::response::{SYNTAX_ERROR, fields, into_response, pg_error, user_error};
+use super::response::{SYNTAX_ERROR, into_response, pg_error, user_error};
+use super::types::fields;
 use crate::engine::{Description, Engine};
 use crate::sql::Statement;
 

@@ -3,20 +3,34 @@
 //!
 //! Used by the extended query handler. Each value's wire type is the one the client named
 //! at Parse, else the one the engine described, else text (Postgres resolves a parameter
-//! nobody typed as `text` too). It does not cast: turning a value into the type an
-//! expression needs is the engine's job.
+//! nobody typed as `text` too). `json` and `jsonb` values, which arrow-pg does not decode,
+//! are text (binary `jsonb` after its version byte). A value the client typed differently
+//! from what the engine described (an `int4` for `$1::numeric`, a `varchar` for
+//! `$1::int4`) is then cast to the described type, as Postgres casts a typed parameter.
+
+use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use arrow_pg::datatypes::df::deserialize_parameters;
+use bytes::Bytes;
 use datafusion::common::ParamValues;
 use datafusion::scalar::ScalarValue;
+use pgwire::api::Type;
 use pgwire::api::portal::Portal;
+use pgwire::api::stmt::StoredStatement;
 use pgwire::error::PgWireResult;
 
 use super::response::{internal, user_error};
+use crate::sql::literals::postgres_input;
 
 /// SQLSTATE for a Bind whose parameters do not match the statement.
 const PROTOCOL_VIOLATION: &str = "08P01";
+
+/// SQLSTATE for a binary parameter value that is not valid for its type.
+const INVALID_BINARY_REPRESENTATION: &str = "22P03";
+
+/// SQLSTATE for a parameter value that cannot be read as the type it is used as.
+const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 
 /// The type of a parameter that neither the client nor the engine typed.
 static UNTYPED: DataType = DataType::Utf8;
@@ -32,26 +46,79 @@ pub(super) fn decode<S: Clone>(portal: &Portal<S>, described: &[Option<DataType>
         ));
     }
     let hints = target_types(portal, described);
-    let ParamValues::List(values) = deserialize_parameters(portal, &hints)? else {
+    let ParamValues::List(values) = deserialize_parameters(&json_as_text(portal)?, &hints)? else {
         return Err(internal("parameters decoded by name, not by position".into()));
     };
     if values.len() != count {
         // arrow-pg skips a NULL it cannot type; refuse rather than shift the others.
         return Err(user_error(PROTOCOL_VIOLATION, "could not determine the type of a NULL parameter"));
     }
-    Ok(values.into_iter().map(|v| v.value).collect())
+    let values = values.into_iter().map(|v| v.value).enumerate();
+    values.map(|(i, value)| cast(i, value, described.get(i).and_then(Option::as_ref))).collect()
 }
 
-/// The Arrow type each parameter should decode to: the engine's type when it knows one;
-/// none when the client named a type at Parse (arrow-pg then keeps the client's type);
-/// text otherwise.
+/// Parameter `i` (from 0) as the type the engine described, if it has another; text is
+/// read as Postgres reads it (`\x...` for bytea, `04:00:00` in an interval).
+fn cast(i: usize, value: ScalarValue, described: Option<&DataType>) -> PgWireResult<ScalarValue> {
+    let Some(t) = described.filter(|t| **t != DataType::Null && value.data_type() != **t) else {
+        return Ok(value);
+    };
+    let postgres = match &value {
+        ScalarValue::Utf8(Some(text)) => postgres_input(text, t),
+        _ => None,
+    };
+    let cast = postgres.unwrap_or_else(|| value.cast_to(t));
+    cast.map_err(|e| {
+        let message = format!("invalid input for parameter ${} of type {t}: {e}", i + 1);
+        user_error(INVALID_TEXT_REPRESENTATION, message)
+    })
+}
+
+/// A copy of `portal` whose `json` and `jsonb` parameters are typed `text`, with the
+/// version byte of binary `jsonb` values taken off.
+fn json_as_text<S: Clone>(portal: &Portal<S>) -> PgWireResult<Portal<()>> {
+    let mut types = portal.statement.parameter_types.clone();
+    let mut values = portal.parameters.clone();
+    for (i, pg_type) in types.iter_mut().enumerate() {
+        let jsonb = match pg_type {
+            Some(Type::JSON) => false,
+            Some(Type::JSONB) => true,
+            _ => continue,
+        };
+        *pg_type = Some(Type::TEXT);
+        if jsonb && portal.parameter_format.is_binary(i) {
+            let value = values.get_mut(i).and_then(Option::as_mut);
+            if let Some(bytes) = value {
+                *bytes = jsonb_text(bytes)?;
+            }
+        }
+    }
+    // Portal is non-exhaustive: start from an empty one and fill in what decoding reads.
+    let mut copy = Portal::<()>::default();
+    copy.statement = Arc::new(StoredStatement::new(portal.statement.id.clone(), (), types));
+    copy.parameter_format = portal.parameter_format.clone();
+    copy.parameters = values;
+    Ok(copy)
+}
+
+/// The text of a binary `jsonb` value: what follows its version byte (1).
+fn jsonb_text(value: &Bytes) -> PgWireResult<Bytes> {
+    match value.first() {
+        Some(1) => Ok(value.slice(1..)),
+        _ => Err(user_error(INVALID_BINARY_REPRESENTATION, "unsupported jsonb version number")),
+    }
+}
+
+/// The Arrow type each parameter should decode to: none when the client named a type at
+/// Parse (arrow-pg then decodes it in the client's type); else the engine's type when it
+/// knows one; text otherwise.
 fn target_types<'a, S: Clone>(portal: &Portal<S>, described: &'a [Option<DataType>]) -> Vec<Option<&'a DataType>> {
     (0..portal.parameter_len())
         .map(|i| {
             let engine_type = described.get(i).and_then(Option::as_ref);
             let client_typed = matches!(portal.statement.parameter_types.get(i), Some(Some(_)));
             match engine_type {
-                Some(DataType::Null) | None if client_typed => None,
+                _ if client_typed => None,
                 Some(DataType::Null) | None => Some(&UNTYPED),
                 Some(t) => Some(t),
             }
@@ -61,11 +128,7 @@ fn target_types<'a, S: Clone>(portal: &Portal<S>, described: &'a [Option<DataTyp
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use bytes::Bytes;
-    use pgwire::api::Type;
-    use pgwire::api::stmt::StoredStatement;
+    use pgwire::error::PgWireError;
     use pgwire::messages::extendedquery::Bind;
 
     use super::*;
@@ -96,10 +159,56 @@ mod tests {
     }
 
     #[test]
+    fn client_types_are_cast_to_the_engine_types() {
+        let p = portal(vec![Some(Type::INT4), Some(Type::VARCHAR), Some(Type::INT8)], vec![Some("7"), Some("8"), None]);
+        let described = [Some(DataType::Decimal128(38, 10)), Some(DataType::Int32), Some(DataType::Int16)];
+        let values = decode(&p, &described).expect("decodes");
+        assert_eq!(
+            values,
+            vec![ScalarValue::Decimal128(Some(70_000_000_000), 38, 10), ScalarValue::Int32(Some(8)), ScalarValue::Int16(None)]
+        );
+        let p = portal(vec![Some(Type::VARCHAR), Some(Type::VARCHAR)], vec![Some("\\x01ff"), Some("3 days 04:00:00")]);
+        let described = [Some(DataType::Binary), Some(DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano))];
+        let values = decode(&p, &described).expect("decodes");
+        let four_hours = 4 * 3600 * 1_000_000_000;
+        assert_eq!(
+            values,
+            vec![ScalarValue::Binary(Some(vec![1, 255])), ScalarValue::new_interval_mdn(0, 3, four_hours)]
+        );
+        let bad = portal(vec![Some(Type::VARCHAR)], vec![Some("x")]);
+        let Err(PgWireError::UserError(info)) = decode(&bad, &[Some(DataType::Int32)]) else { panic!("decoded") };
+        assert_eq!(info.code, "22P02");
+    }
+
+    #[test]
     fn untyped_null_decodes_as_text_null() {
         let p = portal(vec![], vec![None]);
         let values = decode(&p, &[None]).expect("decodes");
         assert_eq!(values, vec![ScalarValue::Utf8(None)]);
+    }
+
+    fn binary_portal(types: Vec<Option<Type>>, values: Vec<&[u8]>) -> Portal<()> {
+        let values = values.into_iter().map(|v| Some(Bytes::copy_from_slice(v))).collect();
+        let bind = Bind::new(None, None, vec![1], values, vec![]);
+        let stmt = StoredStatement::new("s".into(), (), types);
+        Portal::try_new(&bind, Arc::new(stmt)).expect("valid bind")
+    }
+
+    #[test]
+    fn json_and_jsonb_decode_as_text() {
+        let text = portal(vec![Some(Type::JSON), Some(Type::JSONB)], vec![Some("{\"a\":1}"), Some("[1]")]);
+        let values = decode(&text, &[None, None]).expect("decodes");
+        let expected = vec![ScalarValue::Utf8(Some("{\"a\":1}".into())), ScalarValue::Utf8(Some("[1]".into()))];
+        assert_eq!(values, expected);
+        let binary = binary_portal(vec![Some(Type::JSON), Some(Type::JSONB)], vec![b"{\"a\":1}", b"\x01[1]"]);
+        assert_eq!(decode(&binary, &[None, None]).expect("decodes"), expected);
+    }
+
+    #[test]
+    fn binary_jsonb_without_its_version_byte_is_an_error() {
+        let binary = binary_portal(vec![Some(Type::JSONB)], vec![b"[1]"]);
+        let Err(PgWireError::UserError(info)) = decode(&binary, &[None]) else { panic!("decoded") };
+        assert_eq!(info.code, "22P03");
     }
 
     #[test]

@@ -15,7 +15,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use arrow_pg::datatypes::encode_recordbatch;
 use futures::{FutureExt, Sink, SinkExt, StreamExt, stream};
 use pgwire::api::portal::{Format, Portal, PortalExecutionState};
 use pgwire::api::results::{QueryResponse, Tag};
@@ -27,7 +26,8 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::info;
 
 use super::extended::Prepared;
-use super::response::{fields, pg_error};
+use super::response::pg_error;
+use super::types::{encode, fields};
 use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, wait};
 use crate::engine::{Engine, PushQuery};
 use crate::sql::Subscribe;
@@ -150,7 +150,7 @@ fn rows(query: PushQuery, format: &Format) -> PgWireResult<QueryResponse> {
         }
     });
     let data_rows = batches.flat_map(move |batch| match batch {
-        Ok(batch) => stream::iter(encode_recordbatch(encoder.clone(), batch)).left_stream(),
+        Ok(batch) => stream::iter(encode(encoder.clone(), batch)).left_stream(),
         Err(e) => stream::once(futures::future::ready(Err(e))).right_stream(),
     });
     Ok(QueryResponse::new(fields, data_rows))

@@ -1,5 +1,5 @@
 //! Turns what the engine returns into pgwire responses: result sets (Arrow batches encoded
-//! to `DataRow`s by arrow-pg, lazily, as the client reads them), command tags, and
+//! to `DataRow`s by arrow-pg through `super::types`, lazily, as the client reads them), command tags, and
 //! Postgres-style errors carrying [`Error::sqlstate`].
 //!
 //! Used by the simple and extended query handlers. It must not execute anything.
@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use futures::StreamExt;
 use futures::stream;
 use pgwire::api::portal::Format;
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{QueryResponse, Response, Tag};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use tracing::{debug, error};
 
+use super::types::{encode, fields};
 use crate::engine::Output;
 use crate::error::Error;
 
@@ -34,11 +34,6 @@ pub(super) fn into_response(output: Output, format: &Format) -> PgWireResult<Res
     }
 }
 
-/// Row descriptions for `schema`, each column in the format the client asked for.
-pub(super) fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
-    arrow_schema_to_pg_fields(schema, format, None)
-}
-
 /// A result set whose rows are encoded batch by batch while pgwire writes them out; its
 /// command tag is `SELECT n`.
 fn rows(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format) -> PgWireResult<QueryResponse> {
@@ -47,8 +42,7 @@ fn rows(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format) -> PgWir
         return Err(internal(format!("batch has {} columns but its schema has {}", bad.num_columns(), fields.len())));
     }
     let encoder_fields = fields.clone();
-    let data_rows =
-        stream::iter(batches).flat_map(move |batch| stream::iter(encode_recordbatch(encoder_fields.clone(), batch)));
+    let data_rows = stream::iter(batches).flat_map(move |batch| stream::iter(encode(encoder_fields.clone(), batch)));
     Ok(QueryResponse::new(fields, data_rows))
 }
 

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use arrow_pg::datatypes::encode_recordbatch;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -30,7 +29,8 @@ use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::info;
 
-use super::response::{error_info, fields};
+use super::response::error_info;
+use super::types::{encode, fields};
 use crate::engine::{Engine, PushQuery};
 use crate::error::Error;
 use crate::sql::Subscribe;
@@ -162,7 +162,7 @@ where
         socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(text)))).await?;
     } else {
         let fields = Arc::new(fields(&query.schema(), &Format::UnifiedText)?);
-        for row in encode_recordbatch(fields, batch) {
+        for row in encode(fields, batch) {
             socket.feed(PgWireBackendMessage::DataRow(row?)).await?;
         }
     }

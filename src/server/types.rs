@@ -1,0 +1,308 @@
+//! The Postgres types of result columns and how their values go on the wire: arrow-pg's
+//! mapping from Arrow types, corrected where Arrow cannot tell Postgres types apart.
+//!
+//! Used by `response` (results of ad-hoc statements), `portal` and `subscribe` (push
+//! queries). A column that the query cast to `json`, `jsonb`, `varchar` or a bare `numeric`
+//! carries a mark ([`crate::sql::types`]) and is described with that type. Two encodings
+//! differ from arrow-pg's, so such columns are rewritten before encoding: binary `jsonb` is
+//! the text behind a version byte (1), and a bare `numeric` (no precision: Arrow gives it
+//! scale 10) is shown in text without trailing zeros, as Postgres shows `12.34::numeric`.
+//! Interval columns with NULLs are encoded here too: arrow-pg 0.16 sends a NULL interval as
+//! `00:00:00`.
+//! Columns also get Postgres's type size and modifier (`numeric(p, s)`). It describes and
+//! encodes only: the values come from the engine.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, StringBuilder};
+use arrow::datatypes::{DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo};
+use pgwire::error::PgWireResult;
+use pgwire::messages::data::DataRow;
+
+use super::response::internal;
+use crate::sql::types::pg_type_name;
+
+/// The version byte that starts a binary `jsonb` value.
+const JSONB_VERSION: u8 = 1;
+
+/// `pg_attribute.atttypmod` of a type without modifier (`numeric`, `varchar`).
+const NO_MODIFIER: i32 = -1;
+
+/// Row descriptions for `schema`, each column in the format the client asked for.
+pub(super) fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    let described = arrow_schema_to_pg_fields(schema, format, None)?;
+    let fields = described.into_iter().zip(schema.fields()).map(|(info, field)| describe(info, field));
+    Ok(fields.collect())
+}
+
+/// `info` with the Postgres type `field` is marked with, if any, and that type's size and
+/// modifier.
+fn describe(info: FieldInfo, field: &Field) -> FieldInfo {
+    let marked = match pg_type_name(field) {
+        Some("json") => Some(Type::JSON),
+        Some("jsonb") => Some(Type::JSONB),
+        Some("varchar") => Some(Type::VARCHAR),
+        Some("numeric") => Some(Type::NUMERIC),
+        _ => None,
+    };
+    let modifier = match (field.data_type(), &marked) {
+        (DataType::Decimal128(p, s), None) => ((i32::from(*p) << 16) | i32::from(*s)) + 4,
+        _ => NO_MODIFIER,
+    };
+    let info = match marked {
+        Some(pg_type) => FieldInfo::new(info.name().into(), None, None, pg_type, info.format()),
+        None => info,
+    };
+    let size = type_size(info.datatype());
+    info.with_type_size(size).with_type_modifier(modifier)
+}
+
+/// `pg_type.typlen`: the byte width of fixed-width types, -1 for the others.
+fn type_size(pg_type: &Type) -> i16 {
+    match *pg_type {
+        Type::BOOL | Type::CHAR => 1,
+        Type::INT2 => 2,
+        Type::INT4 | Type::FLOAT4 | Type::DATE | Type::OID => 4,
+        Type::INT8 | Type::FLOAT8 | Type::TIME | Type::TIMESTAMP | Type::TIMESTAMPTZ => 8,
+        Type::INTERVAL => 16,
+        _ => -1,
+    }
+}
+
+/// The rows of `batch` encoded as described by `fields`.
+pub(super) fn encode(
+    fields: Arc<Vec<FieldInfo>>,
+    batch: RecordBatch,
+) -> Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send> {
+    match wire_batch(&fields, batch) {
+        Ok(batch) => encode_recordbatch(fields, batch),
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    }
+}
+
+/// How a column is rewritten before arrow-pg encodes it.
+enum Rewrite {
+    /// Binary `jsonb`: version byte, then the text.
+    JsonbBytes,
+    /// Bare `numeric` in text: the number without trailing zeros.
+    TrimmedNumeric,
+    /// An interval column with NULLs, in the given format.
+    Intervals(FieldFormat),
+}
+
+/// The rewrite that `column`, described by `info`, needs, if any.
+fn rewrite(info: &FieldInfo, column: &ArrayRef) -> Option<Rewrite> {
+    match (info.datatype(), info.format()) {
+        (&Type::JSONB, FieldFormat::Binary) => Some(Rewrite::JsonbBytes),
+        (&Type::NUMERIC, FieldFormat::Text) if info.type_modifier() == NO_MODIFIER => Some(Rewrite::TrimmedNumeric),
+        (_, format) if matches!(column.data_type(), DataType::Interval(_)) && column.null_count() > 0 => {
+            Some(Rewrite::Intervals(format))
+        }
+        _ => None,
+    }
+}
+
+/// `batch` with the columns that need it rewritten (see [`Rewrite`]).
+fn wire_batch(fields: &[FieldInfo], batch: RecordBatch) -> PgWireResult<RecordBatch> {
+    let rewrites: Vec<Option<Rewrite>> = fields.iter().zip(batch.columns()).map(|(f, c)| rewrite(f, c)).collect();
+    if rewrites.iter().all(Option::is_none) {
+        return Ok(batch);
+    }
+    let schema = batch.schema();
+    let mut columns = batch.columns().to_vec();
+    let mut schema_fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (i, rewrite) in rewrites.into_iter().enumerate() {
+        let (column, data_type) = match rewrite {
+            None => continue,
+            Some(Rewrite::JsonbBytes) => (jsonb_bytes(&columns[i])?, DataType::Binary),
+            Some(Rewrite::TrimmedNumeric) => (trimmed_numeric(&columns[i])?, DataType::Utf8),
+            Some(Rewrite::Intervals(FieldFormat::Text)) => (interval_text(&columns[i])?, DataType::Utf8),
+            Some(Rewrite::Intervals(FieldFormat::Binary)) => (interval_bytes(&columns[i])?, DataType::Binary),
+        };
+        columns[i] = column;
+        schema_fields[i] = Field::new(schema_fields[i].name(), data_type, true);
+    }
+    let schema = Arc::new(Schema::new(schema_fields));
+    RecordBatch::try_new(schema, columns).map_err(|e| internal(format!("rewritten column: {e}")))
+}
+
+/// A text column as binary `jsonb` values: version byte, then the text.
+fn jsonb_bytes(column: &ArrayRef) -> PgWireResult<ArrayRef> {
+    let Some(text) = column.as_string_opt::<i32>() else {
+        return Err(internal(format!("jsonb column of type {}", column.data_type())));
+    };
+    let mut bytes = BinaryBuilder::with_capacity(text.len(), text.value_data().len() + text.len());
+    for value in text.iter() {
+        match value {
+            Some(json) => bytes.append_value([&[JSONB_VERSION], json.as_bytes()].concat()),
+            None => bytes.append_null(),
+        }
+    }
+    Ok(Arc::new(bytes.finish()))
+}
+
+/// A decimal column as text without trailing fractional zeros (`12.3400000000` is `12.34`).
+fn trimmed_numeric(column: &ArrayRef) -> PgWireResult<ArrayRef> {
+    let Some(decimals) = column.as_primitive_opt::<arrow::datatypes::Decimal128Type>() else {
+        return Err(internal(format!("numeric column of type {}", column.data_type())));
+    };
+    let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 8);
+    for i in 0..decimals.len() {
+        if decimals.is_null(i) {
+            text.append_null();
+            continue;
+        }
+        let shown = decimals.value_as_string(i);
+        let trimmed = if shown.contains('.') { shown.trim_end_matches('0').trim_end_matches('.') } else { &shown };
+        text.append_value(trimmed);
+    }
+    Ok(Arc::new(text.finish()))
+}
+
+/// The (months, days, microseconds) of each interval of `column`, None for NULL.
+fn intervals(column: &ArrayRef) -> PgWireResult<Vec<Option<pg_interval::Interval>>> {
+    let wide = arrow::compute::cast(column, &DataType::Interval(IntervalUnit::MonthDayNano))
+        .map_err(|e| internal(format!("interval column: {e}")))?;
+    let values = wide.as_primitive::<IntervalMonthDayNanoType>();
+    let interval = |v: arrow::datatypes::IntervalMonthDayNano| {
+        pg_interval::Interval::new(v.months, v.days, v.nanoseconds / 1000)
+    };
+    Ok(values.iter().map(|v| v.map(interval)).collect())
+}
+
+/// An interval column as Postgres's text (`3 days 04:00:00`), keeping its NULLs.
+fn interval_text(column: &ArrayRef) -> PgWireResult<ArrayRef> {
+    let texts = intervals(column)?.into_iter().map(|v| v.map(|i| i.to_postgres()));
+    Ok(Arc::new(texts.collect::<arrow::array::StringArray>()))
+}
+
+/// An interval column as Postgres's binary (microseconds, days, months), keeping its NULLs.
+fn interval_bytes(column: &ArrayRef) -> PgWireResult<ArrayRef> {
+    let bytes = intervals(column)?.into_iter().map(|v| {
+        v.map(|i| [&i.microseconds.to_be_bytes()[..], &i.days.to_be_bytes(), &i.months.to_be_bytes()].concat())
+    });
+    Ok(Arc::new(bytes.collect::<arrow::array::BinaryArray>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use arrow::array::StringArray;
+
+    use super::*;
+
+    fn marked(name: &str, extension: &str) -> Field {
+        let metadata = HashMap::from([("ARROW:extension:name".to_string(), extension.to_string())]);
+        Field::new(name, DataType::Utf8, true).with_metadata(metadata)
+    }
+
+    fn json_batch() -> RecordBatch {
+        let schema = Schema::new(vec![marked("j", "arrow.json"), marked("b", "sluice.jsonb")]);
+        let column: ArrayRef = Arc::new(StringArray::from(vec![Some("{\"a\":1}"), None]));
+        RecordBatch::try_new(Arc::new(schema), vec![column.clone(), column]).expect("valid batch")
+    }
+
+    #[test]
+    fn marked_columns_are_described_with_their_postgres_type() {
+        let batch = json_batch();
+        let schema = Arc::new(Schema::new(vec![
+            batch.schema().field(0).clone(),
+            batch.schema().field(1).clone(),
+            marked("v", "sluice.varchar"),
+            Field::new("t", DataType::Utf8, true),
+            Field::new("n", DataType::Int32, true),
+            Field::new("d", DataType::Decimal128(10, 2), true),
+            marked_decimal("u"),
+        ]));
+        let described = fields(&schema, &Format::UnifiedText).expect("describes");
+        let types: Vec<_> = described.iter().map(|f| f.datatype().clone()).collect();
+        let expected =
+            vec![Type::JSON, Type::JSONB, Type::VARCHAR, Type::TEXT, Type::INT4, Type::NUMERIC, Type::NUMERIC];
+        assert_eq!(types, expected);
+        let sizes: Vec<_> = described.iter().map(FieldInfo::type_size).collect();
+        assert_eq!(sizes, vec![-1, -1, -1, -1, 4, -1, -1]);
+        let modifiers: Vec<_> = described.iter().map(FieldInfo::type_modifier).collect();
+        assert_eq!(modifiers, vec![-1, -1, -1, -1, -1, (10 << 16 | 2) + 4, -1]);
+    }
+
+    fn interval_rows(format: Format) -> Vec<Vec<u8>> {
+        use arrow::array::IntervalMonthDayNanoArray;
+        use arrow::datatypes::IntervalMonthDayNano;
+        let values = IntervalMonthDayNanoArray::from(vec![Some(IntervalMonthDayNano::new(1, 2, 3_000_000_000)), None]);
+        let schema = Arc::new(Schema::new(vec![Field::new("i", values.data_type().clone(), true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("valid batch");
+        let described = Arc::new(fields(&schema, &format).expect("describes"));
+        encode(described, batch)
+            .map(|row| {
+                let mut buf = bytes::BytesMut::new();
+                pgwire::messages::Message::encode(&row.expect("encodes"), &mut buf).expect("encodes");
+                buf.to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn null_intervals_stay_null() {
+        let text = interval_rows(Format::UnifiedText);
+        assert!(text[0].ends_with(b"1 mon 2 days 00:00:03"), "{:?}", text[0]);
+        assert!(text[1].ends_with(&[0xff, 0xff, 0xff, 0xff]), "{:?}", text[1]);
+        let binary = interval_rows(Format::UnifiedBinary);
+        let expected = [&16i32.to_be_bytes()[..], &3_000_000i64.to_be_bytes(), &2i32.to_be_bytes(), &1i32.to_be_bytes()];
+        assert!(binary[0].ends_with(&expected.concat()), "{:?}", binary[0]);
+        assert!(binary[1].ends_with(&[0xff, 0xff, 0xff, 0xff]), "{:?}", binary[1]);
+    }
+
+    fn marked_decimal(name: &str) -> Field {
+        let metadata = HashMap::from([("ARROW:extension:name".to_string(), "sluice.numeric".to_string())]);
+        Field::new(name, DataType::Decimal128(38, 10), true).with_metadata(metadata)
+    }
+
+    #[test]
+    fn bare_numeric_text_has_no_trailing_zeros() {
+        use arrow::array::Decimal128Array;
+        let values = Decimal128Array::from(vec![Some(123_400_000_000), Some(50_000_000_000), None, Some(-5)])
+            .with_precision_and_scale(38, 10)
+            .expect("valid decimal");
+        let schema = Arc::new(Schema::new(vec![marked_decimal("u")]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("valid batch");
+        let described = Arc::new(fields(&schema, &Format::UnifiedText).expect("describes"));
+        let rows: Vec<Vec<u8>> = encode(described, batch)
+            .map(|row| {
+                let mut buf = bytes::BytesMut::new();
+                pgwire::messages::Message::encode(&row.expect("encodes"), &mut buf).expect("encodes");
+                buf.to_vec()
+            })
+            .collect();
+        let shown = |row: &Vec<u8>, text: &str| row.ends_with(text.as_bytes());
+        assert!(shown(&rows[0], "12.34"), "{:?}", rows[0]);
+        assert!(shown(&rows[1], "\x00\x00\x00\x015"), "{:?}", rows[1]);
+        assert!(rows[2].ends_with(&[0xff, 0xff, 0xff, 0xff]), "{:?}", rows[2]);
+        assert!(shown(&rows[3], "-0.0000000005"), "{:?}", rows[3]);
+    }
+
+    fn first_row(format: Format) -> Vec<u8> {
+        let batch = json_batch();
+        let described = Arc::new(fields(&batch.schema(), &format).expect("describes"));
+        let row = encode(described, batch).next().expect("a row").expect("encodes");
+        let mut buf = bytes::BytesMut::new();
+        pgwire::messages::Message::encode(&row, &mut buf).expect("encodes");
+        buf.to_vec()
+    }
+
+    #[test]
+    fn binary_jsonb_has_a_version_byte_and_text_jsonb_has_none() {
+        let binary = first_row(Format::UnifiedBinary);
+        let json = b"{\"a\":1}";
+        // json (binary format) is the text itself; jsonb is 1 followed by the text.
+        assert!(binary.windows(json.len() + 4).any(|w| w == [&[0, 0, 0, 7][..], json].concat()));
+        assert!(binary.windows(json.len() + 5).any(|w| w == [&[0, 0, 0, 8, 1][..], json].concat()));
+        let text = first_row(Format::UnifiedText);
+        assert!(!text.windows(json.len() + 1).any(|w| w == [&[1][..], json].concat()));
+    }
+}
