@@ -165,10 +165,15 @@ mod tests {
         let values = decode(&p, &described).expect("decodes");
         assert_eq!(
             values,
-            vec![ScalarValue::Decimal128(Some(70_000_000_000), 38, 10), ScalarValue::Int32(Some(8)), ScalarValue::Int16(None)]
+            vec![
+                ScalarValue::Decimal128(Some(70_000_000_000), 38, 10),
+                ScalarValue::Int32(Some(8)),
+                ScalarValue::Int16(None)
+            ]
         );
         let p = portal(vec![Some(Type::VARCHAR), Some(Type::VARCHAR)], vec![Some("\\x01ff"), Some("3 days 04:00:00")]);
-        let described = [Some(DataType::Binary), Some(DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano))];
+        let described =
+            [Some(DataType::Binary), Some(DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano))];
         let values = decode(&p, &described).expect("decodes");
         let four_hours = 4 * 3600 * 1_000_000_000;
         assert_eq!(

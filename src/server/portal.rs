@@ -27,8 +27,8 @@ use tracing::info;
 
 use super::extended::Prepared;
 use super::response::pg_error;
-use super::types::{encode, fields};
 use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, wait};
+use super::types::{encode, fields};
 use crate::engine::{Engine, PushQuery};
 use crate::sql::Subscribe;
 

@@ -169,9 +169,8 @@ fn intervals(column: &ArrayRef) -> PgWireResult<Vec<Option<pg_interval::Interval
     let wide = arrow::compute::cast(column, &DataType::Interval(IntervalUnit::MonthDayNano))
         .map_err(|e| internal(format!("interval column: {e}")))?;
     let values = wide.as_primitive::<IntervalMonthDayNanoType>();
-    let interval = |v: arrow::datatypes::IntervalMonthDayNano| {
-        pg_interval::Interval::new(v.months, v.days, v.nanoseconds / 1000)
-    };
+    let interval =
+        |v: arrow::datatypes::IntervalMonthDayNano| pg_interval::Interval::new(v.months, v.days, v.nanoseconds / 1000);
     Ok(values.iter().map(|v| v.map(interval)).collect())
 }
 
@@ -253,7 +252,8 @@ mod tests {
         assert!(text[0].ends_with(b"1 mon 2 days 00:00:03"), "{:?}", text[0]);
         assert!(text[1].ends_with(&[0xff, 0xff, 0xff, 0xff]), "{:?}", text[1]);
         let binary = interval_rows(Format::UnifiedBinary);
-        let expected = [&16i32.to_be_bytes()[..], &3_000_000i64.to_be_bytes(), &2i32.to_be_bytes(), &1i32.to_be_bytes()];
+        let expected =
+            [&16i32.to_be_bytes()[..], &3_000_000i64.to_be_bytes(), &2i32.to_be_bytes(), &1i32.to_be_bytes()];
         assert!(binary[0].ends_with(&expected.concat()), "{:?}", binary[0]);
         assert!(binary[1].ends_with(&[0xff, 0xff, 0xff, 0xff]), "{:?}", binary[1]);
     }

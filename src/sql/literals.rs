@@ -8,13 +8,13 @@
 //! semantics, and so does any text DataFusion already reads the way Postgres does. The
 //! server reads text parameters cast to these types with [`postgres_input`] too.
 
+use arrow::datatypes::{DataType, IntervalUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
-use arrow::datatypes::{DataType, IntervalUnit};
 
 /// Rewrites casts of string literals to `bytea` and `interval` (see the module doc).
 #[derive(Debug, Default)]
@@ -66,10 +66,11 @@ fn bytea(text: &str) -> Result<Vec<u8>> {
     let invalid = || DataFusionError::Execution(format!("invalid input syntax for type bytea: \"{text}\""));
     if let Some(hex) = text.strip_prefix("\\x") {
         let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(invalid());
         }
-        let pairs = digits.chunks(2).map(|pair| std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()));
+        let pairs =
+            digits.chunks(2).map(|pair| std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()));
         return pairs.collect::<Option<Vec<u8>>>().ok_or_else(invalid);
     }
     let mut bytes = Vec::with_capacity(text.len());

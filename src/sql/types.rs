@@ -21,9 +21,9 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::Result;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::planner::TypePlanner;
+use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo};
 
@@ -150,7 +150,11 @@ mod tests {
     async fn parameters_take_the_type_they_are_cast_to() {
         let ctx = SessionContext::new();
         register(&ctx);
-        let plan = ctx.state().create_logical_plan("SELECT $1::int4 AS a, $2::json AS b, $2 AS c, $3 AS d").await.expect("plans");
+        let plan = ctx
+            .state()
+            .create_logical_plan("SELECT $1::int4 AS a, $2::json AS b, $2 AS c, $3 AS d")
+            .await
+            .expect("plans");
         let casts = parameter_casts(&plan).expect("walks");
         assert_eq!(casts.get("$1"), Some(&DataType::Int32));
         assert_eq!(casts.get("$2"), Some(&DataType::Utf8));
