@@ -99,7 +99,11 @@ enum Rewrite {
 fn rewrite(info: &FieldInfo, column: &ArrayRef) -> Option<Rewrite> {
     match (info.datatype(), info.format()) {
         (&Type::JSONB, FieldFormat::Binary) => Some(Rewrite::JsonbBytes),
-        (&Type::NUMERIC, FieldFormat::Text) if info.type_modifier() == NO_MODIFIER => Some(Rewrite::TrimmedNumeric),
+        (&Type::NUMERIC, FieldFormat::Text)
+            if info.type_modifier() == NO_MODIFIER && matches!(column.data_type(), DataType::Decimal128(..)) =>
+        {
+            Some(Rewrite::TrimmedNumeric)
+        }
         (_, format) if matches!(column.data_type(), DataType::Interval(_)) && column.null_count() > 0 => {
             Some(Rewrite::Intervals(format))
         }
@@ -244,6 +248,17 @@ mod tests {
                 buf.to_vec()
             })
             .collect()
+    }
+
+    #[test]
+    fn unsigned_64_bit_integers_are_numeric_as_they_are() {
+        let values = arrow::array::UInt64Array::from(vec![Some(18_446_744_073_709_551_615), None]);
+        let schema = Arc::new(Schema::new(vec![Field::new("u", DataType::UInt64, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("valid batch");
+        let described = Arc::new(fields(&schema, &Format::UnifiedText).expect("describes"));
+        assert_eq!(described[0].datatype(), &Type::NUMERIC);
+        let rows: Vec<_> = encode(described, batch).collect::<PgWireResult<_>>().expect("encodes");
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]
