@@ -91,6 +91,25 @@ def read_view(conn):
                 check_equal(VIEW_ROWS, cur.fetchall(), what + " rows")
 
 
+def describe_before_bind(conn):
+    """Parse, then Describe of the statement (parameter and column types) before any Bind,
+    through psycopg's libpq wrapper: what drivers that plan ahead (pgjdbc, pipelines) do."""
+    pgconn = conn.pgconn
+    sql = VIEW_QUERY.replace("%s", "$1").encode()
+    prepared = pgconn.prepare(b"stats_from", sql)
+    ok = psycopg.pq.ExecStatus.COMMAND_OK
+    check(prepared.status == ok, f"prepare: {prepared.get_error_message()}")
+    described = pgconn.describe_prepared(b"stats_from")
+    check(described.status == ok, f"describe: {described.get_error_message()}")
+    check_equal([oid("int8")], [described.param_type(i) for i in range(described.nparams)], "parameter types")
+    columns = [(described.fname(i).decode(), described.ftype(i)) for i in range(described.nfields)]
+    check_equal([(n, oid(t)) for n, t in VIEW_COLUMNS], columns, "described columns")
+    result = pgconn.exec_prepared(b"stats_from", [b"2"])
+    check(result.status == psycopg.pq.ExecStatus.TUPLES_OK, f"execute: {result.get_error_message()}")
+    auctions = [result.get_value(row, 0) for row in range(result.ntuples)]
+    check_equal([b"2", b"2", b"2"], auctions, "rows of auction 2")
+
+
 # (type, literal, Python value bound with psycopg's dumper for it, expected value read back)
 CASES = [
     ("bool", "true", True, True),
@@ -174,6 +193,7 @@ def main():
         if not only_types:
             section("create", create_stream_and_view, conn)
             section("view", read_view, conn)
+            section("describe before bind", describe_before_bind, conn)
         section("types", types, conn)
         if not only_types:
             section("errors", errors, conn)
