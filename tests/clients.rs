@@ -97,7 +97,9 @@ fn pgjdbc() {
     let classpath = std::env::join_paths([classes.path(), jar.as_path()]).expect("a classpath");
     run_client("pgjdbc", |port| {
         let mut java = Command::new("java");
-        java.arg("-cp").arg(&classpath).arg("Jdbc").arg(port.to_string());
+        // A JVM zone other than the server's UTC: pgjdbc then sends times and timestamps with
+        // an offset, which the server must read as Postgres does.
+        java.arg("-Duser.timezone=Europe/Berlin").arg("-cp").arg(&classpath).arg("Jdbc").arg(port.to_string());
         java
     });
 }

@@ -58,7 +58,8 @@ pub(super) fn decode<S: Clone>(portal: &Portal<S>, described: &[Option<DataType>
 }
 
 /// Parameter `i` (from 0) as the type the engine described, if it has another; text is
-/// read as Postgres reads it (`\x...` for bytea, `04:00:00` in an interval).
+/// read as Postgres reads it (`\x...` for bytea, `04:00:00` in an interval, a time with a
+/// zone).
 fn cast(i: usize, value: ScalarValue, described: Option<&DataType>) -> PgWireResult<ScalarValue> {
     let Some(t) = described.filter(|t| **t != DataType::Null && value.data_type() != **t) else {
         return Ok(value);
@@ -111,15 +112,18 @@ fn jsonb_text(value: &Bytes) -> PgWireResult<Bytes> {
 
 /// The Arrow type each parameter should decode to: none when the client named a type at
 /// Parse (arrow-pg then decodes it in the client's type); else the engine's type when it
-/// knows one; text otherwise.
+/// knows one, except a time in text, which `cast` reads; text otherwise.
 fn target_types<'a, S: Clone>(portal: &Portal<S>, described: &'a [Option<DataType>]) -> Vec<Option<&'a DataType>> {
     (0..portal.parameter_len())
         .map(|i| {
             let engine_type = described.get(i).and_then(Option::as_ref);
             let client_typed = matches!(portal.statement.parameter_types.get(i), Some(Some(_)));
+            let text = !portal.parameter_format.is_binary(i);
             match engine_type {
                 _ if client_typed => None,
                 Some(DataType::Null) | None => Some(&UNTYPED),
+                // Read as text, then as Postgres reads a time (see `cast`).
+                Some(DataType::Time32(_) | DataType::Time64(_)) if text => Some(&UNTYPED),
                 Some(t) => Some(t),
             }
         })
@@ -180,6 +184,10 @@ mod tests {
             values,
             vec![ScalarValue::Binary(Some(vec![1, 255])), ScalarValue::new_interval_mdn(0, 3, four_hours)]
         );
+        let untyped_time = portal(vec![], vec![Some("13:14:15+01")]);
+        let time = DataType::Time64(arrow::datatypes::TimeUnit::Nanosecond);
+        let values = decode(&untyped_time, &[Some(time)]).expect("decodes");
+        assert_eq!(values, vec![ScalarValue::Time64Nanosecond(Some((13 * 3600 + 14 * 60 + 15) * 1_000_000_000))]);
         let bad = portal(vec![Some(Type::VARCHAR)], vec![Some("x")]);
         let Err(PgWireError::UserError(info)) = decode(&bad, &[Some(DataType::Int32)]) else { panic!("decoded") };
         assert_eq!(info.code, "22P02");

@@ -1,7 +1,8 @@
-//! Postgres input syntax for string literals cast to `bytea` and `interval`, which
+//! Postgres input syntax for string literals cast to `bytea`, `interval` and `time`, which
 //! DataFusion reads differently: `'\x0001ff'::bytea` is three bytes in Postgres (DataFusion
-//! would keep the eight characters), and `'3 days 04:00:00'::interval` is Postgres's own
-//! output format, which DataFusion's interval parser refuses.
+//! would keep the eight characters), `'3 days 04:00:00'::interval` is Postgres's own
+//! output format, which DataFusion's interval parser refuses, and Postgres ignores a zone
+//! in `time` input (`'13:14:15+01'`, as pgjdbc's `setTime` sends it).
 //!
 //! [`PostgresLiterals`] is an analyzer rule that `sql::types::register` installs: it turns
 //! such casts of a literal into the literal value. A cast of a column keeps DataFusion's
@@ -57,8 +58,20 @@ pub fn postgres_input(text: &str, data_type: &DataType) -> Option<Result<ScalarV
     match data_type {
         DataType::Binary if text.starts_with('\\') => Some(bytea(text).map(|b| ScalarValue::Binary(Some(b)))),
         DataType::Interval(IntervalUnit::MonthDayNano) => postgres_interval(text).map(Ok),
+        DataType::Time32(_) | DataType::Time64(_) => {
+            without_zone(text).map(|t| ScalarValue::from(t).cast_to(data_type))
+        }
         _ => None,
     }
+}
+
+/// A time of day without the zone Postgres ignores in `time` input (`13:14:15+01` is
+/// `13:14:15`); `None` when there is none.
+fn without_zone(text: &str) -> Option<&str> {
+    let at = text.find(['+', '-'])?;
+    let zone = &text[at + 1..];
+    let is_zone = !zone.is_empty() && zone.chars().all(|c| c.is_ascii_digit() || c == ':');
+    is_zone.then(|| text[..at].trim_end())
 }
 
 /// The bytes of Postgres's `bytea` input: hex (`\x0001ff`) or escape (`a\\b\001`) format.
@@ -115,6 +128,15 @@ mod tests {
         assert!(bytea("\\x0").is_err());
         assert!(bytea("\\xzz").is_err());
         assert!(bytea("\\9").is_err());
+    }
+
+    #[test]
+    fn times_drop_their_zone() {
+        let time = DataType::Time64(arrow::datatypes::TimeUnit::Nanosecond);
+        let expected = ScalarValue::Time64Nanosecond(Some((13 * 3600 + 14 * 60 + 15) * 1_000_000_000));
+        assert_eq!(postgres_input("13:14:15+01", &time).map(|r| r.expect("reads")), Some(expected.clone()));
+        assert_eq!(postgres_input("13:14:15 -05:30", &time).map(|r| r.expect("reads")), Some(expected));
+        assert!(postgres_input("13:14:15", &time).is_none());
     }
 
     #[test]

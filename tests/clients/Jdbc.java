@@ -4,7 +4,8 @@
 // named server-side statement with binary results, and errors that leave the connection
 // usable.
 //
-// Run by tests/clients.rs: `java -cp <dir>:postgresql.jar Jdbc <port> [types]`. With
+// Run by tests/clients.rs: `java -Duser.timezone=Europe/Berlin -cp <dir>:postgresql.jar Jdbc
+// <port> [types]` (a zone other than the server's UTC, so that zone offsets are exercised). With
 // `types` it runs only the type checks, which also pass against a real Postgres (a way to
 // check the expectations). Prints one line per failed check and exits 1 if any failed.
 
@@ -83,6 +84,7 @@ public class Jdbc {
                 section("fetch size", conn, Jdbc::readViewWithFetchSize);
             }
             section("types", conn, Jdbc::types);
+            section("java.sql setters", conn, Jdbc::legacySetters);
             if (!onlyTypes) {
                 section("errors", conn, Jdbc::errors);
             }
@@ -275,6 +277,40 @@ public class Jdbc {
                     c.sqlType);
             section(c.type + " text parameter", conn,
                     cn -> roundTrip(cn, asText, "SELECT ?::" + c.type + " AS v", true));
+        }
+    }
+
+    /**
+     * The java.sql date and time setters, which pgjdbc sends untyped and with the JVM's zone
+     * (`13:14:15+00` for a time): the server types them from the cast and ignores the zone of
+     * a time, as Postgres does.
+     */
+    static void legacySetters(Connection conn) throws SQLException {
+        java.sql.Timestamp timestamp = java.sql.Timestamp.valueOf("2024-01-02 03:04:05.678");
+        java.sql.Date date = java.sql.Date.valueOf("2024-02-29");
+        java.sql.Time time = java.sql.Time.valueOf("13:14:15");
+        legacyRoundTrip(conn, "SELECT ?::timestamp AS v", ps -> ps.setTimestamp(1, timestamp),
+                rs -> rs.getTimestamp(1), timestamp);
+        legacyRoundTrip(conn, "SELECT ?::timestamptz AS v", ps -> ps.setTimestamp(1, timestamp),
+                rs -> rs.getTimestamp(1), timestamp);
+        legacyRoundTrip(conn, "SELECT ?::date AS v", ps -> ps.setDate(1, date), rs -> rs.getDate(1), date);
+        legacyRoundTrip(conn, "SELECT ?::time AS v", ps -> ps.setTime(1, time), rs -> rs.getTime(1), time);
+    }
+
+    interface Setter {
+        void set(PreparedStatement ps) throws SQLException;
+    }
+
+    static void legacyRoundTrip(Connection conn, String sql, Setter setter, Getter getter, Object expected)
+            throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement(sql)) {
+            for (int run = 1; run <= EXECUTIONS; run++) {
+                setter.set(ps);
+                try (ResultSet rs = ps.executeQuery()) {
+                    check(rs.next(), sql + " (run " + run + ") returns a row");
+                    checkEquals(expected, getter.get(rs), sql + " (run " + run + ")");
+                }
+            }
         }
     }
 
