@@ -8,14 +8,21 @@
 
 mod changelog;
 mod ddl;
+mod information_schema;
+mod pg_catalog;
+mod pg_functions;
 mod push;
 mod query;
+mod session;
+mod settings;
 mod sinks;
 mod subscribe;
-pub use push::PushQuery;
-pub use subscribe::Subscription;
 mod system;
 mod tables;
+
+pub use push::PushQuery;
+pub use session::Session;
+pub use subscribe::Subscription;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -106,13 +113,19 @@ struct Inner {
 pub const CATALOG_NAME: &str = "sluice";
 /// The schema of user objects.
 pub const SCHEMA_NAME: &str = "public";
+/// The Postgres version Sluice reports; clients pick SQL dialect features by it.
+pub const SERVER_VERSION: &str = "16.6";
+/// [`SERVER_VERSION`] as `server_version_num` gives it.
+pub const SERVER_VERSION_NUM: &str = "160006";
+/// The user of sessions nobody logged into (`sluice run`, [`Engine::execute`]).
+pub const DEFAULT_USER: &str = "sluice";
 
 impl Engine {
     /// Opens the engine over `store`, restoring every stream and view found there.
     pub async fn open(store: Store, config: EngineConfig) -> Result<Engine> {
         let session = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
-            .with_information_schema(true)
+            .with_information_schema(false)
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
         let ctx = SessionContext::new_with_config(session);
         let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
@@ -127,6 +140,8 @@ impl Engine {
         }
         let catalog = Arc::new(RwLock::new(Catalog::default()));
         system::register(&ctx, &catalog, &store)?;
+        pg_catalog::register(&ctx, &catalog)?;
+        information_schema::register(&ctx, &catalog)?;
         let engine = Engine {
             inner: Arc::new(Inner { store, ctx, catalog, stream_schemas, ddl: tokio::sync::Mutex::new(()), config }),
         };
@@ -171,7 +186,7 @@ impl Engine {
             | Statement::ShowSinks
             | Statement::Describe(_)
             | Statement::Explain(_) => {
-                let schema = match self.execute(stmt, vec![]).await? {
+                let schema = match self.run(stmt, vec![]).await? {
                     Output::Rows { schema, .. } => Some(schema),
                     Output::Command { .. } => None,
                 };
@@ -182,9 +197,16 @@ impl Engine {
         }
     }
 
-    /// Executes one statement with values for `$1..$n`. A panic inside is caught and
-    /// reported as an internal error, so a bug never takes a connection down.
+    /// Executes one statement with values for `$1..$n` in a session of its own, so
+    /// settings it makes are forgotten.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        self.session(DEFAULT_USER).execute(stmt, params).await
+    }
+
+    /// Executes one statement (not a session statement: those are the session's). A panic
+    /// inside is caught and reported as an internal error, so a bug never takes a
+    /// connection down.
+    async fn run(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         match AssertUnwindSafe(self.execute_inner(stmt, params)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
@@ -232,11 +254,13 @@ impl Engine {
         }
     }
 
-    /// Parses and executes every statement of `sql` in order, stopping at the first error.
+    /// Parses and executes every statement of `sql` in order in one session, stopping at
+    /// the first error.
     pub async fn execute_sql(&self, sql: &str) -> Result<Vec<Output>> {
+        let session = self.session(DEFAULT_USER);
         let mut outputs = Vec::new();
         for stmt in self.parse(sql)? {
-            outputs.push(self.execute(&stmt, vec![]).await?);
+            outputs.push(session.execute(&stmt, vec![]).await?);
         }
         Ok(outputs)
     }

@@ -37,6 +37,9 @@ pub enum Error {
     /// A value is invalid for its type or option (22023).
     #[error("{0}")]
     InvalidParameter(String),
+    /// A run-time parameter that cannot be changed (55P02).
+    #[error("{0}")]
+    CantChange(String),
     /// Bad data met while executing (22000).
     #[error("{0}")]
     Data(String),
@@ -91,6 +94,7 @@ impl Error {
             Error::Connector(_) => "58000",
             Error::Unreachable(_) => "08001",
             Error::UndefinedObject(_) => "42704",
+            Error::CantChange(_) => "55P02",
             Error::DataFusion(e) => datafusion_sqlstate(e),
             Error::Arrow(e) => arrow_sqlstate(e),
             Error::State(_) | Error::Io(_) => "58030",

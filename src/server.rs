@@ -26,6 +26,7 @@ mod extended;
 mod params;
 mod portal;
 mod response;
+mod session;
 mod simple;
 mod startup;
 mod subscribe;

@@ -7,6 +7,7 @@
 //! and a view's query, via DataFusion's `LogicalPlan`, into the closed set of streaming
 //! operators of `crate::dataflow`. `relations` holds the tables DataFusion sees for streams and `TUMBLE(...)`.
 
+pub mod compat;
 pub mod ksql;
 pub mod parser;
 pub mod plan;
