@@ -58,13 +58,28 @@ pub(super) struct Relations {
 pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
     setup_pg_catalog(ctx, CATALOG_NAME, Roles).map_err(|e| Error::DataFusion(*e))?;
     let tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    let type_oids = type_oids(&tables)?;
     let inner = PgCatalogSchemaProvider::try_new(ctx.state().catalog_list().clone(), tables, Roles)?;
     let relations = Arc::new(RwLock::new(Relations::default()));
     let overlay = Overlay { inner: Arc::new(inner), catalog: catalog.clone(), relations: relations.clone() };
     let provider = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
     provider.register_schema("pg_catalog", Arc::new(overlay))?;
-    pg_functions::register(ctx, relations, catalog.clone());
+    pg_functions::register(ctx, relations, catalog.clone(), type_oids);
     Ok(())
+}
+
+/// Object ids of the built-in types by name (`int8`), from the crate's `pg_type`.
+fn type_oids(tables: &PgCatalogStaticTables) -> Result<HashMap<String, i32>> {
+    let mut oids = HashMap::new();
+    for batch in tables.pg_type.data() {
+        let names = as_string_array(column(batch, "typname")?)?;
+        let ids = arrow::compute::cast(column(batch, "oid")?, &DataType::Int32)?;
+        let ids = ids.as_primitive::<Int32Type>();
+        for i in 0..batch.num_rows() {
+            oids.insert(names.value(i).to_string(), ids.value(i));
+        }
+    }
+    Ok(oids)
 }
 
 /// The roles `pg_roles` lists: the one owner role.

@@ -11,7 +11,12 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray, new_null_array};
+use std::collections::HashMap;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    new_null_array,
+};
 use arrow::datatypes::{DataType, Int32Type};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::context::SessionContext;
@@ -85,14 +90,26 @@ impl ScalarUDFImpl for PgFunction {
 }
 
 /// Registers the functions on `ctx`.
-pub(super) fn register(ctx: &SessionContext, relations: Arc<RwLock<Relations>>, catalog: Arc<RwLock<Catalog>>) {
+pub(super) fn register(
+    ctx: &SessionContext,
+    relations: Arc<RwLock<Relations>>,
+    catalog: Arc<RwLock<Catalog>>,
+    type_oids: HashMap<String, i32>,
+) {
     ctx.register_udf(version());
     ctx.register_udf(get_userbyid());
+    ctx.register_udf(constant("pg_is_in_recovery", Arc::new(BooleanArray::from(vec![false]))));
+    ctx.register_udf(constant("pg_postmaster_start_time", started_at()));
+    ctx.register_udf(to_regtype(type_oids));
     ctx.register_udf(table_is_visible(relations.clone()));
     ctx.register_udf(get_viewdef(relations, catalog));
     for name in ["pg_type_is_visible", "pg_function_is_visible"] {
         ctx.register_udf(always_true(name));
     }
+    let sizes = |_: &[ArrayRef], rows: usize| -> DfResult<ArrayRef> { Ok(Arc::new(Int64Array::from(vec![0; rows]))) };
+    ctx.register_udf(PgFunction::new("pg_database_size", &[1], DataType::Int64, Arc::new(sizes)));
+    let empty = |_: &[ArrayRef], rows: usize| -> DfResult<ArrayRef> { Ok(Arc::new(StringArray::from(vec![""; rows]))) };
+    ctx.register_udf(PgFunction::new("pg_tablespace_location", &[1], DataType::Utf8, Arc::new(empty)));
     let nulls: [(&str, &[usize]); 9] = [
         ("obj_description", &[1, 2]),
         ("col_description", &[2]),
@@ -123,6 +140,34 @@ fn version() -> ScalarUDF {
     );
     let body: Body = Arc::new(move |_, rows| Ok(Arc::new(StringArray::from(vec![text.as_str(); rows]))));
     PgFunction::new("version", &[0], DataType::Utf8, body)
+}
+
+/// A function without arguments that answers `value` (a one-row array).
+fn constant(name: &'static str, value: ArrayRef) -> ScalarUDF {
+    let returns = value.data_type().clone();
+    let body: Body = Arc::new(move |_, rows| {
+        let indices = arrow::array::UInt32Array::from(vec![0; rows]);
+        Ok(arrow::compute::take(&value, &indices, None)?)
+    });
+    PgFunction::new(name, &[0], returns, body)
+}
+
+/// When this process started, for `pg_postmaster_start_time()`.
+fn started_at() -> ArrayRef {
+    static STARTED: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| chrono::Utc::now().timestamp_micros());
+    Arc::new(TimestampMicrosecondArray::from(vec![*STARTED]).with_timezone("UTC"))
+}
+
+/// `to_regtype(name)`: the object id of the type called `name`, NULL if there is none
+/// (psycopg asks for `hstore` this way).
+fn to_regtype(type_oids: HashMap<String, i32>) -> ScalarUDF {
+    let body: Body = Arc::new(move |args, _| {
+        let names = arrow::compute::cast(&args[0], &DataType::Utf8)?;
+        let oids: Int32Array =
+            names.as_string::<i32>().iter().map(|n| n.and_then(|n| type_oids.get(n).copied())).collect();
+        Ok(Arc::new(oids))
+    });
+    PgFunction::new("to_regtype", &[1], DataType::Int32, body)
 }
 
 /// `pg_get_userbyid(oid)`: the owner of everything.

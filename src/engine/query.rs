@@ -61,6 +61,9 @@ impl Engine {
 fn refused(stmt: &ast::Statement) -> Result<()> {
     use ast::Statement as S;
     match stmt {
+        S::Query(q) if matches!(q.body.as_ref(), ast::SetExpr::Select(s) if s.into.is_some()) => {
+            Err(Error::Unsupported("SELECT INTO is not supported: Sluice has no temporary or plain tables".into()))
+        }
         S::Query(_) | S::Explain { .. } | S::ShowTables { .. } | S::ShowColumns { .. } => Ok(()),
         S::CreateTable(_) => Err(Error::Unsupported("CREATE TABLE is not supported; use CREATE STREAM".into())),
         S::CreateView(_) => {

@@ -4,7 +4,8 @@
 //!
 //! The server keeps one [`Session`] per connection; `sluice run` and
 //! [`Engine::execute`] use a throwaway one. Sluice has no transactions: BEGIN and COMMIT
-//! are accepted (every statement sees committed view contents anyway), and BEGIN's
+//! (and savepoints) are accepted (every statement sees committed view contents anyway),
+//! and BEGIN's
 //! isolation level and read-only mode are shown by SHOW until the transaction ends. What a
 //! parameter changes is applied here: results are shown in the session's TimeZone, and
 //! functions reading the session (`current_setting`, `set_config`, `current_user`) are
@@ -134,7 +135,10 @@ impl Session {
                 if *begin { "BEGIN" } else { "START TRANSACTION" }
             }
             S::Commit { .. } => self.end_transaction("COMMIT")?,
+            S::Rollback { savepoint: Some(_), .. } => "ROLLBACK",
             S::Rollback { .. } => self.end_transaction("ROLLBACK")?,
+            S::Savepoint { .. } => "SAVEPOINT",
+            S::ReleaseSavepoint { .. } => "RELEASE",
             S::Discard { .. } => {
                 let reports = self.settings()?.reset_all();
                 reports.into_iter().for_each(|r| self.report(Some(r)));
@@ -161,6 +165,8 @@ impl Session {
             | S::Commit { .. }
             | S::Rollback { .. }
             | S::Discard { .. }
+            | S::Savepoint { .. }
+            | S::ReleaseSavepoint { .. }
             | S::Deallocate { .. } => Ok(Some(None)),
             _ => Ok(None),
         }

@@ -66,15 +66,75 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     aggregate_array_subqueries(COMPAT.rewrite(statement))
 }
 
-/// Every `ARRAY(subquery)` of `statement` as an aggregating subquery.
+/// Every `ARRAY(subquery)` of `statement` as an aggregating subquery, and every `LIKE`
+/// with an escape character other than backslash rewritten to backslash.
 fn aggregate_array_subqueries(mut statement: ast::Statement) -> ast::Statement {
     let _ = ast::visit_expressions_mut(&mut statement, |expr| {
         if let Some(aggregated) = array_of_subquery(expr) {
             *expr = aggregated;
         }
+        backslash_escape(expr);
         ControlFlow::<()>::Continue(())
     });
     statement
+}
+
+/// `x LIKE 'pg/_' || '%' ESCAPE '/'` as `x LIKE 'pg\_' || '%'`: DataFusion knows only
+/// backslash as the escape character. Patterns made of other than literals are left alone.
+fn backslash_escape(expr: &mut Expr) {
+    let (Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. }) = expr else { return };
+    let Some(ast::Value::SingleQuotedString(escape)) = escape_char.as_ref().map(|e| &e.value) else { return };
+    let mut chars = escape.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else { return };
+    if c == '\\' || !only_literals(pattern) {
+        return;
+    }
+    rewrite_literals(pattern, &|s: &str| {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '\\' => out.push_str("\\\\"),
+                ch if ch == c => {
+                    out.push('\\');
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                }
+                ch => out.push(ch),
+            }
+        }
+        out
+    });
+    *escape_char = None;
+}
+
+/// True when `expr` is string literals joined with `||`.
+fn only_literals(expr: &Expr) -> bool {
+    match expr {
+        Expr::Value(v) => matches!(v.value, ast::Value::SingleQuotedString(_)),
+        Expr::BinaryOp { left, op: ast::BinaryOperator::StringConcat, right } => {
+            only_literals(left) && only_literals(right)
+        }
+        Expr::Nested(e) | Expr::Cast { expr: e, .. } => only_literals(e),
+        _ => false,
+    }
+}
+
+fn rewrite_literals(expr: &mut Expr, f: &dyn Fn(&str) -> String) {
+    match expr {
+        Expr::Value(v) => {
+            if let ast::Value::SingleQuotedString(s) = &mut v.value {
+                *s = f(s);
+            }
+        }
+        Expr::BinaryOp { left, right, .. } => {
+            rewrite_literals(left, f);
+            rewrite_literals(right, f);
+        }
+        Expr::Nested(e) | Expr::Cast { expr: e, .. } => rewrite_literals(e, f),
+        _ => {}
+    }
 }
 
 /// Names the result columns that are calls of [`NAMED_AFTER_FUNCTION`] functions after
@@ -163,6 +223,12 @@ mod tests {
         let out =
             rewritten("SELECT ARRAY(SELECT b.rolname FROM pg_roles b WHERE b.oid = r.oid) AS memberof FROM pg_roles r");
         assert!(out.contains("(SELECT array_agg(b.rolname) FROM pg_catalog.pg_roles b WHERE b.oid = r.oid)"), "{out}");
+    }
+
+    #[test]
+    fn like_escape_characters_become_backslashes() {
+        let out = rewritten("SELECT 1 WHERE n NOT LIKE 'pg/_' || '%' ESCAPE '/'");
+        assert!(out.contains("NOT LIKE 'pg\\_' || '%'") && !out.contains("ESCAPE"), "{out}");
     }
 
     #[test]
