@@ -41,6 +41,11 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
+    /// The parsed statement.
+    pub(super) fn statement(&self) -> &Statement {
+        &self.statement
+    }
+
     /// The push query (SUBSCRIBE, EMIT CHANGES) this statement is, if it is one: the
     /// connection serves its Execute itself (`super::portal`).
     pub(super) fn subscription(&self) -> Option<&crate::sql::Subscribe> {
