@@ -22,6 +22,8 @@ mod tables;
 
 pub use push::PushQuery;
 pub use session::Session;
+
+mod copy;
 pub use subscribe::Subscription;
 
 use std::collections::HashMap;
@@ -52,6 +54,15 @@ pub enum Output {
         /// Rows.
         batches: Vec<RecordBatch>,
     },
+    /// The rows of `COPY (query) TO STDOUT`, to send in COPY's text or CSV format.
+    Copy {
+        /// Columns.
+        schema: SchemaRef,
+        /// Rows.
+        batches: Vec<RecordBatch>,
+        /// How the rows are written.
+        format: CopyFormat,
+    },
     /// A command completion with its Postgres tag, e.g. "CREATE STREAM".
     Command {
         /// The tag.
@@ -65,6 +76,19 @@ impl Output {
     fn command(tag: &str) -> Output {
         Output::Command { tag: tag.to_string(), rows: None }
     }
+}
+
+/// The format options of `COPY ... TO STDOUT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFormat {
+    /// CSV rather than Postgres's text format.
+    pub csv: bool,
+    /// A first line of column names (CSV only).
+    pub header: bool,
+    /// Between columns: tab for text, comma for CSV.
+    pub delimiter: char,
+    /// How NULL is written: `\N` for text, nothing for CSV.
+    pub null: String,
 }
 
 /// What the extended protocol needs before execution.
@@ -188,7 +212,7 @@ impl Engine {
             | Statement::Explain(_) => {
                 let schema = match self.run(stmt, vec![]).await? {
                     Output::Rows { schema, .. } => Some(schema),
-                    Output::Command { .. } => None,
+                    Output::Copy { .. } | Output::Command { .. } => None,
                 };
                 Ok(Description { params: vec![], schema })
             }

@@ -41,7 +41,7 @@ async fn run_statements(engine: &Engine, script: &str, format: OutputFormat, out
                 OutputFormat::Table => write_table(&schema, &batches, out)?,
                 OutputFormat::Csv => write_csv(&batches, out)?,
             },
-            Output::Command { .. } => {}
+            Output::Copy { .. } | Output::Command { .. } => {}
         }
     }
     Ok(())

@@ -22,16 +22,18 @@
 //!                      │ subscribe.rs  push queries (SUBSCRIBE, EMIT CHANGES) as a Query
 //!                      │ portal.rs     push queries on a prepared portal (Execute)
 //!                      └ response.rs   Output / Error → pgwire Response (rows via arrow-pg)
+//!                          copy.rs     COPY ... TO STDOUT rows in text or CSV format
 //! ```
 //!
 //! Security (see docs/security.md): without an auth file every user is trusted; with one,
 //! every client must pass SCRAM-SHA-256. TLS is offered when a certificate is configured
 //! (and can be required). Not supported: client certificates, per-database or per-host
-//! rules, COPY (except `COPY (SUBSCRIBE ...) TO STDOUT`).
+//! rules, COPY FROM (only `COPY ... TO STDOUT` is served).
 
 mod auth;
 mod cancel;
 mod connection;
+mod copy;
 mod extended;
 mod params;
 mod portal;

@@ -101,6 +101,13 @@ impl Session {
         if let Some(output) = self.session_statement(ast)? {
             return Ok(output);
         }
+        if let Some((query, format)) = super::copy::copy_to_stdout(ast)? {
+            let output = self.engine.run(&Statement::Query(Box::new(self.substitute(&query)?)), params).await?;
+            return match self.localize(output)? {
+                Output::Rows { schema, batches } => Ok(Output::Copy { schema, batches, format }),
+                other => Ok(other),
+            };
+        }
         let ast = self.substitute(ast)?;
         let output = self.engine.run(&Statement::Query(Box::new(ast)), params).await?;
         self.localize(output)
@@ -157,8 +164,9 @@ impl Session {
         match stmt {
             S::ShowVariable { variable } => match self.show(variable)? {
                 Output::Rows { schema, .. } => Ok(Some(Some(schema))),
-                Output::Command { .. } => Ok(Some(None)),
+                Output::Copy { .. } | Output::Command { .. } => Ok(Some(None)),
             },
+            S::Copy { .. } => Ok(Some(None)),
             S::Set(_)
             | S::Reset(_)
             | S::StartTransaction { .. }

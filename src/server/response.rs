@@ -9,14 +9,17 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream;
 use pgwire::api::portal::Format;
-use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::CopyData;
 use tracing::{debug, error};
 
-use crate::engine::Output;
+use super::copy;
+use crate::engine::{CopyFormat, Output};
 use crate::error::Error;
 
 /// SQLSTATE for a statement that is syntactically wrong (also used for protocol-level SQL
@@ -31,7 +34,27 @@ pub(super) fn into_response(output: Output, format: &Format) -> PgWireResult<Res
     match output {
         Output::Rows { schema, batches } => Ok(Response::Query(rows(&schema, batches, format)?)),
         Output::Command { tag, rows } => Ok(command(&tag, rows)),
+        Output::Copy { schema, batches, format } => copy_out(&schema, &batches, &format),
     }
+}
+
+/// The rows of `COPY ... TO STDOUT`, one CopyData message per row (pgwire counts them for
+/// the `COPY n` tag).
+fn copy_out(schema: &SchemaRef, batches: &[RecordBatch], format: &CopyFormat) -> PgWireResult<Response> {
+    let mut lines = Vec::new();
+    for batch in batches {
+        lines.extend(copy::rows(batch, format).map_err(|e| internal(e.to_string()))?);
+    }
+    if format.header && format.csv {
+        // In the first row's message, so that the header is not counted as a row.
+        let header = copy::header(schema, format);
+        match lines.first_mut() {
+            Some(first) => first.insert_str(0, &header),
+            None => lines.push(header),
+        }
+    }
+    let data = stream::iter(lines.into_iter().map(|l| Ok(CopyData::new(Bytes::from(l)))));
+    Ok(Response::CopyOut(CopyResponse::new(0, schema.fields().len(), data)))
 }
 
 /// Row descriptions for `schema`, each column in the format the client asked for.
