@@ -205,13 +205,13 @@ impl OverlayTable {
         let mut relations = Relations::default();
         let mut kinds: Vec<String> =
             as_string_array(column(&class, "relkind")?)?.iter().map(|k| k.unwrap_or("").to_string()).collect();
-        for i in 0..class.num_rows() {
+        for (i, kind) in kinds.iter_mut().enumerate() {
             let schema = schemas.get(&namespace.value(i)).map(String::as_str).unwrap_or("");
             if !VISIBLE_SCHEMAS.contains(&schema) {
                 relations.invisible.insert(oids.value(i));
             }
             if schema == SCHEMA_NAME && views.contains(names.value(i)) {
-                kinds[i] = "m".to_string();
+                *kind = "m".to_string();
                 relations.views.insert(oids.value(i), names.value(i).to_string());
             }
         }

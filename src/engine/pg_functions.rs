@@ -41,7 +41,7 @@ struct PgFunction {
 
 impl PgFunction {
     /// A function of `arities` arguments (of any type) returning `returns`.
-    fn new(name: &'static str, arities: &[usize], returns: DataType, body: Body) -> ScalarUDF {
+    fn udf(name: &'static str, arities: &[usize], returns: DataType, body: Body) -> ScalarUDF {
         let variants =
             arities.iter().map(|&n| if n == 0 { TypeSignature::Nullary } else { TypeSignature::Any(n) }).collect();
         let signature = Signature::one_of(variants, Volatility::Stable);
@@ -107,9 +107,9 @@ pub(super) fn register(
         ctx.register_udf(always_true(name));
     }
     let sizes = |_: &[ArrayRef], rows: usize| -> DfResult<ArrayRef> { Ok(Arc::new(Int64Array::from(vec![0; rows]))) };
-    ctx.register_udf(PgFunction::new("pg_database_size", &[1], DataType::Int64, Arc::new(sizes)));
+    ctx.register_udf(PgFunction::udf("pg_database_size", &[1], DataType::Int64, Arc::new(sizes)));
     let empty = |_: &[ArrayRef], rows: usize| -> DfResult<ArrayRef> { Ok(Arc::new(StringArray::from(vec![""; rows]))) };
-    ctx.register_udf(PgFunction::new("pg_tablespace_location", &[1], DataType::Utf8, Arc::new(empty)));
+    ctx.register_udf(PgFunction::udf("pg_tablespace_location", &[1], DataType::Utf8, Arc::new(empty)));
     let nulls: [(&str, &[usize]); 9] = [
         ("obj_description", &[1, 2]),
         ("col_description", &[2]),
@@ -139,7 +139,7 @@ fn version() -> ScalarUDF {
         std::env::consts::ARCH
     );
     let body: Body = Arc::new(move |_, rows| Ok(Arc::new(StringArray::from(vec![text.as_str(); rows]))));
-    PgFunction::new("version", &[0], DataType::Utf8, body)
+    PgFunction::udf("version", &[0], DataType::Utf8, body)
 }
 
 /// A function without arguments that answers `value` (a one-row array).
@@ -149,7 +149,7 @@ fn constant(name: &'static str, value: ArrayRef) -> ScalarUDF {
         let indices = arrow::array::UInt32Array::from(vec![0; rows]);
         Ok(arrow::compute::take(&value, &indices, None)?)
     });
-    PgFunction::new(name, &[0], returns, body)
+    PgFunction::udf(name, &[0], returns, body)
 }
 
 /// When this process started, for `pg_postmaster_start_time()`.
@@ -167,13 +167,13 @@ fn to_regtype(type_oids: HashMap<String, i32>) -> ScalarUDF {
             names.as_string::<i32>().iter().map(|n| n.and_then(|n| type_oids.get(n).copied())).collect();
         Ok(Arc::new(oids))
     });
-    PgFunction::new("to_regtype", &[1], DataType::Int32, body)
+    PgFunction::udf("to_regtype", &[1], DataType::Int32, body)
 }
 
 /// `pg_get_userbyid(oid)`: the owner of everything.
 fn get_userbyid() -> ScalarUDF {
     let body: Body = Arc::new(|_, rows| Ok(Arc::new(StringArray::from(vec![OWNER; rows]))));
-    PgFunction::new("pg_get_userbyid", &[1], DataType::Utf8, body)
+    PgFunction::udf("pg_get_userbyid", &[1], DataType::Utf8, body)
 }
 
 /// `pg_table_is_visible(oid)`: true unless the relation is outside the search path.
@@ -185,7 +185,7 @@ fn table_is_visible(relations: Arc<RwLock<Relations>>) -> ScalarUDF {
             oids.as_primitive::<Int32Type>().iter().map(|o| o.map(|o| !relations.invisible.contains(&o))).collect();
         Ok(Arc::new(visible))
     });
-    PgFunction::new("pg_table_is_visible", &[1], DataType::Boolean, body)
+    PgFunction::udf("pg_table_is_visible", &[1], DataType::Boolean, body)
 }
 
 /// `pg_get_viewdef(oid [, pretty])`: the query of a materialized view, NULL for others.
@@ -203,17 +203,17 @@ fn get_viewdef(relations: Arc<RwLock<Relations>>, catalog: Arc<RwLock<Catalog>>)
         };
         Ok(Arc::new(defs))
     });
-    PgFunction::new("pg_get_viewdef", &[1, 2], DataType::Utf8, body)
+    PgFunction::udf("pg_get_viewdef", &[1, 2], DataType::Utf8, body)
 }
 
 /// A visibility check that is always true: every type and function is in `pg_catalog`.
 fn always_true(name: &'static str) -> ScalarUDF {
     let body: Body = Arc::new(|_, rows| Ok(Arc::new(BooleanArray::from(vec![true; rows]))));
-    PgFunction::new(name, &[1], DataType::Boolean, body)
+    PgFunction::udf(name, &[1], DataType::Boolean, body)
 }
 
 /// A function that answers NULL text.
 fn null_text(name: &'static str, arities: &[usize]) -> ScalarUDF {
     let body: Body = Arc::new(|_, rows| Ok(new_null_array(&DataType::Utf8, rows)));
-    PgFunction::new(name, arities, DataType::Utf8, body)
+    PgFunction::udf(name, arities, DataType::Utf8, body)
 }

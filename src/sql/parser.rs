@@ -185,10 +185,11 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
 /// plain statements only is first matched against the known client catalog queries.
 fn for_datafusion(sql: &str, statements: Vec<Statement>) -> Vec<Statement> {
     let all_plain = statements.iter().all(|s| matches!(s, Statement::Query(_)));
-    if all_plain && let Some(known) = super::compat::known_client_queries(sql) {
-        if known.len() == statements.len() {
-            return known.into_iter().map(|s| Statement::Query(Box::new(s))).collect();
-        }
+    if all_plain
+        && let Some(known) = super::compat::known_client_queries(sql)
+        && known.len() == statements.len()
+    {
+        return known.into_iter().map(|s| Statement::Query(Box::new(s))).collect();
     }
     statements
         .into_iter()
