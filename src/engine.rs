@@ -8,14 +8,23 @@
 
 mod changelog;
 mod ddl;
+mod information_schema;
+mod pg_catalog;
+mod pg_functions;
 mod push;
 mod query;
+mod session;
+mod settings;
 mod sinks;
 mod subscribe;
-pub use push::PushQuery;
-pub use subscribe::Subscription;
 mod system;
 mod tables;
+
+pub use push::PushQuery;
+pub use session::Session;
+
+mod copy;
+pub use subscribe::Subscription;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -45,6 +54,15 @@ pub enum Output {
         /// Rows.
         batches: Vec<RecordBatch>,
     },
+    /// The rows of `COPY (query) TO STDOUT`, to send in COPY's text or CSV format.
+    Copy {
+        /// Columns.
+        schema: SchemaRef,
+        /// Rows.
+        batches: Vec<RecordBatch>,
+        /// How the rows are written.
+        format: CopyFormat,
+    },
     /// A command completion with its Postgres tag, e.g. "CREATE STREAM".
     Command {
         /// The tag.
@@ -58,6 +76,19 @@ impl Output {
     fn command(tag: &str) -> Output {
         Output::Command { tag: tag.to_string(), rows: None }
     }
+}
+
+/// The format options of `COPY ... TO STDOUT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyFormat {
+    /// CSV rather than Postgres's text format.
+    pub csv: bool,
+    /// A first line of column names (CSV only).
+    pub header: bool,
+    /// Between columns: tab for text, comma for CSV.
+    pub delimiter: char,
+    /// How NULL is written: `\N` for text, nothing for CSV.
+    pub null: String,
 }
 
 /// What the extended protocol needs before execution.
@@ -106,13 +137,19 @@ struct Inner {
 pub const CATALOG_NAME: &str = "sluice";
 /// The schema of user objects.
 pub const SCHEMA_NAME: &str = "public";
+/// The Postgres version Sluice reports; clients pick SQL dialect features by it.
+pub const SERVER_VERSION: &str = "16.6";
+/// [`SERVER_VERSION`] as `server_version_num` gives it.
+pub const SERVER_VERSION_NUM: &str = "160006";
+/// The user of sessions nobody logged into (`sluice run`, [`Engine::execute`]).
+pub const DEFAULT_USER: &str = "sluice";
 
 impl Engine {
     /// Opens the engine over `store`, restoring every stream and view found there.
     pub async fn open(store: Store, config: EngineConfig) -> Result<Engine> {
         let session = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
-            .with_information_schema(true)
+            .with_information_schema(false)
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
             // TIMESTAMPTZ is a timestamp in UTC, the TimeZone the server reports to clients.
             .set_str("datafusion.execution.time_zone", "UTC");
@@ -129,6 +166,9 @@ impl Engine {
         }
         let catalog = Arc::new(RwLock::new(Catalog::default()));
         system::register(&ctx, &catalog, &store)?;
+        pg_catalog::register(&ctx, &catalog)?;
+        information_schema::register(&ctx, &catalog)?;
+        // After pg_catalog: its type planner is wrapped.
         sql::types::register(&ctx);
         let engine = Engine {
             inner: Arc::new(Inner { store, ctx, catalog, stream_schemas, ddl: tokio::sync::Mutex::new(()), config }),
@@ -174,9 +214,9 @@ impl Engine {
             | Statement::ShowSinks
             | Statement::Describe(_)
             | Statement::Explain(_) => {
-                let schema = match self.execute(stmt, vec![]).await? {
+                let schema = match self.run(stmt, vec![]).await? {
                     Output::Rows { schema, .. } => Some(schema),
-                    Output::Command { .. } => None,
+                    Output::Copy { .. } | Output::Command { .. } => None,
                 };
                 Ok(Description { params: vec![], schema })
             }
@@ -185,9 +225,16 @@ impl Engine {
         }
     }
 
-    /// Executes one statement with values for `$1..$n`. A panic inside is caught and
-    /// reported as an internal error, so a bug never takes a connection down.
+    /// Executes one statement with values for `$1..$n` in a session of its own, so
+    /// settings it makes are forgotten.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        self.session(DEFAULT_USER).execute(stmt, params).await
+    }
+
+    /// Executes one statement (not a session statement: those are the session's). A panic
+    /// inside is caught and reported as an internal error, so a bug never takes a
+    /// connection down.
+    async fn run(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         match AssertUnwindSafe(self.execute_inner(stmt, params)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
@@ -235,11 +282,13 @@ impl Engine {
         }
     }
 
-    /// Parses and executes every statement of `sql` in order, stopping at the first error.
+    /// Parses and executes every statement of `sql` in order in one session, stopping at
+    /// the first error.
     pub async fn execute_sql(&self, sql: &str) -> Result<Vec<Output>> {
+        let session = self.session(DEFAULT_USER);
         let mut outputs = Vec::new();
         for stmt in self.parse(sql)? {
-            outputs.push(self.execute(&stmt, vec![]).await?);
+            outputs.push(session.execute(&stmt, vec![]).await?);
         }
         Ok(outputs)
     }

@@ -37,6 +37,9 @@ pub enum Error {
     /// A value is invalid for its type or option (22023).
     #[error("{0}")]
     InvalidParameter(String),
+    /// A run-time parameter that cannot be changed (55P02).
+    #[error("{0}")]
+    CantChange(String),
     /// Bad data met while executing (22000).
     #[error("{0}")]
     Data(String),
@@ -64,6 +67,21 @@ pub enum Error {
     /// The server is shutting down or a pipeline stopped.
     #[error("{0}")]
     Shutdown(String),
+    /// The client broke the wire protocol, e.g. a malformed SCRAM message (08P01).
+    #[error("{0}")]
+    Protocol(String),
+    /// Wrong password or unknown user (28P01); the message never says which.
+    #[error("password authentication failed for user \"{user}\"")]
+    AuthenticationFailed { user: String },
+    /// The client may not connect this way, e.g. without TLS or a user name (28000).
+    #[error("{0}")]
+    InvalidAuthorization(String),
+    /// A configuration file or setting is invalid (F0000).
+    #[error("{0}")]
+    Config(String),
+    /// A CancelRequest interrupted the statement (57014).
+    #[error("canceling statement due to user request")]
+    Canceled,
     /// A bug: an invariant of Sluice itself was broken (XX000).
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,10 +109,16 @@ impl Error {
             Error::Connector(_) => "58000",
             Error::Unreachable(_) => "08001",
             Error::UndefinedObject(_) => "42704",
+            Error::CantChange(_) => "55P02",
             Error::DataFusion(e) => datafusion_sqlstate(e),
             Error::Arrow(e) => arrow_sqlstate(e),
             Error::State(_) | Error::Io(_) => "58030",
             Error::Shutdown(_) => "57P01",
+            Error::Protocol(_) => "08P01",
+            Error::AuthenticationFailed { .. } => "28P01",
+            Error::InvalidAuthorization(_) => "28000",
+            Error::Config(_) => "F0000",
+            Error::Canceled => "57014",
             Error::Internal(_) => "XX000",
         }
     }

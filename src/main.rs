@@ -1,14 +1,21 @@
-//! The `sluice` command: `serve` starts the Postgres-wire server, `run` executes a script.
+//! The `sluice` command: `serve` starts the Postgres-wire server, `run` executes a script,
+//! `hash-password` makes a SCRAM-SHA-256 verifier for the `--auth` file.
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::process::{Command as Process, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use sluice::run::{OutputFormat, run_script};
+use sluice::server::{Security, Tls, Users, Verifier};
 use sluice::state::Store;
 use sluice::{Engine, EngineConfig};
-use tracing::info;
+use tracing::{info, warn};
 
 /// mimalloc: Arrow batches are allocated on one thread and freed on another, which glibc's
 /// allocator handles with much more page-faulting and fragmentation.
@@ -26,17 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server and keep materialized views up to date until stopped.
-    Serve {
-        /// Address to listen on for Postgres clients.
-        #[arg(long, default_value = "127.0.0.1:5433")]
-        listen: String,
-        /// Directory of the durable store (created if missing).
-        #[arg(long, default_value = "./sluice-data")]
-        data_dir: PathBuf,
-        /// Milliseconds between checkpoints; views show new results at each checkpoint.
-        #[arg(long, default_value_t = 1000)]
-        checkpoint_interval_ms: u64,
-    },
+    Serve(ServeArgs),
     /// Execute a SQL script in a temporary instance over bounded sources and print results.
     Run {
         /// The script to execute.
@@ -45,42 +42,163 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Read a password from standard input and print its SCRAM-SHA-256 verifier, for the
+    /// file given to `serve --auth`.
+    HashPassword {
+        /// Print a whole auth-file line for this user instead of the verifier alone.
+        #[arg(long)]
+        user: Option<String>,
+        /// PBKDF2 iterations a client runs to log in (Postgres's default is 4096).
+        #[arg(long, default_value_t = sluice::server::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
+}
+
+/// The options of `sluice serve`.
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on for Postgres clients. The default accepts only local
+    /// clients; 0.0.0.0:5433 accepts anyone who can reach the machine (use --auth then).
+    #[arg(long, default_value = "127.0.0.1:5433")]
+    listen: String,
+    /// Directory of the durable store (created if missing).
+    #[arg(long, default_value = "./sluice-data")]
+    data_dir: PathBuf,
+    /// Milliseconds between checkpoints; views show new results at each checkpoint.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// File of users and their SCRAM-SHA-256 verifiers (see docs/security.md); every
+    /// client must then log in with a password. Without it every user is trusted.
+    #[arg(long, value_name = "FILE")]
+    auth: Option<PathBuf>,
+    /// PEM certificate chain (server certificate first) for clients asking for TLS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the TLS certificate.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Refuse clients that do not use TLS.
+    #[arg(long, requires = "tls_cert")]
+    tls_required: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Serve { .. } => "info",
-        Command::Run { .. } => "warn",
+        Command::Serve(_) => "info",
+        Command::Run { .. } | Command::HashPassword { .. } => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let runtime = runtime().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { listen, data_dir, checkpoint_interval_ms } => {
-            runtime.block_on(serve(listen, data_dir, checkpoint_interval_ms))
-        }
+        Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Run { script, format } => runtime.block_on(run(script, format)),
+        Command::HashPassword { user, iterations } => hash_password(user, iterations),
     }
 }
 
-async fn serve(listen: String, data_dir: PathBuf, checkpoint_interval_ms: u64) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let store = Store::open(&data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs { listen, data_dir, checkpoint_interval_ms, .. } = &args;
+    let security = security(&args)?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let store = Store::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let config = EngineConfig {
-        checkpoint_interval: Duration::from_millis(checkpoint_interval_ms.max(10)),
+        checkpoint_interval: Duration::from_millis((*checkpoint_interval_ms).max(10)),
         ..EngineConfig::default()
     };
     let engine = Engine::open(store, config).await?;
-    let listener =
-        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    info!(address = %listener.local_addr()?, data_dir = %data_dir.display(), "sluice is ready for connections");
-    sluice::server::run(listener, engine.clone(), shutdown_signal()).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    warn_if_exposed(address, &security);
+    info!(%address, data_dir = %data_dir.display(), "sluice is ready for connections");
+    sluice::server::run_with(listener, engine.clone(), security, shutdown_signal()).await?;
     engine.shutdown().await;
     info!("sluice stopped");
     Ok(())
+}
+
+/// The tokio runtime: one worker per core, as usual, plus [`SPARE_WORKERS`]. DataFusion runs
+/// a query's partitions as tasks, one per core, that can keep a worker busy for seconds
+/// without yielding; the spare workers keep the I/O driver polled meanwhile, so new
+/// connections, cancel requests and other clients are still served.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread().worker_threads(cores + SPARE_WORKERS).enable_all().build()
+}
+
+/// Tokio workers beyond one per core.
+const SPARE_WORKERS: usize = 2;
+
+/// Loads the auth file and the TLS certificate, if given.
+fn security(args: &ServeArgs) -> anyhow::Result<Security> {
+    let users = args.auth.as_deref().map(Users::load).transpose()?.map(Arc::new);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together: give both or neither"),
+    };
+    if let Some(users) = &users {
+        info!(users = users.len(), "clients log in with SCRAM-SHA-256");
+    }
+    if tls.is_some() {
+        info!(required = args.tls_required, "TLS enabled");
+    }
+    Ok(Security { users, tls, tls_required: args.tls_required })
+}
+
+/// Warns when anyone who can reach a non-loopback address may connect as any user.
+fn warn_if_exposed(address: SocketAddr, security: &Security) {
+    if !address.ip().is_loopback() && security.users.is_none() {
+        warn!(
+            %address,
+            "listening on a non-loopback address without --auth: anyone who can reach it can connect as any user"
+        );
+    }
+}
+
+/// `sluice hash-password`: reads one line (the password) and prints its verifier.
+fn hash_password(user: Option<String>, iterations: u32) -> anyhow::Result<()> {
+    let iterations = NonZeroU32::new(iterations).context("--iterations must be at least 1")?;
+    let password = read_password()?;
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    let verifier = Verifier::from_password(&password, iterations)?;
+    match user {
+        Some(user) if user.is_empty() || user.contains(char::is_whitespace) || user.contains('#') => {
+            anyhow::bail!("user name \"{user}\" cannot be empty or contain spaces or '#'")
+        }
+        Some(user) => println!("{user} {verifier}"),
+        None => println!("{verifier}"),
+    }
+    Ok(())
+}
+
+/// The first line of standard input, without its line ending. On a terminal it prompts
+/// and turns echo off while the password is typed.
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    if terminal {
+        eprint!("Password: ");
+        std::io::stderr().flush()?;
+        stty("-echo");
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if terminal {
+        stty("echo");
+        eprintln!();
+    }
+    read.context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_string())
+}
+
+/// Sets a terminal mode with stty(1); without it the password is echoed, nothing worse.
+fn stty(mode: &str) {
+    let _ = Process::new("stty").arg(mode).stdin(Stdio::inherit()).stderr(Stdio::null()).status();
 }
 
 async fn shutdown_signal() {

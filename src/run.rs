@@ -34,13 +34,14 @@ pub async fn run_script(script: &str, format: OutputFormat, out: &mut dyn Write)
 }
 
 async fn run_statements(engine: &Engine, script: &str, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    let session = engine.session(crate::engine::DEFAULT_USER);
     for stmt in engine.parse(script)? {
-        match engine.execute(&stmt, vec![]).await? {
+        match session.execute(&stmt, vec![]).await? {
             Output::Rows { schema, batches } => match format {
                 OutputFormat::Table => write_table(&schema, &batches, out)?,
                 OutputFormat::Csv => write_csv(&batches, out)?,
             },
-            Output::Command { .. } => {}
+            Output::Copy { .. } | Output::Command { .. } => {}
         }
     }
     Ok(())

@@ -1,35 +1,50 @@
 //! The Postgres front door: accepts TCP connections and speaks the Postgres wire protocol
 //! (v3) on each, handing all SQL to the [`Engine`].
 //!
-//! `main.rs` calls [`run`] with a bound listener (tests bind port 0). This module owns the
-//! accept loop, one task and one tracing span per connection, and graceful shutdown. The
-//! protocol bookkeeping (framing, prepared statements, portals, Sync, cancel keys) is
-//! pgwire's; encoding Arrow batches as rows is arrow-pg's. It never plans or executes SQL
-//! itself: statements go through `Engine::parse`, `Engine::describe` and `Engine::execute`.
+//! `main.rs` calls [`run`] (or [`run_with`], with [`Security`] settings) with a bound
+//! listener (tests bind port 0). This module owns the accept loop, one task and one
+//! tracing span per connection, and graceful shutdown. The protocol bookkeeping (framing,
+//! prepared statements, portals, Sync, cancel keys, the TLS handshake) is pgwire's;
+//! encoding Arrow batches as rows is arrow-pg's. It never plans or executes SQL itself:
+//! statements go through `Engine::parse`, `Engine::describe` and `Engine::execute`.
 //!
 //! ```text
 //!  run ── accept ──► Connection::serve            one task + span per client
-//!                      │ startup.rs    trust auth, ParameterStatus, cancel key
+//!                      │ tls.rs        SSLRequest / direct TLS with --tls-cert/--tls-key
+//!                      │ startup.rs    trust or SCRAM-SHA-256, ParameterStatus, cancel key
+//!                      │   auth.rs     the --auth file of users and verifiers
+//!                      │   scram.rs    the SCRAM exchange (RFC 5802/7677, channel binding)
+//!                      │ session.rs    the connection's engine Session; ParameterStatus
 //!                      │ simple.rs     Query: parse → execute each → rows / tag / error
 //!                      │ extended.rs   Parse → parse + describe; Execute → execute
 //!                      │   params.rs   bound values → ScalarValue
+//!                      │ cancel.rs     which statements a CancelRequest may interrupt
 //!                      │ subscribe.rs  push queries (SUBSCRIBE, EMIT CHANGES) as a Query
 //!                      │ portal.rs     push queries on a prepared portal (Execute)
 //!                      └ response.rs   Output / Error → pgwire Response
 //!                          types.rs    column types and row encoding (arrow-pg, json/jsonb/varchar)
+//!                          copy.rs     COPY ... TO STDOUT rows in text or CSV format
 //! ```
 //!
-//! Not supported: TLS (SSLRequest is refused, so clients fall back to plain TCP), COPY
-//! (except `COPY (SUBSCRIBE ...) TO STDOUT`), and authentication (every user is trusted).
+//! Security (see docs/security.md): without an auth file every user is trusted; with one,
+//! every client must pass SCRAM-SHA-256. TLS is offered when a certificate is configured
+//! (and can be required). Not supported: client certificates, per-database or per-host
+//! rules, COPY FROM (only `COPY ... TO STDOUT` is served).
 
+mod auth;
+mod cancel;
 mod connection;
+mod copy;
 mod extended;
 mod params;
 mod portal;
 mod response;
+mod scram;
+mod session;
 mod simple;
 mod startup;
 mod subscribe;
+mod tls;
 mod types;
 
 use std::future::Future;
@@ -45,7 +60,10 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::engine::Engine;
 use crate::error::Result;
+pub use auth::Users;
 use connection::{Connection, Handlers};
+pub use scram::{DEFAULT_ITERATIONS, Verifier};
+pub use tls::Tls;
 
 /// How long open connections get to finish their current statement after shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -53,16 +71,34 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The longest pause between retries of a failing `accept`; after it, `run` gives up.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(64);
 
-/// Serves the Postgres protocol on `listener` until `shutdown` completes.
+/// How clients must connect. The default trusts every user and refuses TLS.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// The users of the auth file: when set, every client must pass SCRAM-SHA-256.
+    pub users: Option<Arc<Users>>,
+    /// The certificate and key offered to clients asking for TLS.
+    pub tls: Option<Tls>,
+    /// Refuse clients that do not use TLS (FATAL 28000).
+    pub tls_required: bool,
+}
+
+/// Serves the Postgres protocol on `listener`, trusting every client and refusing TLS,
+/// until `shutdown` completes; see [`run_with`].
+pub async fn run(listener: TcpListener, engine: Engine, shutdown: impl Future) -> Result<()> {
+    run_with(listener, engine, Security::default(), shutdown).await
+}
+
+/// Serves the Postgres protocol on `listener`, admitting clients by `security`, until
+/// `shutdown` completes.
 ///
 /// On shutdown it stops accepting, lets every connection finish the message it is
 /// processing, sends each client FATAL 57P01 and waits up to [`SHUTDOWN_GRACE`] for the
 /// connections to close before dropping the rest. Returns an error only if the listener
 /// keeps failing.
-pub async fn run(listener: TcpListener, engine: Engine, shutdown: impl Future) -> Result<()> {
+pub async fn run_with(listener: TcpListener, engine: Engine, security: Security, shutdown: impl Future) -> Result<()> {
     let (stop, stopping) = watch::channel(false);
-    let mut server =
-        Listener { listener, handlers: Arc::new(Handlers::new(engine)), stopping, connections: JoinSet::new() };
+    let handlers = Arc::new(Handlers::new(engine, security));
+    let mut server = Listener { listener, handlers, stopping, connections: JoinSet::new() };
     let result = tokio::select! {
         result = server.accept_loop() => result,
         _ = shutdown => {

@@ -9,6 +9,7 @@
 //! `types` plans the Postgres types Arrow lacks (json, jsonb, varchar); `literals` reads
 //! `bytea` and `interval` literals as Postgres does.
 
+pub mod compat;
 pub mod ksql;
 pub mod literals;
 pub mod parser;

@@ -48,3 +48,70 @@ fn psql_session() {
     assert!(stdout.contains(" views \n-------\n     1\n(1 row)"), "session did not go on after the error:\n{stdout}");
     assert!(stdout.contains("bids | file"), "SHOW STREAMS output:\n{stdout}");
 }
+
+/// psql's catalog commands (`\d` and friends), `\timing`, `COPY ... TO STDOUT` and `\copy`.
+#[test]
+fn psql_catalog_commands_and_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::Server::start(dir.path());
+    let csv = dir.path().join("stats.csv");
+    let script = dir.path().join("describe.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel TEXT, date_time TIMESTAMP,
+               WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+               WITH (connector = 'file', path = 'tests/data/bids_small.json', format = 'json');
+             CREATE MATERIALIZED VIEW stats AS
+               SELECT auction, window_end, count(*) AS bids FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+               GROUP BY auction, window_end;
+             FLUSH;
+             \\dt
+             \\dm
+             \\dv
+             \\d
+             \\d stats
+             \\d+ stats
+             \\dn
+             \\l
+             \\du
+             \\df
+             \\timing on
+             COPY (SELECT auction, bids FROM stats WHERE window_end = TIMESTAMP '2026-03-01 10:00:10' ORDER BY auction) TO STDOUT;
+             \\copy (SELECT auction, bids FROM stats WHERE window_end = TIMESTAMP '2026-03-01 10:00:10' ORDER BY auction) TO '{}' WITH CSV HEADER
+             SET application_name = 'psql-test';
+             SHOW application_name;
+            ",
+            csv.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "sluice", "-d", "sluice"])
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&script)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .current_dir(common::repo_root())
+        .output()
+        .expect("run psql");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "psql failed: {stderr}\n{stdout}");
+    for expected in [
+        " public | bids | table | sluice",
+        " public | stats | materialized view | sluice",
+        "Materialized view \"public.stats\"",
+        " window_end | timestamp without time zone |",
+        "View definition:",
+        " public         | sluice",
+        " sluice    | Superuser",
+        "List of functions",
+        "1\t3\n2\t2\n",
+        "COPY 2",
+        "Time: ",
+        " psql-test",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "auction,bids\n1,3\n2,2\n");
+}

@@ -1,5 +1,5 @@
-//! Ad-hoc statements: SELECT over views (and system tables) executed by DataFusion, and the
-//! session chatter clients send (SET, BEGIN, COMMIT, ...).
+//! Ad-hoc statements: SELECT over views, system tables and the Postgres catalogs, executed
+//! by DataFusion. Statements that write or define plain tables are refused here.
 //!
 //! Called by the engine for every statement that is not Sluice DDL. In bounded mode
 //! (`sluice run`) a query first waits until every pipeline has consumed its input, so a
@@ -16,9 +16,7 @@ use crate::error::{Error, Result};
 
 impl Engine {
     pub(super) async fn query(&self, stmt: &ast::Statement, params: Vec<ScalarValue>) -> Result<Output> {
-        if let Some(output) = session_command(stmt)? {
-            return Ok(output);
-        }
+        refused(stmt)?;
         if self.inner.config.bounded {
             self.flush().await?;
         }
@@ -33,9 +31,7 @@ impl Engine {
     }
 
     pub(super) async fn describe_query(&self, stmt: &ast::Statement) -> Result<Description> {
-        if session_command(stmt)?.is_some() {
-            return Ok(Description { params: vec![], schema: None });
-        }
+        refused(stmt)?;
         let plan = self.plan(stmt).await?;
         let types = plan.get_parameter_types()?;
         // A parameter DataFusion leaves untyped has the type it is cast to, as in Postgres.
@@ -66,30 +62,25 @@ impl Engine {
     }
 }
 
-/// Statements answered without DataFusion, or refused.
-fn session_command(stmt: &ast::Statement) -> Result<Option<Output>> {
+/// Statements refused before planning (session statements are the session's).
+fn refused(stmt: &ast::Statement) -> Result<()> {
     use ast::Statement as S;
-    let tag = match stmt {
-        S::Set(_) => "SET",
-        S::StartTransaction { .. } => "BEGIN",
-        S::Commit { .. } => "COMMIT",
-        S::Rollback { .. } => "ROLLBACK",
-        S::Discard { .. } => "DISCARD ALL",
-        S::Query(_) | S::Explain { .. } | S::ShowVariable { .. } | S::ShowTables { .. } | S::ShowColumns { .. } => {
-            return Ok(None);
+    match stmt {
+        S::Query(q) if matches!(q.body.as_ref(), ast::SetExpr::Select(s) if s.into.is_some()) => {
+            Err(Error::Unsupported("SELECT INTO is not supported: Sluice has no temporary or plain tables".into()))
         }
-        S::CreateTable(_) => return Err(Error::Unsupported("CREATE TABLE is not supported; use CREATE STREAM".into())),
+        S::Query(_) | S::Explain { .. } | S::ShowTables { .. } | S::ShowColumns { .. } => Ok(()),
+        S::CreateTable(_) => Err(Error::Unsupported("CREATE TABLE is not supported; use CREATE STREAM".into())),
         S::CreateView(_) => {
-            return Err(Error::Unsupported("CREATE VIEW is not supported; use CREATE MATERIALIZED VIEW".into()));
+            Err(Error::Unsupported("CREATE VIEW is not supported; use CREATE MATERIALIZED VIEW".into()))
         }
         S::Insert(_) | S::Update(_) | S::Delete(_) | S::Truncate(_) | S::Merge(_) => {
-            return Err(Error::Unsupported("streams and views are read-only: rows come from sources".into()));
+            Err(Error::Unsupported("streams and views are read-only: rows come from sources".into()))
         }
         other => {
             let text = other.to_string();
             let word = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-            return Err(Error::Unsupported(format!("{word} is not supported")));
+            Err(Error::Unsupported(format!("{word} is not supported")))
         }
-    };
-    Ok(Some(Output::command(tag)))
+    }
 }

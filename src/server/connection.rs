@@ -1,6 +1,6 @@
-//! One client connection: refuses TLS, then reads protocol messages and hands each to
-//! pgwire's dispatcher with Sluice's handlers, until the client leaves or the server shuts
-//! down.
+//! One client connection: negotiates TLS (accepting SSLRequest and direct TLS when the
+//! server has a certificate), then reads protocol messages and hands each to pgwire's
+//! dispatcher with Sluice's handlers, until the client leaves or the server shuts down.
 //!
 //! `server::run` spawns [`Connection::serve`] for every accepted socket, inside a span
 //! naming the peer. Shutdown is checked only between messages: a statement that is running
@@ -9,6 +9,9 @@
 //! `process_message` routes them to the handlers, except push queries (SUBSCRIBE, EMIT
 //! CHANGES), which it serves itself: a simple Query by `super::subscribe`, an Execute by
 //! `super::portal`. Messages a client sends while a push query runs wait in a backlog.
+//! pgwire lets a CancelRequest interrupt an ordinary Query or Execute; statements that
+//! change the catalog are shielded from it (`super::cancel`). A FATAL error (failed
+//! authentication, for one) is sent and ends the connection at once.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -21,27 +24,34 @@ use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, NoopHandler, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use pgwire::tokio::TlsAcceptor;
+use pgwire::tokio::server::{MaybeTls, PgWireMessageServerCodec, negotiate_tls, process_error, process_message};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Sleep, sleep};
+use tokio_util::codec::Framed;
 use tracing::{debug, info};
 
+use super::Security;
+use super::cancel::Shield;
 use super::extended::{ExtendedQuery, Prepared};
 use super::simple::SimpleQuery;
-use super::startup::TrustStartup;
+use super::startup::Startup;
 use super::subscribe::ClientSocket;
 use super::{portal, subscribe};
 use crate::engine::Engine;
 use crate::sql::{Statement, Subscribe};
+
+/// A client's socket after TLS negotiation.
+type Socket = Framed<MaybeTls, PgWireMessageServerCodec<Prepared>>;
 
 /// How long a client may take from connecting to finishing startup.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The pgwire handlers, shared by all connections.
 pub(super) struct Handlers {
-    /// Negotiation and trust authentication.
-    startup: Arc<TrustStartup>,
+    /// Negotiation and authentication.
+    startup: Arc<Startup>,
     /// `Query` messages.
     simple: Arc<SimpleQuery>,
     /// Parse / Bind / Describe / Execute / Close / Sync.
@@ -52,19 +62,23 @@ pub(super) struct Handlers {
     copy: Arc<NoopHandler>,
     /// For SUBSCRIBE, which the connection serves itself.
     engine: Engine,
+    /// Accepts TLS handshakes; None when the server has no certificate.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Handlers {
-    /// Handlers that run statements on `engine`.
-    pub(super) fn new(engine: Engine) -> Self {
+    /// Handlers that run statements on `engine` for clients admitted by `security`.
+    pub(super) fn new(engine: Engine, security: Security) -> Self {
         let cancels = Arc::new(ConnectionManager::new());
+        let tls = security.tls.as_ref().map(|tls| tls.acceptor());
         Self {
-            startup: Arc::new(TrustStartup::new(cancels.clone())),
+            startup: Arc::new(Startup::new(cancels.clone(), security)),
             simple: Arc::new(SimpleQuery::new(engine.clone())),
             extended: Arc::new(ExtendedQuery::new(engine.clone())),
             cancel: Arc::new(DefaultCancelHandler::new(cancels)),
             copy: Arc::new(NoopHandler),
             engine,
+            tls,
         }
     }
 
@@ -104,71 +118,76 @@ impl Connection {
     pub(super) async fn serve(mut self, tcp: TcpStream) {
         let startup_deadline = sleep(STARTUP_TIMEOUT);
         tokio::pin!(startup_deadline);
-        let negotiated = tokio::select! {
-            negotiated = negotiate_tls::<Prepared>(tcp, None) => negotiated,
-            _ = &mut startup_deadline => {
-                debug!("startup timed out");
-                return;
-            }
-            _ = shutdown_signal(&mut self.shutdown) => return,
-        };
-        let mut socket = match negotiated {
-            Ok(Some(socket)) => socket,
-            Ok(None) => {
-                debug!("direct TLS requested; TLS is not supported");
-                return;
-            }
-            Err(e) => {
-                debug!(error = %e, "negotiation failed");
-                return;
-            }
-        };
-        let h = self.handlers.clone();
+        let Some(mut socket) = self.negotiate(tcp, startup_deadline.as_mut()).await else { return };
         while let Some(message) = self.next_message(&mut socket, startup_deadline.as_mut()).await {
-            match self.serve_push(&mut socket, &message).await {
-                None => {}
-                Some(Ok(true)) => continue,
-                Some(Ok(false)) => break,
-                // The statement failed (a cancel, for one): report it and wait for Sync.
-                Some(Err(e @ PgWireError::UserError(_))) => match process_error(&mut socket, e, true).await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        debug!(error = %e, "could not report an error");
-                        break;
-                    }
-                },
-                Some(Err(e)) => {
-                    debug!(error = %e, "push query failed");
-                    break;
-                }
-            }
-            let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
-            let extended = match socket.state() {
-                PgWireConnectionState::CopyInProgress(extended) => extended,
-                _ => message.is_extended_query(),
-            };
-            let handled = process_message(
-                message,
-                &mut socket,
-                h.startup.clone(),
-                h.simple.clone(),
-                h.extended.clone(),
-                h.copy.clone(),
-                h.cancel.clone(),
-            )
-            .await;
-            if let Err(e) = handled {
-                debug!(error = %e, "request failed");
-                if let Err(e) = process_error(&mut socket, e, extended).await {
-                    debug!(error = %e, "could not report an error");
-                    break;
-                }
-            }
-            if is_cancel {
+            if !self.handle(&mut socket, message).await {
                 break;
             }
         }
         info!("connection closed");
+    }
+
+    /// Answers SSLRequest (or a direct TLS handshake) and returns the socket ready for the
+    /// startup message, TLS or plain; None when the connection should end.
+    async fn negotiate(&mut self, tcp: TcpStream, startup_deadline: Pin<&mut Sleep>) -> Option<Socket> {
+        let negotiated = tokio::select! {
+            negotiated = negotiate_tls::<Prepared>(tcp, self.handlers.tls.clone()) => negotiated,
+            _ = startup_deadline => {
+                debug!("startup timed out");
+                return None;
+            }
+            _ = shutdown_signal(&mut self.shutdown) => return None,
+        };
+        match negotiated {
+            Ok(Some(socket)) => Some(socket),
+            Ok(None) => {
+                debug!("direct TLS requested, but the server has no certificate");
+                None
+            }
+            Err(e) => {
+                debug!(error = %e, "negotiation failed");
+                None
+            }
+        }
+    }
+
+    /// Handles one message; false when the connection should end.
+    async fn handle(&mut self, socket: &mut Socket, message: PgWireFrontendMessage) -> bool {
+        match self.serve_push(socket, &message).await {
+            None => {}
+            Some(Ok(open)) => return open,
+            // The statement failed (a cancel, for one): report it and wait for Sync.
+            Some(Err(e @ PgWireError::UserError(_))) => return report(socket, e, true).await,
+            Some(Err(e)) => {
+                debug!(error = %e, "push query failed");
+                return false;
+            }
+        }
+        let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+        let extended = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        let h = self.handlers.clone();
+        let shield = Shield::raise(socket, &h.engine, &message);
+        let handled = process_message(
+            message,
+            socket,
+            h.startup.clone(),
+            h.simple.clone(),
+            h.extended.clone(),
+            h.copy.clone(),
+            h.cancel.clone(),
+        )
+        .await;
+        shield.lower(socket);
+        if let Err(e) = handled {
+            debug!(error = %e, "request failed");
+            if !report(socket, e, extended).await {
+                return false;
+            }
+        }
+        !is_cancel
     }
 
     /// Serves `message` if it runs a push query (None if not): Ok(false) when the client
@@ -223,6 +242,26 @@ impl Connection {
                 debug!(error = %e, "unreadable message");
                 None
             }
+        }
+    }
+}
+
+/// Sends `error` to the client; false when the connection must end: the error is FATAL
+/// or could not be sent.
+async fn report(socket: &mut Socket, error: PgWireError, extended: bool) -> bool {
+    let info = ErrorInfo::from(error);
+    if info.is_fatal() {
+        // The session is over: no ReadyForQuery (pgwire's process_error would send one),
+        // and no further message from this client is read.
+        let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
+        let _ = socket.close().await;
+        return false;
+    }
+    match process_error(socket, PgWireError::UserError(Box::new(info)), extended).await {
+        Ok(()) => true,
+        Err(e) => {
+            debug!(error = %e, "could not report an error");
+            false
         }
     }
 }

@@ -27,6 +27,7 @@ use tracing::debug;
 
 use super::params;
 use super::response::{SYNTAX_ERROR, into_response, pg_error, user_error};
+use super::session::{send_reports, session_of};
 use super::types::fields;
 use crate::engine::{Description, Engine};
 use crate::sql::Statement;
@@ -41,6 +42,11 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
+    /// The parsed statement.
+    pub(super) fn statement(&self) -> &Statement {
+        &self.statement
+    }
+
     /// The push query (SUBSCRIBE, EMIT CHANGES) this statement is, if it is one: the
     /// connection serves its Execute itself (`super::portal`).
     pub(super) fn subscription(&self) -> Option<&crate::sql::Subscribe> {
@@ -61,7 +67,7 @@ pub(super) struct StatementParser {
 impl QueryParser for StatementParser {
     type Statement = Prepared;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
+    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Prepared>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -73,7 +79,8 @@ impl QueryParser for StatementParser {
         let Some(statement) = statements.pop() else {
             return Ok(None); // only comments: an empty statement
         };
-        let description = self.engine.describe(&statement).await.map_err(pg_error)?;
+        let session = session_of(client, &self.engine);
+        let description = session.describe(&statement).await.map_err(pg_error)?;
         Ok(Some(Prepared { statement, description: Arc::new(description) }))
     }
 
@@ -141,7 +148,7 @@ impl ExtendedQueryHandler for ExtendedQuery {
         }
     }
 
-    async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Prepared>,
@@ -151,8 +158,10 @@ impl ExtendedQueryHandler for ExtendedQuery {
         let prepared: &Prepared = &portal.statement.statement;
         let values = params::decode(portal, &prepared.description.params)?;
         debug!(portal = %portal.name, params = values.len(), "execute");
-        let output = self.engine.execute(&prepared.statement, values).await.map_err(pg_error)?;
-        into_response(output, &portal.result_column_format)
+        let session = session_of(client, &self.engine);
+        let output = session.execute(&prepared.statement, values).await;
+        send_reports(client, &session).await?;
+        into_response(output.map_err(pg_error)?, &portal.result_column_format)
     }
 }
 

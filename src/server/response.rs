@@ -8,15 +8,18 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream;
 use pgwire::api::portal::Format;
-use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, QueryResponse, Response, Tag};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::CopyData;
 use tracing::{debug, error};
 
+use super::copy;
 use super::types::{encode, fields};
-use crate::engine::Output;
+use crate::engine::{CopyFormat, Output};
 use crate::error::Error;
 
 /// SQLSTATE for a statement that is syntactically wrong (also used for protocol-level SQL
@@ -31,7 +34,27 @@ pub(super) fn into_response(output: Output, format: &Format) -> PgWireResult<Res
     match output {
         Output::Rows { schema, batches } => Ok(Response::Query(rows(&schema, batches, format)?)),
         Output::Command { tag, rows } => Ok(command(&tag, rows)),
+        Output::Copy { schema, batches, format } => copy_out(&schema, &batches, &format),
     }
+}
+
+/// The rows of `COPY ... TO STDOUT`, one CopyData message per row (pgwire counts them for
+/// the `COPY n` tag).
+fn copy_out(schema: &SchemaRef, batches: &[RecordBatch], format: &CopyFormat) -> PgWireResult<Response> {
+    let mut lines = Vec::new();
+    for batch in batches {
+        lines.extend(copy::rows(batch, format).map_err(|e| internal(e.to_string()))?);
+    }
+    if format.header && format.csv {
+        // In the first row's message, so that the header is not counted as a row.
+        let header = copy::header(schema, format);
+        match lines.first_mut() {
+            Some(first) => first.insert_str(0, &header),
+            None => lines.push(header),
+        }
+    }
+    let data = stream::iter(lines.into_iter().map(|l| Ok(CopyData::new(Bytes::from(l)))));
+    Ok(Response::CopyOut(CopyResponse::new(0, schema.fields().len(), data)))
 }
 
 /// A result set whose rows are encoded batch by batch while pgwire writes them out; its

@@ -3,8 +3,8 @@
 //! an ErrorResponse and the remaining statements are skipped, as Postgres does.
 //!
 //! pgwire calls [`SimpleQuery`] for every `Query` message; pgwire itself handles the empty
-//! query string and sends ReadyForQuery. Results are always in text format here. It keeps
-//! no state between queries: sessions, if any, belong to the engine.
+//! query string and sends ReadyForQuery. Results are always in text format here. Statements
+//! run in the connection's session (`super::session`).
 
 use std::fmt::Debug;
 
@@ -20,7 +20,8 @@ use pgwire::messages::PgWireBackendMessage;
 use tracing::debug;
 
 use super::response::{error_info, into_response, pg_error};
-use crate::engine::Engine;
+use super::session::{send_reports, session_of};
+use crate::engine::{Engine, Session};
 
 /// Answers `Query` messages by running each statement through the engine.
 pub(super) struct SimpleQuery {
@@ -34,9 +35,9 @@ impl SimpleQuery {
         Self { engine }
     }
 
-    /// Executes the statements of `sql` in order, stopping after the first failure, whose
-    /// error becomes the last response.
-    async fn execute_all(&self, sql: &str) -> PgWireResult<Vec<Response>> {
+    /// Executes the statements of `sql` in order in `session`, stopping after the first
+    /// failure, whose error becomes the last response.
+    async fn execute_all(&self, session: &Session, sql: &str) -> PgWireResult<Vec<Response>> {
         let statements = self.engine.parse(sql).map_err(pg_error)?;
         if statements.is_empty() {
             // Only comments: Postgres answers EmptyQueryResponse.
@@ -44,7 +45,7 @@ impl SimpleQuery {
         }
         let mut responses = Vec::with_capacity(statements.len());
         for statement in &statements {
-            let response = match self.engine.execute(statement, Vec::new()).await {
+            let response = match session.execute(statement, Vec::new()).await {
                 Ok(output) => into_response(output, &Format::UnifiedText)
                     .unwrap_or_else(|e| Response::Error(Box::new(ErrorInfo::from(e)))),
                 Err(e) => Response::Error(Box::new(error_info(&e))),
@@ -61,7 +62,7 @@ impl SimpleQuery {
 
 #[async_trait]
 impl SimpleQueryHandler for SimpleQuery {
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -69,6 +70,9 @@ impl SimpleQueryHandler for SimpleQuery {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         debug!(sql = query, "simple query");
-        self.execute_all(query).await
+        let session = session_of(client, &self.engine);
+        let responses = self.execute_all(&session, query).await;
+        send_reports(client, &session).await?;
+        responses
     }
 }

@@ -15,8 +15,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::array::RecordBatch;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -29,9 +28,10 @@ use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::info;
 
+use super::copy;
 use super::response::error_info;
 use super::types::{encode, fields};
-use crate::engine::{Engine, PushQuery};
+use crate::engine::{CopyFormat, Engine, PushQuery};
 use crate::error::Error;
 use crate::sql::Subscribe;
 
@@ -158,8 +158,9 @@ where
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
 {
     if copy {
-        let text = copy_text(&batch).map_err(|e| PgWireError::UserError(Box::new(error_info(&e))))?;
-        socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(text)))).await?;
+        let text = copy::rows(&batch, &CopyFormat::text())
+            .map_err(|e| PgWireError::UserError(Box::new(error_info(&Error::from(e)))))?;
+        socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(text.concat())))).await?;
     } else {
         let fields = Arc::new(fields(&query.schema(), &Format::UnifiedText)?);
         for row in encode(fields, batch) {
@@ -186,66 +187,4 @@ where
 /// The error of a cancelled statement (57014).
 pub(super) fn canceled() -> ErrorInfo {
     ErrorInfo::new("ERROR".into(), "57014".into(), "canceling statement due to user request".into())
-}
-
-/// Rows in COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
-fn copy_text(batch: &RecordBatch) -> Result<String, Error> {
-    let options = FormatOptions::new()
-        .with_null("\\N")
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
-    let formatters =
-        batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
-    let mut out = String::new();
-    for row in 0..batch.num_rows() {
-        for (i, f) in formatters.iter().enumerate() {
-            if i > 0 {
-                out.push('\t');
-            }
-            let value = f.value(row).to_string();
-            if batch.column(i).is_null(row) {
-                out.push_str(&value);
-            } else {
-                escape_into(&value, &mut out);
-            }
-        }
-        out.push('\n');
-    }
-    Ok(out)
-}
-
-fn escape_into(value: &str, out: &mut String) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-
-    use super::*;
-
-    #[test]
-    fn copy_text_escapes_and_marks_nulls() {
-        let schema = Schema::new(vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Int64, true)]);
-        let batch = RecordBatch::try_new(
-            Arc::new(schema),
-            vec![
-                Arc::new(StringArray::from(vec![Some("x\ty\\z"), None])),
-                Arc::new(Int64Array::from(vec![Some(1), None])),
-            ],
-        )
-        .unwrap();
-        assert_eq!(copy_text(&batch).unwrap(), "x\\ty\\\\z\t1\n\\N\t\\N\n");
-    }
 }

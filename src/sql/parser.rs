@@ -158,6 +158,7 @@ pub struct DropObject {
 
 /// Parses `sql` into statements; empty text gives none.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let sql: &str = &super::compat::replace_fragments(sql);
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
@@ -169,7 +170,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         if parser.peek_token().token == Token::EOF {
-            return Ok(statements);
+            return Ok(for_datafusion(sql, statements));
         }
         let mut statement = parse_statement(&mut parser, emits)?;
         normalize_table_functions(&mut statement);
@@ -178,6 +179,25 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             return Err(parser.expected::<()>("end of statement", parser.peek_token()).unwrap_err().into());
         }
     }
+}
+
+/// `statements` with the plain SQL ones rewritten by `compat` for DataFusion; a text of
+/// plain statements only is first matched against the known client catalog queries.
+fn for_datafusion(sql: &str, statements: Vec<Statement>) -> Vec<Statement> {
+    let all_plain = statements.iter().all(|s| matches!(s, Statement::Query(_)));
+    if all_plain
+        && let Some(known) = super::compat::known_client_queries(sql)
+        && known.len() == statements.len()
+    {
+        return known.into_iter().map(|s| Statement::Query(Box::new(s))).collect();
+    }
+    statements
+        .into_iter()
+        .map(|s| match s {
+            Statement::Query(q) => Statement::Query(Box::new(super::compat::rewrite(*q))),
+            other => other,
+        })
+        .collect()
 }
 
 /// Table functions Sluice defines.

@@ -1,0 +1,313 @@
+//! The `pg_catalog` schema and the Postgres functions clients call (`version()`,
+//! `pg_get_viewdef`, `pg_table_is_visible`, `obj_description`, ...), so that psql's `\d`
+//! commands, drivers and BI tools can read Sluice's catalog as if it were Postgres's.
+//!
+//! `Engine::open` calls [`register`]. The tables and most functions come from the
+//! `datafusion-pg-catalog` crate, which builds `pg_class`, `pg_namespace`,
+//! `pg_attribute`, ... from DataFusion's catalog and ships Postgres 16's static tables
+//! (`pg_type`, `pg_proc`, ...). This module only overlays what that crate cannot know:
+//!
+//! * materialized views are relkind `m` in `pg_class` (the crate says `v` for every
+//!   DataFusion view) and are listed in `pg_matviews` with their definitions;
+//! * `pg_table_is_visible` is false for relations outside the search path (the
+//!   `sluice_catalog` and `information_schema` system views), so `\dt` shows only the
+//!   user's streams and tables;
+//! * `pg_get_viewdef` returns a view's query; `version()` names Sluice; the comment
+//!   functions answer NULL (Sluice has no comments).
+//!
+//! Object ids are the crate's: assigned when `pg_class` is first read, stable afterwards.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::cast::as_string_array;
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
+use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables, setup_pg_catalog};
+
+use super::{CATALOG_NAME, SCHEMA_NAME, pg_functions};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+
+/// The role that owns every object (Sluice has no per-object owners).
+pub const OWNER: &str = "sluice";
+
+/// Schemas whose relations `pg_table_is_visible` reports as visible.
+const VISIBLE_SCHEMAS: [&str; 2] = [SCHEMA_NAME, "pg_catalog"];
+
+/// What the overlay learns each time `pg_class` is read, for the functions that take an
+/// object id.
+#[derive(Debug, Default)]
+pub(super) struct Relations {
+    /// Relations outside the search path.
+    pub(super) invisible: HashSet<i32>,
+    /// Materialized views by object id: their names.
+    pub(super) views: HashMap<i32, String>,
+}
+
+/// Installs `pg_catalog` and the Postgres functions on `ctx`.
+pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
+    setup_pg_catalog(ctx, CATALOG_NAME, Roles).map_err(|e| Error::DataFusion(*e))?;
+    let tables = Arc::new(PgCatalogStaticTables::try_new()?);
+    let type_oids = type_oids(&tables)?;
+    let inner = PgCatalogSchemaProvider::try_new(ctx.state().catalog_list().clone(), tables, Roles)?;
+    let relations = Arc::new(RwLock::new(Relations::default()));
+    let overlay = Overlay { inner: Arc::new(inner), catalog: catalog.clone(), relations: relations.clone() };
+    let provider = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
+    provider.register_schema("pg_catalog", Arc::new(overlay))?;
+    pg_functions::register(ctx, relations, catalog.clone(), type_oids);
+    Ok(())
+}
+
+/// Object ids of the built-in types by name (`int8`), from the crate's `pg_type`.
+fn type_oids(tables: &PgCatalogStaticTables) -> Result<HashMap<String, i32>> {
+    let mut oids = HashMap::new();
+    for batch in tables.pg_type.data() {
+        let names = as_string_array(column(batch, "typname")?)?;
+        let ids = arrow::compute::cast(column(batch, "oid")?, &DataType::Int32)?;
+        let ids = ids.as_primitive::<Int32Type>();
+        for i in 0..batch.num_rows() {
+            oids.insert(names.value(i).to_string(), ids.value(i));
+        }
+    }
+    Ok(oids)
+}
+
+/// The roles `pg_roles` lists: the one owner role.
+#[derive(Debug, Clone)]
+struct Roles;
+
+#[async_trait]
+impl PgCatalogContextProvider for Roles {
+    async fn roles(&self) -> Vec<String> {
+        vec![OWNER.to_string()]
+    }
+
+    async fn role(&self, name: &str) -> Option<Role> {
+        (name == OWNER).then(|| Role {
+            name: OWNER.to_string(),
+            is_superuser: true,
+            can_login: true,
+            can_create_db: false,
+            can_create_role: false,
+            can_create_user: false,
+            can_replication: false,
+            grants: vec![],
+            inherited_roles: vec![],
+        })
+    }
+}
+
+type Inner = PgCatalogSchemaProvider<Arc<dyn datafusion::catalog::CatalogProviderList>, Roles>;
+
+/// `pg_catalog` as the crate builds it, with `pg_class` and `pg_matviews` overlaid.
+struct Overlay {
+    /// The crate's schema provider.
+    inner: Arc<Inner>,
+    /// Sluice's catalog, for the materialized views.
+    catalog: Arc<RwLock<Catalog>>,
+    /// Filled by every read of `pg_class`.
+    relations: Arc<RwLock<Relations>>,
+}
+
+#[async_trait]
+impl SchemaProvider for Overlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "pg_class" => Kind::Class,
+            "pg_matviews" => Kind::MatViews,
+            _ => return self.inner.table(name).await,
+        };
+        let Some(base) = self.inner.table(name).await? else { return Ok(None) };
+        let namespaces = self.inner.table("pg_namespace").await?;
+        let table =
+            OverlayTable { kind, base, namespaces, catalog: self.catalog.clone(), relations: self.relations.clone() };
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// Which table an [`OverlayTable`] corrects.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Class,
+    MatViews,
+}
+
+/// A crate table whose rows are corrected from Sluice's catalog when it is scanned.
+struct OverlayTable {
+    kind: Kind,
+    /// The crate's table.
+    base: Arc<dyn TableProvider>,
+    /// The crate's `pg_namespace`, to tell which schema a relation is in.
+    namespaces: Option<Arc<dyn TableProvider>>,
+    catalog: Arc<RwLock<Catalog>>,
+    relations: Arc<RwLock<Relations>>,
+}
+
+#[async_trait]
+impl TableProvider for OverlayTable {
+    fn schema(&self) -> SchemaRef {
+        match self.kind {
+            Kind::Class => class_schema(&self.base.schema()),
+            Kind::MatViews => self.base.schema(),
+        }
+    }
+
+    fn table_type(&self) -> TableType {
+        self.base.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batch = match self.kind {
+            Kind::Class => self.pg_class(state).await?,
+            Kind::MatViews => self.pg_matviews()?,
+        };
+        Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())?)
+    }
+}
+
+impl OverlayTable {
+    /// The crate's `pg_class` with relkind `m` for materialized views; records which
+    /// relations are visible and which are views.
+    async fn pg_class(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+        let class = read_all(self.base.as_ref(), state).await?;
+        let schemas = match &self.namespaces {
+            Some(n) => namespace_names(&read_all(n.as_ref(), state).await?)?,
+            None => HashMap::new(),
+        };
+        let oids = column(&class, "oid")?.as_primitive::<Int32Type>().clone();
+        let names = as_string_array(column(&class, "relname")?)?.clone();
+        let namespace = column(&class, "relnamespace")?.as_primitive::<Int32Type>().clone();
+        let views = self.view_names()?;
+        let mut relations = Relations::default();
+        let mut kinds: Vec<String> =
+            as_string_array(column(&class, "relkind")?)?.iter().map(|k| k.unwrap_or("").to_string()).collect();
+        for (i, kind) in kinds.iter_mut().enumerate() {
+            let schema = schemas.get(&namespace.value(i)).map(String::as_str).unwrap_or("");
+            if !VISIBLE_SCHEMAS.contains(&schema) {
+                relations.invisible.insert(oids.value(i));
+            }
+            if schema == SCHEMA_NAME && views.contains(names.value(i)) {
+                *kind = "m".to_string();
+                relations.views.insert(oids.value(i), names.value(i).to_string());
+            }
+        }
+        *self.relations.write().map_err(|_| poisoned())? = relations;
+        let class = replace_column(&class, "relkind", Arc::new(StringArray::from(kinds)))?;
+        with_missing_columns(&class, &self.schema())
+    }
+
+    /// `pg_matviews`: one row per materialized view.
+    fn pg_matviews(&self) -> DfResult<RecordBatch> {
+        let catalog = self.catalog.read().map_err(|_| poisoned())?;
+        let names: Vec<&str> = catalog.views.keys().map(String::as_str).collect();
+        let definitions: Vec<String> = catalog.views.values().map(|v| view_definition(&v.definition.query)).collect();
+        let n = names.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![SCHEMA_NAME; n])),
+            Arc::new(StringArray::from(names)),
+            Arc::new(StringArray::from(vec![OWNER; n])),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+            Arc::new(BooleanArray::from(vec![false; n])),
+            Arc::new(BooleanArray::from(vec![true; n])),
+            Arc::new(StringArray::from(definitions)),
+        ];
+        Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+
+    fn view_names(&self) -> DfResult<HashSet<String>> {
+        Ok(self.catalog.read().map_err(|_| poisoned())?.views.keys().cloned().collect())
+    }
+}
+
+/// Columns of Postgres's `pg_class` that the crate's lacks and clients read (psql's `\d+`
+/// reads `reloptions`, DBeaver `relacl`); they are always NULL in Sluice.
+const MISSING_CLASS_COLUMNS: [&str; 2] = ["reloptions", "relacl"];
+
+/// The crate's `pg_class` schema with the missing columns added.
+fn class_schema(base: &SchemaRef) -> SchemaRef {
+    let text_list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(MISSING_CLASS_COLUMNS.iter().map(|name| Field::new(*name, text_list.clone(), true)));
+    Arc::new(Schema::new_with_metadata(fields, base.metadata().clone()))
+}
+
+/// `batch` with NULL columns appended up to `schema`.
+fn with_missing_columns(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    for field in &schema.fields()[columns.len()..] {
+        columns.push(new_null_array(field.data_type(), batch.num_rows()));
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// A view's query as `pg_get_viewdef` prints it: a leading space, a trailing semicolon.
+pub(super) fn view_definition(query: &impl std::fmt::Display) -> String {
+    format!(" {query};")
+}
+
+/// Every row of `table`.
+pub(super) async fn read_all(table: &dyn TableProvider, state: &dyn Session) -> DfResult<RecordBatch> {
+    let plan = table.scan(state, None, &[], None).await?;
+    let batches = collect(plan, state.task_ctx()).await?;
+    Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
+}
+
+/// Schema names of `pg_namespace` rows by object id.
+fn namespace_names(namespaces: &RecordBatch) -> DfResult<HashMap<i32, String>> {
+    let oids = column(namespaces, "oid")?.as_primitive::<Int32Type>();
+    let names = as_string_array(column(namespaces, "nspname")?)?;
+    Ok((0..namespaces.num_rows()).map(|i| (oids.value(i), names.value(i).to_string())).collect())
+}
+
+pub(super) fn column<'a>(batch: &'a RecordBatch, name: &str) -> DfResult<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog table has no column {name}")))
+}
+
+pub(super) fn replace_column(batch: &RecordBatch, name: &str, values: ArrayRef) -> DfResult<RecordBatch> {
+    let index = batch.schema().index_of(name)?;
+    let mut columns = batch.columns().to_vec();
+    columns[index] = values;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+pub(super) fn poisoned() -> DataFusionError {
+    DataFusionError::Internal("pg_catalog lock poisoned".into())
+}
+
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlay").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for OverlayTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OverlayTable").finish_non_exhaustive()
+    }
+}
