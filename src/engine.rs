@@ -9,6 +9,7 @@
 mod changelog;
 mod ddl;
 mod information_schema;
+mod json_functions;
 mod pg_catalog;
 mod pg_functions;
 mod push;
@@ -168,6 +169,7 @@ impl Engine {
         system::register(&ctx, &catalog, &store)?;
         pg_catalog::register(&ctx, &catalog)?;
         information_schema::register(&ctx, &catalog)?;
+        json_functions::register(&ctx);
         // After pg_catalog: its type planner is wrapped.
         sql::types::register(&ctx);
         let engine = Engine {

@@ -3,6 +3,8 @@
 //! materialized view, reads the view, round-trips every type of the compatibility list in
 //! text and binary, and checks that errors carry their SQLSTATE and leave the connection
 //! usable; it prints `FAIL ...` for each failed check and exits 1 if any failed.
+//! SQLAlchemy (over psycopg 3) browses the database as Superset does: `inspect()` listings
+//! and columns, reflection of a view, and a Core query of it.
 //!
 //! `scripts/test` installs the clients and names them in environment variables
 //! (`SLUICE_PGJDBC_JAR`, `SLUICE_PYTHON`, `SLUICE_NODE_MODULES`); without them these tests
@@ -110,6 +112,16 @@ fn psycopg() {
     run_client("psycopg", |port| {
         let mut command = Command::new(&python);
         command.arg(programs().join("psycopg_test.py")).arg(port.to_string());
+        command
+    });
+}
+
+#[test]
+fn sqlalchemy_inspect() {
+    let python = installed("SLUICE_PYTHON", "a Python with SQLAlchemy and psycopg 3");
+    run_client("sqlalchemy", |port| {
+        let mut command = Command::new(&python);
+        command.arg(programs().join("sqlalchemy_test.py")).arg(port.to_string());
         command
     });
 }

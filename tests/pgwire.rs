@@ -41,6 +41,17 @@ async fn prepared_statements_with_parameters() {
     let row = client.query_one("SELECT last_bid FROM per_auction WHERE auction = $1", &[&2i64]).await.unwrap();
     let last: chrono::NaiveDateTime = row.get(0);
     assert_eq!(last.to_string(), "2026-03-01 10:00:21");
+
+    // A parameter naming the setting (SQLAlchemy over psycopg sends current_setting so).
+    client.batch_execute("SET application_name = 'pgwire test'").await.unwrap();
+    let setting = client.prepare("SELECT current_setting($1::VARCHAR) AS v").await.unwrap();
+    let value = |name: &'static str| {
+        let (client, setting) = (&client, &setting);
+        async move { client.query_one(setting, &[&name]).await.unwrap().get::<_, Option<String>>(0) }
+    };
+    assert_eq!(value("application_name").await.as_deref(), Some("pgwire test"));
+    assert_eq!(value("server_version_num").await.as_deref(), Some("160006"));
+    assert_eq!(value("no_such_setting").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -115,3 +115,60 @@ fn psql_catalog_commands_and_copy() {
     }
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), "auction,bids\n1,3\n2,2\n");
 }
+
+/// psql's tab completion, typed into psql on a pseudo-terminal (util-linux `script`):
+/// relation names complete from `pg_class`, parameter names from `pg_settings`, and the
+/// completion queries do not fail.
+#[test]
+fn psql_tab_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::Server::start(dir.path());
+    let port = server.port.to_string();
+    let setup = Command::new("psql")
+        .args(["-X", "-h", "127.0.0.1", "-p", &port, "-U", "sluice", "-d", "sluice"])
+        .args([
+            "-c",
+            "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP) \
+                      WITH (connector = 'file', path = 'tests/data/bids_small.json', format = 'json')",
+        ])
+        .args([
+            "-c",
+            "CREATE MATERIALIZED VIEW auction_stats AS SELECT auction, count(*) AS n FROM bids GROUP BY auction",
+        ])
+        .current_dir(common::repo_root())
+        .output()
+        .expect("run psql");
+    assert!(setup.status.success(), "setup failed: {}", String::from_utf8_lossy(&setup.stderr));
+
+    let psql = format!("psql -X -P pager=off -h 127.0.0.1 -p {port} -U sluice sluice");
+    let mut terminal = Command::new("script")
+        .args(["-qfec", &psql, "/dev/null"])
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run psql under script (util-linux)");
+    let mut keys = terminal.stdin.take().expect("stdin");
+    // Each line is typed after the previous one was answered; TAB asks psql to complete.
+    for line in [
+        "SELECT count(*) AS views FROM auction_s\t;\n",
+        "\\d bi\t\n",
+        "SET applicat\t TO 'tab test';\n",
+        "SHOW application_name;\n",
+        "\\q\n",
+    ] {
+        std::io::Write::write_all(&mut keys, line.as_bytes()).expect("type into psql");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    drop(keys);
+    let output = terminal.wait_with_output().expect("psql ends");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "psql failed:\n{screen}");
+    assert!(screen.contains("FROM auction_stats ;"), "table name not completed:\n{screen}");
+    assert!(screen.contains(" views ") && screen.contains("(1 row)"), "the completed query gave no row:\n{screen}");
+    assert!(screen.contains("Table \"public.bids\""), "\\d name not completed:\n{screen}");
+    assert!(screen.contains("SET application_name "), "parameter name not completed:\n{screen}");
+    assert!(screen.contains("tab test"), "SET after completion did not apply:\n{screen}");
+    assert!(!screen.contains("ERROR"), "a statement failed:\n{screen}");
+}

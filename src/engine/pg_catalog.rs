@@ -13,7 +13,10 @@
 //!   `sluice_catalog` and `information_schema` system views), so `\dt` shows only the
 //!   user's streams and tables;
 //! * `pg_get_viewdef` returns a view's query; `version()` names Sluice; the comment
-//!   functions answer NULL (Sluice has no comments).
+//!   functions answer NULL (Sluice has no comments);
+//! * `pg_settings` lists the parameters sessions know (the crate's has one row);
+//! * the key and index vectors of `pg_index` and `pg_constraint` are lists, not text
+//!   ([`vectors`]), so clients can `unnest` them.
 //!
 //! Object ids are the crate's: assigned when `pg_class` is first read, stable afterwards.
 
@@ -34,9 +37,11 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables, setup_pg_catalog};
 
+use super::settings::Settings;
 use super::{CATALOG_NAME, SCHEMA_NAME, pg_functions};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use vectors::Element;
 
 /// The role that owns every object (Sluice has no per-object owners).
 pub const OWNER: &str = "sluice";
@@ -107,6 +112,8 @@ impl PgCatalogContextProvider for Roles {
     }
 }
 
+mod vectors;
+
 type Inner = PgCatalogSchemaProvider<Arc<dyn datafusion::catalog::CatalogProviderList>, Roles>;
 
 /// `pg_catalog` as the crate builds it, with `pg_class` and `pg_matviews` overlaid.
@@ -126,10 +133,15 @@ impl SchemaProvider for Overlay {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let kind = match name.to_ascii_lowercase().as_str() {
+        let lowered = name.to_ascii_lowercase();
+        let kind = match lowered.as_str() {
             "pg_class" => Kind::Class,
             "pg_matviews" => Kind::MatViews,
-            _ => return self.inner.table(name).await,
+            "pg_settings" => Kind::Settings,
+            other => match vectors::list_columns(other) {
+                Some(columns) => Kind::Lists(columns),
+                None => return self.inner.table(name).await,
+            },
         };
         let Some(base) = self.inner.table(name).await? else { return Ok(None) };
         let namespaces = self.inner.table("pg_namespace").await?;
@@ -148,6 +160,9 @@ impl SchemaProvider for Overlay {
 enum Kind {
     Class,
     MatViews,
+    Settings,
+    /// A table with these vector columns as lists.
+    Lists(&'static [(&'static str, Element)]),
 }
 
 /// A crate table whose rows are corrected from Sluice's catalog when it is scanned.
@@ -166,7 +181,8 @@ impl TableProvider for OverlayTable {
     fn schema(&self) -> SchemaRef {
         match self.kind {
             Kind::Class => class_schema(&self.base.schema()),
-            Kind::MatViews => self.base.schema(),
+            Kind::MatViews | Kind::Settings => self.base.schema(),
+            Kind::Lists(columns) => vectors::schema(&self.base.schema(), columns),
         }
     }
 
@@ -184,6 +200,10 @@ impl TableProvider for OverlayTable {
         let batch = match self.kind {
             Kind::Class => self.pg_class(state).await?,
             Kind::MatViews => self.pg_matviews()?,
+            Kind::Settings => self.pg_settings()?,
+            Kind::Lists(columns) => {
+                vectors::convert(&read_all(self.base.as_ref(), state).await?, &self.schema(), columns)?
+            }
         };
         Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())?)
     }
@@ -236,6 +256,32 @@ impl OverlayTable {
             Arc::new(StringArray::from(definitions)),
         ];
         Ok(RecordBatch::try_new(self.schema(), columns)?)
+    }
+
+    /// `pg_settings`: the parameters sessions know, with their defaults (a session's own
+    /// values are what SHOW and `current_setting` give). psql completes `SET` from it.
+    fn pg_settings(&self) -> DfResult<RecordBatch> {
+        let rows = Settings::defaults();
+        type Row = (&'static str, &'static str, &'static str, bool);
+        let text = |f: fn(&Row) -> &'static str| -> ArrayRef {
+            Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+        };
+        let schema = self.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                "name" => text(|r| r.0),
+                "setting" | "reset_val" | "boot_val" | "bool_val" => text(|r| r.1),
+                "short_desc" => text(|r| r.2),
+                "context" => text(|r| if r.3 { "user" } else { "internal" }),
+                "vartype" => text(|_| "string"),
+                "source" => text(|_| "default"),
+                "pending_restart" => Arc::new(BooleanArray::from(vec![false; rows.len()])),
+                _ => new_null_array(field.data_type(), rows.len()),
+            })
+            .collect();
+        Ok(RecordBatch::try_new(schema, columns)?)
     }
 
     fn view_names(&self) -> DfResult<HashSet<String>> {

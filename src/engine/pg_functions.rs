@@ -103,7 +103,14 @@ pub(super) fn register(
     ctx.register_udf(to_regtype(type_oids));
     ctx.register_udf(table_is_visible(relations.clone()));
     ctx.register_udf(get_viewdef(relations, catalog));
-    for name in ["pg_type_is_visible", "pg_function_is_visible"] {
+    for name in [
+        "pg_type_is_visible",
+        "pg_function_is_visible",
+        "pg_collation_is_visible",
+        "pg_operator_is_visible",
+        "pg_opclass_is_visible",
+        "pg_conversion_is_visible",
+    ] {
         ctx.register_udf(always_true(name));
     }
     let sizes = |_: &[ArrayRef], rows: usize| -> DfResult<ArrayRef> { Ok(Arc::new(Int64Array::from(vec![0; rows]))) };

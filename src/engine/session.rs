@@ -22,6 +22,8 @@ use datafusion::sql::sqlparser::ast::{
     self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, ObjectName, TransactionAccessMode,
     TransactionIsolationLevel, TransactionMode, Value,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use super::settings::Settings;
 use super::{Description, Engine, Output};
@@ -316,11 +318,32 @@ impl Session {
                 self.set(name, value)?;
                 Ok(text(self.setting(name)?))
             }
+            ("current_setting", [None] | [None, _]) => Ok(self.settings_by_name(f).map(Some)?),
             ("current_setting" | "set_config", _) => {
                 Err(Error::Unsupported(format!("{name}() takes constant arguments in Sluice")))
             }
             _ => Ok(None),
         }
+    }
+
+    /// `current_setting(expr)` of a name that is not a constant (a parameter, as SQLAlchemy
+    /// over psycopg sends it) as a CASE over every parameter's current value; an unknown
+    /// name gives NULL.
+    fn settings_by_name(&self, call: &ast::Function) -> Result<Expr> {
+        let FunctionArguments::List(list) = &call.args else {
+            return Err(Error::Internal("current_setting without arguments".into()));
+        };
+        let name = list.args.first().map(ToString::to_string).unwrap_or_default();
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let cases: String = self
+            .settings()?
+            .all()
+            .iter()
+            .map(|(n, value, _)| format!(" WHEN {} THEN {}", quote(&n.to_lowercase()), quote(value)))
+            .collect();
+        let sql = format!("CASE lower(CAST({name} AS TEXT)){cases} END");
+        let mut parser = Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql)?;
+        Ok(parser.parse_expr()?)
     }
 
     /// Shows timestamps with time zone in the session's TimeZone.

@@ -190,6 +190,15 @@ impl Settings {
             .collect()
     }
 
+    /// Every built-in parameter with its default, description and whether a session may
+    /// change it, in `pg_settings` order (by name).
+    pub fn defaults() -> Vec<(&'static str, &'static str, &'static str, bool)> {
+        let mut rows: Vec<_> =
+            PARAMETERS.iter().map(|p| (p.name, p.default, p.description, p.check.is_some())).collect();
+        rows.sort_by_key(|(name, ..)| name.to_lowercase());
+        rows
+    }
+
     /// Every parameter with its value and description, by name (SHOW ALL).
     pub fn all(&self) -> Vec<(String, String, String)> {
         let mut rows: Vec<(String, String, String)> = PARAMETERS

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, IntervalUnit};
 use arrow_pg::datatypes::df::deserialize_parameters;
 use bytes::Bytes;
 use datafusion::common::ParamValues;
@@ -35,6 +35,9 @@ const INVALID_TEXT_REPRESENTATION: &str = "22P02";
 /// The type of a parameter that neither the client nor the engine typed.
 static UNTYPED: DataType = DataType::Utf8;
 
+/// The type of an `interval` parameter.
+static INTERVAL: DataType = DataType::Interval(IntervalUnit::MonthDayNano);
+
 /// The values bound to `portal`, decoded in the types `described` by the engine.
 pub(super) fn decode<S: Clone>(portal: &Portal<S>, described: &[Option<DataType>]) -> PgWireResult<Vec<ScalarValue>> {
     let count = portal.parameter_len();
@@ -54,7 +57,15 @@ pub(super) fn decode<S: Clone>(portal: &Portal<S>, described: &[Option<DataType>
         return Err(user_error(PROTOCOL_VIOLATION, "could not determine the type of a NULL parameter"));
     }
     let values = values.into_iter().map(|v| v.value).enumerate();
-    values.map(|(i, value)| cast(i, value, described.get(i).and_then(Option::as_ref))).collect()
+    values.map(|(i, value)| cast(i, value, wanted_type(portal, described, i))).collect()
+}
+
+/// The type parameter `i` must have: the engine's, else an interval when the client said
+/// so (its text is read by `cast`, not by arrow-pg).
+fn wanted_type<'a, S: Clone>(portal: &Portal<S>, described: &'a [Option<DataType>], i: usize) -> Option<&'a DataType> {
+    let engine_type = described.get(i).and_then(Option::as_ref).filter(|t| **t != DataType::Null);
+    let client_interval = matches!(portal.statement.parameter_types.get(i), Some(Some(Type::INTERVAL)));
+    engine_type.or(client_interval.then_some(&INTERVAL))
 }
 
 /// Parameter `i` (from 0) as the type the engine described, if it has another; text is
@@ -76,18 +87,21 @@ fn cast(i: usize, value: ScalarValue, described: Option<&DataType>) -> PgWireRes
 }
 
 /// A copy of `portal` whose `json` and `jsonb` parameters are typed `text`, with the
-/// version byte of binary `jsonb` values taken off.
+/// version byte of binary `jsonb` values taken off, and so are `interval` parameters in
+/// text (Postgres's input syntax, which arrow-pg does not read: `cast` does).
 fn json_as_text<S: Clone>(portal: &Portal<S>) -> PgWireResult<Portal<()>> {
     let mut types = portal.statement.parameter_types.clone();
     let mut values = portal.parameters.clone();
     for (i, pg_type) in types.iter_mut().enumerate() {
+        let binary = portal.parameter_format.is_binary(i);
         let jsonb = match pg_type {
             Some(Type::JSON) => false,
             Some(Type::JSONB) => true,
+            Some(Type::INTERVAL) if !binary => false,
             _ => continue,
         };
         *pg_type = Some(Type::TEXT);
-        if jsonb && portal.parameter_format.is_binary(i) {
+        if jsonb && binary {
             let value = values.get_mut(i).and_then(Option::as_mut);
             if let Some(bytes) = value {
                 *bytes = jsonb_text(bytes)?;
@@ -112,7 +126,7 @@ fn jsonb_text(value: &Bytes) -> PgWireResult<Bytes> {
 
 /// The Arrow type each parameter should decode to: none when the client named a type at
 /// Parse (arrow-pg then decodes it in the client's type); else the engine's type when it
-/// knows one, except a time in text, which `cast` reads; text otherwise.
+/// knows one, except a time or an interval in text, which `cast` reads; text otherwise.
 fn target_types<'a, S: Clone>(portal: &Portal<S>, described: &'a [Option<DataType>]) -> Vec<Option<&'a DataType>> {
     (0..portal.parameter_len())
         .map(|i| {
@@ -122,8 +136,8 @@ fn target_types<'a, S: Clone>(portal: &Portal<S>, described: &'a [Option<DataTyp
             match engine_type {
                 _ if client_typed => None,
                 Some(DataType::Null) | None => Some(&UNTYPED),
-                // Read as text, then as Postgres reads a time (see `cast`).
-                Some(DataType::Time32(_) | DataType::Time64(_)) if text => Some(&UNTYPED),
+                // Read as text, then as Postgres reads a time or an interval (see `cast`).
+                Some(DataType::Time32(_) | DataType::Time64(_) | DataType::Interval(_)) if text => Some(&UNTYPED),
                 Some(t) => Some(t),
             }
         })
@@ -160,6 +174,18 @@ mod tests {
         let p = portal(vec![Some(Type::INT4)], vec![Some("7")]);
         let values = decode(&p, &[None]).expect("decodes");
         assert_eq!(values, vec![ScalarValue::Int32(Some(7))]);
+    }
+
+    #[test]
+    fn interval_parameters_are_read_as_postgres_reads_them() {
+        // pgjdbc's PGInterval, typed `interval` by the client, with and without a cast.
+        let text = "0 years 0 mons 3 days 4 hours 5 mins 6.0 secs";
+        let expected = ScalarValue::new_interval_mdn(0, 3, (4 * 3600 + 5 * 60 + 6) * 1_000_000_000);
+        let p = portal(vec![Some(Type::INTERVAL), Some(Type::INTERVAL)], vec![Some(text), Some(text)]);
+        let described = [Some(INTERVAL.clone()), None];
+        assert_eq!(decode(&p, &described).expect("decodes"), vec![expected.clone(), expected.clone()]);
+        let untyped = portal(vec![], vec![Some(text)]);
+        assert_eq!(decode(&untyped, &[Some(INTERVAL.clone())]).expect("decodes"), vec![expected]);
     }
 
     #[test]

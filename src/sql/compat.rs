@@ -3,24 +3,51 @@
 //! `datafusion-pg-catalog` crate: `pg_catalog.` qualifiers on functions are dropped,
 //! unqualified `pg_*` tables get theirs, `OPERATOR(pg_catalog.~)` becomes `~`,
 //! `'name'::regclass` becomes a lookup in `pg_class`, `COLLATE` is dropped, `= ANY(array)`
-//! is rewritten, `current_user` becomes a function call, and so on. A few whole queries
-//! DataFusion cannot plan at all are swapped for equivalents by the crate's list of
-//! known client queries, which works on the text.
+//! is rewritten, `current_user` becomes a function call, and so on. The crate's rule that
+//! replaces correlated subqueries in a select list with NULL is left out (it answers
+//! wrongly); [`subqueries`] makes such subqueries of catalog queries plannable instead.
+//! `'pg_catalog.array_in'::regproc` becomes the name `'array_in'`, since the crate's
+//! catalog holds function names in its `regproc` columns (`pg_type.typinput`). A few whole
+//! queries DataFusion cannot plan at all are swapped for equivalents by the crate's list
+//! of known client queries, which works on the text.
 //!
 //! `parser::parse` calls [`rewrite`] on every statement that goes to DataFusion as is
-//! (never on Sluice's own DDL).
+//! (never on Sluice's own DDL), after [`known_client_queries`] for catalog texts.
+
+mod subqueries;
 
 use std::ops::ControlFlow;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::sql::sqlparser::ast::{self, Expr, FunctionArguments, SelectItem};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_pg_catalog::sql::rules::{
+    AliasDuplicatedProjectionRewrite, CurrentUserVariableToSessionUserFunctionCall, FixArrayLiteral,
+    FixVersionColumnName, PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation,
+    RewritePgCatalogOperator, RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
+};
 
 /// The crate's parser, built once (it tokenizes its list of known queries).
 static COMPAT: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
 
+/// The crate's rewrite rules that Sluice applies, in the crate's order.
+static RULES: LazyLock<Vec<Arc<dyn SqlStatementRewriteRule>>> = LazyLock::new(|| {
+    vec![
+        Arc::new(AliasDuplicatedProjectionRewrite),
+        Arc::new(ResolveUnqualifiedIdentifier),
+        Arc::new(RewriteArrayAnyAllOperation),
+        Arc::new(PrependUnqualifiedPgTableName),
+        Arc::new(StripCallableQualifier),
+        Arc::new(FixArrayLiteral),
+        Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+        Arc::new(StripCollate),
+        Arc::new(RewritePgCatalogOperator),
+        Arc::new(RewriteRegCastToSubquery::new()),
+        Arc::new(FixVersionColumnName),
+    ]
+});
 /// Words whose presence marks a text as a catalog query, worth checking against the
 /// crate's list of known client queries.
 const CATALOG_WORDS: [&str; 2] = ["pg_catalog", "information_schema"];
@@ -63,7 +90,43 @@ pub fn replace_fragments(sql: &str) -> std::borrow::Cow<'_, str> {
 /// `statement` rewritten for DataFusion.
 pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     name_function_columns(&mut statement);
-    aggregate_array_subqueries(COMPAT.rewrite(statement))
+    regproc_names(&mut statement);
+    let mut statement = aggregate_array_subqueries(RULES.iter().fold(statement, |s, rule| rule.rewrite(s)));
+    if reads_catalogs(&statement) {
+        subqueries::aggregate_scalar_subqueries(&mut statement);
+    }
+    statement
+}
+
+/// True when `statement` names a catalog schema (after the crate's rules qualified the
+/// `pg_*` tables).
+fn reads_catalogs(statement: &ast::Statement) -> bool {
+    let mut found = false;
+    let _ = ast::visit_relations(statement, |name| {
+        let schema = name.0.first().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase());
+        found |= schema.is_some_and(|s| CATALOG_WORDS.contains(&s.as_str()));
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// Every `'pg_catalog.f'::regproc` (or `regprocedure`) literal of `statement` as the
+/// function's bare name, which is what the catalog's `regproc` columns hold.
+fn regproc_names(statement: &mut ast::Statement) {
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast { expr: operand, data_type, .. } = expr
+            && let Expr::Value(v) = operand.as_ref()
+            && let ast::Value::SingleQuotedString(name) = &v.value
+        {
+            let type_name = data_type.to_string().to_lowercase();
+            if matches!(type_name.trim_start_matches("pg_catalog."), "regproc" | "regprocedure") {
+                let bare = name.trim_start_matches("pg_catalog.");
+                let bare = bare.split('(').next().unwrap_or(bare).to_string();
+                *expr = Expr::value(ast::Value::SingleQuotedString(bare));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Every `ARRAY(subquery)` of `statement` as an aggregating subquery, and every `LIKE`
@@ -73,6 +136,9 @@ fn aggregate_array_subqueries(mut statement: ast::Statement) -> ast::Statement {
         if let Some(aggregated) = array_of_subquery(expr) {
             *expr = aggregated;
         }
+        if let Some(unnested) = subscripts_unnested(expr) {
+            *expr = unnested;
+        }
         backslash_escape(expr);
         ControlFlow::<()>::Continue(())
     });
@@ -80,13 +146,23 @@ fn aggregate_array_subqueries(mut statement: ast::Statement) -> ast::Statement {
 }
 
 /// `x LIKE 'pg/_' || '%' ESCAPE '/'` as `x LIKE 'pg\_' || '%'`: DataFusion knows only
-/// backslash as the escape character. Patterns made of other than literals are left alone.
+/// backslash as the escape character. Another pattern (a parameter, as SQLAlchemy over
+/// psycopg sends it) is translated when the query runs, with `replace`; there a doubled
+/// escape character is not told apart from an escaped one.
 fn backslash_escape(expr: &mut Expr) {
     let (Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. }) = expr else { return };
     let Some(ast::Value::SingleQuotedString(escape)) = escape_char.as_ref().map(|e| &e.value) else { return };
     let mut chars = escape.chars();
     let (Some(c), None) = (chars.next(), chars.next()) else { return };
-    if c == '\\' || !only_literals(pattern) {
+    if c == '\\' || c == '\'' {
+        return;
+    }
+    if !only_literals(pattern) {
+        let translated = format!("replace(replace({pattern}, '\\', '\\\\'), '{c}', '\\')");
+        if let Ok(e) = Parser::new(&PostgreSqlDialect {}).try_with_sql(&translated).and_then(|mut p| p.parse_expr()) {
+            **pattern = e;
+            *escape_char = None;
+        }
         return;
     }
     rewrite_literals(pattern, &|s: &str| {
@@ -151,6 +227,20 @@ fn name_function_columns(statement: &mut ast::Statement) {
     }
 }
 
+/// `generate_subscripts(a, d)` as `unnest(range(1, array_length(a, d) + 1))` (a bigint), which
+/// DataFusion zips with an `unnest(a)` beside it as Postgres does (SQLAlchemy's key and
+/// index queries number a key's columns so).
+fn subscripts_unnested(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else { return None };
+    let FunctionArguments::List(list) = &f.args else { return None };
+    if !f.name.to_string().to_lowercase().trim_start_matches("pg_catalog.").eq("generate_subscripts") {
+        return None;
+    }
+    let [array, dimension] = list.args.as_slice() else { return None };
+    let sql = format!("unnest(range(1, CAST(array_length({array}, {dimension}) AS BIGINT) + 1))");
+    Parser::new(&PostgreSqlDialect {}).try_with_sql(&sql).ok()?.parse_expr().ok()
+}
+
 /// `ARRAY(SELECT x FROM ... WHERE ... ORDER BY y)` as the scalar subquery
 /// `(SELECT array_agg(x ORDER BY y) FROM ... WHERE ...)`, which DataFusion can plan (also
 /// when it is correlated). An empty result gives NULL rather than an empty array.
@@ -182,15 +272,21 @@ fn array_of_subquery(expr: &Expr) -> Option<Expr> {
     Some(Expr::Subquery(query))
 }
 
-/// The statements of `sql` as the crate parses them, when the text is a catalog query;
-/// None otherwise, or when the crate cannot parse it (our parser's result then stands).
+/// The statements of `sql` as the crate parses them, when the text is a catalog query
+/// that the crate's list of known client queries replaced; None otherwise, or when the
+/// crate cannot parse it (our parser's result and [`rewrite`] then stand).
 pub fn known_client_queries(sql: &str) -> Option<Vec<ast::Statement>> {
     let lowered = sql.to_ascii_lowercase();
     if !CATALOG_WORDS.iter().any(|w| lowered.contains(w)) {
         return None;
     }
-    let statements = COMPAT.parse(&replace_fragments(sql)).ok()?;
-    Some(statements.into_iter().map(aggregate_array_subqueries).collect())
+    let text = replace_fragments(sql);
+    let known = COMPAT.parse(&text).ok()?;
+    let plain = Parser::parse_sql(&PostgreSqlDialect {}, &text).ok()?;
+    if plain.into_iter().map(|s| COMPAT.rewrite(s)).eq(known.iter().cloned()) {
+        return None;
+    }
+    Some(known.into_iter().map(aggregate_array_subqueries).collect())
 }
 
 #[cfg(test)]
@@ -229,6 +325,8 @@ mod tests {
     fn like_escape_characters_become_backslashes() {
         let out = rewritten("SELECT 1 WHERE n NOT LIKE 'pg/_' || '%' ESCAPE '/'");
         assert!(out.contains("NOT LIKE 'pg\\_' || '%'") && !out.contains("ESCAPE"), "{out}");
+        let out = rewritten("SELECT 1 WHERE n NOT LIKE $1::VARCHAR ESCAPE '/'");
+        assert!(out.contains("NOT LIKE replace(replace($1::VARCHAR, '\\', '\\\\'), '/', '\\')"), "{out}");
     }
 
     #[test]
@@ -238,8 +336,31 @@ mod tests {
     }
 
     #[test]
-    fn only_catalog_texts_are_matched_against_known_queries() {
+    fn only_replaced_catalog_texts_are_known_queries() {
         assert!(known_client_queries("SELECT 1").is_none());
-        assert!(known_client_queries("SELECT nspname FROM pg_catalog.pg_namespace").is_some());
+        assert!(known_client_queries("SELECT nspname FROM pg_catalog.pg_namespace").is_none());
+    }
+
+    #[test]
+    fn correlated_select_list_subqueries_are_kept() {
+        let out = rewritten(
+            "SELECT a.attname, (SELECT t.typname FROM pg_type t WHERE t.oid = a.atttypid) FROM pg_attribute a",
+        );
+        assert!(out.contains("first_value(t.typname)"), "{out}");
+        let out = rewritten("SELECT s.k, (SELECT max(t.x) FROM t WHERE t.k = s.k) FROM s");
+        assert!(out.contains("(SELECT max(t.x) FROM t WHERE t.k = s.k)"), "{out}");
+    }
+
+    #[test]
+    fn generate_subscripts_becomes_an_unnest() {
+        let out =
+            rewritten("SELECT unnest(i.indkey) AS attnum, generate_subscripts(i.indkey, 1) AS ord FROM pg_index i");
+        assert!(out.contains("unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1)) AS ord"), "{out}");
+    }
+
+    #[test]
+    fn regproc_literals_become_bare_names() {
+        let out = rewritten("SELECT typinput = 'pg_catalog.array_in'::regproc AS is_array FROM pg_catalog.pg_type");
+        assert!(out.contains("typinput = 'array_in' AS is_array"), "{out}");
     }
 }

@@ -147,6 +147,7 @@ mod tests {
         assert_eq!(postgres_interval("1 year 2 mons -3 days -04:05:06"), Some(expected));
         // DataFusion reads these itself.
         assert_eq!(postgres_interval("3 days 4 hours"), None);
+        assert_eq!(postgres_interval("0 years 0 mons 3 days 4 hours 5 mins 6.0 secs"), None);
         assert_eq!(postgres_interval("nonsense"), None);
     }
 }

@@ -69,8 +69,14 @@ const BARE_NUMERIC_SCALE: i8 = 10;
 
 /// A nullable field of `data_type` marked with `extension`.
 fn marked_field(data_type: DataType, extension: &str) -> FieldRef {
+    Arc::new(marked(Field::new("", data_type, true), extension))
+}
+
+/// `field` marked with `extension` (one of the names above), as a function returning
+/// such a type marks its result.
+pub fn marked(field: Field, extension: &str) -> Field {
     let metadata = [(EXTENSION_TYPE_NAME_KEY.to_string(), extension.to_string())].into();
-    Arc::new(Field::new("", data_type, true).with_metadata(metadata))
+    field.with_metadata(metadata)
 }
 
 /// Installs [`PgTypePlanner`] in `ctx`, in front of the type planner it has, and the

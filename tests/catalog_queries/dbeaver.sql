@@ -138,7 +138,6 @@ SELECT n.nspname = ANY(current_schemas(true)), n.nspname, t.typname FROM pg_cata
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/dbeaver.rs (DBeaver 25.1.5) (pgjdbc TypeInfoCache.getSQLType(1034))
 -- purpose: pgjdbc: is oid 1034 an array type
 -- note: typinput='pg_catalog.array_in'::regproc, generate_series AS s(r) column alias, JOIN … USING
--- known-failure: 22000 regproc literal compared with an oid column ('array_in'::regproc): no regproc resolution
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  WHERE pg_type.oid = 1034  ORDER BY sp.r, pg_type.oid DESC
 ;
 
@@ -263,7 +262,7 @@ ORDER BY p.proname
 
 -- source: dbeaver/dbeaver plugins/org.jkiss.dbeaver.ext.postgresql/src/org/jkiss/dbeaver/ext/postgresql/model/PostgreSchema.java ExtensionCache; bind e.extnamespace=2200
 -- purpose: extensions installed in the schema
--- known-failure: 42000 unnest() of an int2vector column (pg_index.indkey is not an array here)
+-- known-failure: 42000 unnest() of pg_extension.extconfig (text in the catalog, not an oid array)
 SELECT 
  e.oid,
  cfg.tbls,
@@ -377,7 +376,7 @@ SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_availab
 
 -- source: dbeaver/dbeaver plugins/org.jkiss.dbeaver.ext.postgresql/src/org/jkiss/dbeaver/ext/postgresql/model/PostgreDatabase.java ExtensionCache
 -- purpose: installed extensions
--- known-failure: 42000 unnest() of an int2vector column
+-- known-failure: 42000 unnest() of pg_extension.extconfig (text in the catalog, not an oid array)
 SELECT 
  e.oid,
  cfg.tbls,

@@ -87,7 +87,6 @@ select N.oid::bigint as id,
 
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/datagrip.rs (DataGrip 2025.2.3 startup queries, captured)
 -- purpose: DataGrip connect: pgjdbc TypeInfoCache.getSQLType(28) (xid), oid bound — logged as '28'
--- known-failure: 22000 regproc literal compared with an oid column
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  WHERE pg_type.oid = '28'  ORDER BY sp.r, pg_type.oid DESC
 ;
 
@@ -150,7 +149,6 @@ select T.oid as object_id,
 
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/datagrip.rs (DataGrip 2025.2.3 startup queries, captured)
 -- purpose: DataGrip connect: pgjdbc TypeInfoCache.getSQLType(1034) (aclitem[])
--- known-failure: 22000 regproc literal compared with an oid column
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  WHERE pg_type.oid = '1034'  ORDER BY sp.r, pg_type.oid DESC
 ;
 
@@ -166,7 +164,6 @@ SELECT e.oid, n.nspname = ANY(current_schemas(true)), n.nspname, e.typname FROM 
 
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/datagrip.rs (DataGrip 2025.2.3 startup queries, captured)
 -- purpose: DataGrip connect: pgjdbc TypeInfoCache.getSQLType(1033) (aclitem)
--- known-failure: 22000 regproc literal compared with an oid column
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  WHERE pg_type.oid = '1033'  ORDER BY sp.r, pg_type.oid DESC
 ;
 

@@ -135,7 +135,6 @@ SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'
 -- source: pgjdbc 42.5.5 = Debian 12 libpostgresql-jdbc-java 42.5.5-0+deb12u1, /usr/share/java/postgresql-42.5.5.jar, class org/postgresql/jdbc/TypeInfoCache (string constants read from the compiled class); source file pgjdbc/pgjdbc pgjdbc/src/main/java/org/postgresql/jdbc/TypeInfoCache.java (tag REL42.5.5)
 -- purpose: getSQLType(oid) for an unknown type oid; oid bound as an int parameter — 1034 (aclitem[], from DBeaver's pg_namespace.nspacl) used here
 -- note: pgjdbc sends this with a trailing ';' inside the string; it is shown here as-is minus that final ';'
--- known-failure: 22000 regproc literal compared with an oid column (getTypeInfo array detection)
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r           from pg_namespace as ns           join ( select s.r, (current_schemas(false))[s.r] as nspname                    from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r          using ( nspname )        ) as sp     ON sp.nspoid = typnamespace  WHERE pg_type.oid = 1034  ORDER BY sp.r, pg_type.oid DESC
 ;
 

@@ -10,7 +10,6 @@ Prints one line per failed check and exits 1 if any failed.
 
 import datetime
 import sys
-import traceback
 from decimal import Decimal
 
 import psycopg
@@ -18,30 +17,7 @@ from psycopg.adapt import PyFormat
 from psycopg.types.json import Json, Jsonb
 from psycopg.types.numeric import Float4, Int2, Int4, Int8
 
-failures = []
-checks = 0
-
-
-def check(ok, what):
-    global checks
-    checks += 1
-    if not ok:
-        failures.append(what)
-        print("FAIL", what, flush=True)
-
-
-def check_equal(expected, actual, what):
-    check(expected == actual and type(expected) is type(actual),
-          f"{what}: expected {expected!r}, got {actual!r}")
-
-
-def section(name, action, *args):
-    """Runs one group of checks; an exception fails the group and the others still run."""
-    try:
-        action(*args)
-    except Exception as e:  # noqa: BLE001 - every failure is reported, then the next group runs
-        check(False, f"{name}: {type(e).__name__}: {e}")
-        traceback.print_exc(file=sys.stdout)
+from checks import check, check_equal, finish, section
 
 
 def oid(name):
@@ -197,8 +173,7 @@ def main():
         section("types", types, conn)
         if not only_types:
             section("errors", errors, conn)
-    print(f"psycopg {psycopg.__version__}: {checks - len(failures)} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    finish(f"psycopg {psycopg.__version__}")
 
 
 if __name__ == "__main__":
