@@ -7,6 +7,7 @@
 //! `system`.
 
 mod changelog;
+mod constraint_tables;
 mod ddl;
 mod information_schema;
 mod json_functions;

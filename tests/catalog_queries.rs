@@ -194,4 +194,19 @@ async fn listings_name_the_stream_and_the_view() {
     assert_eq!(columns, vec![vec!["auction", "bigint"], vec!["n", "bigint"], vec!["top", "bigint"]]);
     let matviews = rows(&client.simple_query("SELECT matviewname FROM pg_matviews").await.unwrap());
     assert_eq!(matviews, vec![vec!["bids_mv"]]);
+    // Sluice has no keys: the constraint views exist, with Postgres's columns, and are empty.
+    let keys = rows(
+        &client
+            .simple_query(
+                "SELECT tc.table_name, kc.column_name FROM information_schema.table_constraints tc \
+                 JOIN information_schema.key_column_usage kc ON tc.constraint_name = kc.constraint_name \
+                 WHERE tc.constraint_type = 'PRIMARY KEY'",
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(keys.is_empty(), "{keys:?}");
+    let settings =
+        rows(&client.simple_query("SELECT context FROM pg_settings WHERE name = 'application_name'").await.unwrap());
+    assert_eq!(settings, vec![vec!["user"]]);
 }

@@ -2,7 +2,8 @@
 //! routines, ...), with materialized views reported as `MATERIALIZED VIEW` in
 //! `information_schema.tables` rather than DataFusion's `VIEW`, as Materialize and
 //! RisingWave report them, and Postgres type names (`bigint`, `udt_name` `int8`) rather
-//! than Arrow's in `information_schema.columns`.
+//! than Arrow's in `information_schema.columns`. The constraint views, which DataFusion
+//! lacks, are empty (`constraint_tables`).
 //!
 //! `Engine::open` calls [`register`]. The schema is registered as an ordinary schema of
 //! Sluice's catalog (DataFusion's built-in one is turned off), so `pg_namespace` lists it
@@ -30,7 +31,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use pgwire::api::Type;
 
 use super::pg_catalog::{column, poisoned, read_all, replace_column};
-use super::{CATALOG_NAME, SCHEMA_NAME};
+use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 
@@ -52,10 +53,15 @@ struct Overlay {
 #[async_trait]
 impl SchemaProvider for Overlay {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(constraint_tables::information_schema_names().map(String::from));
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(empty) = constraint_tables::information_schema_table(name)? {
+            return Ok(Some(empty));
+        }
         let base = self.inner.table(name).await?;
         let kind = match name.to_ascii_lowercase().as_str() {
             "tables" => Kind::Tables,
@@ -66,16 +72,20 @@ impl SchemaProvider for Overlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        self.inner.table_exist(name) || constraint_tables::information_schema_names().any(|n| n == name)
     }
 }
+
+/// Columns of Postgres's `information_schema.columns` that DataFusion's lacks: the type's
+/// schema and name, and whether the column is an identity or generated one (never).
+const ADDED_COLUMNS: [&str; 4] = ["udt_schema", "udt_name", "is_identity", "is_generated"];
 
 /// Which table a [`Corrected`] corrects.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     /// Materialized views typed as such.
     Tables,
-    /// Postgres type names in `data_type`, and `udt_schema`, `udt_name` added.
+    /// Postgres type names in `data_type`, and the [`ADDED_COLUMNS`].
     Columns,
 }
 
@@ -93,7 +103,7 @@ impl TableProvider for Corrected {
             Kind::Tables => self.base.schema(),
             Kind::Columns => {
                 let mut fields: Vec<Field> = self.base.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-                fields.extend(["udt_schema", "udt_name"].map(|n| Field::new(n, DataType::Utf8, true)));
+                fields.extend(ADDED_COLUMNS.map(|n| Field::new(n, DataType::Utf8, true)));
                 Arc::new(Schema::new(fields))
             }
         }
@@ -135,6 +145,8 @@ impl Corrected {
         let mut arrays = batch.columns().to_vec();
         arrays.push(Arc::new(StringArray::from(vec!["pg_catalog"; n])));
         arrays.push(Arc::new(udt_names));
+        arrays.push(Arc::new(StringArray::from(vec!["NO"; n])));
+        arrays.push(Arc::new(StringArray::from(vec!["NEVER"; n])));
         batch = RecordBatch::try_new(self.schema(), arrays)?;
         Ok(batch)
     }

@@ -38,7 +38,7 @@ use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role}
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables, setup_pg_catalog};
 
 use super::settings::Settings;
-use super::{CATALOG_NAME, SCHEMA_NAME, pg_functions};
+use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables, pg_functions};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use vectors::Element;
@@ -129,10 +129,15 @@ struct Overlay {
 #[async_trait]
 impl SchemaProvider for Overlay {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(constraint_tables::pg_catalog_names().map(String::from));
+        names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if let Some(empty) = constraint_tables::pg_catalog_table(name)? {
+            return Ok(Some(empty));
+        }
         let lowered = name.to_ascii_lowercase();
         let kind = match lowered.as_str() {
             "pg_class" => Kind::Class,
@@ -151,7 +156,7 @@ impl SchemaProvider for Overlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        self.inner.table_exist(name) || constraint_tables::pg_catalog_names().any(|n| n == name)
     }
 }
 

@@ -370,7 +370,6 @@ ORDER BY t.oid
 
 -- source: dbeaver/dbeaver plugins/org.jkiss.dbeaver.ext.postgresql/src/org/jkiss/dbeaver/ext/postgresql/model/PostgreDatabase.java AvailableExtensionCache
 -- purpose: available extensions
--- known-failure: 42P01 pg_available_extensions is not provided
 SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
 ;
 
