@@ -3,9 +3,9 @@
 
 pub mod kafka;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A running `sluice serve` process.
 pub struct Server {
@@ -17,6 +17,26 @@ pub struct Server {
 /// The repository root (tests run the server from there so relative paths work).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Reads the server's log until its ready line and returns the port it names; the rest
+/// of the log goes on to this process's stderr. None if the log ends first.
+fn ready_port(log: impl std::io::Read + Send + 'static) -> Option<u16> {
+    let mut lines = BufReader::new(log).lines();
+    let port = loop {
+        let line = lines.next()?.ok()?;
+        eprintln!("{line}");
+        if line.contains("sluice is ready for connections") {
+            let address = line.split_whitespace().find_map(|w| w.strip_prefix("address="))?;
+            break address.rsplit(':').next()?.parse().ok()?;
+        }
+    };
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("{line}");
+        }
+    });
+    Some(port)
 }
 
 /// A TCP port nothing listens on right now.
@@ -31,34 +51,29 @@ impl Server {
         Server::start_with(data_dir, &["--checkpoint-interval-ms", "100"])
     }
 
-    /// Starts a server with extra arguments and waits until it accepts connections.
+    /// Starts a server with extra arguments and waits until it accepts connections. The
+    /// server binds a port of its own choosing (`127.0.0.1:0`) and names it in its ready
+    /// line, so parallel tests never race for a port.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
             .current_dir(repo_root())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,sluice=info")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start sluice");
-        let server = Server { port, data_dir: data_dir.to_path_buf(), child: Some(child) };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sluice did not start listening on port {}", self.port);
+        let log = child.stderr.take().expect("stderr");
+        let port = ready_port(log).unwrap_or_else(|| {
+            let status = child.wait().expect("wait for sluice");
+            panic!("sluice exited ({status}) before it was ready")
+        });
+        Server { port, data_dir: data_dir.to_path_buf(), child: Some(child) }
     }
 
     /// A tokio-postgres connection string.
