@@ -5,6 +5,15 @@ mod common;
 
 use std::process::Command;
 
+/// psql connected to `server` (no ~/.psqlrc), run from the repository root.
+fn psql(server: &common::Server) -> Command {
+    let mut psql = Command::new("psql");
+    psql.args(["-X", "-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "sluice", "-d", "sluice"])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .current_dir(common::repo_root());
+    psql
+}
+
 #[test]
 fn psql_session() {
     if Command::new("psql").arg("--version").output().is_err() {
@@ -29,14 +38,7 @@ fn psql_session() {
         ",
     )
     .unwrap();
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "sluice", "-d", "sluice"])
-        .args(["-X", "-v", "ON_ERROR_STOP=0", "-f"])
-        .arg(&script)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .current_dir(common::repo_root())
-        .output()
-        .expect("run psql");
+    let output = psql(&server).args(["-v", "ON_ERROR_STOP=0", "-f"]).arg(&script).output().expect("run psql");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "psql failed: {stderr}");
@@ -86,14 +88,7 @@ fn psql_catalog_commands_and_copy() {
         ),
     )
     .unwrap();
-    let output = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "sluice", "-d", "sluice"])
-        .args(["-X", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(&script)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .current_dir(common::repo_root())
-        .output()
-        .expect("run psql");
+    let output = psql(&server).args(["-v", "ON_ERROR_STOP=1", "-f"]).arg(&script).output().expect("run psql");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "psql failed: {stderr}\n{stdout}");
@@ -124,8 +119,7 @@ fn psql_tab_completion() {
     let dir = tempfile::tempdir().unwrap();
     let server = common::Server::start(dir.path());
     let port = server.port.to_string();
-    let setup = Command::new("psql")
-        .args(["-X", "-h", "127.0.0.1", "-p", &port, "-U", "sluice", "-d", "sluice"])
+    let setup = psql(&server)
         .args([
             "-c",
             "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP) \
@@ -135,7 +129,6 @@ fn psql_tab_completion() {
             "-c",
             "CREATE MATERIALIZED VIEW auction_stats AS SELECT auction, count(*) AS n FROM bids GROUP BY auction",
         ])
-        .current_dir(common::repo_root())
         .output()
         .expect("run psql");
     assert!(setup.status.success(), "setup failed: {}", String::from_utf8_lossy(&setup.stderr));
