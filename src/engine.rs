@@ -6,6 +6,7 @@
 //! DataFusion over the views' stored contents (`query`), SHOW and system tables through
 //! `system`.
 
+mod array_functions;
 mod changelog;
 mod constraint_tables;
 mod ddl;
@@ -18,6 +19,7 @@ mod query;
 mod session;
 mod settings;
 mod sinks;
+mod string_functions;
 mod subscribe;
 mod system;
 mod tables;
@@ -171,6 +173,8 @@ impl Engine {
         pg_catalog::register(&ctx, &catalog)?;
         information_schema::register(&ctx, &catalog)?;
         json_functions::register(&ctx);
+        string_functions::register(&ctx);
+        array_functions::register(&ctx);
         // After pg_catalog: its type planner is wrapped.
         sql::types::register(&ctx);
         let engine = Engine {

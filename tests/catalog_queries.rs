@@ -206,7 +206,59 @@ async fn listings_name_the_stream_and_the_view() {
             .unwrap(),
     );
     assert!(keys.is_empty(), "{keys:?}");
+    // Grafana's aggregate list joins pg_aggregate to pg_proc on the function's object id.
+    let aggregates = rows(
+        &client
+            .simple_query(
+                "SELECT DISTINCT proname FROM pg_aggregate JOIN pg_proc ON aggfnoid = pg_proc.oid \
+                 JOIN pg_type ON pg_type.oid = prorettype WHERE pronargs = 1 AND typname = 'float8' \
+                 AND proname IN ('avg', 'count', 'max', 'stddev') ORDER BY 1",
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(aggregates, vec![vec!["avg"], vec!["max"], vec!["stddev"]]);
     let settings =
         rows(&client.simple_query("SELECT context FROM pg_settings WHERE name = 'application_name'").await.unwrap());
     assert_eq!(settings, vec![vec!["user"]]);
+}
+
+/// Metabase's field sync (describe-fields) reads `information_schema.columns` and adds the
+/// materialized views' columns from `pg_attribute`, as Postgres needs: each column comes
+/// once, typed and numbered from 0 as Metabase expects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metabase_field_sync_lists_each_column_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let client = server.client().await;
+    client.batch_execute(SETUP).await.unwrap();
+    let path = common::repo_root().join("tests/catalog_queries/metabase.sql");
+    let sync =
+        statements(&path).into_iter().find(|s| s.sql.contains("\"database-position\"")).expect("describe-fields");
+    let fields: Vec<Vec<String>> = rows(&client.simple_query(&sync.sql).await.unwrap())
+        .into_iter()
+        .map(|r| vec![r[4].clone(), r[0].clone(), r[1].clone(), r[2].clone()])
+        .collect();
+    let expected = [
+        ["bids", "auction", "int8", "0"],
+        ["bids", "bidder", "int8", "1"],
+        ["bids", "price", "int8", "2"],
+        ["bids", "channel", "text", "3"],
+        ["bids", "date_time", "timestamp", "4"],
+        ["bids_mv", "auction", "int8", "0"],
+        ["bids_mv", "n", "int8", "1"],
+        ["bids_mv", "top", "int8", "2"],
+    ];
+    assert_eq!(fields, expected.map(|r| r.map(String::from).to_vec()).to_vec());
+    // Other clients see the view's columns in information_schema, numbered from 1.
+    let positions = rows(
+        &client
+            .simple_query(
+                "SELECT ordinal_position FROM information_schema.columns \
+                 WHERE table_name = 'bids_mv' ORDER BY ordinal_position",
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(positions, vec![vec!["1"], vec!["2"], vec!["3"]]);
 }

@@ -2,8 +2,14 @@
 //! routines, ...), with materialized views reported as `MATERIALIZED VIEW` in
 //! `information_schema.tables` rather than DataFusion's `VIEW`, as Materialize and
 //! RisingWave report them, and Postgres type names (`bigint`, `udt_name` `int8`) rather
-//! than Arrow's in `information_schema.columns`. The constraint views, which DataFusion
-//! lacks, are empty (`constraint_tables`).
+//! than Arrow's in `information_schema.columns`, whose `ordinal_position` counts from 1
+//! as Postgres's does. The constraint views, which DataFusion lacks, are empty
+//! (`constraint_tables`).
+//!
+//! Materialized views are listed in `columns` too, so that tools reading only
+//! `information_schema` (Grafana) see their columns. Postgres leaves them out, and
+//! clients that know it add them from `pg_attribute` (Metabase): for such statements
+//! `compat` reads [`POSTGRES_COLUMNS`] instead, `columns` without materialized views.
 //!
 //! `Engine::open` calls [`register`]. The schema is registered as an ordinary schema of
 //! Sluice's catalog (DataFusion's built-in one is turned off), so `pg_namespace` lists it
@@ -14,14 +20,14 @@ use std::sync::{Arc, RwLock};
 
 use std::str::FromStr;
 
-use arrow::array::StringArray;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{BooleanArray, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use arrow_pg::datatypes::into_pg_type;
 use async_trait::async_trait;
 use datafusion::catalog::information_schema::{INFORMATION_SCHEMA, InformationSchemaProvider};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
-use datafusion::common::cast::as_string_array;
+use datafusion::common::cast::{as_string_array, as_uint64_array};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result as DfResult;
@@ -34,6 +40,8 @@ use super::pg_catalog::{column, poisoned, read_all, replace_column};
 use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::sql::compat::POSTGRES_COLUMNS;
+use crate::sql::types::marked_type;
 
 /// Registers `information_schema` in Sluice's catalog.
 pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
@@ -62,11 +70,12 @@ impl SchemaProvider for Overlay {
         if let Some(empty) = constraint_tables::information_schema_table(name)? {
             return Ok(Some(empty));
         }
-        let base = self.inner.table(name).await?;
-        let kind = match name.to_ascii_lowercase().as_str() {
-            "tables" => Kind::Tables,
-            "columns" => Kind::Columns,
-            _ => return Ok(base),
+        let lowered = name.to_ascii_lowercase();
+        let (kind, base) = match lowered.as_str() {
+            "tables" => (Kind::Tables, self.inner.table(name).await?),
+            "columns" => (Kind::Columns { views: true }, self.inner.table(name).await?),
+            POSTGRES_COLUMNS => (Kind::Columns { views: false }, self.inner.table("columns").await?),
+            _ => return self.inner.table(name).await,
         };
         Ok(base.map(|base| Arc::new(Corrected { kind, base, catalog: self.catalog.clone() }) as Arc<dyn TableProvider>))
     }
@@ -85,8 +94,9 @@ const ADDED_COLUMNS: [&str; 4] = ["udt_schema", "udt_name", "is_identity", "is_g
 enum Kind {
     /// Materialized views typed as such.
     Tables,
-    /// Postgres type names in `data_type`, and the [`ADDED_COLUMNS`].
-    Columns,
+    /// Postgres type names in `data_type`, and the [`ADDED_COLUMNS`]; materialized
+    /// views' columns unless `views` is false.
+    Columns { views: bool },
 }
 
 /// An `information_schema` table of DataFusion's, corrected when scanned.
@@ -101,7 +111,7 @@ impl TableProvider for Corrected {
     fn schema(&self) -> SchemaRef {
         match self.kind {
             Kind::Tables => self.base.schema(),
-            Kind::Columns => {
+            Kind::Columns { .. } => {
                 let mut fields: Vec<Field> = self.base.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
                 fields.extend(ADDED_COLUMNS.map(|n| Field::new(n, DataType::Utf8, true)));
                 Arc::new(Schema::new(fields))
@@ -123,19 +133,27 @@ impl TableProvider for Corrected {
         let rows = read_all(self.base.as_ref(), state).await?;
         let batch = match self.kind {
             Kind::Tables => self.tables(rows)?,
-            Kind::Columns => self.columns(rows)?,
+            Kind::Columns { views } => self.columns(rows, views)?,
         };
         Ok(MemorySourceConfig::try_new_exec(&[vec![batch]], self.schema(), projection.cloned())?)
     }
 }
 
 impl Corrected {
-    /// Postgres's `data_type` and `udt_name` for each column's Arrow type.
-    fn columns(&self, columns: RecordBatch) -> DfResult<RecordBatch> {
+    /// Postgres's `data_type` and `udt_name` for each column's Arrow type, and
+    /// `ordinal_position` from 1; without materialized views unless `views`.
+    fn columns(&self, columns: RecordBatch, views: bool) -> DfResult<RecordBatch> {
+        let columns = if views { columns } else { self.without_views(&columns)? };
+        let positions = as_uint64_array(column(&columns, "ordinal_position")?)?.unary::<_, UInt64Type>(|p| p + 1);
+        let columns = replace_column(&columns, "ordinal_position", Arc::new(positions))?;
         let types = as_string_array(column(&columns, "data_type")?)?;
+        let marked = self.marked_types(&columns)?;
         let pg: Vec<Option<Type>> = types
             .iter()
-            .map(|t| t.and_then(|t| DataType::from_str(t).ok()).and_then(|t| into_pg_type(&t).ok()))
+            .zip(marked)
+            .map(|(t, marked)| {
+                marked.or_else(|| t.and_then(|t| DataType::from_str(t).ok()).and_then(|t| into_pg_type(&t).ok()))
+            })
             .collect();
         let data_types: StringArray =
             pg.iter().zip(types.iter()).map(|(p, t)| p.as_ref().map(sql_name).or(t)).collect();
@@ -151,8 +169,38 @@ impl Corrected {
         Ok(batch)
     }
 
+    /// For each row of `columns`, the Postgres type its view column is marked with, if
+    /// any (`json`, `varchar`, ...: Arrow's type names cannot tell).
+    fn marked_types(&self, columns: &RecordBatch) -> DfResult<Vec<Option<Type>>> {
+        let catalog = self.catalog.read().map_err(|_| poisoned())?;
+        let schemas = as_string_array(column(columns, "table_schema")?)?;
+        let tables = as_string_array(column(columns, "table_name")?)?;
+        let names = as_string_array(column(columns, "column_name")?)?;
+        Ok((0..columns.num_rows())
+            .map(|i| {
+                let view = (schemas.value(i) == SCHEMA_NAME).then(|| catalog.views.get(tables.value(i))).flatten()?;
+                marked_type(view.schema.field_with_name(names.value(i)).ok()?)
+            })
+            .collect())
+    }
+
+    /// The rows of `columns` that are not materialized views' columns.
+    fn without_views(&self, columns: &RecordBatch) -> DfResult<RecordBatch> {
+        let views = self.view_names()?;
+        let schemas = as_string_array(column(columns, "table_schema")?)?;
+        let names = as_string_array(column(columns, "table_name")?)?;
+        let keep: BooleanArray = (0..columns.num_rows())
+            .map(|i| Some(!(schemas.value(i) == SCHEMA_NAME && views.contains(names.value(i)))))
+            .collect();
+        Ok(arrow::compute::filter_record_batch(columns, &keep)?)
+    }
+
+    fn view_names(&self) -> DfResult<HashSet<String>> {
+        Ok(self.catalog.read().map_err(|_| poisoned())?.views.keys().cloned().collect())
+    }
+
     fn tables(&self, tables: RecordBatch) -> DfResult<RecordBatch> {
-        let views: HashSet<String> = self.catalog.read().map_err(|_| poisoned())?.views.keys().cloned().collect();
+        let views = self.view_names()?;
         let schemas = as_string_array(column(&tables, "table_schema")?)?;
         let names = as_string_array(column(&tables, "table_name")?)?;
         let types = as_string_array(column(&tables, "table_type")?)?;

@@ -15,6 +15,9 @@
 //! * `pg_get_viewdef` returns a view's query; `version()` names Sluice; the comment
 //!   functions answer NULL (Sluice has no comments);
 //! * `pg_settings` lists the parameters sessions know (the crate's has one row);
+//! * views' `json`, `jsonb`, `varchar` and bare `numeric` columns have those types in
+//!   `pg_attribute` (Arrow has no such types: the columns carry marks, `sql::types`);
+//! * `pg_aggregate.aggfnoid` is the function's object id, not its name ([`aggregates`]);
 //! * the key and index vectors of `pg_index` and `pg_constraint` are lists, not text
 //!   ([`vectors`]), so clients can `unnest` them.
 //!
@@ -23,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, StringArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -41,6 +44,7 @@ use super::settings::Settings;
 use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables, pg_functions};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::sql::types::marked_type;
 use vectors::Element;
 
 /// The role that owns every object (Sluice has no per-object owners).
@@ -57,6 +61,9 @@ pub(super) struct Relations {
     pub(super) invisible: HashSet<i32>,
     /// Materialized views by object id: their names.
     pub(super) views: HashMap<i32, String>,
+    /// Object ids by qualified name (`public.bids`) and, for relations on the search
+    /// path, by bare name.
+    pub(super) by_name: HashMap<String, i32>,
 }
 
 /// Installs `pg_catalog` and the Postgres functions on `ctx`.
@@ -112,6 +119,7 @@ impl PgCatalogContextProvider for Roles {
     }
 }
 
+mod aggregates;
 mod vectors;
 
 type Inner = PgCatalogSchemaProvider<Arc<dyn datafusion::catalog::CatalogProviderList>, Roles>;
@@ -143,20 +151,42 @@ impl SchemaProvider for Overlay {
             "pg_class" => Kind::Class,
             "pg_matviews" => Kind::MatViews,
             "pg_settings" => Kind::Settings,
+            "pg_aggregate" => Kind::Aggregates,
+            "pg_attribute" => Kind::Attributes,
             other => match vectors::list_columns(other) {
                 Some(columns) => Kind::Lists(columns),
                 None => return self.inner.table(name).await,
             },
         };
         let Some(base) = self.inner.table(name).await? else { return Ok(None) };
-        let namespaces = self.inner.table("pg_namespace").await?;
-        let table =
-            OverlayTable { kind, base, namespaces, catalog: self.catalog.clone(), relations: self.relations.clone() };
-        Ok(Some(Arc::new(table)))
+        let related: Option<Arc<dyn TableProvider>> = match kind {
+            Kind::Aggregates => self.inner.table("pg_proc").await?,
+            Kind::Attributes => self.class_table().await?.map(|t| Arc::new(t) as _),
+            _ => self.inner.table("pg_namespace").await?,
+        };
+        Ok(Some(Arc::new(self.overlay(kind, base, related))))
     }
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name) || constraint_tables::pg_catalog_names().any(|n| n == name)
+    }
+}
+
+impl Overlay {
+    fn overlay(
+        &self,
+        kind: Kind,
+        base: Arc<dyn TableProvider>,
+        related: Option<Arc<dyn TableProvider>>,
+    ) -> OverlayTable {
+        OverlayTable { kind, base, related, catalog: self.catalog.clone(), relations: self.relations.clone() }
+    }
+
+    /// The corrected `pg_class`, whose scan records the [`Relations`].
+    async fn class_table(&self) -> DfResult<Option<OverlayTable>> {
+        let Some(base) = self.inner.table("pg_class").await? else { return Ok(None) };
+        let namespaces = self.inner.table("pg_namespace").await?;
+        Ok(Some(self.overlay(Kind::Class, base, namespaces)))
     }
 }
 
@@ -166,6 +196,11 @@ enum Kind {
     Class,
     MatViews,
     Settings,
+    /// `pg_aggregate`, whose functions are object ids ([`aggregates`]).
+    Aggregates,
+    /// `pg_attribute`, with the types views' columns are marked with (`json`,
+    /// `varchar`, ...) rather than the Arrow type's.
+    Attributes,
     /// A table with these vector columns as lists.
     Lists(&'static [(&'static str, Element)]),
 }
@@ -175,8 +210,11 @@ struct OverlayTable {
     kind: Kind,
     /// The crate's table.
     base: Arc<dyn TableProvider>,
-    /// The crate's `pg_namespace`, to tell which schema a relation is in.
-    namespaces: Option<Arc<dyn TableProvider>>,
+    /// The table the corrections read: `pg_proc` for `pg_aggregate`, to find the
+    /// functions' object ids; the corrected `pg_class` for `pg_attribute`, to know
+    /// which relations are views; else `pg_namespace`, to tell which schema a relation
+    /// is in.
+    related: Option<Arc<dyn TableProvider>>,
     catalog: Arc<RwLock<Catalog>>,
     relations: Arc<RwLock<Relations>>,
 }
@@ -186,7 +224,8 @@ impl TableProvider for OverlayTable {
     fn schema(&self) -> SchemaRef {
         match self.kind {
             Kind::Class => class_schema(&self.base.schema()),
-            Kind::MatViews | Kind::Settings => self.base.schema(),
+            Kind::MatViews | Kind::Settings | Kind::Attributes => self.base.schema(),
+            Kind::Aggregates => aggregates::schema(&self.base.schema()),
             Kind::Lists(columns) => vectors::schema(&self.base.schema(), columns),
         }
     }
@@ -206,6 +245,8 @@ impl TableProvider for OverlayTable {
             Kind::Class => self.pg_class(state).await?,
             Kind::MatViews => self.pg_matviews()?,
             Kind::Settings => self.pg_settings()?,
+            Kind::Aggregates => self.pg_aggregate(state).await?,
+            Kind::Attributes => self.pg_attribute(state).await?,
             Kind::Lists(columns) => {
                 vectors::convert(&read_all(self.base.as_ref(), state).await?, &self.schema(), columns)?
             }
@@ -219,7 +260,7 @@ impl OverlayTable {
     /// relations are visible and which are views.
     async fn pg_class(&self, state: &dyn Session) -> DfResult<RecordBatch> {
         let class = read_all(self.base.as_ref(), state).await?;
-        let schemas = match &self.namespaces {
+        let schemas = match &self.related {
             Some(n) => namespace_names(&read_all(n.as_ref(), state).await?)?,
             None => HashMap::new(),
         };
@@ -234,7 +275,10 @@ impl OverlayTable {
             let schema = schemas.get(&namespace.value(i)).map(String::as_str).unwrap_or("");
             if !VISIBLE_SCHEMAS.contains(&schema) {
                 relations.invisible.insert(oids.value(i));
+            } else {
+                relations.by_name.entry(names.value(i).to_string()).or_insert(oids.value(i));
             }
+            relations.by_name.insert(format!("{schema}.{}", names.value(i)), oids.value(i));
             if schema == SCHEMA_NAME && views.contains(names.value(i)) {
                 *kind = "m".to_string();
                 relations.views.insert(oids.value(i), names.value(i).to_string());
@@ -243,6 +287,35 @@ impl OverlayTable {
         *self.relations.write().map_err(|_| poisoned())? = relations;
         let class = replace_column(&class, "relkind", Arc::new(StringArray::from(kinds)))?;
         with_missing_columns(&class, &self.schema())
+    }
+
+    /// The crate's `pg_aggregate` with the functions' object ids.
+    async fn pg_aggregate(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+        let aggregates = read_all(self.base.as_ref(), state).await?;
+        let Some(procs) = &self.related else { return Err(DataFusionError::Internal("pg_proc missing".into())) };
+        aggregates::convert(&aggregates, &read_all(procs.as_ref(), state).await?)
+    }
+
+    /// The crate's `pg_attribute` with the marked types of views' columns.
+    async fn pg_attribute(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+        let attributes = read_all(self.base.as_ref(), state).await?;
+        if let Some(class) = &self.related {
+            read_all(class.as_ref(), state).await?;
+        }
+        let relations = self.relations.read().map_err(|_| poisoned())?;
+        let catalog = self.catalog.read().map_err(|_| poisoned())?;
+        let relids = column(&attributes, "attrelid")?.as_primitive::<Int32Type>();
+        let names = as_string_array(column(&attributes, "attname")?)?;
+        let types = column(&attributes, "atttypid")?.as_primitive::<Int32Type>();
+        let corrected: Int32Array = (0..attributes.num_rows())
+            .map(|i| {
+                let view = relations.views.get(&relids.value(i)).and_then(|name| catalog.views.get(name));
+                let field = view.and_then(|v| v.schema.field_with_name(names.value(i)).ok());
+                let marked = field.and_then(marked_type).map(|t| t.oid() as i32);
+                marked.or(types.is_valid(i).then(|| types.value(i)))
+            })
+            .collect();
+        replace_column(&attributes, "atttypid", Arc::new(corrected))
     }
 
     /// `pg_matviews`: one row per materialized view.

@@ -102,6 +102,7 @@ pub(super) fn register(
     ctx.register_udf(constant("pg_postmaster_start_time", started_at()));
     ctx.register_udf(to_regtype(type_oids));
     ctx.register_udf(table_is_visible(relations.clone()));
+    ctx.register_udf(to_regclass(relations.clone()));
     ctx.register_udf(get_viewdef(relations, catalog));
     for name in [
         "pg_type_is_visible",
@@ -183,6 +184,61 @@ fn get_userbyid() -> ScalarUDF {
     PgFunction::udf("pg_get_userbyid", &[1], DataType::Utf8, body)
 }
 
+/// The functions that answer from the relations the last read of `pg_class` recorded:
+/// the engine reads `pg_class` before a statement that calls one.
+pub(super) const RELATION_FUNCTIONS: &[&str] = &["to_regclass", "pg_table_is_visible", "pg_get_viewdef"];
+
+/// `to_regclass(name)`: the object id of the relation `name` (`bids`, `public.bids`, with
+/// identifier quotes as `format('%I.%I', ...)` writes them), NULL when there is none.
+/// `compat` turns casts of computed names (`format(...)::regclass`) into this.
+fn to_regclass(relations: Arc<RwLock<Relations>>) -> ScalarUDF {
+    let body = move |args: &[ArrayRef], rows: usize| -> DfResult<ArrayRef> {
+        let names = arrow::compute::cast(&args[0], &DataType::Utf8)?;
+        let names = names.as_string::<i32>();
+        let relations = relations.read().map_err(|_| poisoned())?;
+        let oids: Int32Array = (0..rows)
+            .map(|i| {
+                names.is_valid(i).then(|| unquoted(names.value(i))).and_then(|n| relations.by_name.get(&n).copied())
+            })
+            .collect();
+        Ok(Arc::new(oids))
+    };
+    PgFunction::udf("to_regclass", &[1], DataType::Int32, Arc::new(body))
+}
+
+/// A possibly qualified, possibly quoted relation name without its quotes
+/// (`"My Table"` is `My Table`, `Public.Bids` is `public.bids`).
+fn unquoted(name: &str) -> String {
+    let mut parts = Vec::new();
+    let mut chars = name.chars().peekable();
+    while chars.peek().is_some() {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+            let _ = chars.next_if_eq(&'.');
+        } else {
+            for c in chars.by_ref() {
+                if c == '.' {
+                    break;
+                }
+                part.extend(c.to_lowercase());
+            }
+        }
+        parts.push(part);
+    }
+    parts.join(".")
+}
+
 /// `pg_table_is_visible(oid)`: true unless the relation is outside the search path.
 fn table_is_visible(relations: Arc<RwLock<Relations>>) -> ScalarUDF {
     let body: Body = Arc::new(move |args, _| {
@@ -223,4 +279,17 @@ fn always_true(name: &'static str) -> ScalarUDF {
 fn null_text(name: &'static str, arities: &[usize]) -> ScalarUDF {
     let body: Body = Arc::new(|_, rows| Ok(new_null_array(&DataType::Utf8, rows)));
     PgFunction::udf(name, arities, DataType::Utf8, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relation_names_lose_their_quotes() {
+        assert_eq!(unquoted("public.bids"), "public.bids");
+        assert_eq!(unquoted("Public.Bids"), "public.bids");
+        assert_eq!(unquoted("\"public\".\"My \"\"T\"\"\""), "public.My \"T\"");
+        assert_eq!(unquoted("bids"), "bids");
+    }
 }

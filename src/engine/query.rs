@@ -5,12 +5,15 @@
 //! (`sluice run`) a query first waits until every pipeline has consumed its input, so a
 //! script sees complete results.
 
+use std::ops::ControlFlow;
+
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
 
+use super::pg_functions::RELATION_FUNCTIONS;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
 
@@ -19,6 +22,9 @@ impl Engine {
         refused(stmt)?;
         if self.inner.config.bounded {
             self.flush().await?;
+        }
+        if uses_relations(stmt) {
+            self.read_pg_class().await?;
         }
         let mut plan = self.plan(stmt).await?;
         if !params.is_empty() {
@@ -56,10 +62,35 @@ impl Engine {
         Ok(Description { params: ordered, schema })
     }
 
+    /// Reads `pg_class`, which records the relations' object ids and names for the
+    /// functions that look them up ([`RELATION_FUNCTIONS`]).
+    async fn read_pg_class(&self) -> Result<()> {
+        self.inner.ctx.sql("SELECT oid FROM pg_catalog.pg_class LIMIT 1").await?.collect().await?;
+        Ok(())
+    }
+
     async fn plan(&self, stmt: &ast::Statement) -> Result<LogicalPlan> {
         let state = self.inner.ctx.state();
         Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
     }
+}
+
+/// Whether `stmt` calls a function that answers from the relations the last read of
+/// `pg_class` recorded.
+fn uses_relations(stmt: &ast::Statement) -> bool {
+    let found = ast::visit_expressions(stmt, |expr| match expr {
+        ast::Expr::Function(f)
+            if f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| RELATION_FUNCTIONS.contains(&i.value.to_ascii_lowercase().as_str())) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_break()
 }
 
 /// Statements refused before planning (session statements are the session's).

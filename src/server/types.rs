@@ -25,7 +25,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
 use super::response::internal;
-use crate::sql::types::pg_type_name;
+use crate::sql::types::marked_type;
 
 /// The version byte that starts a binary `jsonb` value.
 const JSONB_VERSION: u8 = 1;
@@ -43,13 +43,7 @@ pub(super) fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<Fi
 /// `info` with the Postgres type `field` is marked with, if any, and that type's size and
 /// modifier.
 fn describe(info: FieldInfo, field: &Field) -> FieldInfo {
-    let marked = match pg_type_name(field) {
-        Some("json") => Some(Type::JSON),
-        Some("jsonb") => Some(Type::JSONB),
-        Some("varchar") => Some(Type::VARCHAR),
-        Some("numeric") => Some(Type::NUMERIC),
-        _ => None,
-    };
+    let marked = marked_type(field);
     let modifier = match (field.data_type(), &marked) {
         (DataType::Decimal128(p, s), None) => ((i32::from(*p) << 16) | i32::from(*s)) + 4,
         _ => NO_MODIFIER,

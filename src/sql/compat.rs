@@ -11,6 +11,10 @@
 //! queries DataFusion cannot plan at all are swapped for equivalents by the crate's list
 //! of known client queries, which works on the text.
 //!
+//! A statement that lists materialized views' columns from `pg_attribute` itself
+//! (`relkind = 'm'`, as Metabase's field sync does) reads [`POSTGRES_COLUMNS`] for
+//! `information_schema.columns`, so it does not get those columns twice.
+//!
 //! `parser::parse` calls [`rewrite`] on every statement that goes to DataFusion as is
 //! (never on Sluice's own DDL), after [`known_client_queries`] for catalog texts.
 
@@ -28,6 +32,11 @@ use datafusion_pg_catalog::sql::rules::{
     FixVersionColumnName, PrependUnqualifiedPgTableName, ResolveUnqualifiedIdentifier, RewriteArrayAnyAllOperation,
     RewritePgCatalogOperator, RewriteRegCastToSubquery, SqlStatementRewriteRule, StripCallableQualifier, StripCollate,
 };
+
+/// `information_schema.columns` as Postgres has it, without materialized views' columns
+/// (the engine's `information_schema` serves it; it is not listed among the schema's
+/// tables).
+pub const POSTGRES_COLUMNS: &str = "_pg_columns";
 
 /// The crate's parser, built once (it tokenizes its list of known queries).
 static COMPAT: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
@@ -62,7 +71,7 @@ const PSQL_FRAGMENTS: [(&str, &str); 1] = [(
 
 /// Functions whose result column Postgres names after the function, as clients expect
 /// (DataFusion would call it `current_schema()`).
-const NAMED_AFTER_FUNCTION: [&str; 11] = [
+const NAMED_AFTER_FUNCTION: [&str; 12] = [
     "current_schema",
     "current_database",
     "current_catalog",
@@ -74,6 +83,7 @@ const NAMED_AFTER_FUNCTION: [&str; 11] = [
     "set_config",
     "pg_backend_pid",
     "version",
+    "to_regclass",
 ];
 
 /// `sql` with the known psql fragments replaced.
@@ -91,6 +101,10 @@ pub fn replace_fragments(sql: &str) -> std::borrow::Cow<'_, str> {
 pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     name_function_columns(&mut statement);
     regproc_names(&mut statement);
+    record_expansions(&mut statement);
+    if lists_view_columns(&statement) {
+        postgres_columns(&mut statement);
+    }
     let mut statement = aggregate_array_subqueries(RULES.iter().fold(statement, |s, rule| rule.rewrite(s)));
     if reads_catalogs(&statement) {
         subqueries::aggregate_scalar_subqueries(&mut statement);
@@ -111,9 +125,21 @@ fn reads_catalogs(statement: &ast::Statement) -> bool {
 }
 
 /// Every `'pg_catalog.f'::regproc` (or `regprocedure`) literal of `statement` as the
-/// function's bare name, which is what the catalog's `regproc` columns hold.
+/// function's bare name, which is what the catalog's `regproc` columns hold, and every
+/// cast of a computed name to `regclass` (`format('%I.%I', s, t)::regclass`) as
+/// `to_regclass(...)` (the crate resolves literals itself).
 fn regproc_names(statement: &mut ast::Statement) {
     let _ = ast::visit_expressions_mut(statement, |expr| {
+        if let Expr::Cast { expr: operand, data_type, .. } = expr
+            && !matches!(operand.as_ref(), Expr::Value(_))
+            && data_type.to_string().to_lowercase().trim_start_matches("pg_catalog.") == "regclass"
+            && let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&format!("to_regclass({operand})"))
+                .and_then(|mut p| p.parse_expr())
+        {
+            *expr = call;
+            return ControlFlow::Continue(());
+        }
         if let Expr::Cast { expr: operand, data_type, .. } = expr
             && let Expr::Value(v) = operand.as_ref()
             && let ast::Value::SingleQuotedString(name) = &v.value
@@ -211,6 +237,77 @@ fn rewrite_literals(expr: &mut Expr, f: &dyn Fn(&str) -> String) {
         Expr::Nested(e) | Expr::Cast { expr: e, .. } => rewrite_literals(e, f),
         _ => {}
     }
+}
+
+/// Every call of `information_schema._pg_expandarray(a)` as
+/// `unnest(_pg_expandarray(a))` (the function gives a list of records, which the unnest
+/// turns into rows), and every field of a parenthesized record (`(r).n`) as
+/// `get_field(r, 'n')`, which DataFusion plans.
+fn record_expansions(statement: &mut ast::Statement) {
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        let replacement = match expr {
+            Expr::Function(f)
+                if f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("_pg_expandarray")) =>
+            {
+                format!("unnest(_pg_expandarray{})", f.args)
+            }
+            Expr::CompoundFieldAccess { root, access_chain } if matches!(root.as_ref(), Expr::Nested(_)) => {
+                let mut text = root.to_string();
+                for access in access_chain.iter() {
+                    match access {
+                        ast::AccessExpr::Dot(Expr::Identifier(field)) => {
+                            text = format!("get_field({text}, '{}')", field.value.replace('\'', "''"));
+                        }
+                        _ => return ControlFlow::<()>::Continue(()),
+                    }
+                }
+                text
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        if let Ok(parsed) =
+            Parser::new(&PostgreSqlDialect {}).try_with_sql(&replacement).and_then(|mut p| p.parse_expr())
+        {
+            *expr = parsed;
+        }
+        ControlFlow::Continue(())
+    });
+}
+
+/// True when `statement` compares a `relkind` with `'m'`: it finds materialized views
+/// in `pg_class` itself.
+fn lists_view_columns(statement: &ast::Statement) -> bool {
+    let relkind = |e: &Expr| match e {
+        Expr::Identifier(i) => i.value.eq_ignore_ascii_case("relkind"),
+        Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|i| i.value.eq_ignore_ascii_case("relkind")),
+        _ => false,
+    };
+    let m = |e: &Expr| matches!(e, Expr::Value(v) if v.value == ast::Value::SingleQuotedString("m".into()));
+    let found = ast::visit_expressions(statement, |expr| match expr {
+        Expr::BinaryOp { left, op: ast::BinaryOperator::Eq, right }
+            if (relkind(left) && m(right)) || (m(left) && relkind(right)) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_break()
+}
+
+/// Every `information_schema.columns` of `statement` as [`POSTGRES_COLUMNS`].
+fn postgres_columns(statement: &mut ast::Statement) {
+    let _ = ast::visit_relations_mut(statement, |name| {
+        let parts: Vec<String> =
+            name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase()).collect();
+        if parts.len() == 2 && parts[0] == "information_schema" && parts[1] == "columns" {
+            name.0[1] = ast::ObjectNamePart::Identifier(ast::Ident::new(POSTGRES_COLUMNS));
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Names the result columns that are calls of [`NAMED_AFTER_FUNCTION`] functions after
@@ -356,6 +453,37 @@ mod tests {
         let out =
             rewritten("SELECT unnest(i.indkey) AS attnum, generate_subscripts(i.indkey, 1) AS ord FROM pg_index i");
         assert!(out.contains("unnest(range(1, CAST(array_length(i.indkey, 1) AS BIGINT) + 1)) AS ord"), "{out}");
+    }
+
+    #[test]
+    fn casts_of_computed_names_to_regclass_look_the_name_up() {
+        let out = rewritten(
+            "SELECT CAST(CAST(format('%I.%I', c.s, c.t) AS REGCLASS) AS OID) FROM information_schema.columns c",
+        );
+        assert!(out.contains("CAST(to_regclass(format('%I.%I', c.s, c.t)) AS OID)"), "{out}");
+    }
+
+    #[test]
+    fn expanded_arrays_are_unnested_lists_of_records() {
+        let out = rewritten(
+            "SELECT (information_schema._pg_expandarray(i.indkey)).n AS seq, \
+             information_schema._pg_expandarray(i.indkey) AS keys FROM pg_catalog.pg_index i",
+        );
+        assert!(out.contains("get_field((unnest(_pg_expandarray(i.indkey))), 'n') AS seq"), "{out}");
+        assert!(out.contains("unnest(_pg_expandarray(i.indkey)) AS keys"), "{out}");
+        let out = rewritten("SELECT 1 FROM t AS result WHERE result.a = (result.keys).x");
+        assert!(out.contains("result.a = get_field((result.keys), 'x')"), "{out}");
+    }
+
+    #[test]
+    fn statements_listing_view_columns_read_postgres_columns() {
+        let out = rewritten(
+            "SELECT c.column_name FROM \"information_schema\".\"columns\" AS c UNION ALL \
+             SELECT a.attname FROM pg_class pc JOIN pg_attribute a ON a.attrelid = pc.oid WHERE pc.relkind = 'm'",
+        );
+        assert!(out.contains(&format!("{POSTGRES_COLUMNS} AS c")), "{out}");
+        let out = rewritten("SELECT column_name FROM information_schema.columns");
+        assert!(out.contains("information_schema.columns"), "{out}");
     }
 
     #[test]

@@ -121,6 +121,17 @@ pub fn pg_type_name(field: &Field) -> Option<&'static str> {
     }
 }
 
+/// The Postgres type a field is marked with ([`pg_type_name`]).
+pub fn marked_type(field: &Field) -> Option<pgwire::api::Type> {
+    use pgwire::api::Type;
+    match pg_type_name(field)? {
+        "json" => Some(Type::JSON),
+        "jsonb" => Some(Type::JSONB),
+        "varchar" => Some(Type::VARCHAR),
+        _ => Some(Type::NUMERIC),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

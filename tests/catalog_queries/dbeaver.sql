@@ -253,7 +253,6 @@ ORDER BY p.proname
 
 -- source: dbeaver/dbeaver plugins/org.jkiss.dbeaver.ext.postgresql/src/org/jkiss/dbeaver/ext/postgresql/model/PostgreSchema.java AggregateCache; bind p.pronamespace=2200
 -- purpose: aggregate functions folder
--- known-failure: 22000 regproc literal ('pg_catalog.avg'::regproc) compared with an oid column
 SELECT p.oid AS proc_oid,p.proname AS proc_name,a.*
 FROM pg_catalog.pg_aggregate a,pg_catalog.pg_proc p
 WHERE p.oid=a.aggfnoid AND p.pronamespace=2200

@@ -366,7 +366,6 @@ table_schema IN (
 
 -- source: grafana/grafana public/app/plugins/datasource/postgres/meta_query.ts (stored commit 027e669f230fd8228b4376f13363058b5bcd2f35; legacy Angular query editor, Grafana ≤ 9) buildAggregateQuery()
 -- purpose: aggregate functions over float8 (unqualified pg_aggregate/pg_proc/pg_type, aggkind)
--- known-failure: 22000 regproc literal compared with an oid column
 SELECT DISTINCT proname FROM pg_aggregate INNER JOIN pg_proc ON pg_aggregate.aggfnoid = pg_proc.oid INNER JOIN pg_type ON pg_type.oid=pg_proc.prorettype WHERE pronargs=1 AND typname IN ('float8') AND aggkind='n' ORDER BY 1
 ;
 

@@ -11,6 +11,7 @@
 
 import java.math.BigDecimal;
 import java.sql.Connection;
+import java.sql.DatabaseMetaData;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -82,6 +83,7 @@ public class Jdbc {
                 section("create", conn, Jdbc::createStreamAndView);
                 section("view", conn, Jdbc::readView);
                 section("fetch size", conn, Jdbc::readViewWithFetchSize);
+                section("database metadata", conn, Jdbc::databaseMetaData);
             }
             section("types", conn, Jdbc::types);
             section("java.sql setters", conn, Jdbc::legacySetters);
@@ -143,6 +145,36 @@ public class Jdbc {
             checkEquals(names[i], md.getColumnName(i + 1), what + " column " + (i + 1) + " name");
             checkEquals(typeNames[i], md.getColumnTypeName(i + 1), what + " " + names[i] + " type name");
             checkEquals(types[i], md.getColumnType(i + 1), what + " " + names[i] + " java.sql.Types");
+        }
+    }
+
+    /**
+     * What JDBC tools (DBeaver, DataGrip, Metabase) read through DatabaseMetaData: the stream
+     * as a table, the view as a materialized view, the view's columns with their types, and
+     * primary keys (there are none).
+     */
+    static void databaseMetaData(Connection conn) throws SQLException {
+        DatabaseMetaData md = conn.getMetaData();
+        List<String> tables = new ArrayList<>();
+        try (ResultSet rs = md.getTables(null, "public", "%", null)) {
+            while (rs.next()) {
+                tables.add(rs.getString("TABLE_NAME") + " " + rs.getString("TABLE_TYPE"));
+            }
+        }
+        checkEquals(List.of("auction_stats MATERIALIZED VIEW", "bids TABLE"), tables, "getTables");
+        List<String> columns = new ArrayList<>();
+        try (ResultSet rs = md.getColumns(null, "public", "auction_stats", null)) {
+            while (rs.next()) {
+                columns.add(rs.getInt("ORDINAL_POSITION") + " " + rs.getString("COLUMN_NAME") + " "
+                        + rs.getString("TYPE_NAME") + " " + rs.getInt("DATA_TYPE"));
+            }
+        }
+        checkEquals(List.of("1 auction int8 " + Types.BIGINT, "2 window_end timestamp " + Types.TIMESTAMP,
+                "3 bids int8 " + Types.BIGINT, "4 total numeric " + Types.NUMERIC,
+                "5 average float8 " + Types.DOUBLE, "6 channel varchar " + Types.VARCHAR,
+                "7 summary json " + Types.OTHER), columns, "getColumns");
+        try (ResultSet rs = md.getPrimaryKeys(null, "public", "bids")) {
+            check(!rs.next(), "getPrimaryKeys: Sluice has no keys");
         }
     }
 
