@@ -218,6 +218,18 @@ async fn listings_name_the_stream_and_the_view() {
             .unwrap(),
     );
     assert_eq!(aggregates, vec![vec!["avg"], vec!["max"], vec!["stddev"]]);
+    // DataGrip's time zones; Sluice's own catalog tables are found without schema, too.
+    let zones = rows(
+        &client
+            .simple_query(
+                "SELECT name, abbrev, utc_offset, is_dst FROM pg_timezone_names \
+                 WHERE name IN ('UTC', 'Asia/Kolkata') ORDER BY 1",
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(zones, vec![vec!["Asia/Kolkata", "IST", "05:30:00", "f"], vec!["UTC", "UTC", "00:00:00", "f"]]);
+    assert!(rows(&client.simple_query("SELECT pid FROM pg_locks").await.unwrap()).is_empty());
     let settings =
         rows(&client.simple_query("SELECT context FROM pg_settings WHERE name = 'application_name'").await.unwrap());
     assert_eq!(settings, vec![vec!["user"]]);

@@ -17,6 +17,7 @@
 //! * `pg_settings` lists the parameters sessions know (the crate's has one row);
 //! * views' `json`, `jsonb`, `varchar` and bare `numeric` columns have those types in
 //!   `pg_attribute` (Arrow has no such types: the columns carry marks, `sql::types`);
+//! * `pg_timezone_names` and `pg_timezone_abbrevs` list the IANA zones ([`time_zones`]);
 //! * `pg_aggregate.aggfnoid` is the function's object id, not its name ([`aggregates`]);
 //! * the key and index vectors of `pg_index` and `pg_constraint` are lists, not text
 //!   ([`vectors`]), so clients can `unnest` them.
@@ -120,6 +121,7 @@ impl PgCatalogContextProvider for Roles {
 }
 
 mod aggregates;
+mod time_zones;
 mod vectors;
 
 type Inner = PgCatalogSchemaProvider<Arc<dyn datafusion::catalog::CatalogProviderList>, Roles>;
@@ -139,12 +141,16 @@ impl SchemaProvider for Overlay {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.inner.table_names();
         names.extend(constraint_tables::pg_catalog_names().map(String::from));
+        names.extend(time_zones::NAMES.map(String::from));
         names
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         if let Some(empty) = constraint_tables::pg_catalog_table(name)? {
             return Ok(Some(empty));
+        }
+        if let Some(zones) = time_zones::table(name)? {
+            return Ok(Some(zones));
         }
         let lowered = name.to_ascii_lowercase();
         let kind = match lowered.as_str() {
@@ -168,7 +174,9 @@ impl SchemaProvider for Overlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name) || constraint_tables::pg_catalog_names().any(|n| n == name)
+        self.inner.table_exist(name)
+            || constraint_tables::pg_catalog_names().any(|n| n == name)
+            || time_zones::NAMES.contains(&name)
     }
 }
 
@@ -433,5 +441,20 @@ impl std::fmt::Debug for Overlay {
 impl std::fmt::Debug for OverlayTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OverlayTable").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compat_qualifies_every_table_sluice_adds() {
+        let added: Vec<&str> = constraint_tables::pg_catalog_names().chain(time_zones::NAMES).collect();
+        let mut qualified = crate::sql::compat::SLUICE_PG_CATALOG_TABLES.to_vec();
+        qualified.sort_unstable();
+        let mut added = added;
+        added.sort_unstable();
+        assert_eq!(added, qualified);
     }
 }

@@ -1,6 +1,6 @@
 //! Postgres catalog functions that `datafusion-pg-catalog` does not provide and that psql,
 //! drivers and BI tools call: `version()`, `pg_table_is_visible`, `pg_get_viewdef`, the
-//! visibility checks of types and functions, and the description and definition
+//! visibility checks of types and functions, `txid_current()` and `age(xid)`, and the description and definition
 //! functions, which answer NULL because Sluice keeps no comments, indexes or triggers.
 //!
 //! Registered by `pg_catalog::register`. The functions that take a relation's object id
@@ -101,6 +101,8 @@ pub(super) fn register(
     ctx.register_udf(constant("pg_is_in_recovery", Arc::new(BooleanArray::from(vec![false]))));
     ctx.register_udf(constant("pg_postmaster_start_time", started_at()));
     ctx.register_udf(to_regtype(type_oids));
+    ctx.register_udf(txid_current());
+    ctx.register_udf(xid_age());
     ctx.register_udf(table_is_visible(relations.clone()));
     ctx.register_udf(to_regclass(relations.clone()));
     ctx.register_udf(get_viewdef(relations, catalog));
@@ -158,6 +160,42 @@ fn constant(name: &'static str, value: ArrayRef) -> ScalarUDF {
         Ok(arrow::compute::take(&value, &indices, None)?)
     });
     PgFunction::udf(name, &[0], returns, body)
+}
+
+/// The transaction ids `txid_current()` hands out. Sluice has no transactions beyond the
+/// statement: each call (each statement that makes one) gets the next id, as in Postgres
+/// when every statement commits on its own.
+static NEXT_TRANSACTION: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+
+/// `txid_current()`: a new transaction id (DataGrip reads it on connect).
+fn txid_current() -> ScalarUDF {
+    let body: Body = Arc::new(|_, rows| {
+        let id = NEXT_TRANSACTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Arc::new(Int64Array::from(vec![id; rows])))
+    });
+    PgFunction::udf("txid_current", &[0], DataType::Int64, body)
+}
+
+/// `age(xid)`: how many transaction ids were handed out since `xid`. Only transaction ids:
+/// `age(timestamp)` is not supported.
+fn xid_age() -> ScalarUDF {
+    let body: Body = Arc::new(|args, _| {
+        if !args[0].data_type().is_integer() && !args[0].data_type().is_null() {
+            return Err(datafusion::error::DataFusionError::NotImplemented(format!(
+                "age({}) is not supported: only age(xid)",
+                args[0].data_type()
+            )));
+        }
+        let ids = arrow::compute::cast(&args[0], &DataType::Int64)?;
+        let next = NEXT_TRANSACTION.load(std::sync::atomic::Ordering::Relaxed);
+        let ages: Int32Array = ids
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .iter()
+            .map(|id| id.map(|id| i32::try_from(next - id).unwrap_or(i32::MAX)))
+            .collect();
+        Ok(Arc::new(ages))
+    });
+    PgFunction::udf("age", &[1], DataType::Int32, body)
 }
 
 /// When this process started, for `pg_postmaster_start_time()`.

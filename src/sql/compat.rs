@@ -38,6 +38,12 @@ use datafusion_pg_catalog::sql::rules::{
 /// tables).
 pub const POSTGRES_COLUMNS: &str = "_pg_columns";
 
+/// The `pg_catalog` tables Sluice adds to the crate's, which the crate's rule does not
+/// qualify when they are named without schema (Postgres searches `pg_catalog` first).
+/// The engine's `pg_catalog` overlay serves them.
+pub const SLUICE_PG_CATALOG_TABLES: [&str; 4] =
+    ["pg_available_extensions", "pg_locks", "pg_timezone_names", "pg_timezone_abbrevs"];
+
 /// The crate's parser, built once (it tokenizes its list of known queries).
 static COMPAT: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
 
@@ -106,6 +112,7 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
         postgres_columns(&mut statement);
     }
     let mut statement = aggregate_array_subqueries(RULES.iter().fold(statement, |s, rule| rule.rewrite(s)));
+    qualify_sluice_tables(&mut statement);
     if reads_catalogs(&statement) {
         subqueries::aggregate_scalar_subqueries(&mut statement);
     }
@@ -298,6 +305,19 @@ fn lists_view_columns(statement: &ast::Statement) -> bool {
     found.is_break()
 }
 
+/// Every unqualified [`SLUICE_PG_CATALOG_TABLES`] name of `statement` qualified with
+/// `pg_catalog`.
+fn qualify_sluice_tables(statement: &mut ast::Statement) {
+    let _ = ast::visit_relations_mut(statement, |name| {
+        if let [ast::ObjectNamePart::Identifier(table)] = name.0.as_slice()
+            && SLUICE_PG_CATALOG_TABLES.contains(&table.value.to_ascii_lowercase().as_str())
+        {
+            name.0.insert(0, ast::ObjectNamePart::Identifier(ast::Ident::new("pg_catalog")));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Every `information_schema.columns` of `statement` as [`POSTGRES_COLUMNS`].
 fn postgres_columns(statement: &mut ast::Statement) {
     let _ = ast::visit_relations_mut(statement, |name| {
@@ -461,6 +481,12 @@ mod tests {
             "SELECT CAST(CAST(format('%I.%I', c.s, c.t) AS REGCLASS) AS OID) FROM information_schema.columns c",
         );
         assert!(out.contains("CAST(to_regclass(format('%I.%I', c.s, c.t)) AS OID)"), "{out}");
+    }
+
+    #[test]
+    fn sluice_catalog_tables_are_found_without_schema() {
+        let out = rewritten("SELECT * FROM pg_locks AS l JOIN pg_timezone_names ON true");
+        assert!(out.contains("FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_timezone_names"), "{out}");
     }
 
     #[test]

@@ -261,7 +261,6 @@ ORDER BY p.proname
 
 -- source: dbeaver/dbeaver plugins/org.jkiss.dbeaver.ext.postgresql/src/org/jkiss/dbeaver/ext/postgresql/model/PostgreSchema.java ExtensionCache; bind e.extnamespace=2200
 -- purpose: extensions installed in the schema
--- known-failure: 42000 unnest() of pg_extension.extconfig (text in the catalog, not an oid array)
 SELECT 
  e.oid,
  cfg.tbls,
@@ -374,7 +373,6 @@ SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_availab
 
 -- source: dbeaver/dbeaver plugins/org.jkiss.dbeaver.ext.postgresql/src/org/jkiss/dbeaver/ext/postgresql/model/PostgreDatabase.java ExtensionCache
 -- purpose: installed extensions
--- known-failure: 42000 unnest() of pg_extension.extconfig (text in the catalog, not an oid array)
 SELECT 
  e.oid,
  cfg.tbls,

@@ -40,7 +40,6 @@ select round(extract(epoch from pg_postmaster_start_time() at time zone 'UTC')) 
 
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/datagrip.rs (DataGrip 2025.2.3 startup queries, captured)
 -- purpose: DataGrip connect: oldest transaction id — risingwave #23133: 'function age(integer) does not exist'
--- known-failure: 42P01 pg_locks is not provided
 select L.transactionid::varchar::bigint as transaction_id
         from pg_catalog.pg_locks L
         where L.transactionid is not null
@@ -50,7 +49,6 @@ select L.transactionid::varchar::bigint as transaction_id
 
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/datagrip.rs (DataGrip 2025.2.3 startup queries, captured)
 -- purpose: DataGrip connect: current txid (pg_is_in_recovery, txid_current)
--- known-failure: 42883 txid_current() is not provided
 select case
           when pg_catalog.pg_is_in_recovery()
             then null
@@ -97,7 +95,6 @@ show DateStyle
 
 -- source: datafusion-contrib/datafusion-postgres datafusion-postgres/tests/datagrip.rs (DataGrip 2025.2.3 startup queries, captured)
 -- purpose: DataGrip connect: time zones — risingwave #23133: parser error on 'union distinct'
--- known-failure: 42P01 pg_timezone_names is not provided
 select name, is_dst from pg_catalog.pg_timezone_names
         union distinct
         select abbrev as name, is_dst from pg_catalog.pg_timezone_abbrevs

@@ -1,7 +1,8 @@
-//! The vector and array columns of `pg_index` and `pg_constraint` (`indkey`, `conkey`, ...)
-//! as lists: the crate keeps them as text (`1 2`, `[1, 2]`), so the `unnest(indkey)` and
-//! `generate_subscripts(conkey, 1)` of SQLAlchemy's, DBeaver's and Metabase's key and
-//! index queries could not be planned.
+//! The vector and array columns of `pg_index`, `pg_constraint` and `pg_extension`
+//! (`indkey`, `conkey`, `extconfig`, ...) as lists: the crate keeps them as text (`1 2`,
+//! `[1, 2]`), so the `unnest(indkey)` and `generate_subscripts(conkey, 1)` of SQLAlchemy's,
+//! DBeaver's and Metabase's key and index queries, and DBeaver's `unnest(extconfig)`,
+//! could not be planned.
 //!
 //! Used by the `pg_catalog` overlay, which converts these columns when the table is read.
 
@@ -33,6 +34,7 @@ pub(super) fn list_columns(table: &str) -> Option<&'static [(&'static str, Eleme
             ("confdelsetcols", Int2),
             ("conexclop", Oid),
         ]),
+        "pg_extension" => Some(&[("extconfig", Oid)]),
         _ => None,
     }
 }
