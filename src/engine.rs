@@ -23,6 +23,7 @@ mod string_functions;
 mod subscribe;
 mod system;
 mod tables;
+mod value_limits;
 
 pub use push::PushQuery;
 pub use session::Session;
@@ -38,12 +39,14 @@ use std::time::Duration;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::scalar::ScalarValue;
 use futures::FutureExt;
 use tracing::{error, info};
 
 use crate::catalog::{self, Catalog};
 use crate::error::{Error, Result};
+use crate::runtime::Workers;
 use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
 use crate::sql::{self, Statement};
 use crate::state::Store;
@@ -113,13 +116,30 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Rows per batch at most.
     pub batch_size: usize,
+    /// Memory all running queries may hold together in DataFusion's operators (sorts,
+    /// joins, aggregations, ...); a query that needs more fails with 53200.
+    pub query_memory: usize,
+    /// The `statement_timeout` of new sessions; zero for none.
+    pub statement_timeout: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { bounded: false, checkpoint_interval: Duration::from_secs(1), batch_size: 8192 }
+        EngineConfig {
+            bounded: false,
+            checkpoint_interval: Duration::from_secs(1),
+            batch_size: 8192,
+            query_memory: DEFAULT_QUERY_MEMORY,
+            statement_timeout: Duration::ZERO,
+        }
     }
 }
+
+/// How long a pipeline may take for its last checkpoint at shutdown.
+const LAST_CHECKPOINT: Duration = Duration::from_secs(3);
+
+/// The default of [`EngineConfig::query_memory`]: 2 GiB.
+pub const DEFAULT_QUERY_MEMORY: usize = 2 << 30;
 
 /// The engine; cheap to clone.
 #[derive(Clone)]
@@ -135,6 +155,8 @@ struct Inner {
     /// Serializes DDL.
     ddl: tokio::sync::Mutex<()>,
     config: EngineConfig,
+    /// The threads statements run on.
+    workers: Workers,
 }
 
 /// The DataFusion catalog and schema user objects live in.
@@ -157,7 +179,8 @@ impl Engine {
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
             // TIMESTAMPTZ is a timestamp in UTC, the TimeZone the server reports to clients.
             .set_str("datafusion.execution.time_zone", "UTC");
-        let ctx = SessionContext::new_with_config(session);
+        let memory = RuntimeEnvBuilder::new().with_memory_limit(config.query_memory, 1.0).build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(session, memory);
         let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
         let windows = [
             ("tumble", WindowFunctionKind::Tumble),
@@ -175,10 +198,19 @@ impl Engine {
         json_functions::register(&ctx);
         string_functions::register(&ctx);
         array_functions::register(&ctx);
+        value_limits::register(&ctx);
         // After pg_catalog: its type planner is wrapped.
         sql::types::register(&ctx);
         let engine = Engine {
-            inner: Arc::new(Inner { store, ctx, catalog, stream_schemas, ddl: tokio::sync::Mutex::new(()), config }),
+            inner: Arc::new(Inner {
+                store,
+                ctx,
+                catalog,
+                stream_schemas,
+                ddl: tokio::sync::Mutex::new(()),
+                config,
+                workers: Workers::start()?,
+            }),
         };
         engine.restore().await?;
         Ok(engine)
@@ -203,6 +235,16 @@ impl Engine {
             info!(objects = count, "catalog restored");
         }
         Ok(())
+    }
+
+    /// Runs `work` on the statement threads, off the caller's (see [`crate::runtime`]):
+    /// dropping the returned future aborts it.
+    pub async fn offload<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        self.inner.workers.run(work).await
     }
 
     /// Splits and parses SQL text into statements.
@@ -302,20 +344,28 @@ impl Engine {
 
     /// Waits until every view has processed what its source holds now (serve mode) or all
     /// of it (bounded mode), durably.
+    /// A pipeline that had already failed is skipped: it holds its last good contents, SHOW
+    /// tells why, and it must not make FLUSH fail for every other view.
     pub async fn flush(&self) -> Result<()> {
         let pipelines = self.read_catalog()?.pipelines();
         for p in pipelines {
+            if matches!(p.stats().status(), crate::dataflow::pipeline::Status::Failed(_)) {
+                continue;
+            }
             if self.inner.config.bounded { p.finished().await? } else { p.flush().await? }
         }
         Ok(())
     }
 
-    /// Stops every pipeline (no final checkpoint: what was committed is what recovery sees).
+    /// Stops every pipeline, after a last checkpoint of what its source holds now if that
+    /// takes at most [`LAST_CHECKPOINT`]; what was committed is what recovery sees.
     pub async fn shutdown(&self) {
         let pipelines: Vec<_> = match self.read_catalog() {
             Ok(c) => c.pipelines(),
             Err(_) => return,
         };
+        let last = pipelines.iter().map(|p| tokio::time::timeout(LAST_CHECKPOINT, p.flush()));
+        let _ = futures::future::join_all(last).await;
         for p in pipelines {
             p.stop().await;
         }

@@ -61,6 +61,9 @@ pub enum Error {
     /// The embedded store failed.
     #[error("storage error: {0}")]
     State(#[from] sled::Error),
+    /// The data directory cannot be used: not writable, or locked by another process (58030).
+    #[error("{0}")]
+    DataDirectory(String),
     /// Operating-system I/O failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -82,6 +85,40 @@ pub enum Error {
     /// A CancelRequest interrupted the statement (57014).
     #[error("canceling statement due to user request")]
     Canceled,
+    /// A statement nests too deeply to plan and run safely (54001).
+    #[error("statement is too complex")]
+    TooComplex {
+        /// What nests too deeply.
+        detail: String,
+    },
+    /// A limit of Sluice itself was exceeded: a value, a plan's fan-out (54000).
+    #[error("{message}")]
+    ProgramLimit {
+        /// What was too large.
+        message: String,
+        /// How to stay within the limit.
+        hint: String,
+    },
+    /// A view's definition cannot be maintained correctly, e.g. it calls `now()` (42P17).
+    #[error("{message}")]
+    InvalidDefinition {
+        /// What is wrong.
+        message: String,
+        /// What to write instead.
+        hint: String,
+    },
+    /// A statement needed more memory than its budget allows (53200).
+    #[error("out of memory")]
+    OutOfMemory {
+        /// What ran out.
+        detail: String,
+    },
+    /// Every connection slot is taken (53300).
+    #[error("sorry, too many clients already")]
+    TooManyConnections,
+    /// The statement ran longer than `statement_timeout` (57014).
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
     /// A bug: an invariant of Sluice itself was broken (XX000).
     #[error("internal error: {0}")]
     Internal(String),
@@ -112,17 +149,55 @@ impl Error {
             Error::CantChange(_) => "55P02",
             Error::DataFusion(e) => datafusion_sqlstate(e),
             Error::Arrow(e) => arrow_sqlstate(e),
-            Error::State(_) | Error::Io(_) => "58030",
+            Error::State(_) | Error::Io(_) | Error::DataDirectory(_) => "58030",
             Error::Shutdown(_) => "57P01",
             Error::Protocol(_) => "08P01",
             Error::AuthenticationFailed { .. } => "28P01",
             Error::InvalidAuthorization(_) => "28000",
             Error::Config(_) => "F0000",
-            Error::Canceled => "57014",
+            Error::Canceled | Error::StatementTimeout => "57014",
+            Error::TooComplex { .. } => "54001",
+            Error::ProgramLimit { .. } => "54000",
+            Error::InvalidDefinition { .. } => "42P17",
+            Error::OutOfMemory { .. } => "53200",
+            Error::TooManyConnections => "53300",
             Error::Internal(_) => "XX000",
         }
     }
+
+    /// Postgres' DETAIL field: more about what went wrong, if there is more to say.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::TooComplex { detail } | Error::OutOfMemory { detail } => Some(detail.clone()),
+            Error::DataFusion(e) => match e.find_root() {
+                DataFusionError::ResourcesExhausted(m) => Some(lowercase_first(m)),
+                DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::detail),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Postgres' HINT field: what the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::TooComplex { .. } => {
+                Some("Split the expression or query into smaller parts, e.g. with a view or an IN list.".into())
+            }
+            Error::ProgramLimit { hint, .. } | Error::InvalidDefinition { hint, .. } => Some(hint.clone()),
+            Error::OutOfMemory { .. } => Some(MEMORY_HINT.into()),
+            Error::DataFusion(e) => match e.find_root() {
+                DataFusionError::ResourcesExhausted(_) => Some(MEMORY_HINT.into()),
+                DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::hint),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
+
+/// The hint of every out-of-memory error.
+const MEMORY_HINT: &str = "Reduce the rows the query holds at once (a narrower WHERE, a LIMIT), or start the server with a larger --query-memory.";
 
 /// Builds an [`Error::Plan`] from format arguments.
 #[macro_export]
@@ -150,6 +225,7 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
         DataFusionError::Plan(m) if m.contains("No function matches") || m.contains("Invalid function") => "42883",
         DataFusionError::Plan(_) => "42000",
         DataFusionError::Execution(_) => "22000",
+        DataFusionError::ResourcesExhausted(_) => "53200",
         _ => "XX000",
     }
 }
@@ -179,6 +255,7 @@ fn datafusion_message(e: &DataFusionError) -> String {
         DataFusionError::ArrowError(a, _) => a.to_string(),
         // Ours, raised inside DataFusion (an ad-hoc read of a stream).
         DataFusionError::External(inner) => inner.to_string(),
+        DataFusionError::ResourcesExhausted(_) => "out of memory".to_string(),
         other => other.to_string(),
     };
     lowercase_first(&text)

@@ -23,8 +23,10 @@
 //!
 //! Modules follow the data: [`server`] speaks the Postgres protocol, [`engine`] executes
 //! statements, [`sql`] parses and plans, [`catalog`] remembers objects, [`dataflow`] runs
-//! pipelines, [`state`] stores everything, [`connector`] reads sources and writes sinks, [`run`] executes
-//! scripts for `sluice run`. See `docs/architecture.md` for checkpoints and recovery.
+//! pipelines, [`state`] stores everything, [`connector`] reads sources and writes sinks,
+//! [`run`] executes scripts for `sluice run`; [`runtime`] owns the threads that statements
+//! and pipelines run on, and their stacks. See `docs/architecture.md` for checkpoints and
+//! recovery, and `docs/reliability.md` for the limits every statement runs within.
 
 pub mod catalog;
 pub mod connector;
@@ -32,6 +34,7 @@ pub mod dataflow;
 pub mod engine;
 pub mod error;
 pub mod run;
+pub mod runtime;
 pub mod server;
 pub mod sql;
 pub mod state;

@@ -80,9 +80,28 @@ struct ServeArgs {
     /// Refuse clients that do not use TLS.
     #[arg(long, requires = "tls_cert")]
     tls_required: bool,
+    /// Most clients connected at once; more are refused with 53300 (too many clients).
+    #[arg(long, default_value_t = sluice::server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Memory (MiB) that running queries may hold together in sorts, joins and
+    /// aggregations; a query needing more fails with 53200 (out of memory).
+    #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_QUERY_MEMORY >> 20) as u64)]
+    query_memory: u64,
+    /// The default statement_timeout of sessions, in milliseconds (0: none); a session can
+    /// change its own with SET statement_timeout.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    statement_timeout: u64,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = start() {
+        // One line, the causes joined: "cannot listen on ...: address already in use".
+        eprintln!("sluice: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn start() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve(_) => "info",
@@ -91,46 +110,50 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let runtime = runtime().context("cannot start the async runtime")?;
-    match cli.command {
+    // A panic is a bug: log it as one line instead of printing a backtrace to stderr. Every
+    // thread that runs SQL catches its panics and reports them as internal errors.
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+    let runtime = sluice::runtime::io_runtime().context("cannot start the async runtime")?;
+    let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Run { script, format } => runtime.block_on(run(script, format)),
         Command::HashPassword { user, iterations } => hash_password(user, iterations),
-    }
+    };
+    // Blocking work still running (a write to a failing disk) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ServeArgs { listen, data_dir, checkpoint_interval_ms, .. } = &args;
     let security = security(&args)?;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let store = Store::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let store = Store::open(data_dir)?;
     let config = EngineConfig {
         checkpoint_interval: Duration::from_millis((*checkpoint_interval_ms).max(10)),
+        query_memory: usize::try_from(args.query_memory.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        statement_timeout: Duration::from_millis(args.statement_timeout),
         ..EngineConfig::default()
     };
-    let engine = Engine::open(store, config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let engine = Engine::open(store, config).await?;
     let address = listener.local_addr()?;
     warn_if_exposed(address, &security);
     info!(%address, data_dir = %data_dir.display(), "sluice is ready for connections");
-    sluice::server::run_with(listener, engine.clone(), security, shutdown_signal()).await?;
-    engine.shutdown().await;
+    let limits = sluice::server::Limits { max_connections: args.max_connections };
+    sluice::server::serve(listener, engine.clone(), security, limits, shutdown_signal()).await?;
+    // Pipelines take a last checkpoint; a stuck one (a full disk) must not keep the
+    // process alive.
+    if tokio::time::timeout(SHUTDOWN_PIPELINES, engine.shutdown()).await.is_err() {
+        warn!(after = ?SHUTDOWN_PIPELINES, "pipelines did not stop in time; exiting anyway");
+    }
     info!("sluice stopped");
     Ok(())
 }
 
-/// The tokio runtime: one worker per core, as usual, plus [`SPARE_WORKERS`]. DataFusion runs
-/// a query's partitions as tasks, one per core, that can keep a worker busy for seconds
-/// without yielding; the spare workers keep the I/O driver polled meanwhile, so new
-/// connections, cancel requests and other clients are still served.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    tokio::runtime::Builder::new_multi_thread().worker_threads(cores + SPARE_WORKERS).enable_all().build()
-}
-
-/// Tokio workers beyond one per core.
-const SPARE_WORKERS: usize = 2;
+/// How long pipelines get to checkpoint and stop at shutdown.
+const SHUTDOWN_PIPELINES: Duration = Duration::from_secs(10);
 
 /// Loads the auth file and the TLS certificate, if given.
 fn security(args: &ServeArgs) -> anyhow::Result<Security> {

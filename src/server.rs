@@ -42,6 +42,7 @@ mod response;
 mod scram;
 mod session;
 mod simple;
+mod slots;
 mod startup;
 mod subscribe;
 mod tls;
@@ -68,8 +69,28 @@ pub use tls::Tls;
 /// How long open connections get to finish their current statement after shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The longest pause between retries of a failing `accept`; after it, `run` gives up.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(64);
+/// The longest pause between retries of a failing `accept` (out of file descriptors).
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The default of [`Limits::max_connections`], as in Postgres.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
+
+/// Sockets beyond [`Limits::max_connections`] that are still read, to tell each client
+/// why it is refused (FATAL 53300); sockets beyond these are closed at once.
+const REFUSAL_SLOTS: usize = 32;
+
+/// What the server allows its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Clients connected at once; more are refused with 53300.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: DEFAULT_MAX_CONNECTIONS }
+    }
+}
 
 /// How clients must connect. The default trusts every user and refuses TLS.
 #[derive(Debug, Clone, Default)]
@@ -96,8 +117,19 @@ pub async fn run(listener: TcpListener, engine: Engine, shutdown: impl Future) -
 /// connections to close before dropping the rest. Returns an error only if the listener
 /// keeps failing.
 pub async fn run_with(listener: TcpListener, engine: Engine, security: Security, shutdown: impl Future) -> Result<()> {
+    serve(listener, engine, security, Limits::default(), shutdown).await
+}
+
+/// Serves the Postgres protocol on `listener` as [`run_with`] does, within `limits`.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Engine,
+    security: Security,
+    limits: Limits,
+    shutdown: impl Future,
+) -> Result<()> {
     let (stop, stopping) = watch::channel(false);
-    let handlers = Arc::new(Handlers::new(engine, security));
+    let handlers = Arc::new(Handlers::new(engine, security, limits.max_connections));
     let mut server = Listener { listener, handlers, stopping, connections: JoinSet::new() };
     let result = tokio::select! {
         result = server.accept_loop() => result,
@@ -125,29 +157,32 @@ struct Listener {
 }
 
 impl Listener {
-    /// Accepts clients and spawns a task for each, forever or until `accept` gives up.
+    /// Accepts clients and spawns a task for each, until the server shuts down.
     async fn accept_loop(&mut self) -> Result<()> {
         loop {
-            let (tcp, peer) = self.accept().await?;
+            let (tcp, peer) = self.accept().await;
             reap_finished(&mut self.connections);
-            let connection = Connection::new(self.handlers.clone(), self.stopping.clone());
+            let Some(slot) = self.handlers.slots.take(REFUSAL_SLOTS) else {
+                warn!(%peer, open = self.connections.len(), "too many connections: closed without reading");
+                continue;
+            };
+            let connection = Connection::new(self.handlers.clone(), self.stopping.clone(), slot);
             let span = info_span!("connection", %peer);
             self.connections.spawn(connection.serve(tcp).instrument(span));
         }
     }
 
-    /// The next client, retrying transient failures (such as running out of file
-    /// descriptors) with exponential backoff.
-    async fn accept(&mut self) -> Result<(TcpStream, SocketAddr)> {
+    /// The next client. Failures (such as running out of file descriptors) are retried
+    /// with a growing pause: the clients already connected are still served meanwhile.
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         let mut backoff = Duration::from_millis(10);
         loop {
             match self.listener.accept().await {
-                Ok(accepted) => return Ok(accepted),
-                Err(e) if backoff > MAX_ACCEPT_BACKOFF => return Err(e.into()),
+                Ok(accepted) => return accepted,
                 Err(e) => warn!(error = %e, retry_in = ?backoff, "accept failed"),
             }
             sleep(backoff).await;
-            backoff *= 2;
+            backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
         }
     }
 

@@ -10,7 +10,9 @@
 //! `bytea` and `interval` literals as Postgres does.
 
 pub mod compat;
+pub(crate) mod dialect;
 pub mod ksql;
+pub(crate) mod limits;
 pub mod literals;
 pub mod parser;
 pub mod plan;

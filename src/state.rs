@@ -27,6 +27,50 @@ pub use runs::{KeyedBuilder, Layout, ViewRuns, read_keyed_view, read_view};
 /// sled's page cache size. Its default (1 GiB) is far more than view rows and state need.
 const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
+/// The lock file in a data directory; its contents name the process holding it.
+const LOCK_FILE: &str = "sluice.lock";
+
+/// Creates `dir` if needed and takes its lock: a clear error when it cannot be written
+/// or another process holds it, before sled touches anything.
+fn lock_dir(dir: &Path) -> Result<std::fs::File> {
+    use std::io::Write;
+    let shown = dir.display();
+    let unusable = |what: &str, e: std::io::Error| {
+        Error::DataDirectory(format!("data directory \"{shown}\" {what}: {}", lowercase_io(&e)))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| unusable("cannot be created", e))?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| unusable("is not writable", e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            return Err(Error::DataDirectory(format!(
+                "data directory \"{shown}\" is in use by another sluice process (pid {holder})"
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(unusable("cannot be locked", e)),
+    }
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(|e| unusable("is not writable", e))?;
+    file.sync_all().map_err(|e| unusable("is not writable", e))?;
+    Ok(file)
+}
+
+/// An I/O error's text without Rust's capital first letter ("read-only file system (os
+/// error 30)").
+fn lowercase_io(e: &std::io::Error) -> String {
+    crate::error::lowercase_first(&e.to_string())
+}
+
 /// One write of a checkpoint: `None` deletes the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
@@ -34,6 +78,8 @@ pub type Write = (Vec<u8>, Option<Vec<u8>>);
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// The data directory's lock file, locked while the store is open (None in memory).
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -55,8 +101,10 @@ pub mod space {
 }
 
 impl Store {
-    /// Opens (or creates) the store in directory `dir`.
+    /// Opens (or creates) the store in directory `dir`, which no other process may have
+    /// open.
     pub fn open(dir: &Path) -> Result<Store> {
+        let lock = lock_dir(dir)?;
         let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open().map_err(
             |e| match &e {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
@@ -68,13 +116,13 @@ impl Store {
                 _ => e.into(),
             },
         )?;
-        Ok(Store { db })
+        Ok(Store { db, _lock: Some(std::sync::Arc::new(lock)) })
     }
 
     /// Opens a store that lives in memory only (for `sluice run` and tests).
     pub fn temporary() -> Result<Store> {
         let db = sled::Config::new().temporary(true).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()?;
-        Ok(Store { db })
+        Ok(Store { db, _lock: None })
     }
 
     /// Reads one key.

@@ -174,7 +174,7 @@ impl Pipeline {
         flow.open(&store, view, &mut 1)?;
         let source_thread = {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
-            std::thread::Builder::new().name(format!("src-{name}")).spawn(move || {
+            crate::runtime::spawn_thread(format!("src-{name}"), move || {
                 let state = StateReader { store: &store, view, operator: 0 };
                 let result = catch_panic(|| source.run(&state, control_rx, data_tx));
                 if let Err(e) = result {
@@ -184,7 +184,7 @@ impl Pipeline {
         };
         let operator_thread = {
             let (stats, name) = (stats.clone(), name.to_string());
-            std::thread::Builder::new().name(format!("ops-{name}")).spawn(move || {
+            crate::runtime::spawn_thread(format!("ops-{name}"), move || {
                 match catch_panic(|| run_operators(data_rx, flow)) {
                     Ok(true) => stats.set_status(Status::Finished),
                     Ok(false) => {}

@@ -13,6 +13,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -45,10 +46,16 @@ pub struct Session {
 impl Engine {
     /// A new session for `user`, with default settings.
     pub fn session(&self, user: &str) -> Session {
+        let mut settings = Settings::default();
+        let timeout = self.inner.config.statement_timeout.as_millis();
+        if timeout > 0 {
+            // A server default is a default: not reported, and RESET goes back to it.
+            let _ = settings.set_default("statement_timeout", &timeout.to_string());
+        }
         Session {
             engine: self.clone(),
             user: user.to_string(),
-            settings: Mutex::new(Settings::default()),
+            settings: Mutex::new(settings),
             reports: Mutex::new(Vec::new()),
         }
     }
@@ -95,8 +102,19 @@ impl Session {
         self.engine.describe(stmt).await
     }
 
-    /// Executes `stmt` with values for `$1..$n`.
+    /// Executes `stmt` with values for `$1..$n`, within the session's `statement_timeout`.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        let limit = super::settings::timeout_ms(&self.setting("statement_timeout")?)?;
+        if limit == 0 || stmt.changes_catalog() {
+            return self.execute_unbounded(stmt, params).await;
+        }
+        match tokio::time::timeout(Duration::from_millis(limit), self.execute_unbounded(stmt, params)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::StatementTimeout),
+        }
+    }
+
+    async fn execute_unbounded(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         let Statement::Query(ast) = stmt else {
             return self.engine.run(stmt, params).await;
         };

@@ -105,7 +105,7 @@ const PARAMETERS: &[Parameter] = &[
         Some(standard_strings),
         "Causes '...' strings to treat backslashes literally.",
     ),
-    p("statement_timeout", "0", false, Some(any), "Sets the maximum allowed duration of any statement."),
+    p("statement_timeout", "0", false, Some(timeout), "Sets the maximum allowed duration of any statement."),
     p("synchronous_commit", "on", false, Some(any), "Sets the current transaction's synchronization level."),
     p("TimeZone", "UTC", true, Some(time_zone), "Sets the time zone for displaying and interpreting time stamps."),
     p(
@@ -128,6 +128,8 @@ fn lookup(name: &str) -> Option<&'static Parameter> {
 pub struct Settings {
     /// Values that differ from the defaults, by canonical name (custom ones lowercased).
     changed: BTreeMap<String, String>,
+    /// The server's defaults where they differ from Postgres' (`serve --statement-timeout`).
+    server_defaults: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -136,9 +138,24 @@ impl Settings {
         let key = canonical(name)?;
         match (self.changed.get(&key), lookup(&key)) {
             (Some(value), _) => Ok(value.clone()),
-            (None, Some(p)) => Ok(p.default.to_string()),
+            (None, Some(p)) => Ok(self.default_of(p)),
             (None, None) => Err(unrecognized(name)),
         }
+    }
+
+    /// Makes `value` the default of parameter `name` in this session: what it has until
+    /// SET and after RESET.
+    pub fn set_default(&mut self, name: &str, value: &str) -> Result<()> {
+        let key = canonical(name)?;
+        let p = lookup(&key).ok_or_else(|| unrecognized(name))?;
+        let check = p.check.ok_or_else(|| read_only(p.name))?;
+        self.server_defaults.insert(key, check(value)?);
+        Ok(())
+    }
+
+    /// The default of `p` in this session.
+    fn default_of(&self, p: &Parameter) -> String {
+        self.server_defaults.get(p.name).cloned().unwrap_or_else(|| p.default.to_string())
     }
 
     /// The canonical name of `name` (SHOW's column name), or 42704.
@@ -177,17 +194,14 @@ impl Settings {
             return Err(read_only(p.name));
         }
         let was_changed = self.changed.remove(&key).is_some();
-        Ok((p.reported && was_changed).then(|| (key, p.default.to_string())))
+        Ok((p.reported && was_changed).then(|| (key, self.default_of(p))))
     }
 
     /// Sets every parameter back to its default (RESET ALL, DISCARD ALL); returns the
     /// reported parameters that changed.
     pub fn reset_all(&mut self) -> Vec<(String, String)> {
         let changed = std::mem::take(&mut self.changed);
-        changed
-            .into_keys()
-            .filter_map(|k| lookup(&k).filter(|p| p.reported).map(|p| (k, p.default.to_string())))
-            .collect()
+        changed.into_keys().filter_map(|k| lookup(&k).filter(|p| p.reported).map(|p| (k, self.default_of(p)))).collect()
     }
 
     /// Every built-in parameter with its default, description and whether a session may
@@ -204,7 +218,7 @@ impl Settings {
         let mut rows: Vec<(String, String, String)> = PARAMETERS
             .iter()
             .map(|p| {
-                let value = self.changed.get(p.name).cloned().unwrap_or_else(|| p.default.to_string());
+                let value = self.changed.get(p.name).cloned().unwrap_or_else(|| self.default_of(p));
                 (p.name.to_string(), value, p.description.to_string())
             })
             .collect();
@@ -313,6 +327,49 @@ fn standard_strings(value: &str) -> Result<String> {
     }
 }
 
+/// A time in milliseconds as Postgres writes it: a bare number is milliseconds, or a
+/// number with a unit (`us`, `ms`, `s`, `min`, `h`, `d`); stored in the largest unit that
+/// divides it (`5s`, `1500ms`, `1min`), `0` for none.
+fn timeout(value: &str) -> Result<String> {
+    let ms = timeout_ms(value)?;
+    const UNITS: [(u64, &str); 4] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1_000, "s")];
+    if ms == 0 {
+        return Ok("0".into());
+    }
+    let (size, unit) = UNITS.iter().find(|(size, _)| ms % size == 0).copied().unwrap_or((1, "ms"));
+    Ok(format!("{}{unit}", ms / size))
+}
+
+/// The milliseconds of a time setting (see [`timeout`]).
+pub(crate) fn timeout_ms(value: &str) -> Result<u64> {
+    let text = value.trim().to_lowercase();
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => {
+            return Err(Error::InvalidParameter(format!(
+                "invalid value for parameter \"statement_timeout\": \"{value}\""
+            )));
+        }
+    };
+    let ms = number.trim().parse::<f64>().map_err(|_| {
+        Error::InvalidParameter(format!("invalid value for parameter \"statement_timeout\": \"{value}\""))
+    })? * factor;
+    if !(0.0..=f64::from(i32::MAX)).contains(&ms) {
+        return Err(Error::InvalidParameter(format!(
+            "{} ms is outside the valid range for parameter \"statement_timeout\" (0 .. 2147483647)",
+            ms.round()
+        )));
+    }
+    Ok(ms.round() as u64)
+}
+
 fn extra_float_digits(value: &str) -> Result<String> {
     match value.trim().parse::<i32>() {
         Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
@@ -351,6 +408,25 @@ fn time_zone(value: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statement_timeout_reads_postgres_units() {
+        let mut s = Settings::default();
+        for (given, stored, ms) in [
+            ("5000", "5s", 5_000),
+            ("1500", "1500ms", 1_500),
+            ("2min", "2min", 120_000),
+            ("0", "0", 0),
+            ("1 h", "1h", 3_600_000),
+        ] {
+            s.set("statement_timeout", given).unwrap();
+            assert_eq!(s.get("statement_timeout").unwrap(), stored);
+            assert_eq!(timeout_ms(stored).unwrap(), ms);
+        }
+        for bad in ["-1", "soon", "5 weeks", "99999999999"] {
+            assert_eq!(s.set("statement_timeout", bad).unwrap_err().sqlstate(), "22023", "{bad}");
+        }
+    }
 
     #[test]
     fn defaults_and_case_insensitive_names() {

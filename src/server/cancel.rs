@@ -27,28 +27,12 @@ use crate::sql::Statement;
 
 /// Whether a cancel may drop `statement` midway: true for those that only read.
 pub(super) fn interruptible(statement: &Statement) -> bool {
-    match statement {
-        Statement::Query(_)
-        | Statement::Explain(_)
-        | Statement::Describe(_)
-        | Statement::Flush
-        | Statement::Subscribe(_)
-        | Statement::ShowSinks
-        | Statement::ShowStreams
-        | Statement::ShowTables
-        | Statement::ShowViews
-        | Statement::ShowSources => true,
-        Statement::CreateStream(_)
-        | Statement::CreateTable(_)
-        | Statement::CreateView(_)
-        | Statement::CreateSink(_)
-        | Statement::Drop(_) => false,
-    }
+    !statement.changes_catalog()
 }
 
 /// Holds a connection's real cancel handle while a statement runs shielded from cancels.
 #[must_use = "lower the shield when the statement ends, or cancels stay ignored"]
-pub(super) struct Shield(Option<Arc<ConnectionHandle>>);
+pub(super) struct Shield(Option<Arc<ConnectionHandle>>, bool);
 
 impl Shield {
     /// Shields the connection when `message` runs a statement that must not be
@@ -59,12 +43,17 @@ impl Shield {
         S::PortalStore: PortalStore<Statement = Prepared>,
     {
         if may_interrupt(socket, engine, message) {
-            return Shield(None);
+            return Shield(None, false);
         }
         // pgwire registers the statement's cancel signal with whatever handle it finds.
         let private = Arc::new(ConnectionHandle::new());
         let real = socket.session_extensions().insert::<Arc<ConnectionHandle>>(private);
-        Shield(real.map(|handle| (*handle).clone()))
+        Shield(real.map(|handle| (*handle).clone()), true)
+    }
+
+    /// True when the statement runs shielded: it changes the catalog and must finish.
+    pub(super) fn is_raised(&self) -> bool {
+        self.1
     }
 
     /// Gives the connection its real cancel handle back.

@@ -3,9 +3,9 @@
 //! dispatcher with Sluice's handlers, until the client leaves or the server shuts down.
 //!
 //! `server::run` spawns [`Connection::serve`] for every accepted socket, inside a span
-//! naming the peer. Shutdown is checked only between messages: a statement that is running
-//! finishes and its results are sent; then the client gets FATAL 57P01, as from a Postgres
-//! fast shutdown, and the socket is closed. It does not interpret messages itself: pgwire's
+//! naming the peer. On shutdown a running statement gets [`STATEMENT_GRACE`] to finish and
+//! send its results (one that changes the catalog always finishes); then it is dropped, the
+//! client gets FATAL 57P01, as from a Postgres fast shutdown, and the socket is closed. It does not interpret messages itself: pgwire's
 //! `process_message` routes them to the handlers, except push queries (SUBSCRIBE, EMIT
 //! CHANGES), which it serves itself: a simple Query by `super::subscribe`, an Execute by
 //! `super::portal`. Messages a client sends while a push query runs wait in a backlog.
@@ -36,6 +36,7 @@ use super::Security;
 use super::cancel::Shield;
 use super::extended::{ExtendedQuery, Prepared};
 use super::simple::SimpleQuery;
+use super::slots::{Slot, Slots};
 use super::startup::Startup;
 use super::subscribe::ClientSocket;
 use super::{portal, subscribe};
@@ -64,21 +65,25 @@ pub(super) struct Handlers {
     engine: Engine,
     /// Accepts TLS handshakes; None when the server has no certificate.
     tls: Option<TlsAcceptor>,
+    /// Open sockets against `max_connections`.
+    pub(super) slots: Arc<Slots>,
 }
 
 impl Handlers {
     /// Handlers that run statements on `engine` for clients admitted by `security`.
-    pub(super) fn new(engine: Engine, security: Security) -> Self {
+    pub(super) fn new(engine: Engine, security: Security, max_connections: usize) -> Self {
         let cancels = Arc::new(ConnectionManager::new());
         let tls = security.tls.as_ref().map(|tls| tls.acceptor());
+        let slots = Slots::new(max_connections);
         Self {
-            startup: Arc::new(Startup::new(cancels.clone(), security)),
+            startup: Arc::new(Startup::new(cancels.clone(), security, slots.clone())),
             simple: Arc::new(SimpleQuery::new(engine.clone())),
             extended: Arc::new(ExtendedQuery::new(engine.clone())),
             cancel: Arc::new(DefaultCancelHandler::new(cancels)),
             copy: Arc::new(NoopHandler),
             engine,
             tls,
+            slots,
         }
     }
 
@@ -105,12 +110,14 @@ pub(super) struct Connection {
     shutdown: watch::Receiver<bool>,
     /// Messages received while a push query ran, to handle next.
     backlog: VecDeque<PgWireFrontendMessage>,
+    /// This socket's place among `max_connections`, held until the connection ends.
+    _slot: Slot,
 }
 
 impl Connection {
     /// A connection served by `handlers` until `shutdown` turns true.
-    pub(super) fn new(handlers: Arc<Handlers>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { handlers, shutdown, backlog: VecDeque::new() }
+    pub(super) fn new(handlers: Arc<Handlers>, shutdown: watch::Receiver<bool>, slot: Slot) -> Self {
+        Self { handlers, shutdown, backlog: VecDeque::new(), _slot: slot }
     }
 
     /// Speaks the protocol on `tcp` until the client terminates, the connection breaks,
@@ -170,7 +177,8 @@ impl Connection {
         };
         let h = self.handlers.clone();
         let shield = Shield::raise(socket, &h.engine, &message);
-        let handled = process_message(
+        let interruptible = !shield.is_raised();
+        let work = process_message(
             message,
             socket,
             h.startup.clone(),
@@ -178,9 +186,19 @@ impl Connection {
             h.extended.clone(),
             h.copy.clone(),
             h.cancel.clone(),
-        )
-        .await;
+        );
+        // A statement still running STATEMENT_GRACE after shutdown began is dropped (its
+        // task aborted), unless it changes the catalog.
+        let outcome = tokio::select! {
+            handled = work => Some(handled),
+            _ = shutdown_grace(&mut self.shutdown), if interruptible => None,
+        };
         shield.lower(socket);
+        let Some(handled) = outcome else {
+            debug!("statement abandoned for shutdown");
+            say_goodbye(socket, false).await;
+            return false;
+        };
         if let Err(e) = handled {
             debug!(error = %e, "request failed");
             if !report(socket, e, extended).await {
@@ -281,6 +299,15 @@ async fn shutdown_signal(shutdown: &mut watch::Receiver<bool>) {
     // An error means the sender is gone, which happens only once the server stops.
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
+
+/// Completes [`STATEMENT_GRACE`] after the server starts shutting down.
+async fn shutdown_grace(shutdown: &mut watch::Receiver<bool>) {
+    shutdown_signal(shutdown).await;
+    sleep(STATEMENT_GRACE).await;
+}
+
+/// How long a running statement may go on once the server shuts down.
+const STATEMENT_GRACE: Duration = Duration::from_secs(2);
 
 /// Tells a started client that the server is going away, then closes the socket.
 async fn say_goodbye<S>(socket: &mut S, starting: bool)

@@ -36,7 +36,7 @@ use crate::sql::Statement;
 #[derive(Clone)]
 pub(super) struct Prepared {
     /// The parsed statement.
-    statement: Statement,
+    statement: Arc<Statement>,
     /// Its parameter and result types, as described at Parse.
     description: Arc<Description>,
 }
@@ -50,7 +50,7 @@ impl Prepared {
     /// The push query (SUBSCRIBE, EMIT CHANGES) this statement is, if it is one: the
     /// connection serves its Execute itself (`super::portal`).
     pub(super) fn subscription(&self) -> Option<&crate::sql::Subscribe> {
-        match &self.statement {
+        match self.statement.as_ref() {
             Statement::Subscribe(s) => Some(s),
             _ => None,
         }
@@ -72,16 +72,19 @@ impl QueryParser for StatementParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         debug!(sql, "parse");
-        let mut statements = self.engine.parse(sql).map_err(pg_error)?;
-        if statements.len() > 1 {
-            return Err(user_error(SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement"));
-        }
-        let Some(statement) = statements.pop() else {
-            return Ok(None); // only comments: an empty statement
-        };
-        let session = session_of(client, &self.engine);
-        let description = session.describe(&statement).await.map_err(pg_error)?;
-        Ok(Some(Prepared { statement, description: Arc::new(description) }))
+        let (engine, session, sql) = (self.engine.clone(), session_of(client, &self.engine), sql.to_string());
+        let prepared = self.engine.offload(async move {
+            let mut statements = engine.parse(&sql)?;
+            if statements.len() > 1 {
+                return Ok(Err(user_error(SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement")));
+            }
+            let Some(statement) = statements.pop() else {
+                return Ok(Ok(None)); // only comments: an empty statement
+            };
+            let description = session.describe(&statement).await?;
+            Ok(Ok(Some(Prepared { statement: Arc::new(statement), description: Arc::new(description) })))
+        });
+        prepared.await.map_err(pg_error)?
     }
 
     fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
@@ -159,7 +162,8 @@ impl ExtendedQueryHandler for ExtendedQuery {
         let values = params::decode(portal, &prepared.description.params)?;
         debug!(portal = %portal.name, params = values.len(), "execute");
         let session = session_of(client, &self.engine);
-        let output = session.execute(&prepared.statement, values).await;
+        let (statement, running) = (prepared.statement.clone(), session.clone());
+        let output = self.engine.offload(async move { running.execute(&statement, values).await }).await;
         send_reports(client, &session).await?;
         into_response(output.map_err(pg_error)?, &portal.result_column_format)
     }

@@ -7,6 +7,7 @@
 //! run in the connection's session (`super::session`).
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -21,7 +22,8 @@ use tracing::debug;
 
 use super::response::{error_info, into_response, pg_error};
 use super::session::{send_reports, session_of};
-use crate::engine::{Engine, Session};
+use crate::engine::{Engine, Output, Session};
+use crate::error::Result;
 
 /// Answers `Query` messages by running each statement through the engine.
 pub(super) struct SimpleQuery {
@@ -35,29 +37,40 @@ impl SimpleQuery {
         Self { engine }
     }
 
-    /// Executes the statements of `sql` in order in `session`, stopping after the first
-    /// failure, whose error becomes the last response.
-    async fn execute_all(&self, session: &Session, sql: &str) -> PgWireResult<Vec<Response>> {
-        let statements = self.engine.parse(sql).map_err(pg_error)?;
-        if statements.is_empty() {
+    /// Executes the statements of `sql` in order in `session` on the engine's statement
+    /// threads, stopping after the first failure, whose error becomes the last response.
+    async fn execute_all(&self, session: &Arc<Session>, sql: &str) -> PgWireResult<Vec<Response>> {
+        let (engine, session, sql) = (self.engine.clone(), session.clone(), sql.to_string());
+        let outcomes = self.engine.offload(async move { run_all(&engine, &session, &sql).await }).await;
+        let outcomes = outcomes.map_err(pg_error)?;
+        if outcomes.is_empty() {
             // Only comments: Postgres answers EmptyQueryResponse.
             return Ok(vec![Response::EmptyQuery]);
         }
-        let mut responses = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            let response = match session.execute(statement, Vec::new()).await {
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
                 Ok(output) => into_response(output, &Format::UnifiedText)
                     .unwrap_or_else(|e| Response::Error(Box::new(ErrorInfo::from(e)))),
                 Err(e) => Response::Error(Box::new(error_info(&e))),
-            };
-            let failed = matches!(response, Response::Error(_));
-            responses.push(response);
-            if failed {
-                break;
-            }
-        }
-        Ok(responses)
+            })
+            .collect())
     }
+}
+
+/// Parses `sql` and executes its statements in order in `session`, up to and including the
+/// first that fails.
+async fn run_all(engine: &Engine, session: &Session, sql: &str) -> Result<Vec<Result<Output>>> {
+    let mut outcomes = Vec::new();
+    for statement in &engine.parse(sql)? {
+        let outcome = session.execute(statement, Vec::new()).await;
+        let failed = outcome.is_err();
+        outcomes.push(outcome);
+        if failed {
+            break;
+        }
+    }
+    Ok(outcomes)
 }
 
 #[async_trait]

@@ -30,6 +30,7 @@ use tracing::{info, warn};
 
 use super::Security;
 use super::scram::{self, Channel, Exchange, Outcome};
+use super::slots::Slots;
 use crate::error::Error;
 
 /// The Postgres version Sluice reports; clients pick SQL dialect features by it.
@@ -45,6 +46,8 @@ pub(super) struct Startup {
     cancels: Arc<ConnectionManager>,
     /// Who may connect, and how.
     security: Security,
+    /// Open sockets against `max_connections`.
+    slots: Arc<Slots>,
 }
 
 /// Where one connection's SCRAM exchange stands; kept in its session extensions.
@@ -53,8 +56,8 @@ struct Sasl(Mutex<Option<Exchange>>);
 
 impl Startup {
     /// A startup handler enforcing `security` and registering connections with `cancels`.
-    pub(super) fn new(cancels: Arc<ConnectionManager>, security: Security) -> Self {
-        Self { parameters: server_parameters(), keys: RandomPidSecretKeyGenerator::default(), cancels, security }
+    pub(super) fn new(cancels: Arc<ConnectionManager>, security: Security, slots: Arc<Slots>) -> Self {
+        Self { parameters: server_parameters(), keys: RandomPidSecretKeyGenerator::default(), cancels, security, slots }
     }
 
     /// The startup message: checks TLS and the user name, then either asks for SCRAM or,
@@ -70,6 +73,10 @@ impl Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         protocol_negotiation(client, startup).await?;
+        if self.slots.over_limit() {
+            warn!("too many connections: client refused");
+            return Err(fatal(Error::TooManyConnections));
+        }
         save_startup_parameters_to_metadata(client, startup);
         let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
         if user.is_empty() {

@@ -13,6 +13,7 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
+use super::dialect::Dialect;
 use crate::error::{Error, Result, lowercase_first};
 
 /// One parsed statement.
@@ -51,6 +52,31 @@ pub enum Statement {
     Subscribe(Subscribe),
     /// Anything else, for DataFusion.
     Query(Box<ast::Statement>),
+}
+
+impl Statement {
+    /// True for statements that change the catalog (CREATE, DROP). Sluice cannot roll
+    /// those back, so neither a cancel request nor `statement_timeout` may stop one
+    /// halfway; every other statement only reads and may be dropped at any await.
+    pub fn changes_catalog(&self) -> bool {
+        match self {
+            Statement::CreateStream(_)
+            | Statement::CreateTable(_)
+            | Statement::CreateView(_)
+            | Statement::CreateSink(_)
+            | Statement::Drop(_) => true,
+            Statement::Query(_)
+            | Statement::Explain(_)
+            | Statement::Describe(_)
+            | Statement::Flush
+            | Statement::Subscribe(_)
+            | Statement::ShowSinks
+            | Statement::ShowStreams
+            | Statement::ShowTables
+            | Statement::ShowViews
+            | Statement::ShowSources => false,
+        }
+    }
 }
 
 /// A parsed SUBSCRIBE or push query.
@@ -165,14 +191,17 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         .map_err(|e| Error::Parse(lowercase_first(&e.to_string())))?;
     // Only a text naming EMIT can hold a push query: others skip looking for one.
     let emits = tokens.iter().any(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("EMIT")));
-    let mut parser = Parser::new(&dialect).with_tokens_with_locations(super::ksql::rewrite(tokens)?);
+    let tokens = super::ksql::rewrite(tokens)?;
+    let budgeted = Dialect::for_tokens(tokens.len());
+    let mut parser = Parser::new(&budgeted).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         if parser.peek_token().token == Token::EOF {
             return Ok(for_datafusion(sql, statements));
         }
-        let mut statement = parse_statement(&mut parser, emits)?;
+        let mut statement = parse_statement(&mut parser, emits).map_err(|e| too_complex(e, &budgeted))?;
+        check_depth(&mut statement)?;
         normalize_table_functions(&mut statement);
         statements.push(statement);
         if !parser.consume_token(&Token::SemiColon) && parser.peek_token().token != Token::EOF {
@@ -198,6 +227,41 @@ fn for_datafusion(sql: &str, statements: Vec<Statement>) -> Vec<Statement> {
             other => other,
         })
         .collect()
+}
+
+/// A parse that ran out of its budget (`super::dialect`) as 54001; other errors as they are.
+fn too_complex(e: Error, dialect: &Dialect) -> Error {
+    if !dialect.exhausted() && !matches!(&e, Error::Parse(m) if m.contains(super::dialect::TOO_COMPLEX)) {
+        return e;
+    }
+    Error::TooComplex {
+        detail: "Parsing it took more steps than a statement of its length ever needs; \
+                 look for a misspelled keyword inside nested expressions."
+            .into(),
+    }
+}
+
+/// Refuses a statement that nests too deeply for what comes after parsing
+/// (`super::limits`).
+fn check_depth(statement: &mut Statement) -> Result<()> {
+    use super::limits::check;
+    match statement {
+        Statement::CreateView(v) | Statement::Explain(v) => check(&mut v.query),
+        Statement::CreateSink(k) => k.query.as_mut().map_or(Ok(()), check),
+        Statement::Subscribe(s) => s.query.as_mut().map_or(Ok(()), check),
+        Statement::Query(q) => check(q.as_mut()),
+        Statement::CreateStream(s) | Statement::CreateTable(s) => {
+            s.watermark.as_mut().map_or(Ok(()), |(_, e)| check(e))
+        }
+        Statement::Drop(_)
+        | Statement::ShowSinks
+        | Statement::ShowStreams
+        | Statement::ShowTables
+        | Statement::ShowViews
+        | Statement::ShowSources
+        | Statement::Describe(_)
+        | Statement::Flush => Ok(()),
+    }
 }
 
 /// Table functions Sluice defines.
@@ -462,8 +526,9 @@ fn parse_view_query(p: &mut Parser) -> Result<Box<ast::Query>> {
     let len = query_len(p);
     let mut tokens: Vec<_> = (0..len).map(|_| p.next_token()).collect();
     tokens.push(TokenWithSpan::wrap(Token::EOF));
-    let mut query_parser = Parser::new(&PostgreSqlDialect {}).with_tokens_with_locations(tokens);
-    let query = query_parser.parse_query()?;
+    let dialect = Dialect::for_tokens(tokens.len());
+    let mut query_parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let query = query_parser.parse_query().map_err(|e| too_complex(e.into(), &dialect))?;
     if query_parser.peek_token().token != Token::EOF {
         return Err(query_parser.expected::<()>("end of query", query_parser.peek_token()).unwrap_err().into());
     }

@@ -18,14 +18,15 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::DFSchema;
-use datafusion::common::tree_node::TreeNode;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 use datafusion::optimizer::optimize_projections::OptimizeProjections;
 use datafusion::optimizer::push_down_filter::PushDownFilter;
 use datafusion::optimizer::replace_distinct_aggregate::ReplaceDistinctWithAggregate;
+use datafusion::optimizer::simplify_expressions::SimplifyExpressions;
 use datafusion::optimizer::{OptimizerContext, OptimizerRule};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::expressions::Column;
@@ -274,11 +275,16 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let statement = DFStatement::Statement(Box::new(ast::Statement::Query(stmt.query.clone())));
     let plan = state.statement_to_plan(statement).await?;
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
+    refuse_volatile_functions(&plan)?;
+    // Functions DataFusion only rewrites (coalesce, nvl, ... into CASE) and constants folded,
+    // as its optimizer would before execution.
+    let simplify = SimplifyExpressions::new();
+    let plan = plan.transform_up(|p| simplify.rewrite(p, &OptimizerContext::new()))?.data;
     // DISTINCT is a GROUP BY over every column (no aggregates), which the aggregate
     // operators run like any other.
     let distinct = ReplaceDistinctWithAggregate::new();
-    let plan = plan.transform_up(|p| distinct.rewrite(p, &OptimizerContext::new()))?.data;
-    // Drop unused columns as early as possible in the pipeline.
+    // (The session state as config: DISTINCT ON needs its function registry.)
+    let plan = plan.transform_up(|p| distinct.rewrite(p, state))?.data;
     // Drop unused columns as early as possible in the pipeline.
     let plan = OptimizeProjections::new().rewrite(plan, &OptimizerContext::new())?.data;
     // WHERE conditions into joins (where they may bound the join's state) and below them
@@ -307,6 +313,35 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let grace = plan_grace(state, stmt.grace.as_ref()).await?;
     let (streams, tables, views) = (lowering.streams, lowering.tables, lowering.views);
     Ok(ViewPlan { streams, tables, views, query: plan, root, schema, keyed, grace })
+}
+
+/// Refuses functions whose result is not fixed by their arguments (`now()`, `random()`,
+/// `uuid()`, ...): a view is recomputed from its input after a crash and must come out the
+/// same, so every function in it must be immutable.
+fn refuse_volatile_functions(plan: &LogicalPlan) -> Result<()> {
+    let mut found = None;
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e
+                    && f.func.signature().volatility != Volatility::Immutable
+                {
+                    found = Some(f.func.name().to_string());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    match found {
+        None => Ok(()),
+        Some(name) => Err(Error::InvalidDefinition {
+            message: format!("function {name}() cannot be used in a materialized view"),
+            hint: "Its result changes from call to call, so a view recomputed after a restart would differ. \
+                   Use a column of the stream instead, such as its event time."
+                .into(),
+        }),
+    }
 }
 
 struct Lowering<'a> {

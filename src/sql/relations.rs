@@ -59,6 +59,24 @@ pub struct WindowFunction {
     kind: WindowFunctionKind,
 }
 
+/// How many windows one row may fall into (a HOP's size over its slide, a CUMULATE's size
+/// over its step): every row is copied once per window, so this bounds a view's fan-out.
+pub const MAX_WINDOWS_PER_ROW: i64 = 10_000;
+
+/// Refuses a window function that would copy each row into more than
+/// [`MAX_WINDOWS_PER_ROW`] windows (54000).
+fn check_windows_per_row(function: &str, windows: i64, unit: &str) -> datafusion::error::Result<()> {
+    if windows <= MAX_WINDOWS_PER_ROW {
+        return Ok(());
+    }
+    Err(datafusion::error::DataFusionError::External(Box::new(crate::error::Error::ProgramLimit {
+        message: format!(
+            "{function} windows would put each row into {windows} windows, more than the limit of {MAX_WINDOWS_PER_ROW}"
+        ),
+        hint: format!("Use a larger {unit}, or a smaller window size."),
+    })))
+}
+
 impl WindowFunction {
     /// The function `kind`, resolving stream names in `streams`.
     pub fn new(kind: WindowFunctionKind, streams: StreamSchemas) -> WindowFunction {
@@ -86,6 +104,7 @@ impl WindowFunction {
                 if size % slide != 0 {
                     return plan_err!("hop window size must be a multiple of its slide");
                 }
+                check_windows_per_row("hop", size / slide, "slide")?;
                 Ok(WindowKind::Hop { slide, size })
             }
             (WindowFunctionKind::Cumulate, [step, size]) => {
@@ -93,6 +112,7 @@ impl WindowFunction {
                 if size % step != 0 {
                     return plan_err!("cumulate window size must be a multiple of its step");
                 }
+                check_windows_per_row("cumulate", size / step, "step")?;
                 Ok(WindowKind::Cumulate { step, size })
             }
             (WindowFunctionKind::Session, [gap]) => {

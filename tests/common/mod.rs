@@ -91,6 +91,11 @@ impl Server {
         client
     }
 
+    /// The server's process id (0 once it was stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Kills the process with SIGKILL, like a crash.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
