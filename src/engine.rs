@@ -28,6 +28,7 @@ pub use push::PushQuery;
 pub use session::Session;
 
 mod copy;
+mod files;
 pub use subscribe::Subscription;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ use futures::FutureExt;
 use tracing::{error, info};
 
 use crate::catalog::{self, Catalog};
+use crate::connector::file_access::FileRoots;
 use crate::error::{Error, Result};
 use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
 use crate::sql::{self, Statement};
@@ -113,11 +115,18 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Rows per batch at most.
     pub batch_size: usize,
+    /// The directories file streams and sinks may use (`--file-root`).
+    pub file_roots: FileRoots,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { bounded: false, checkpoint_interval: Duration::from_secs(1), batch_size: 8192 }
+        EngineConfig {
+            bounded: false,
+            checkpoint_interval: Duration::from_secs(1),
+            batch_size: 8192,
+            file_roots: FileRoots::default(),
+        }
     }
 }
 

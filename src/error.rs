@@ -82,6 +82,28 @@ pub enum Error {
     /// A CancelRequest interrupted the statement (57014).
     #[error("canceling statement due to user request")]
     Canceled,
+    /// The user lacks a privilege, or a file lies outside the allowed file roots (42501).
+    #[error("{message}")]
+    InsufficientPrivilege {
+        /// What was refused.
+        message: String,
+        /// How to get the privilege.
+        hint: Option<String>,
+    },
+    /// A file or directory that must exist does not (58P01).
+    #[error("{0}")]
+    UndefinedFile(String),
+    /// A file that must not exist yet does (58P02).
+    #[error("{message}")]
+    DuplicateFile {
+        /// What was refused.
+        message: String,
+        /// What to do instead.
+        hint: Option<String>,
+    },
+    /// The object is in use by another one, e.g. a file another sink writes (55006).
+    #[error("{0}")]
+    ObjectInUse(String),
     /// A bug: an invariant of Sluice itself was broken (XX000).
     #[error("internal error: {0}")]
     Internal(String),
@@ -119,7 +141,19 @@ impl Error {
             Error::InvalidAuthorization(_) => "28000",
             Error::Config(_) => "F0000",
             Error::Canceled => "57014",
+            Error::InsufficientPrivilege { .. } => "42501",
+            Error::UndefinedFile(_) => "58P01",
+            Error::DuplicateFile { .. } => "58P02",
+            Error::ObjectInUse(_) => "55006",
             Error::Internal(_) => "XX000",
+        }
+    }
+
+    /// The hint to send in the error's own field (HINT in psql), if any.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::InsufficientPrivilege { hint, .. } | Error::DuplicateFile { hint, .. } => hint.as_deref(),
+            _ => None,
         }
     }
 }

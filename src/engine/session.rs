@@ -36,6 +36,8 @@ pub struct Session {
     engine: Engine,
     /// The user the client connected as.
     user: String,
+    /// May create file streams and sinks (see `engine::files`).
+    superuser: bool,
     /// Its run-time parameters.
     settings: Mutex<Settings>,
     /// Parameter changes the client has not been told about yet (ParameterStatus).
@@ -43,11 +45,13 @@ pub struct Session {
 }
 
 impl Engine {
-    /// A new session for `user`, with default settings.
+    /// A new session for `user`, with default settings, as a superuser (the server
+    /// narrows it with [`Session::with_superuser`] when clients log in with passwords).
     pub fn session(&self, user: &str) -> Session {
         Session {
             engine: self.clone(),
             user: user.to_string(),
+            superuser: true,
             settings: Mutex::new(Settings::default()),
             reports: Mutex::new(Vec::new()),
         }
@@ -66,6 +70,12 @@ impl Session {
             }
         }
         refused
+    }
+
+    /// Whether the session may create file streams and sinks.
+    pub fn with_superuser(mut self, superuser: bool) -> Session {
+        self.superuser = superuser;
+        self
     }
 
     /// The user the client connected as.
@@ -98,6 +108,9 @@ impl Session {
     /// Executes `stmt` with values for `$1..$n`.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         let Statement::Query(ast) = stmt else {
+            if !self.superuser {
+                super::files::file_privilege(stmt, &self.user)?;
+            }
             return self.engine.run(stmt, params).await;
         };
         if let Some(output) = self.session_statement(ast)? {
