@@ -111,7 +111,7 @@ mod tests {
         let mut at = FileOffset::default();
         check(&reopen(&path), &mut at, 0).unwrap();
         at.offset = 14;
-        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
         file.set_len(7).unwrap();
         assert_eq!(check(&file, &mut at.clone(), 14).unwrap(), Some(Rotation::Shrank { size: 7 }));
         std::fs::write(&path, "LINE 1\nLINE 2\nLINE 3\n").unwrap(); // same inode, new bytes

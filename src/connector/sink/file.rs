@@ -259,7 +259,8 @@ mod tests {
         sink.write(vec![line("a"), line("b")]).unwrap();
         checkpoint(&store, &mut sink);
         drop(sink);
-        std::fs::remove_file(&path).unwrap();
+        // Moved away, not removed, so the new file cannot get the old one's inode back.
+        std::fs::rename(&path, dir.path().join("out.json.1")).unwrap();
         std::fs::write(&path, "someone else's file, longer than ours\n").unwrap();
         let error = start(&store, &path).err().unwrap();
         assert!(error.to_string().contains("was replaced by another file"), "{error}");
