@@ -9,6 +9,7 @@
 pub mod avro;
 pub mod datagen;
 pub mod file;
+pub mod file_access;
 pub mod format;
 pub mod generator;
 pub mod kafka;
@@ -87,6 +88,8 @@ pub struct SplitStatus {
     pub rows: Option<u64>,
     /// Bad records skipped in this split since the reader started, if counted.
     pub rejected: Option<u64>,
+    /// Times the split was read again from its start because it was rotated (files).
+    pub restarts: Option<u64>,
 }
 
 /// A source of record batches, polled by the source thread of a pipeline.
@@ -122,7 +125,12 @@ impl SourceReader for FileSource {
 
     fn status(&self) -> SourceStatus {
         let splits = (self.position().files.into_iter())
-            .map(|(file, at)| SplitStatus { split: file, position: at.lines as i64, ..SplitStatus::default() })
+            .map(|(file, at)| SplitStatus {
+                split: file,
+                position: at.lines as i64,
+                restarts: Some(at.restarts),
+                ..SplitStatus::default()
+            })
             .collect();
         SourceStatus { state: "reading".into(), splits }
     }
@@ -144,6 +152,20 @@ pub fn validate(options: &Options, schema: &SchemaRef) -> Result<()> {
         return Err(Error::InvalidParameter("option \"idle_advance\" needs an \"idle_timeout\"".into()));
     }
     Ok(())
+}
+
+/// The options of a file stream or table: each known, and each applying to its format.
+/// Checked for new streams only, so one created before a check existed still starts.
+pub fn check_file_options(options: &Options) -> Result<()> {
+    generator::check_known(options, "file", &["path", "format", "header", "delimiter", "idle_advance"])?;
+    let format = Format::from_options(options)?;
+    let csv_only = ["header", "delimiter"];
+    match (format, csv_only.iter().find(|o| options.contains_key(**o))) {
+        (Format::Json, Some(option)) => Err(Error::InvalidParameter(format!(
+            "option \"{option}\" applies only to format 'csv', not to format 'json'"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `idle_advance = 'true'`: once the whole source has had no input for its idle timeout,

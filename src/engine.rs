@@ -29,6 +29,7 @@ pub use push::PushQuery;
 pub use session::Session;
 
 mod copy;
+mod files;
 pub use subscribe::Subscription;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ use futures::FutureExt;
 use tracing::{error, info};
 
 use crate::catalog::{self, Catalog};
+use crate::connector::file_access::FileRoots;
 use crate::error::{Error, Result};
 use crate::runtime::Workers;
 use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
@@ -121,6 +123,8 @@ pub struct EngineConfig {
     pub query_memory: usize,
     /// The `statement_timeout` of new sessions; zero for none.
     pub statement_timeout: Duration,
+    /// The directories file streams and sinks may use (`--file-root`).
+    pub file_roots: FileRoots,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +135,7 @@ impl Default for EngineConfig {
             batch_size: 8192,
             query_memory: DEFAULT_QUERY_MEMORY,
             statement_timeout: Duration::ZERO,
+            file_roots: FileRoots::default(),
         }
     }
 }

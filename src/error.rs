@@ -119,6 +119,28 @@ pub enum Error {
     /// The statement ran longer than `statement_timeout` (57014).
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    /// The user lacks a privilege, or a file lies outside the allowed file roots (42501).
+    #[error("{message}")]
+    InsufficientPrivilege {
+        /// What was refused.
+        message: String,
+        /// How to get the privilege.
+        hint: Option<String>,
+    },
+    /// A file or directory that must exist does not (58P01).
+    #[error("{0}")]
+    UndefinedFile(String),
+    /// A file that must not exist yet does (58P02).
+    #[error("{message}")]
+    DuplicateFile {
+        /// What was refused.
+        message: String,
+        /// What to do instead.
+        hint: Option<String>,
+    },
+    /// The object is in use by another one, e.g. a file another sink writes (55006).
+    #[error("{0}")]
+    ObjectInUse(String),
     /// A bug: an invariant of Sluice itself was broken (XX000).
     #[error("internal error: {0}")]
     Internal(String),
@@ -161,6 +183,10 @@ impl Error {
             Error::InvalidDefinition { .. } => "42P17",
             Error::OutOfMemory { .. } => "53200",
             Error::TooManyConnections => "53300",
+            Error::InsufficientPrivilege { .. } => "42501",
+            Error::UndefinedFile(_) => "58P01",
+            Error::DuplicateFile { .. } => "58P02",
+            Error::ObjectInUse(_) => "55006",
             Error::Internal(_) => "XX000",
         }
     }
@@ -185,6 +211,7 @@ impl Error {
                 Some("Split the expression or query into smaller parts, e.g. with a view or an IN list.".into())
             }
             Error::ProgramLimit { hint, .. } | Error::InvalidDefinition { hint, .. } => Some(hint.clone()),
+            Error::InsufficientPrivilege { hint, .. } | Error::DuplicateFile { hint, .. } => hint.clone(),
             Error::OutOfMemory { .. } => Some(MEMORY_HINT.into()),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(_) => Some(MEMORY_HINT.into()),

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use sluice::connector::file_access::FileRoots;
 use sluice::run::{OutputFormat, run_script};
 use sluice::server::{Security, Tls, Users, Verifier};
 use sluice::state::Store;
@@ -41,6 +42,10 @@ enum Command {
         /// How rows are printed.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// A directory file streams and sinks may use (repeatable; default: the working
+        /// directory).
+        #[arg(long, value_name = "DIR")]
+        file_root: Vec<PathBuf>,
     },
     /// Read a password from standard input and print its SCRAM-SHA-256 verifier, for the
     /// file given to `serve --auth`.
@@ -91,6 +96,10 @@ struct ServeArgs {
     /// change its own with SET statement_timeout.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     statement_timeout: u64,
+    /// A directory file streams and sinks may use, after resolving symbolic links and
+    /// `..` (repeatable; default: the working directory). See docs/security.md.
+    #[arg(long, value_name = "DIR")]
+    file_root: Vec<PathBuf>,
 }
 
 fn main() {
@@ -118,7 +127,7 @@ fn start() -> anyhow::Result<()> {
     let runtime = sluice::runtime::io_runtime().context("cannot start the async runtime")?;
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Run { script, format } => runtime.block_on(run(script, format)),
+        Command::Run { script, format, file_root } => runtime.block_on(run(script, format, file_root)),
         Command::HashPassword { user, iterations } => hash_password(user, iterations),
     };
     // Blocking work still running (a write to a failing disk) must not hold the exit.
@@ -134,6 +143,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         checkpoint_interval: Duration::from_millis((*checkpoint_interval_ms).max(10)),
         query_memory: usize::try_from(args.query_memory.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         statement_timeout: Duration::from_millis(args.statement_timeout),
+        file_roots: file_roots(&args.file_root)?,
         ..EngineConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -170,6 +180,14 @@ fn security(args: &ServeArgs) -> anyhow::Result<Security> {
         info!(required = args.tls_required, "TLS enabled");
     }
     Ok(Security { users, tls, tls_required: args.tls_required })
+}
+
+/// The `--file-root` directories, or the working directory.
+fn file_roots(dirs: &[PathBuf]) -> anyhow::Result<FileRoots> {
+    let roots = if dirs.is_empty() { FileRoots::working_directory()? } else { FileRoots::new(dirs)? };
+    let shown: Vec<String> = roots.roots().iter().map(|r| r.display().to_string()).collect();
+    info!(roots = %shown.join(", "), "file streams and sinks are limited to the file roots");
+    Ok(roots)
 }
 
 /// Warns when anyone who can reach a non-loopback address may connect as any user.
@@ -241,10 +259,11 @@ async fn shutdown_signal() {
     ctrl_c.await.unwrap_or(());
 }
 
-async fn run(script: PathBuf, format: OutputFormat) -> anyhow::Result<()> {
+async fn run(script: PathBuf, format: OutputFormat, file_root: Vec<PathBuf>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&script).with_context(|| format!("cannot read {}", script.display()))?;
+    let roots = file_roots(&file_root)?;
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = run_script(&text, format, &mut stdout).await {
+    if let Err(e) = run_script(&text, format, roots, &mut stdout).await {
         eprintln!("ERROR:  {e}");
         std::process::exit(1);
     }

@@ -11,6 +11,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use crate::connector::file_access::FileRoots;
 use crate::engine::{Engine, EngineConfig, Output};
 use crate::error::{Error, Result};
 use crate::state::Store;
@@ -24,9 +25,10 @@ pub enum OutputFormat {
     Csv,
 }
 
-/// Runs the statements of `script`, printing results to `out`.
-pub async fn run_script(script: &str, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
-    let config = EngineConfig { bounded: true, ..EngineConfig::default() };
+/// Runs the statements of `script`, printing results to `out`; file streams and sinks may
+/// use only `file_roots`.
+pub async fn run_script(script: &str, format: OutputFormat, file_roots: FileRoots, out: &mut dyn Write) -> Result<()> {
+    let config = EngineConfig { bounded: true, file_roots, ..EngineConfig::default() };
     let engine = Engine::open(Store::temporary()?, config).await?;
     let result = run_statements(&engine, script, format, out).await;
     engine.shutdown().await;

@@ -61,6 +61,8 @@ fn run_script(dir: &std::path::Path, data: &std::path::Path, emit: &str) -> Expe
     std::fs::write(&script_path, script).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", "--format", "csv"])
+        .arg("--file-root")
+        .arg(dir)
         .arg(&script_path)
         .output()
         .expect("run sluice");

@@ -1,7 +1,8 @@
 //! Runs every `tests/slt/*.slt` file over pgwire against a fresh `sluice serve`.
 //!
 //! Each file gets its own server and data directory. Paths in the files are relative to the
-//! repository root, where the server runs.
+//! repository root, where the server runs; `$FILES_DIR` (with `control substitution on`)
+//! is a directory for files the test makes, inside the server's file roots.
 
 mod common;
 
@@ -99,6 +100,8 @@ async fn sqllogictest_files() {
                 Ok::<_, SqlError>(Sluice { client })
             }
         });
+        // Files a test writes go under its server's temporary directory, a file root.
+        runner.set_var("FILES_DIR".into(), dir.path().join("files").display().to_string());
         match runner.run_file_async(file).await {
             Ok(()) => println!("ok   {}", file.display()),
             Err(e) => {

@@ -39,6 +39,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, trace, warn};
 
+mod rotation;
+
+use super::file_access::is_glob;
 use super::format::{Decoded, Format, LineDecoder};
 use super::{BadRecord, Poll};
 use crate::error::{Error, Result};
@@ -62,13 +65,28 @@ pub struct FilePosition {
     pub files: BTreeMap<String, FileOffset>,
 }
 
-/// What has been consumed of one file.
+/// What has been consumed of one file, and how to tell that file from a rotated one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileOffset {
     /// Byte offset after the last whole line consumed.
     pub offset: u64,
     /// Number of lines consumed (good, bad, blank and header lines alike).
     pub lines: u64,
+    /// Device of the file read (0: not known yet).
+    #[serde(default)]
+    pub dev: u64,
+    /// Inode of the file read (0: not known yet).
+    #[serde(default)]
+    pub ino: u64,
+    /// How many leading bytes the fingerprint covers (see `rotation.rs`).
+    #[serde(default)]
+    pub head_len: u64,
+    /// Fingerprint of the file's first `head_len` bytes.
+    #[serde(default)]
+    pub head_hash: u64,
+    /// Times the file was read again from its start after it was rotated.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 /// Reads records from the files of a path; see the module docs.
@@ -292,10 +310,11 @@ impl FileSource {
         }
         while let Some(name) = self.queue.pop_front() {
             let at = self.read.files.get(&name).copied().unwrap_or_default();
-            match open_at(&name, at.offset) {
-                Ok(file) => {
+            match self.open_checked(&name, at) {
+                Ok((file, at)) => {
                     debug!(file = %name, offset = at.offset, line = at.lines, "reading file");
                     self.buffer.clear();
+                    self.read.files.insert(name.clone(), at);
                     self.current = Some(OpenFile { name, file, at, eof: false });
                     return true;
                 }
@@ -303,6 +322,52 @@ impl FileSource {
             }
         }
         false
+    }
+
+    /// Opens file `name` to read on from `at`, or from its start when it was rotated.
+    fn open_checked(&mut self, name: &str, mut at: FileOffset) -> std::io::Result<(File, FileOffset)> {
+        let mut file = open_regular(name)?;
+        let end = at.offset;
+        if let Some(rotation) = rotation::check(&file, &mut at, end)? {
+            at = self.restart(name, &at, rotation);
+            rotation::check(&file, &mut at, 0)?;
+        }
+        file.seek(SeekFrom::Start(at.offset))?;
+        Ok((file, at))
+    }
+
+    /// Before reading on in the followed current file: reads it again from its start when
+    /// it was rotated meanwhile.
+    fn check_current(&mut self) -> std::io::Result<()> {
+        let Some(open) = self.current.as_mut() else { return Ok(()) };
+        open.eof = false;
+        let end = open.at.offset + self.buffer.len() as u64;
+        let Some(rotation) = rotation::check(&open.file, &mut open.at, end)? else { return Ok(()) };
+        let (name, old) = (open.name.clone(), open.at);
+        let mut at = self.restart(&name, &old, rotation);
+        self.buffer.clear();
+        if let Some(open) = self.current.as_mut() {
+            rotation::check(&open.file, &mut at, 0)?;
+            open.file.seek(SeekFrom::Start(0))?;
+            open.at = at;
+        }
+        self.read.files.insert(name, at);
+        Ok(())
+    }
+
+    /// Logs and counts a rotation of file `name`, read up to `at`; returns where to read
+    /// it from now: its start.
+    fn restart(&mut self, name: &str, at: &FileOffset, rotation: rotation::Rotation) -> FileOffset {
+        let fresh = rotation::restarted(at);
+        warn!(
+            file = %name, reason = %rotation, offset = at.offset, line = at.lines, restarts = fresh.restarts,
+            "file rotated; reading it again from its start"
+        );
+        self.stalled.remove(name);
+        if let Some(returned) = self.position.files.get_mut(name) {
+            returned.restarts = fresh.restarts;
+        }
+        fresh
     }
 
     /// Leaves the current file; when following, remembers a trailing partial line so the
@@ -322,15 +387,14 @@ impl FileSource {
     fn rescan(&mut self) {
         self.last_scan = Some(Instant::now());
         for name in list_files(&self.path) {
-            let size = match std::fs::metadata(&name) {
-                Ok(meta) => meta.len(),
-                Err(_) => continue, // gone since listing
+            let Ok(meta) = std::fs::metadata(&name) else {
+                continue; // gone since listing
             };
-            let consumed = self.read.files.get(&name).map_or(0, |f| f.offset);
-            if size < consumed {
-                let error = format!("size {size} is below the consumed offset {consumed}");
-                self.warn_once(&name, "file shrank; skipping it", &error);
-            } else if size > consumed && self.stalled.get(&name) != Some(&size) {
+            let at = self.read.files.get(&name).copied().unwrap_or_default();
+            let size = meta.len();
+            // A rotated file is queued: opening it finds out and reads it from its start.
+            let rotated = size < at.offset || rotation::replaced(&meta, &at);
+            if rotated || (size > at.offset && self.stalled.get(&name) != Some(&size)) {
                 self.queue.push_back(name);
             }
         }
@@ -340,12 +404,12 @@ impl FileSource {
     /// The next chunk of whole lines of the current file, or `None` when it has no whole
     /// line left now (at end of file in bounded mode a last line without '\n' counts).
     fn next_chunk(&mut self, max_rows: usize) -> std::io::Result<Option<Chunk>> {
+        if self.current.as_ref().is_some_and(|open| open.eof) && !self.bounded {
+            self.check_current()?; // a new poll: the file may have grown, or been rotated
+        }
         let Some(open) = self.current.as_mut() else {
             return Ok(None);
         };
-        if open.eof && !self.bounded {
-            open.eof = false; // a new poll: the file may have grown
-        }
         loop {
             if let Some(chunk) = self.buffer.take_lines(max_rows) {
                 return Ok(Some(chunk));
@@ -366,12 +430,11 @@ impl FileSource {
     }
 }
 
-fn open_at(name: &str, offset: u64) -> std::io::Result<File> {
-    let mut file = File::open(name)?;
+fn open_regular(name: &str) -> std::io::Result<File> {
+    let file = File::open(name)?;
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    file.seek(SeekFrom::Start(offset))?;
     Ok(file)
 }
 
@@ -589,10 +652,6 @@ fn work(mut decoder: LineDecoder, jobs: Receiver<Job>, results: Sender<Result<De
     }
 }
 
-fn is_glob(path: &str) -> bool {
-    path.contains(['*', '?', '['])
-}
-
 /// The regular, non-hidden files of `path` (a file, a directory or a glob), sorted by name.
 /// Listing problems are logged, not returned: a path matching nothing yet is fine.
 fn list_files(path: &str) -> Vec<String> {
@@ -644,6 +703,7 @@ fn is_hidden(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connector::SourceReader;
     use arrow::array::AsArray;
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
     use std::io::Write;
@@ -687,6 +747,74 @@ mod tests {
         std::thread::sleep(RESCAN_INTERVAL + Duration::from_millis(20));
     }
 
+    /// Offset and lines consumed of file `name`.
+    fn consumed(source: &FileSource, name: &str) -> (u64, u64) {
+        let at = source.position().files[name];
+        (at.offset, at.lines)
+    }
+
+    /// Truncates a file in place, as `logrotate`'s copytruncate does.
+    fn truncate(path: &Path) {
+        std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(0).unwrap();
+    }
+
+    /// Follows a file of 2,000 lines; rotates it with `rotate`, writes 3,000 lines of other
+    /// ids (more bytes than before, so the size alone does not tell) and checks that every
+    /// line comes exactly once, none made up, and the restart is counted.
+    fn reads_a_rotated_file_again(rotate: impl Fn(&Path), decoders: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        write(&path, &json_lines(0..2_000));
+        let mut source = open(&path, FilePosition::default(), false).with_decoders(decoders).unwrap();
+        let (first, _, _) = drain(&mut source, 300);
+        assert_eq!(first, (0..2_000).collect::<Vec<_>>());
+        rotate(&path);
+        write(&path, &json_lines(5_000_000..5_003_000));
+        wait_rescan();
+        let (second, bad, _) = drain(&mut source, 300);
+        assert!(bad.is_empty(), "no line is read from the middle: {bad:?}");
+        assert_eq!(second, (5_000_000..5_003_000).collect::<Vec<_>>());
+        let name = path.to_str().unwrap();
+        assert_eq!(source.position().files[name].restarts, 1);
+        assert_eq!(consumed(&source, name), (std::fs::metadata(&path).unwrap().len(), 3_000));
+        let status = SourceReader::status(&source);
+        assert_eq!(status.splits[0].restarts, Some(1), "counted for SHOW SOURCES");
+    }
+
+    #[test]
+    fn copytruncate_rotation_is_read_again_from_the_start() {
+        reads_a_rotated_file_again(truncate, 0);
+        reads_a_rotated_file_again(truncate, 3);
+    }
+
+    #[test]
+    fn a_replaced_file_is_read_from_the_start() {
+        let replace = |path: &Path| {
+            std::fs::rename(path, path.with_extension("1")).unwrap();
+        };
+        reads_a_rotated_file_again(replace, 2);
+    }
+
+    #[test]
+    fn rotation_while_stopped_is_found_at_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        write(&path, &json_lines(0..2_000));
+        let mut source = open(&path, FilePosition::default(), true);
+        drain(&mut source, 500);
+        let saved = source.position();
+        drop(source);
+        // Fewer bytes than were read; then more bytes, but other ones.
+        for ids in [10_000..10_010, 20_000..23_000] {
+            truncate(&path);
+            write(&path, &json_lines(ids.clone()));
+            let mut restored = open(&path, saved.clone(), true);
+            let (got, bad, _) = drain(&mut restored, 500);
+            assert_eq!((got, bad.len()), (ids.collect::<Vec<_>>(), 0));
+            assert_eq!(restored.position().files[path.to_str().unwrap()].restarts, 1);
+        }
+    }
+
     #[test]
     fn source_is_send() {
         fn assert_send<T: Send>() {}
@@ -704,8 +832,8 @@ mod tests {
         assert!(bad.is_empty());
         assert!(matches!(end, Poll::End));
         let name = path.to_str().unwrap().to_string();
-        let expected = FileOffset { offset: std::fs::metadata(&path).unwrap().len(), lines: 10 };
-        assert_eq!(source.position().files.get(&name), Some(&expected));
+        let at = source.position().files[&name];
+        assert_eq!((at.offset, at.lines), (std::fs::metadata(&path).unwrap().len(), 10));
     }
 
     #[test]
@@ -798,7 +926,7 @@ mod tests {
         wait_rescan();
         assert!(matches!(source.poll(100).unwrap(), Poll::Idle));
         let name = path.to_str().unwrap();
-        assert_eq!(source.position().files[name], FileOffset { offset: 9, lines: 1 });
+        assert_eq!(consumed(&source, name), (9, 1));
         write(&path, "2}\n{\"id\":3}");
         wait_rescan();
         let (ids, bad, _) = drain(&mut source, 100);
@@ -819,7 +947,7 @@ mod tests {
         assert_eq!(ids, vec![1, 2]);
         assert!(matches!(end, Poll::End));
         let name = path.to_str().unwrap();
-        assert_eq!(source.position().files[name], FileOffset { offset: 17, lines: 2 });
+        assert_eq!(consumed(&source, name), (17, 2));
     }
 
     #[test]
@@ -894,7 +1022,7 @@ mod tests {
         assert_eq!(ids.len(), 3);
         let name = dir.path().join("a.csv").to_str().unwrap().to_string();
         let mut position = FilePosition::default();
-        position.files.insert(name, FileOffset { offset: 5, lines: 2 });
+        position.files.insert(name, FileOffset { offset: 5, lines: 2, ..FileOffset::default() });
         let (ids, bad, _) = drain(&mut open(position), 10);
         assert_eq!((ids, bad.len()), (vec![2, 3], 0));
     }

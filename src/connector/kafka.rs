@@ -623,6 +623,7 @@ impl SourceReader for KafkaSource {
                     lag: end.map(|e| (e - offset).max(0)),
                     rows: Some(counts.rows),
                     rejected: Some(counts.rejected),
+                    restarts: None,
                 }
             })
             .collect();

@@ -84,6 +84,12 @@ pub fn validate(options: &Options, schema: &SchemaRef, keyed: bool) -> Result<()
     }
 }
 
+/// The options of a new file sink: each known. Checked for new sinks only, so one created
+/// before the check existed still starts.
+pub fn check_file_options(options: &Options) -> Result<()> {
+    super::generator::check_known(options, "file", &["path", "format", "key"])
+}
+
 /// Checks at CREATE SINK what the sink refers to outside Sluice (the Kafka topic exists).
 /// Blocks for up to a few seconds; call it off the async runtime.
 pub fn check_external(options: &Options) -> Result<()> {

@@ -38,6 +38,7 @@ impl Engine {
         connector::validate(&def.source.options, &def.source.schema)?;
         let new = id.is_none();
         if new {
+            self.check_new_file_source(&def.source.options)?;
             self.check_external(&def.source).await?;
         }
         let id = match id {

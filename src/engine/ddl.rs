@@ -37,6 +37,7 @@ impl Engine {
         let def = plan_stream(&self.inner.ctx.state(), stmt).await?;
         connector::validate(&def.options, &def.schema)?;
         if id.is_none() {
+            self.check_new_file_source(&def.options)?;
             self.check_external(&def).await?;
         }
         let id = match id {
@@ -135,6 +136,7 @@ impl Engine {
         stats: &Arc<ViewStats>,
         grace: Millis,
     ) -> Result<SourceTask> {
+        self.check_file_sources(defs.iter().map(|d| &d.options))?;
         let mut inputs = Vec::new();
         for (i, def) in defs.iter().enumerate() {
             let saved = self.inner.store.get(&state_key(id, 0, &input_key(i, b"pos")))?;

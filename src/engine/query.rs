@@ -27,6 +27,7 @@ impl Engine {
             self.read_pg_class().await?;
         }
         let mut plan = self.plan(stmt).await?;
+        self.check_scanned_files(&plan)?;
         if !params.is_empty() {
             plan = plan.with_param_values(ParamValues::List(params.into_iter().map(Into::into).collect()))?;
         }

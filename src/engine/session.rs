@@ -37,6 +37,8 @@ pub struct Session {
     engine: Engine,
     /// The user the client connected as.
     user: String,
+    /// May create file streams and sinks (see `engine::files`).
+    superuser: bool,
     /// Its run-time parameters.
     settings: Mutex<Settings>,
     /// Parameter changes the client has not been told about yet (ParameterStatus).
@@ -44,7 +46,8 @@ pub struct Session {
 }
 
 impl Engine {
-    /// A new session for `user`, with default settings.
+    /// A new session for `user`, with default settings, as a superuser (the server
+    /// narrows it with [`Session::with_superuser`] when clients log in with passwords).
     pub fn session(&self, user: &str) -> Session {
         let mut settings = Settings::default();
         let timeout = self.inner.config.statement_timeout.as_millis();
@@ -55,6 +58,7 @@ impl Engine {
         Session {
             engine: self.clone(),
             user: user.to_string(),
+            superuser: true,
             settings: Mutex::new(settings),
             reports: Mutex::new(Vec::new()),
         }
@@ -73,6 +77,12 @@ impl Session {
             }
         }
         refused
+    }
+
+    /// Whether the session may create file streams and sinks.
+    pub fn with_superuser(mut self, superuser: bool) -> Session {
+        self.superuser = superuser;
+        self
     }
 
     /// The user the client connected as.
@@ -116,6 +126,9 @@ impl Session {
 
     async fn execute_unbounded(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         let Statement::Query(ast) = stmt else {
+            if !self.superuser {
+                super::files::file_privilege(stmt, &self.user)?;
+            }
             return self.engine.run(stmt, params).await;
         };
         if let Some(output) = self.session_statement(ast)? {

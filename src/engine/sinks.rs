@@ -39,6 +39,7 @@ impl Engine {
         let defs = self.stream_defs(&plan.streams)?;
         plan.check_against(&defs)?;
         sink::validate(&stmt.options, &plan.schema, plan.keyed)?;
+        self.check_file_sink(&*self.read_catalog()?, &stmt.name, &stmt.options, id.is_none())?;
         let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
         let (streams, tables) = (plan.streams.clone(), plan.tables.clone());
         let new = id.is_none();

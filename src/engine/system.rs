@@ -249,6 +249,7 @@ fn sources_batch(catalog: &Catalog) -> Result<RecordBatch> {
         ("rows", Arc::new(UInt64Array::from(c.rows))),
         ("rejected", Arc::new(UInt64Array::from(c.rejected))),
         ("state", Arc::new(StringArray::from(c.states))),
+        ("restarts", Arc::new(UInt64Array::from(c.restarts))),
     ])
 }
 
@@ -268,6 +269,7 @@ impl SourceColumns {
             c.lags.push(split.lag);
             c.rows.push(split.rows);
             c.rejected.push(split.rejected);
+            c.restarts.push(split.restarts);
             c.states.push(if status.state.is_empty() { "starting".to_string() } else { status.state.clone() });
         }
     }
@@ -285,6 +287,7 @@ struct SourceColumns {
     rows: Vec<Option<u64>>,
     rejected: Vec<Option<u64>>,
     states: Vec<String>,
+    restarts: Vec<Option<u64>>,
 }
 
 fn errors_batch(catalog: &Catalog) -> Result<RecordBatch> {

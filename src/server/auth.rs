@@ -3,17 +3,19 @@
 //!
 //! ```text
 //! # comments start with '#'; blank lines are ignored
-//! alice   SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>
+//! alice   SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>   superuser
 //! bob     SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>
 //! ```
 //!
 //! One user per line: the user name (no spaces or `#`), then the verifier exactly as
 //! Postgres keeps it in `pg_authid.rolpassword` (so one copied from Postgres works, and
-//! `sluice hash-password` makes new ones). `main.rs` loads the file once at startup with
+//! `sluice hash-password` makes new ones), then optionally the word `superuser`: only
+//! superusers may create file streams, tables and sinks (Postgres's `pg_read_server_files`
+//! and `pg_write_server_files`), as [`Users::is_superuser`] tells the server. `main.rs` loads the file once at startup with
 //! [`Users::load`]; a mistake fails startup with the file and line. `super::startup` asks
 //! [`Users::credential`] for the verifier of the user a client names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -24,6 +26,8 @@ use crate::error::{Error, Result};
 pub struct Users {
     /// The verifier of each user, by name.
     verifiers: HashMap<String, Verifier>,
+    /// The users marked `superuser`.
+    superusers: HashSet<String>,
     /// Key for the made-up salts of unknown users: random, so it is stable for one server
     /// run (asking twice shows the same salt, as for a real user) but not guessable.
     mock_key: [u8; 32],
@@ -46,13 +50,17 @@ impl Users {
     /// Parses the text of an auth file; `origin` names it in errors (`origin:line: ...`).
     pub fn parse(text: &str, origin: &str) -> Result<Users> {
         let mut verifiers = HashMap::new();
+        let mut superusers = HashSet::new();
         let mut first_seen = HashMap::new();
         for (index, line) in text.lines().enumerate() {
             let number = index + 1;
             let at = |what: String| Error::Config(format!("{origin}:{number}: {what}"));
-            let Some((user, verifier)) = parse_line(line).map_err(at)? else { continue };
+            let Some(Line { user, verifier, superuser }) = parse_line(line).map_err(at)? else { continue };
             if let Some(first) = first_seen.insert(user.to_string(), number) {
                 return Err(at(format!("user \"{user}\" is listed twice (first at line {first})")));
+            }
+            if superuser {
+                superusers.insert(user.to_string());
             }
             verifiers.insert(user.to_string(), verifier);
         }
@@ -61,7 +69,7 @@ impl Users {
         }
         let mut mock_key = [0; 32];
         random(&mut mock_key)?;
-        Ok(Users { verifiers, mock_key })
+        Ok(Users { verifiers, superusers, mock_key })
     }
 
     /// How many users there are.
@@ -72,6 +80,11 @@ impl Users {
     /// True when there are no users (never, for a parsed file).
     pub fn is_empty(&self) -> bool {
         self.verifiers.is_empty()
+    }
+
+    /// Whether `user` is marked `superuser` in the file.
+    pub fn is_superuser(&self, user: &str) -> bool {
+        self.superusers.contains(user)
     }
 
     /// What to check a client claiming to be `user` against: for an unknown user, a
@@ -92,21 +105,37 @@ impl Users {
     }
 }
 
-/// One line: None when it is blank or a comment, else the user and the verifier.
-fn parse_line(line: &str) -> std::result::Result<Option<(&str, Verifier)>, String> {
+/// One user's line of the file.
+struct Line<'a> {
+    user: &'a str,
+    verifier: Verifier,
+    superuser: bool,
+}
+
+/// One line: None when it is blank or a comment.
+fn parse_line(line: &str) -> std::result::Result<Option<Line<'_>>, String> {
     let content = line.split('#').next().unwrap_or_default();
     let fields: Vec<&str> = content.split_whitespace().collect();
-    match fields.as_slice() {
-        [] => Ok(None),
-        [user, verifier] if !verifier.starts_with("SCRAM-SHA-256$") => Err(format!(
+    let (user, verifier, superuser) = match fields.as_slice() {
+        [] => return Ok(None),
+        [user, verifier] => (*user, *verifier, false),
+        [user, verifier, "superuser"] => (*user, *verifier, true),
+        [user, _, flag] => return Err(format!("unknown flag \"{flag}\" for user \"{user}\" (expected superuser)")),
+        _ => {
+            return Err(
+                "expected \"<user> SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey> [superuser]\"".into()
+            );
+        }
+    };
+    if !verifier.starts_with("SCRAM-SHA-256$") {
+        return Err(format!(
             "the password of user \"{user}\" must be a SCRAM-SHA-256 verifier, not a password \
              (make one with `sluice hash-password`)"
-        )),
-        [user, verifier] => match verifier.parse() {
-            Ok(verifier) => Ok(Some((user, verifier))),
-            Err(e) => Err(format!("invalid verifier for user \"{user}\": {e}")),
-        },
-        _ => Err("expected \"<user> SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>\"".into()),
+        ));
+    }
+    match verifier.parse() {
+        Ok(verifier) => Ok(Some(Line { user, verifier, superuser })),
+        Err(e) => Err(format!("invalid verifier for user \"{user}\": {e}")),
     }
 }
 
@@ -130,6 +159,15 @@ mod tests {
         assert!(alice.real);
         assert_eq!(alice.verifier.to_string(), a);
         assert_eq!(users.credential("bob").verifier.to_string(), b);
+        assert!(!users.is_superuser("alice"));
+    }
+
+    #[test]
+    fn superusers_are_marked() {
+        let text = format!("root {} superuser # may read files\nbob {}\n", verifier("r"), verifier("b"));
+        let users = Users::parse(&text, "f").unwrap();
+        assert!(users.is_superuser("root"));
+        assert!(!users.is_superuser("bob") && !users.is_superuser("ghost"));
     }
 
     #[test]
@@ -146,7 +184,8 @@ mod tests {
         let good = verifier("a");
         let cases = [
             (format!("alice {good}\nbob\n"), "f:2: expected \"<user> SCRAM-SHA-256$"),
-            (format!("alice {good} extra"), "f:1: expected"),
+            (format!("alice {good} extra"), "f:1: unknown flag \"extra\" for user \"alice\""),
+            (format!("alice {good} superuser x"), "f:1: expected"),
             ("\n\ncarol hunter2".to_string(), "f:3: the password of user \"carol\" must be a SCRAM-SHA-256 verifier"),
             (format!("alice {good}\nalice {good}"), "f:2: user \"alice\" is listed twice (first at line 1)"),
             (

@@ -16,6 +16,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::startup::ParameterStatus;
 use tracing::debug;
 
+use super::startup::Superuser;
 use crate::engine::{DEFAULT_USER, Engine, Session};
 
 /// Startup parameters that are not run-time parameters.
@@ -23,10 +24,13 @@ const NOT_SETTINGS: [&str; 4] = [METADATA_USER, METADATA_DATABASE, "options", "r
 
 /// The session of `client`'s connection, made on first use.
 pub(super) fn session_of<C: ClientInfo>(client: &C, engine: &Engine) -> Arc<Session> {
+    // Read before `get_or_insert_with`, which holds the extensions' lock while it makes the
+    // session. A connection that did not pass our startup handler gets no file access.
+    let superuser = client.session_extensions().get::<Superuser>().is_some_and(|s| s.0);
     client.session_extensions().get_or_insert_with(|| {
         let metadata = client.metadata();
         let user = metadata.get(METADATA_USER).map(String::as_str).unwrap_or(DEFAULT_USER);
-        let session = engine.session(user);
+        let session = engine.session(user).with_superuser(superuser);
         let plain = metadata.iter().filter(|(k, _)| !NOT_SETTINGS.contains(&k.as_str()));
         let mut options: Vec<(&str, &str)> = plain.map(|(k, v)| (k.as_str(), v.as_str())).collect();
         options.extend(metadata.get("options").map(|o| command_line_options(o)).unwrap_or_default());

@@ -50,6 +50,10 @@ pub(super) struct Startup {
     slots: Arc<Slots>,
 }
 
+/// Whether the client logged in as a superuser (every user is one without an auth file);
+/// kept in its session extensions, which the client cannot set.
+pub(super) struct Superuser(pub(super) bool);
+
 /// Where one connection's SCRAM exchange stands; kept in its session extensions.
 #[derive(Default)]
 struct Sasl(Mutex<Option<Exchange>>);
@@ -152,6 +156,9 @@ impl Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         self.register(client);
+        let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
+        let superuser = self.security.users.as_ref().is_none_or(|users| users.is_superuser(&user));
+        client.session_extensions().insert(Superuser(superuser));
         let meta = client.metadata();
         let field = |key: &str| meta.get(key).map(String::as_str).unwrap_or("");
         info!(

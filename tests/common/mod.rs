@@ -39,6 +39,14 @@ fn ready_port(log: impl std::io::Read + Send + 'static) -> Option<u16> {
     Some(port)
 }
 
+/// The file roots of a test server: the repository root (its test data) and the test's
+/// temporary directory, the one directly under the system's that holds `data_dir`.
+pub fn file_roots(data_dir: &Path) -> Vec<PathBuf> {
+    let temp = std::env::temp_dir();
+    let top = data_dir.ancestors().find(|a| a.parent() == Some(temp.as_path())).unwrap_or(data_dir);
+    vec![repo_root(), top.to_path_buf()]
+}
+
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -54,12 +62,22 @@ impl Server {
     /// Starts a server with extra arguments and waits until it accepts connections. The
     /// server binds a port of its own choosing (`127.0.0.1:0`) and names it in its ready
     /// line, so parallel tests never race for a port.
+    /// Unless `extra` names file roots, the server may use files in the repository and in
+    /// the temporary directory holding `data_dir` (see [`file_roots`]).
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut roots = Vec::new();
+        if !extra.contains(&"--file-root") {
+            for root in file_roots(data_dir) {
+                roots.push("--file-root".into());
+                roots.push(root.into_os_string());
+            }
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data_dir)
+            .args(roots)
             .args(extra)
             .current_dir(repo_root())
             .env("RUST_LOG", "warn,sluice=info")
