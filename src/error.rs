@@ -82,6 +82,15 @@ pub enum Error {
     /// A CancelRequest interrupted the statement (57014).
     #[error("canceling statement due to user request")]
     Canceled,
+    /// Stored data failed its checksum or cannot be decoded (XX001): never served as
+    /// empty or partial data.
+    #[error("could not read {what}: data corrupted")]
+    Corrupted {
+        /// What could not be read, e.g. `materialized view "v"`.
+        what: String,
+        /// Where the damage is: key space, object, key.
+        detail: String,
+    },
     /// A bug: an invariant of Sluice itself was broken (XX000).
     #[error("internal error: {0}")]
     Internal(String),
@@ -119,10 +128,61 @@ impl Error {
             Error::InvalidAuthorization(_) => "28000",
             Error::Config(_) => "F0000",
             Error::Canceled => "57014",
+            Error::Corrupted { .. } => "XX001",
             Error::Internal(_) => "XX000",
         }
     }
+
+    /// Postgres' DETAIL field: more about what went wrong, if there is more to say.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Error::Corrupted { detail, .. } => Some(detail.clone()),
+            Error::DataFusion(e) => ours(e).and_then(Error::detail),
+            _ => None,
+        }
+    }
+
+    /// Postgres' HINT field: what the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Corrupted { .. } => Some(CORRUPTED_HINT.into()),
+            Error::DataFusion(e) => ours(e).and_then(Error::hint),
+            _ => None,
+        }
+    }
+
+    /// A [`Error::Corrupted`] now naming `what` (the object a reader was after), the
+    /// store's description of the damage kept in the detail; other errors unchanged.
+    pub fn corrupting(self, what: impl Into<String>) -> Error {
+        match self {
+            Error::Corrupted { what: inner, detail } => {
+                Error::Corrupted { what: what.into(), detail: format!("{inner}: {detail}") }
+            }
+            other => other,
+        }
+    }
+
+    /// Whether stored data was found damaged.
+    pub fn is_corrupted(&self) -> bool {
+        match self {
+            Error::Corrupted { .. } => true,
+            Error::DataFusion(e) => ours(e).is_some_and(Error::is_corrupted),
+            _ => false,
+        }
+    }
 }
+
+/// Our error inside a DataFusion error (raised by a table provider), if it is one.
+fn ours(e: &DataFusionError) -> Option<&Error> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<Error>(),
+        _ => None,
+    }
+}
+
+/// The hint of every data-corrupted error.
+const CORRUPTED_HINT: &str =
+    "DROP the damaged object and create it again, or restore the data directory from a backup.";
 
 /// Builds an [`Error::Plan`] from format arguments.
 #[macro_export]

@@ -95,7 +95,10 @@ pub(super) fn error_info(err: &Error) -> ErrorInfo {
     } else {
         debug!(code, error = %err, "statement failed");
     }
-    ErrorInfo::new("ERROR".into(), code.into(), err.to_string())
+    let mut info = ErrorInfo::new("ERROR".into(), code.into(), err.to_string());
+    info.detail = err.detail();
+    info.hint = err.hint();
+    info
 }
 
 /// An engine error as a pgwire error, for handlers that return `PgWireResult`.
