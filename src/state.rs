@@ -20,8 +20,9 @@
 //! It knows nothing about SQL.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 
@@ -37,6 +38,9 @@ pub use runs::{KeyedBuilder, Layout, ViewRuns, read_keyed_view, read_view};
 /// sled's page cache size. Its default (1 GiB) is far more than view rows and state need.
 const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
+/// How long a flush may take before the disk is taken to have failed.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(20);
+
 /// One write of a checkpoint: `None` deletes the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
 
@@ -46,6 +50,9 @@ pub struct Store {
     db: sled::Db,
     /// Test switch: every write fails as if the disk refused it ([`Store::fail_writes`]).
     failing: Arc<AtomicBool>,
+    /// Why a write failed, once one did: sled does not recover from an I/O error (its
+    /// flush can wait forever after one), so every later write fails at once.
+    broken: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -70,6 +77,16 @@ impl Store {
     /// Opens (or creates) the store in directory `dir`, checks its format version and
     /// migrates a store of an older format.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_dir(dir).map_err(|e| match e {
+            // Said in one line at start-up, where there is no DETAIL field.
+            Error::Corrupted { what, detail } => {
+                Error::Io(std::io::Error::other(format!("could not read {what}: data corrupted: {detail}")))
+            }
+            other => other,
+        })
+    }
+
+    fn open_dir(dir: &Path) -> Result<Store> {
         let name = format!("data directory \"{}\"", dir.display());
         let opened = std::panic::catch_unwind(|| {
             sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()
@@ -97,7 +114,7 @@ impl Store {
 
     fn checked(db: sled::Db, name: &str) -> Result<Store> {
         integrity::check_format(&db, name).map_err(|e| e.corrupting(name))?;
-        Ok(Store { db, failing: Arc::new(AtomicBool::new(false)) })
+        Ok(Store { db, failing: Arc::new(AtomicBool::new(false)), broken: Arc::new(Mutex::new(None)) })
     }
 
     /// Reads one key, checking its checksum.
@@ -122,9 +139,8 @@ impl Store {
                 None => batch.remove(key),
             }
         }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
+        self.db.apply_batch(batch).map_err(|e| self.broke(e.into()))?;
+        flush_within(&self.db).map_err(|e| self.broke(e))
     }
 
     /// All pairs whose key starts with `prefix`, in key order, values checked and without
@@ -170,7 +186,21 @@ impl Store {
         if self.failing.load(Ordering::Relaxed) {
             return Err(Error::Io(std::io::Error::other("injected write failure")));
         }
-        Ok(())
+        match self.broken.lock().ok().and_then(|b| b.clone()) {
+            Some(why) => Err(Error::Io(std::io::Error::other(format!(
+                "the store refused an earlier write ({why}); restart the server once the disk is fixed"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers that a write failed with `error`, and returns it.
+    fn broke(&self, error: Error) -> Error {
+        tracing::error!(%error, "a write to the store failed; later writes fail until a restart");
+        if let Ok(mut broken) = self.broken.lock() {
+            broken.get_or_insert_with(|| error.to_string());
+        }
+        error
     }
 
     /// Hands out a fresh object id, durably.
@@ -184,11 +214,30 @@ impl Store {
                 None => 1,
             };
             let new = integrity::seal(&key, next.to_be_bytes().to_vec());
-            if self.db.compare_and_swap(key, old, Some(new))?.is_ok() {
-                self.db.flush()?;
+            let swapped = self.db.compare_and_swap(key, old, Some(new)).map_err(|e| self.broke(e.into()))?;
+            if swapped.is_ok() {
+                flush_within(&self.db).map_err(|e| self.broke(e))?;
                 return Ok(next);
             }
         }
+    }
+}
+
+/// Makes what was written to `db` durable, or fails: with sled's error, or when the disk
+/// has not confirmed within [`FLUSH_DEADLINE`] (sled may then wait forever; its thread is
+/// left behind rather than the caller).
+fn flush_within(db: &sled::Db) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db = db.clone();
+    std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+        let _ = tx.send(db.flush());
+    })?;
+    match rx.recv_timeout(FLUSH_DEADLINE) {
+        Ok(flushed) => flushed.map(|_| ()).map_err(store_error),
+        Err(_) => Err(Error::Io(std::io::Error::other(format!(
+            "the disk did not confirm a write within {} s",
+            FLUSH_DEADLINE.as_secs()
+        )))),
     }
 }
 

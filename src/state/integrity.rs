@@ -105,7 +105,7 @@ pub fn check_format(db: &sled::Db, name: &str) -> Result<()> {
         }
         None if db.is_empty() => {
             db.insert(FORMAT_KEY, version_value())?;
-            db.flush()?;
+            super::flush_within(db)?;
             Ok(())
         }
         None => migrate(db, name),
@@ -126,6 +126,7 @@ fn migrate(db: &sled::Db, name: &str) -> Result<()> {
     info!(store = %name, from = 1, to = FORMAT_VERSION, resumed = resume.is_some(), "migrating store format");
     let start = resume.map_or(Bound::Unbounded, Bound::Excluded);
     let (mut batch, mut values, mut bytes, mut total) = (sled::Batch::default(), 0, 0, 0u64);
+    let mut last = None;
     for pair in db.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
         let (key, value) = pair?;
         if key == FORMAT_KEY || key == MIGRATE_KEY {
@@ -134,20 +135,31 @@ fn migrate(db: &sled::Db, name: &str) -> Result<()> {
         bytes += value.len();
         values += 1;
         batch.insert(key.clone(), seal(&key, value.to_vec()));
+        last = Some(key);
         if values >= MIGRATE_BATCH.0 || bytes >= MIGRATE_BATCH.1 {
-            batch.insert(MIGRATE_KEY, seal(MIGRATE_KEY, key.to_vec()));
-            db.apply_batch(std::mem::take(&mut batch))?;
-            db.flush()?;
             total += values as u64;
             (values, bytes) = (0, 0);
+            commit_step(db, std::mem::take(&mut batch), last.take())?;
         }
     }
+    total += values as u64;
+    commit_step(db, batch, last)?;
+    let mut batch = sled::Batch::default();
     move_run_lists(db, &mut batch)?;
     batch.insert(FORMAT_KEY, version_value());
     batch.remove(MIGRATE_KEY);
     db.apply_batch(batch)?;
-    db.flush()?;
-    info!(store = %name, values = total + values as u64, version = FORMAT_VERSION, "store migrated");
+    super::flush_within(db)?;
+    info!(store = %name, values = total, version = FORMAT_VERSION, "store migrated");
+    Ok(())
+}
+
+/// Commits one migration batch durably, with the marker at `last`, the last key it seals.
+fn commit_step(db: &sled::Db, mut batch: sled::Batch, last: Option<sled::IVec>) -> Result<()> {
+    let Some(last) = last else { return Ok(()) };
+    batch.insert(MIGRATE_KEY, seal(MIGRATE_KEY, last.to_vec()));
+    db.apply_batch(batch)?;
+    super::flush_within(db)?;
     Ok(())
 }
 
