@@ -178,14 +178,23 @@ pub fn forget(store: &Store, id: u64) -> Result<()> {
     store.commit(vec![(catalog_key(id), None)])
 }
 
-/// All stored entries in creation order.
-pub fn load(store: &Store) -> Result<Vec<(u64, Persisted)>> {
+/// All stored entries in creation order; an entry that cannot be read is an error of its
+/// own ([`Error::Corrupted`]), so the others are still restored.
+pub fn load(store: &Store) -> Result<Vec<(u64, Result<Persisted>)>> {
     let mut entries = Vec::new();
-    for pair in store.scan_prefix(&[space::CATALOG]) {
-        let (key, value) = pair?;
-        let id = u64::from_be_bytes(key[1..].try_into().map_err(|_| Error::Internal("bad catalog key".into()))?);
-        let entry: Persisted = serde_json::from_slice(&value)
-            .map_err(|e| Error::Internal(format!("cannot decode catalog entry {id}: {e}")))?;
+    for key in store.keys(&[space::CATALOG]) {
+        let key = key?;
+        let id = key[1..].try_into().map(u64::from_be_bytes).map_err(|_| Error::Corrupted {
+            what: "the catalog".into(),
+            detail: format!("a catalog key of {} bytes", key.len()),
+        })?;
+        let entry = store.get(&key).and_then(|value| {
+            let value = value.ok_or_else(|| Error::Internal(format!("catalog entry {id} vanished")))?;
+            serde_json::from_slice(&value).map_err(|e| Error::Corrupted {
+                what: format!("catalog entry {id}"),
+                detail: format!("it does not decode: {e}"),
+            })
+        });
         entries.push((id, entry));
     }
     Ok(entries)

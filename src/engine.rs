@@ -16,6 +16,7 @@ mod pg_catalog;
 mod pg_functions;
 mod push;
 mod query;
+mod restore;
 mod session;
 mod settings;
 mod sinks;
@@ -225,14 +226,15 @@ impl Engine {
         let entries = catalog::load(&self.inner.store)?;
         let count = entries.len();
         for (id, entry) in entries {
-            let result = match sql::parse(&entry.sql)?.into_iter().next() {
-                Some(Statement::CreateStream(s)) => self.create_stream(&s, Some(id)).await,
-                Some(Statement::CreateTable(t)) => self.create_table(&t, Some(id)).await,
-                Some(Statement::CreateView(v)) => self.create_view(&v, Some(id)).await,
-                Some(Statement::CreateSink(k)) => self.create_sink(&k, Some(id)).await,
-                _ => Err(Error::Internal(format!("catalog entry {id} is not a CREATE statement"))),
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    self.register_damaged_entry(id, &e)?;
+                    continue;
+                }
             };
-            if let Err(e) = result {
+            let restored = AssertUnwindSafe(self.restore_entry(id, &entry.sql)).catch_unwind().await;
+            if let Err(e) = restored.unwrap_or_else(|panic| Err(crate::error::from_panic(panic))) {
                 error!(id, sql = %entry.sql, error = %e, "cannot restore catalog entry");
             }
         }
@@ -250,6 +252,16 @@ impl Engine {
         F: std::future::Future<Output = Result<T>> + Send + 'static,
     {
         self.inner.workers.run(work).await
+    }
+
+    async fn restore_entry(&self, id: u64, sql: &str) -> Result<Output> {
+        match sql::parse(sql)?.into_iter().next() {
+            Some(Statement::CreateStream(s)) => self.create_stream(&s, Some(id)).await,
+            Some(Statement::CreateTable(t)) => self.create_table(&t, Some(id)).await,
+            Some(Statement::CreateView(v)) => self.create_view(&v, Some(id)).await,
+            Some(Statement::CreateSink(k)) => self.create_sink(&k, Some(id)).await,
+            _ => Err(Error::Internal(format!("catalog entry {id} is not a CREATE statement"))),
+        }
     }
 
     /// Splits and parses SQL text into statements.

@@ -141,6 +141,15 @@ pub enum Error {
     /// The object is in use by another one, e.g. a file another sink writes (55006).
     #[error("{0}")]
     ObjectInUse(String),
+    /// Stored data failed its checksum or cannot be decoded (XX001): never served as
+    /// empty or partial data.
+    #[error("could not read {what}: data corrupted")]
+    Corrupted {
+        /// What could not be read, e.g. `materialized view "v"`.
+        what: String,
+        /// Where the damage is: key space, object, key.
+        detail: String,
+    },
     /// A bug: an invariant of Sluice itself was broken (XX000).
     #[error("internal error: {0}")]
     Internal(String),
@@ -187,6 +196,7 @@ impl Error {
             Error::UndefinedFile(_) => "58P01",
             Error::DuplicateFile { .. } => "58P02",
             Error::ObjectInUse(_) => "55006",
+            Error::Corrupted { .. } => "XX001",
             Error::Internal(_) => "XX000",
         }
     }
@@ -195,6 +205,7 @@ impl Error {
     pub fn detail(&self) -> Option<String> {
         match self {
             Error::TooComplex { detail } | Error::OutOfMemory { detail } => Some(detail.clone()),
+            Error::Corrupted { detail, .. } => Some(detail.clone()),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(m) => Some(lowercase_first(m)),
                 DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::detail),
@@ -213,6 +224,7 @@ impl Error {
             Error::ProgramLimit { hint, .. } | Error::InvalidDefinition { hint, .. } => Some(hint.clone()),
             Error::InsufficientPrivilege { hint, .. } | Error::DuplicateFile { hint, .. } => hint.clone(),
             Error::OutOfMemory { .. } => Some(MEMORY_HINT.into()),
+            Error::Corrupted { .. } => Some(CORRUPTED_HINT.into()),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(_) => Some(MEMORY_HINT.into()),
                 DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::hint),
@@ -221,7 +233,39 @@ impl Error {
             _ => None,
         }
     }
+
+    /// A [`Error::Corrupted`] now naming `what` (the object a reader was after), the
+    /// store's description of the damage kept in the detail; other errors unchanged.
+    pub fn corrupting(self, what: impl Into<String>) -> Error {
+        match self {
+            Error::Corrupted { what: inner, detail } => {
+                Error::Corrupted { what: what.into(), detail: format!("{inner}: {detail}") }
+            }
+            other => other,
+        }
+    }
+
+    /// Whether stored data was found damaged.
+    pub fn is_corrupted(&self) -> bool {
+        match self {
+            Error::Corrupted { .. } => true,
+            Error::DataFusion(e) => ours(e).is_some_and(Error::is_corrupted),
+            _ => false,
+        }
+    }
 }
+
+/// Our error inside a DataFusion error (raised by a table provider), if it is one.
+fn ours(e: &DataFusionError) -> Option<&Error> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<Error>(),
+        _ => None,
+    }
+}
+
+/// The hint of every data-corrupted error.
+const CORRUPTED_HINT: &str =
+    "DROP the damaged object and create it again, or restore the data directory from a backup.";
 
 /// The hint of every out-of-memory error.
 const MEMORY_HINT: &str = "Reduce the rows the query holds at once (a narrower WHERE, a LIMIT), or start the server with a larger --query-memory.";

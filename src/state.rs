@@ -7,20 +7,31 @@
 //! | prefix | key                         | value                                |
 //! |--------|-----------------------------|--------------------------------------|
 //! | `c`    | object id (u64 BE)          | catalog entry (JSON)                 |
-//! | `m`    | name                        | store metadata (next object id)      |
+//! | `m`    | name                        | store metadata (next id, format)     |
 //! | `v`    | view id, run id             | a run of view rows (see [`runs`])    |
+//! | `v`    | view id, `runs`             | the view's run list                  |
 //! | `s`    | view id, operator, sub key  | operator or source state             |
+//!
+//! Every value carries a checksum of its key and bytes, checked on every read
+//! ([`integrity`]); a damaged value is [`Error::Corrupted`], never data. The store's
+//! format version is checked (and an old store migrated) when it opens.
 //!
 //! Called by the catalog (DDL), by pipelines at checkpoints, and by queries reading views.
 //! It knows nothing about SQL.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
 
+mod integrity;
 mod runs;
+
+pub use integrity::FORMAT_VERSION;
 
 pub use runs::{KeyedBuilder, Layout, ViewRuns, read_keyed_view, read_view};
 
@@ -70,6 +81,8 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File> {
 fn lowercase_io(e: &std::io::Error) -> String {
     crate::error::lowercase_first(&e.to_string())
 }
+/// How long a flush may take before the disk is taken to have failed.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(20);
 
 /// One write of a checkpoint: `None` deletes the key.
 pub type Write = (Vec<u8>, Option<Vec<u8>>);
@@ -79,7 +92,12 @@ pub type Write = (Vec<u8>, Option<Vec<u8>>);
 pub struct Store {
     db: sled::Db,
     /// The data directory's lock file, locked while the store is open (None in memory).
-    _lock: Option<std::sync::Arc<std::fs::File>>,
+    _lock: Option<Arc<std::fs::File>>,
+    /// Test switch: every write fails as if the disk refused it ([`Store::fail_writes`]).
+    failing: Arc<AtomicBool>,
+    /// Why a write failed, once one did: sled does not recover from an I/O error (its
+    /// flush can wait forever after one), so every later write fails at once.
+    broken: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,60 +119,96 @@ pub mod space {
 }
 
 impl Store {
-    /// Opens (or creates) the store in directory `dir`, which no other process may have
-    /// open.
+    /// Opens (or creates) the store in directory `dir`, checks its format version and
+    /// migrates a store of an older format.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_dir(dir).map_err(|e| match e {
+            // Said in one line at start-up, where there is no DETAIL field.
+            Error::Corrupted { what, detail } => {
+                Error::Io(std::io::Error::other(format!("could not read {what}: data corrupted: {detail}")))
+            }
+            other => other,
+        })
+    }
+
+    fn open_dir(dir: &Path) -> Result<Store> {
         let lock = lock_dir(dir)?;
-        let db = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open().map_err(
-            |e| match &e {
+        let name = format!("data directory \"{}\"", dir.display());
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new().path(dir).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()
+        });
+        let db = match opened {
+            Ok(db) => db.map_err(|e| match &e {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    Error::Io(std::io::Error::other(format!(
-                        "data directory \"{}\" is in use by another sluice process",
-                        dir.display()
-                    )))
+                    Error::Io(std::io::Error::other(format!("{name} is in use by another sluice process")))
                 }
-                _ => e.into(),
-            },
-        )?;
-        Ok(Store { db, _lock: Some(std::sync::Arc::new(lock)) })
+                _ => store_error(e).corrupting(name.clone()),
+            })?,
+            Err(panic) => {
+                let detail = crate::error::from_panic(panic).to_string();
+                return Err(Error::Corrupted { what: name, detail: format!("the store panicked opening: {detail}") });
+            }
+        };
+        Store::checked(db, &name, Some(Arc::new(lock)))
     }
 
     /// Opens a store that lives in memory only (for `sluice run` and tests).
     pub fn temporary() -> Result<Store> {
         let db = sled::Config::new().temporary(true).cache_capacity(CACHE_BYTES).flush_every_ms(None).open()?;
-        Ok(Store { db, _lock: None })
+        Store::checked(db, "the temporary store", None)
     }
 
-    /// Reads one key.
+    fn checked(db: sled::Db, name: &str, lock: Option<Arc<std::fs::File>>) -> Result<Store> {
+        integrity::check_format(&db, name).map_err(|e| e.corrupting(name))?;
+        Ok(Store { db, _lock: lock, failing: Arc::new(AtomicBool::new(false)), broken: Arc::new(Mutex::new(None)) })
+    }
+
+    /// Reads one key, checking its checksum.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+        match self.db.get(key).map_err(store_error)? {
+            Some(stored) => Ok(Some(integrity::open(key, &stored)?.to_vec())),
+            None => Ok(None),
+        }
     }
 
-    /// Applies `writes` atomically and makes them durable before returning.
+    /// Applies `writes` atomically and makes them durable before returning; an error means
+    /// the writes may or may not survive a restart, as a whole.
     pub fn commit(&self, writes: Vec<Write>) -> Result<()> {
+        self.check_writable()?;
         let mut batch = sled::Batch::default();
         for (key, value) in writes {
             match value {
-                Some(v) => batch.insert(key, v),
+                Some(v) => {
+                    let sealed = integrity::seal(&key, v);
+                    batch.insert(key, sealed)
+                }
                 None => batch.remove(key),
             }
         }
-        self.db.apply_batch(batch)?;
-        self.db.flush()?;
-        Ok(())
+        self.db.apply_batch(batch).map_err(|e| self.broke(e.into()))?;
+        flush_within(&self.db).map_err(|e| self.broke(e))
     }
 
-    /// All pairs whose key starts with `prefix`, in key order.
+    /// All pairs whose key starts with `prefix`, in key order, values checked and without
+    /// their checksums.
     pub fn scan_prefix(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec)>> + use<> {
-        self.db.scan_prefix(prefix).map(|r| r.map_err(Into::into))
+        self.db.scan_prefix(prefix).map(|pair| {
+            let (key, stored) = pair.map_err(store_error)?;
+            let len = integrity::open(&key, &stored)?.len();
+            Ok((key, stored.subslice(0, len)))
+        })
+    }
+
+    /// Every key that starts with `prefix`, in order (values are not read).
+    pub fn keys(&self, prefix: &[u8]) -> impl Iterator<Item = Result<sled::IVec>> + use<> {
+        self.db.scan_prefix(prefix).keys().map(|key| key.map_err(store_error))
     }
 
     /// Removes every key under `prefix` (durably).
     pub fn remove_prefix(&self, prefix: &[u8]) -> Result<()> {
         let mut writes = Vec::new();
-        for pair in self.scan_prefix(prefix) {
-            let (key, _) = pair?;
-            writes.push((key.to_vec(), None));
+        for key in self.keys(prefix) {
+            writes.push((key?.to_vec(), None));
             if writes.len() >= 10_000 {
                 self.commit(std::mem::take(&mut writes))?;
             }
@@ -162,15 +216,85 @@ impl Store {
         self.commit(writes)
     }
 
+    /// Makes every later write fail (`true`) as a full or failing disk would, or work
+    /// again: fault injection for tests of what a failed checkpoint does.
+    pub fn fail_writes(&self, fail: bool) {
+        self.failing.store(fail, Ordering::Relaxed);
+    }
+
+    /// Stores `value` under `key` without a checksum, as damage would leave it (tests).
+    #[cfg(test)]
+    pub(crate) fn write_unsealed(&self, key: &[u8], value: &[u8]) {
+        self.db.insert(key, value).expect("test write");
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.failing.load(Ordering::Relaxed) {
+            return Err(Error::Io(std::io::Error::other("injected write failure")));
+        }
+        match self.broken.lock().ok().and_then(|b| b.clone()) {
+            Some(why) => Err(Error::Io(std::io::Error::other(format!(
+                "the store refused an earlier write ({why}); restart the server once the disk is fixed"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers that a write failed with `error`, and returns it.
+    fn broke(&self, error: Error) -> Error {
+        tracing::error!(%error, "a write to the store failed; later writes fail until a restart");
+        if let Ok(mut broken) = self.broken.lock() {
+            broken.get_or_insert_with(|| error.to_string());
+        }
+        error
+    }
+
     /// Hands out a fresh object id, durably.
     pub fn next_id(&self) -> Result<u64> {
+        self.check_writable()?;
         let key = [space::META, b'i', b'd'];
-        let next = self.db.update_and_fetch(key, |old| {
-            let n = old.map(decode_u64).unwrap_or(0) + 1;
-            Some(n.to_be_bytes().to_vec())
-        })?;
-        self.db.flush()?;
-        Ok(next.map(|v| decode_u64(&v)).unwrap_or(1))
+        loop {
+            let old = self.db.get(key).map_err(store_error)?;
+            let next = match &old {
+                Some(stored) => decode_u64(integrity::open(&key, stored)?) + 1,
+                None => 1,
+            };
+            let new = integrity::seal(&key, next.to_be_bytes().to_vec());
+            let swapped = self.db.compare_and_swap(key, old, Some(new)).map_err(|e| self.broke(e.into()))?;
+            if swapped.is_ok() {
+                flush_within(&self.db).map_err(|e| self.broke(e))?;
+                return Ok(next);
+            }
+        }
+    }
+}
+
+/// Makes what was written to `db` durable, or fails: with sled's error, or when the disk
+/// has not confirmed within [`FLUSH_DEADLINE`] (sled may then wait forever; its thread is
+/// left behind rather than the caller).
+fn flush_within(db: &sled::Db) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db = db.clone();
+    std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+        let _ = tx.send(db.flush());
+    })?;
+    match rx.recv_timeout(FLUSH_DEADLINE) {
+        Ok(flushed) => flushed.map(|_| ()).map_err(store_error),
+        Err(_) => Err(Error::Io(std::io::Error::other(format!(
+            "the disk did not confirm a write within {} s",
+            FLUSH_DEADLINE.as_secs()
+        )))),
+    }
+}
+
+/// sled's error as ours: damage sled finds itself is [`Error::Corrupted`] too.
+fn store_error(e: sled::Error) -> Error {
+    match e {
+        sled::Error::Corruption { at, .. } => Error::Corrupted {
+            what: "the store".into(),
+            detail: format!("sled found a damaged record{}", at.map(|a| format!(" at {a:?}")).unwrap_or_default()),
+        },
+        other => Error::State(other),
     }
 }
 
@@ -194,6 +318,11 @@ pub fn view_prefix(view: u64) -> Vec<u8> {
     k.push(space::VIEW);
     k.extend_from_slice(&view.to_be_bytes());
     k
+}
+
+/// Key of a view's run list: `v`, view id, `runs` (run keys are `v`, view id, 8 bytes).
+pub fn runs_key(view: u64) -> Vec<u8> {
+    view_key(view, b"runs")
 }
 
 /// Prefix of all state of a view's pipeline.

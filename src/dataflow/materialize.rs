@@ -6,20 +6,22 @@
 //! go to the store in one atomic, durable commit. That is what makes recovery exactly-once:
 //! replay after a crash starts from the last commit and rebuilds the same runs. Each
 //! committed block also goes to the view's subscribers (`SUBSCRIBE`).
+//!
+//! A commit that fails (the disk refuses the write or the fsync) fails the pipeline: no
+//! acknowledgement is sent, so the `FLUSH` waiting on it gets the error, and the view keeps
+//! its last good checkpoint, from which a restarted server resumes.
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
+use tracing::error;
 
 use super::pipeline::{Commit, ViewStats};
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
-
-/// State key of the run list.
-const RUNS: &[u8] = b"runs";
 
 /// Writes a view's rows.
 pub struct Materialize {
@@ -32,7 +34,6 @@ pub struct Materialize {
     /// Changes since the last barrier (keyed layout).
     changes: KeyedBuilder,
     runs: ViewRuns,
-    runs_key: Vec<u8>,
     stats: Arc<ViewStats>,
 }
 
@@ -47,7 +48,6 @@ impl Materialize {
             appended: Vec::new(),
             changes: KeyedBuilder::new(schema.clone()),
             runs: ViewRuns::new(view, layout),
-            runs_key: Vec::new(),
             stats,
         }
     }
@@ -89,10 +89,12 @@ impl Materialize {
         let published = block.clone(); // shares the arrays
 
         self.runs.add(&self.store, block, &mut writes)?;
-        writes.push((self.runs_key.clone(), Some(self.runs.encode())));
         {
             let _guard = self.stats.rows_lock.write().map_err(|_| Error::Internal("view lock poisoned".into()))?;
-            self.store.commit(writes)?;
+            if let Err(e) = self.store.commit(writes) {
+                error!(view = self.view, epoch, error = %e, "checkpoint not durable; the last good one stays");
+                return Err(e);
+            }
             // Checked under the lock: a subscriber that arrived before it gets this commit.
             if self.stats.commits.receiver_count() > 0 && published.num_rows() > 0 {
                 let at =
@@ -113,9 +115,8 @@ impl Operator for Materialize {
         "materialize"
     }
 
-    fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
-        self.runs_key = state.key(RUNS);
-        self.runs = ViewRuns::restore(self.view, self.layout, state.get(RUNS)?.as_deref())?;
+    fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {
+        self.runs = ViewRuns::open(&self.store, self.view, self.layout)?;
         Ok(())
     }
 

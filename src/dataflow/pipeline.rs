@@ -4,7 +4,12 @@
 //! [`Flow`]), joined by a bounded channel. The engine owns a [`Pipeline`] per view; it asks it to flush
 //! (`FLUSH`, and before queries in `sluice run`), reads its [`ViewStats`], and stops it on
 //! DROP or shutdown. A pipeline that fails keeps the view's last committed contents and
-//! reports the error in its stats; it never takes the server down.
+//! reports the error in its stats; it never takes the server down. One whose checkpoint
+//! could not be written fails the same way (the `FLUSH` waiting on it gets the error). A
+//! view whose stored data is found damaged, by its pipeline or by a query, is marked
+//! corrupted in its stats: failed in `SHOW`, and refused to queries (XX001) until dropped.
+//! A view whose restore failed at start-up gets a [`Pipeline::failed`] without threads, so
+//! it is listed and can be dropped.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -78,6 +83,8 @@ pub struct ViewStats {
     /// Sent while the rows lock is held for writing, so a subscriber that subscribes while
     /// holding it for reading sees exactly the commits after the rows it read.
     pub commits: broadcast::Sender<Arc<Commit>>,
+    /// Where the view's stored data was found damaged, once it was: queries are refused.
+    damage: Mutex<Option<String>>,
     status: watch::Sender<Status>,
 }
 
@@ -107,6 +114,7 @@ impl Default for ViewStats {
             rows_lock: std::sync::RwLock::new(()),
             stopping: AtomicBool::new(false),
             commits: broadcast::channel(SUBSCRIBER_BACKLOG).0,
+            damage: Mutex::new(None),
             status: watch::channel(Status::Running).0,
         }
     }
@@ -138,6 +146,36 @@ impl ViewStats {
 
     fn set_status(&self, status: Status) {
         self.status.send_replace(status);
+    }
+
+    /// Notes that the view's stored data is damaged (`error` is an [`Error::Corrupted`]):
+    /// its status becomes failed, and queries of it are refused from now on.
+    pub fn mark_corrupted(&self, error: &Error) {
+        let detail = error.detail().unwrap_or_default();
+        if let Ok(mut damage) = self.damage.lock() {
+            damage.get_or_insert_with(|| detail.clone());
+        }
+        self.set_status(Status::Failed(format!("{error} ({detail})")));
+    }
+
+    /// Fails with XX001 naming `what` (the view, as users call it) once its stored data
+    /// was found damaged.
+    pub fn check_readable(&self, what: &str) -> Result<()> {
+        match self.damage.lock().ok().and_then(|d| d.clone()) {
+            Some(detail) => Err(Error::Corrupted { what: what.to_string(), detail }),
+            None => Ok(()),
+        }
+    }
+
+    /// `error`, from reading the view's stored rows; damage found there is reported naming
+    /// `what` and marks the view corrupted.
+    pub fn read_failed(&self, what: &str, error: Error) -> Error {
+        if !error.is_corrupted() {
+            return error;
+        }
+        let error = error.corrupting(what);
+        self.mark_corrupted(&error);
+        error
     }
 
     /// Notes that an operator is waiting for an external system (`Some(why)`), or no longer.
@@ -201,6 +239,17 @@ impl Pipeline {
         })
     }
 
+    /// The stand-in pipeline of a view whose restore at start-up failed with `error`: no
+    /// threads, status failed, so the view is listed in SHOW and DROP removes it.
+    pub fn failed(name: &str, stats: Arc<ViewStats>, error: &Error) -> Pipeline {
+        if error.is_corrupted() {
+            stats.mark_corrupted(error);
+        } else {
+            stats.set_status(Status::Failed(error.to_string()));
+        }
+        Pipeline { name: name.to_string(), control: mpsc::channel().0, stats, threads: Mutex::new(Vec::new()) }
+    }
+
     /// Counters and status.
     pub fn stats(&self) -> &Arc<ViewStats> {
         &self.stats
@@ -261,6 +310,12 @@ fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 fn fail(name: &str, stats: &ViewStats, e: Error) {
     if matches!(e, Error::Shutdown(_)) {
+        return;
+    }
+    if e.is_corrupted() {
+        let e = e.corrupting(format!("the checkpoint of \"{name}\""));
+        error!(view = %name, error = %e, detail = e.detail().unwrap_or_default(), "pipeline failed: data corrupted");
+        stats.mark_corrupted(&e);
         return;
     }
     error!(view = %name, error = %e, "pipeline failed");

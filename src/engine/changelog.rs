@@ -62,7 +62,8 @@ impl Engine {
                     return Err(e);
                 }
             };
-        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, def.schema.clone(), stats.clone()));
+        let what = format!("table \"{}\"", stmt.name);
+        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, def.schema.clone(), stats.clone()));
         let relation = TableRelation::new(&stmt.name, index.clone(), rows);
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;
         let TableDef { source, schema, primary_key } = def;

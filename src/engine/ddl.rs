@@ -14,7 +14,7 @@ use tracing::info;
 
 use super::tables::ViewTable;
 use super::{Engine, Output};
-use crate::catalog::{self, StreamEntry, ViewEntry};
+use crate::catalog::{self, StreamEntry};
 use crate::connector;
 use crate::dataflow::Millis;
 use crate::dataflow::flow::Flow;
@@ -26,6 +26,8 @@ use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
 use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
 use crate::state::{Layout, state_key, state_prefix, view_prefix};
+
+use super::restore::ViewShape;
 
 impl Engine {
     /// CREATE STREAM; `id` is given when replaying the catalog.
@@ -60,63 +62,83 @@ impl Engine {
         Ok(done)
     }
 
-    /// CREATE MATERIALIZED VIEW; `id` is given when replaying the catalog.
+    /// CREATE MATERIALIZED VIEW; `id` is given when replaying the catalog, and then a view
+    /// that cannot be restored is still registered, as failed (see `restore`).
     pub(super) async fn create_view(&self, stmt: &CreateView, id: Option<u64>) -> Result<Output> {
         let done = Output::command("CREATE MATERIALIZED VIEW");
         if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
             return Ok(done);
         }
+        let planned = self.plan_checked(stmt).await;
+        let Some(id) = id else {
+            let (plan, defs) = planned?;
+            self.load_tables(&plan.tables).await?;
+            let id = self.inner.store.next_id()?;
+            self.start_view(stmt, id, true, plan, &defs)?;
+            return Ok(done);
+        };
+        let started = match planned {
+            Ok((plan, defs)) => {
+                let shape = ViewShape::of(stmt, &plan, &defs);
+                self.start_view(stmt, id, false, plan, &defs).map_err(|e| (e, Some(shape)))
+            }
+            Err(e) => Err((e, None)),
+        };
+        if let Err((error, shape)) = started {
+            self.register_failed_view(stmt, id, &error, shape)?;
+        }
+        Ok(done)
+    }
+
+    /// The plan of a view and the definitions of the streams it reads, checked.
+    async fn plan_checked(&self, stmt: &CreateView) -> Result<(ViewPlan, Vec<StreamDef>)> {
         let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
         let defs = self.stream_defs(&plan.streams)?;
         plan.check_against(&defs)?;
-        let explain = plan.explain(&stmt.name, &defs);
-        let (schema, keyed, streams) = (plan.schema.clone(), plan.keyed, plan.streams.clone());
-        let (tables, views, query, grace) = (plan.tables.clone(), plan.views.clone(), plan.query.clone(), plan.grace);
-        let new = id.is_none();
-        if new {
-            self.load_tables(&tables).await?;
-        }
-        let id = match id {
-            Some(id) => id,
-            None => self.inner.store.next_id()?,
-        };
+        Ok((plan, defs))
+    }
+
+    /// Registers view `id` and starts its pipeline (persisting it first when `new`).
+    fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: &[StreamDef]) -> Result<()> {
+        let shape = ViewShape::of(stmt, &plan, defs);
         let stats = Arc::new(ViewStats::default());
-        let source = self.source_task(&defs, id, &stats, plan.grace)?;
+        let source = self.source_task(defs, id, &stats, plan.grace)?;
         let flow = self.view_flow(plan, id, &stats)?;
-        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, schema.clone(), stats.clone()));
-        let relation = ViewRelation::new(&stmt.name, query, stmt.emit_on_close, grace, rows);
-        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;
-        if new {
-            catalog::persist(&self.inner.store, id, &stmt.to_string())?;
+        self.register_view_rows(&stmt.name, id, &shape, &stats)?;
+        let started = match new {
+            true => catalog::persist(&self.inner.store, id, &stmt.to_string()),
+            false => Ok(()),
         }
-        let pipeline = match Pipeline::start(&stmt.name, id, source, flow, self.inner.store.clone()) {
+        .and_then(|()| Pipeline::start(&stmt.name, id, source, flow, self.inner.store.clone()));
+        let pipeline = match started {
             Ok(p) => Arc::new(p),
             Err(e) => {
                 self.inner.ctx.deregister_table(TableReference::bare(stmt.name.as_str()))?;
                 if new {
-                    catalog::forget(&self.inner.store, id)?;
+                    // Nothing to undo if the entry was never written.
+                    let _ = catalog::forget(&self.inner.store, id);
                 }
                 return Err(e);
             }
         };
-        let emit_on_close = stmt.emit_on_close;
-        let definition = stmt.clone();
-        let entry = ViewEntry {
-            id,
-            streams,
-            tables,
-            views,
-            schema,
-            keyed,
-            emit_on_close,
-            explain,
-            definition,
-            stats,
-            pipeline,
-        };
-        self.write_catalog()?.views.insert(stmt.name.clone(), entry);
+        self.write_catalog()?.views.insert(stmt.name.clone(), shape.into_entry(stmt, id, stats, pipeline));
         info!(view = %stmt.name, id, "materialized view created");
-        Ok(done)
+        Ok(())
+    }
+
+    /// Makes view `id`'s stored rows queryable as `name`.
+    pub(super) fn register_view_rows(
+        &self,
+        name: &str,
+        id: u64,
+        shape: &ViewShape,
+        stats: &Arc<ViewStats>,
+    ) -> Result<()> {
+        let what = format!("materialized view \"{name}\"");
+        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, shape.schema.clone(), stats.clone()));
+        let relation = ViewRelation::new(name, shape.query.clone(), shape.emit_on_close, shape.grace, rows);
+        self.inner.ctx.register_table(TableReference::bare(name), Arc::new(relation))?;
+        Ok(())
     }
 
     /// Checks what a new stream or table refers to outside Sluice (the Kafka topic exists).
@@ -223,6 +245,9 @@ impl Engine {
     }
 
     pub(super) async fn drop_view(&self, name: &str) -> Result<()> {
+        let Some(id) = self.read_catalog()?.views.get(name).map(|v| v.id) else { return Ok(()) };
+        // First the stored entry: if the disk refuses, the view stays as it was.
+        catalog::forget(&self.inner.store, id)?;
         let entry = self.write_catalog()?.views.remove(name);
         let Some(entry) = entry else { return Ok(()) };
         self.discard(name, entry.id, &entry.pipeline).await?;

@@ -49,6 +49,8 @@ impl Engine {
         })?;
         let (id, keyed, view_schema, stats) = (view.id, view.keyed, view.schema.clone(), view.stats.clone());
         drop(catalog);
+        let what = format!("materialized view \"{}\"", stmt.view);
+        stats.check_readable(&what)?;
         let guard = stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
         // Subscribed under the lock: every commit after the rows read here will arrive.
         let commits = stats.commits.subscribe();
@@ -56,8 +58,11 @@ impl Engine {
         let wanted = stmt.snapshot.unwrap_or(true);
         let snapshot = match (wanted, keyed) {
             (false, false) => None,
-            (_, true) => read_keyed_view(store, id)?,
-            (true, false) => Some(concat_batches(&view_schema, &read_view(store, id, &view_schema)?)?),
+            (_, true) => read_keyed_view(store, id).map_err(|e| stats.read_failed(&what, e))?,
+            (true, false) => Some(concat_batches(
+                &view_schema,
+                &read_view(store, id, &view_schema).map_err(|e| stats.read_failed(&what, e))?,
+            )?),
         };
         drop(guard);
         let schema = change_schema(&view_schema);

@@ -2,7 +2,8 @@
 //!
 //! Registered by the engine for every view; DataFusion calls `scan` when a query reads
 //! the view. The scan decodes the runs of the last committed checkpoint (under the view's
-//! rows lock, so it never sees half a checkpoint) into Arrow batches.
+//! rows lock, so it never sees half a checkpoint) into Arrow batches. Damaged rows are an
+//! XX001 error naming the view, never fewer rows.
 
 use std::sync::Arc;
 
@@ -25,20 +26,23 @@ use crate::state::{Store, read_view};
 pub struct ViewTable {
     store: Store,
     id: u64,
+    /// The view as errors name it, e.g. `materialized view "v"`.
+    what: String,
     schema: SchemaRef,
     stats: Arc<ViewStats>,
 }
 
 impl ViewTable {
-    /// The table of view `id`.
-    pub fn new(store: Store, id: u64, schema: SchemaRef, stats: Arc<ViewStats>) -> ViewTable {
-        ViewTable { store, id, schema, stats }
+    /// The table of view `id`, named `what` in errors.
+    pub fn new(store: Store, id: u64, what: String, schema: SchemaRef, stats: Arc<ViewStats>) -> ViewTable {
+        ViewTable { store, id, what, schema, stats }
     }
 
     /// Reads every row.
     pub fn read(&self) -> Result<Vec<RecordBatch>> {
+        self.stats.check_readable(&self.what)?;
         let _guard = self.stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
-        read_view(&self.store, self.id, &self.schema)
+        read_view(&self.store, self.id, &self.schema).map_err(|e| self.stats.read_failed(&self.what, e))
     }
 }
 

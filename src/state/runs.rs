@@ -13,6 +13,10 @@
 //! rewritten O(log n) times in total, and a view of n rows has O(log n) runs. A merge
 //! that produces the oldest run drops deletes, which have nothing left to hide.
 //!
+//! The run list (ids and sizes) is stored next to the runs ([`super::runs_key`]) and
+//! written in the same batch; a reader checks the runs it finds against it, so a run lost
+//! or damaged on disk is an [`Error::Corrupted`], never a view with rows missing.
+//!
 //! Written by `dataflow::materialize` inside its checkpoint commit (the merge's writes and
 //! the new run list are part of the same atomic batch); read by `engine::tables` for
 //! queries.
@@ -23,7 +27,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, RecordBa
 use arrow::compute::{concat_batches, filter_record_batch, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{Store, Write, decode_batches, encode_batches, view_key};
+use super::{Store, Write, decode_batches, encode_batches, runs_key, view_key, view_prefix};
 use crate::error::{Error, Result};
 
 /// First byte of a run's value.
@@ -64,27 +68,44 @@ impl ViewRuns {
         ViewRuns { view, layout, runs: Vec::new(), next_id: 0 }
     }
 
-    /// The runs of `view` as recorded by [`ViewRuns::encode`] at the last checkpoint
-    /// (`None` for a new view).
-    pub fn restore(view: u64, layout: Layout, saved: Option<&[u8]>) -> Result<ViewRuns> {
+    /// The runs of `view` as committed at the last checkpoint (none for a new view),
+    /// after checking that every run is there, undamaged.
+    pub fn open(store: &Store, view: u64, layout: Layout) -> Result<ViewRuns> {
+        let runs = ViewRuns::restore(view, layout, store.get(&runs_key(view))?.as_deref())?;
+        let mut listed = runs.runs.iter().map(|r| r.id).collect::<std::collections::BTreeSet<_>>();
+        for pair in store.scan_prefix(&view_prefix(view)) {
+            let (key, _) = pair?;
+            if let Some(id) = run_id(view, &key) {
+                listed.remove(&id);
+            }
+        }
+        match listed.first() {
+            Some(id) => Err(missing(view, *id)),
+            None => Ok(runs),
+        }
+    }
+
+    /// The runs of `view` as recorded by [`ViewRuns::encode`] (`None` for a new view).
+    fn restore(view: u64, layout: Layout, saved: Option<&[u8]>) -> Result<ViewRuns> {
         let mut runs = ViewRuns::new(view, layout);
         let Some(bytes) = saved else { return Ok(runs) };
+        let bad = || damaged(view, format!("a run list of {} bytes", bytes.len()));
+        if bytes.len() < 8 || (bytes.len() - 8) % 16 != 0 {
+            return Err(bad());
+        }
         let words: Vec<u64> = bytes
             .chunks(8)
             .map(|c| c.try_into().map(u64::from_be_bytes))
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::Internal("bad run list".into()))?;
-        let (&next, pairs) = words.split_first().ok_or_else(|| Error::Internal("empty run list".into()))?;
-        if pairs.len() % 2 != 0 {
-            return Err(Error::Internal("bad run list".into()));
-        }
+            .map_err(|_| bad())?;
+        let (&next, pairs) = words.split_first().ok_or_else(bad)?;
         runs.next_id = next;
         runs.runs = pairs.chunks(2).map(|p| Run { id: p[0], rows: p[1] }).collect();
         Ok(runs)
     }
 
     /// The run list, to be stored with the checkpoint.
-    pub fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + 16 * self.runs.len());
         out.extend_from_slice(&self.next_id.to_be_bytes());
         for run in &self.runs {
@@ -116,6 +137,7 @@ impl ViewRuns {
         }
         writes.push((view_key(self.view, &run.id.to_be_bytes()), Some(encode_run(self.layout, &block)?)));
         self.runs.push(run);
+        writes.push((runs_key(self.view), Some(self.encode())));
         Ok(())
     }
 }
@@ -145,13 +167,24 @@ pub fn read_keyed_view(store: &Store, view: u64) -> Result<Option<RecordBatch>> 
     Ok(read_blocks(store, view)?.1)
 }
 
-/// A view's append blocks, and its keyed blocks merged into the live rows.
+/// A view's append blocks, and its keyed blocks merged into the live rows, checked
+/// against its run list.
 fn read_blocks(store: &Store, view: u64) -> Result<(Vec<RecordBatch>, Option<RecordBatch>)> {
+    let list = ViewRuns::restore(view, Layout::Append, store.get(&runs_key(view))?.as_deref())?;
+    let mut expected = list.runs.iter().map(|r| (r.id, r.rows)).collect::<std::collections::BTreeMap<_, _>>();
     let mut merged: Option<RecordBatch> = None;
     let mut batches = Vec::new();
-    for pair in store.scan_prefix(&super::view_prefix(view)) {
-        let (_, value) = pair?;
-        let (layout, block) = decode_value(&value)?;
+    for pair in store.scan_prefix(&view_prefix(view)) {
+        let (key, value) = pair?;
+        let Some(id) = run_id(view, &key) else { continue };
+        let (layout, block) = decode_value(view, &value)?;
+        match expected.remove(&id) {
+            Some(rows) if rows == block.num_rows() as u64 => {}
+            Some(rows) => {
+                return Err(damaged(view, format!("run {id} holds {} rows, its list says {rows}", block.num_rows())));
+            }
+            None => return Err(damaged(view, format!("run {id} is not in the run list"))),
+        }
         match layout {
             Layout::Append => batches.push(block),
             Layout::Keyed => {
@@ -162,7 +195,25 @@ fn read_blocks(store: &Store, view: u64) -> Result<(Vec<RecordBatch>, Option<Rec
             }
         }
     }
+    if let Some((id, _)) = expected.first_key_value() {
+        return Err(missing(view, *id));
+    }
     Ok((batches, merged.map(|keyed| drop_deletes(&keyed)).transpose()?))
+}
+
+/// The id of the run stored under `key`, or None for the run list.
+fn run_id(view: u64, key: &[u8]) -> Option<u64> {
+    let id = key.strip_prefix(view_prefix(view).as_slice())?;
+    id.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// The error for damaged rows of `view`.
+fn damaged(view: u64, why: String) -> Error {
+    Error::Corrupted { what: format!("the stored rows of object {view}"), detail: why }
+}
+
+fn missing(view: u64, id: u64) -> Error {
+    damaged(view, format!("run {id} of the run list is missing from the store"))
 }
 
 /// Collects one checkpoint's upserts and deletes of a keyed view, in arrival order.
@@ -282,22 +333,21 @@ fn encode_run(layout: Layout, block: &RecordBatch) -> Result<Vec<u8>> {
     Ok(value)
 }
 
-fn decode_value(value: &[u8]) -> Result<(Layout, RecordBatch)> {
+fn decode_value(view: u64, value: &[u8]) -> Result<(Layout, RecordBatch)> {
     let layout = match value.first() {
         Some(&APPEND) => Layout::Append,
         Some(&KEYED) => Layout::Keyed,
-        _ => return Err(Error::Internal("unknown view run format".into())),
+        _ => return Err(damaged(view, "a run of unknown format".into())),
     };
-    let batches = decode_batches(&value[1..])?;
-    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| Error::Internal("empty view run".into()))?;
+    let undecodable = |e: Error| damaged(view, format!("a run does not decode: {e}"));
+    let batches = decode_batches(&value[1..]).map_err(undecodable)?;
+    let schema = batches.first().map(|b| b.schema()).ok_or_else(|| damaged(view, "an empty run".into()))?;
     Ok((layout, concat_batches(&schema, &batches)?))
 }
 
 fn decode_run(store: &Store, view: u64, id: u64) -> Result<(Layout, RecordBatch)> {
-    let value = store
-        .get(&view_key(view, &id.to_be_bytes()))?
-        .ok_or_else(|| Error::Internal(format!("run {id} of view {view} is missing")))?;
-    decode_value(&value)
+    let value = store.get(&view_key(view, &id.to_be_bytes()))?.ok_or_else(|| missing(view, id))?;
+    decode_value(view, &value)
 }
 
 #[cfg(test)]
@@ -353,7 +403,7 @@ mod tests {
     #[test]
     fn keyed_runs_merge_and_stay_few() {
         let store = Store::temporary().unwrap();
-        let mut runs = ViewRuns::restore(7, Layout::Keyed, None).unwrap();
+        let mut runs = ViewRuns::open(&store, 7, Layout::Keyed).unwrap();
         let mut expected = std::collections::BTreeMap::new();
         for epoch in 0..200i64 {
             let mut b = KeyedBuilder::new(schema());
@@ -373,15 +423,40 @@ mod tests {
             assert!(runs.runs.len() <= 12, "{} runs", runs.runs.len());
         }
         assert_eq!(contents(&store), expected.into_iter().collect::<Vec<_>>());
-        let reopened = ViewRuns::restore(7, Layout::Keyed, Some(&runs.encode())).unwrap();
+        let reopened = ViewRuns::open(&store, 7, Layout::Keyed).unwrap();
         assert_eq!(reopened.runs, runs.runs);
         assert_eq!(reopened.next_id, runs.next_id);
     }
 
     #[test]
+    fn a_lost_or_unlisted_run_is_corruption_not_fewer_rows() {
+        let store = Store::temporary().unwrap();
+        let mut runs = ViewRuns::open(&store, 7, Layout::Append).unwrap();
+        for i in 0..3i64 {
+            let (_, r) = rows(&["a"; 4], &[i; 4]);
+            commit(&store, &mut runs, r);
+        }
+        let first = runs.runs[0].id;
+        let saved = store.get(&view_key(7, &first.to_be_bytes())).unwrap().unwrap();
+        store.commit(vec![(view_key(7, &first.to_be_bytes()), None)]).unwrap();
+        let e = read_view(&store, 7, &schema()).unwrap_err();
+        assert!(matches!(e, Error::Corrupted { .. }), "{e}");
+        assert!(matches!(ViewRuns::open(&store, 7, Layout::Append), Err(Error::Corrupted { .. })));
+        store.commit(vec![(view_key(7, &first.to_be_bytes()), Some(saved))]).unwrap();
+        assert_eq!(contents(&store).len(), runs.runs.iter().map(|r| r.rows as usize).sum::<usize>());
+        store
+            .commit(vec![(
+                view_key(7, &99u64.to_be_bytes()),
+                Some(encode_run(Layout::Append, &rows(&["z"], &[1]).1).unwrap()),
+            )])
+            .unwrap();
+        assert!(matches!(read_view(&store, 7, &schema()), Err(Error::Corrupted { .. })), "an unlisted run");
+    }
+
+    #[test]
     fn append_runs_keep_order() {
         let store = Store::temporary().unwrap();
-        let mut runs = ViewRuns::restore(7, Layout::Append, None).unwrap();
+        let mut runs = ViewRuns::open(&store, 7, Layout::Append).unwrap();
         for i in 0..20i64 {
             let (_, r) = rows(&["a", "b"], &[i, i + 100]);
             commit(&store, &mut runs, r);
