@@ -134,6 +134,13 @@ mod tests {
     use crate::engine::{EngineConfig, Output};
     use crate::state::{Store, runs_key, state_key, state_prefix};
 
+    /// The engine's defaults, with file streams allowed under the temporary directory
+    /// where the tests keep their inputs.
+    fn config() -> EngineConfig {
+        let roots = crate::connector::file_access::FileRoots::new(&[std::env::temp_dir()]).unwrap();
+        EngineConfig { file_roots: roots, ..EngineConfig::default() }
+    }
+
     fn setup(dir: &std::path::Path) -> String {
         let path = dir.join("bids.json");
         std::fs::write(&path, "").unwrap();
@@ -175,7 +182,7 @@ mod tests {
     async fn a_failed_checkpoint_fails_the_pipeline_flush_and_ddl() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::temporary().unwrap();
-        let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
         engine.execute_sql(&setup(dir.path())).await.unwrap();
         append(dir.path(), 0, 50);
         engine.execute_sql("FLUSH").await.unwrap();
@@ -201,7 +208,7 @@ mod tests {
     async fn damage_found_at_restore_fails_only_that_view_which_drop_removes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::temporary().unwrap();
-        let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
         engine.execute_sql(&setup(dir.path())).await.unwrap();
         append(dir.path(), 0, 50);
         engine.execute_sql("FLUSH").await.unwrap();
@@ -214,7 +221,7 @@ mod tests {
         let position = state_key(totals_id, 0, &crate::dataflow::source::input_key(0, b"pos"));
         assert!(store.get(&position).unwrap().is_some());
         store.write_unsealed(&position, b"garbage that fails its checksum");
-        let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
         let e = rows(&engine, "SELECT * FROM totals").await.unwrap_err();
         assert_eq!(e.sqlstate(), "XX001", "{e}");
         assert!(e.to_string().contains("could not read materialized view \"totals\": data corrupted"), "{e}");
@@ -232,13 +239,13 @@ mod tests {
 
         // A damaged run list: the view's rows are refused, not served short.
         let rich_id = {
-            let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+            let engine = Engine::open(store.clone(), config()).await.unwrap();
             let id = engine.read_catalog().unwrap().views["rich"].id;
             engine.shutdown().await;
             id
         };
         store.write_unsealed(&runs_key(rich_id), b"\0");
-        let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
         let e = rows(&engine, "SELECT * FROM rich").await.unwrap_err();
         assert_eq!(e.sqlstate(), "XX001", "{e}");
         engine.execute_sql("DROP MATERIALIZED VIEW rich").await.unwrap();
@@ -249,13 +256,13 @@ mod tests {
     async fn a_damaged_catalog_entry_is_listed_and_can_be_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::temporary().unwrap();
-        let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
         engine.execute_sql(&setup(dir.path())).await.unwrap();
         let id = engine.read_catalog().unwrap().views["totals"].id;
         engine.shutdown().await;
         drop(engine);
         store.write_unsealed(&crate::state::catalog_key(id), b"{\"sql\": \"CREATE");
-        let engine = Engine::open(store.clone(), EngineConfig::default()).await.unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
         let name = format!("damaged_object_{id}");
         assert!(status(&engine, &name).await.contains("could not read"), "{:?}", status(&engine, &name).await);
         assert!(rows(&engine, "SELECT * FROM rich").await.is_ok());

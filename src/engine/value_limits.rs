@@ -103,13 +103,13 @@ impl ScalarUDFImpl for Capped {
 fn check(size: Size, args: &[ColumnarValue], rows: usize) -> Result<()> {
     match size {
         Size::PadTo => {
-            let total = per_row(args, rows, |v| v.get(1).and_then(|n| int(n)).unwrap_or(0).max(0).saturating_mul(4));
+            let total = per_row(args, rows, |v| v.get(1).and_then(int).unwrap_or(0).max(0).saturating_mul(4));
             cap(total, MAX_STRING_BYTES, "requested length too large")
         }
         Size::Repeat => {
             let total = per_row(args, rows, |v| {
                 let text = v.first().and_then(text_len).unwrap_or(0);
-                text.saturating_mul(v.get(1).and_then(|n| int(n)).unwrap_or(0).max(0))
+                text.saturating_mul(v.get(1).and_then(int).unwrap_or(0).max(0))
             });
             cap(total, MAX_STRING_BYTES, "requested length too large")
         }

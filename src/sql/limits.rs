@@ -42,8 +42,8 @@ pub(crate) fn check<T: VisitMut>(tree: &mut T) -> Result<()> {
 enum Cut {
     /// An expression.
     Expr(Expr),
-    /// A query body.
-    Set(SetExpr),
+    /// A query body (boxed: far larger than an expression).
+    Set(Box<SetExpr>),
 }
 
 /// Drops subtrees without deep recursion: each is walked with the same guard, which cuts
@@ -56,7 +56,7 @@ fn dismantle(mut pending: Vec<Cut>) {
                 let _ = e.visit(&mut guard);
             }
             Cut::Set(mut s) => {
-                let _ = s.visit(&mut guard);
+                let _ = s.as_mut().visit(&mut guard);
             }
         }
         pending.append(&mut guard.cut);
@@ -90,7 +90,7 @@ impl VisitorMut for Guard {
             self.too_deep(format!(
                 "A query combines more than {MAX_SET_OPERATIONS} nested set operations (UNION, INTERSECT, EXCEPT)."
             ));
-            self.cut.extend(cut.into_iter().map(Cut::Set));
+            self.cut.extend(cut.into_iter().map(|s| Cut::Set(Box::new(s))));
         }
         ControlFlow::Continue(())
     }

@@ -205,7 +205,8 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         normalize_table_functions(&mut statement);
         statements.push(statement);
         if !parser.consume_token(&Token::SemiColon) && parser.peek_token().token != Token::EOF {
-            return Err(parser.expected::<()>("end of statement", parser.peek_token()).unwrap_err().into());
+            let e = parser.expected::<()>("end of statement", parser.peek_token()).unwrap_err();
+            return Err(too_complex(e.into(), &budgeted));
         }
     }
 }
