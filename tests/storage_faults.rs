@@ -182,7 +182,7 @@ async fn outcome(dir: &Path, expected: &[Vec<Vec<String>>]) -> String {
         Err(log) => {
             assert!(!log.contains("panicked"), "a panic instead of a clear refusal:\n{log}");
             assert!(!log.starts_with("exit status: 0"), "refused but exited 0:\n{log}");
-            let last = log.lines().filter(|l| !l.trim().is_empty()).next_back().unwrap_or_default().to_string();
+            let last = log.lines().rfind(|l| !l.trim().is_empty()).unwrap_or_default().to_string();
             return format!("refused at start: {last}");
         }
     };

@@ -41,7 +41,7 @@ pub(crate) fn check<T: VisitMut>(tree: &mut T) -> Result<()> {
 /// A subtree cut out of a statement that was too deep.
 enum Cut {
     /// An expression.
-    Expr(Expr),
+    Expr(Box<Expr>),
     /// A query body (boxed: far larger than an expression).
     Set(Box<SetExpr>),
 }
@@ -53,7 +53,7 @@ fn dismantle(mut pending: Vec<Cut>) {
         let mut guard = Guard::default();
         match piece {
             Cut::Expr(mut e) => {
-                let _ = e.visit(&mut guard);
+                let _ = e.as_mut().visit(&mut guard);
             }
             Cut::Set(mut s) => {
                 let _ = s.as_mut().visit(&mut guard);
@@ -100,7 +100,7 @@ impl VisitorMut for Guard {
         if self.depth > MAX_EXPRESSION_DEPTH {
             self.too_deep(format!("Expressions nest more than {MAX_EXPRESSION_DEPTH} levels deep."));
             // The visitor goes on into the placeholder, which has nothing inside.
-            self.cut.push(Cut::Expr(std::mem::replace(expr, Expr::Value(Value::Null.into()))));
+            self.cut.push(Cut::Expr(Box::new(std::mem::replace(expr, Expr::Value(Value::Null.into())))));
         }
         ControlFlow::Continue(())
     }
