@@ -275,11 +275,15 @@ impl Store {
 fn flush_within(db: &sled::Db) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let db = db.clone();
-    std::thread::Builder::new().name("store-flush".into()).spawn(move || {
+    let flusher = std::thread::Builder::new().name("store-flush".into()).spawn(move || {
         let _ = tx.send(db.flush());
     })?;
     match rx.recv_timeout(FLUSH_DEADLINE) {
-        Ok(flushed) => flushed.map(|_| ()).map_err(store_error),
+        Ok(flushed) => {
+            // It is ending; joined so that its handle on the store is gone when we return.
+            let _ = flusher.join();
+            flushed.map(|_| ()).map_err(store_error)
+        }
         Err(_) => Err(Error::Io(std::io::Error::other(format!(
             "the disk did not confirm a write within {} s",
             FLUSH_DEADLINE.as_secs()

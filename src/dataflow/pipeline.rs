@@ -30,6 +30,8 @@ use crate::state::Store;
 
 /// How many recent bad records a view remembers for `sluice_catalog.source_errors`.
 const RECENT_BAD: usize = 100;
+/// How long FLUSH waits for the status of a pipeline that dropped its checkpoint.
+const ACK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Messages in flight between the source and the operators.
 const CHANNEL_DEPTH: usize = 8;
 
@@ -261,11 +263,17 @@ impl Pipeline {
     pub async fn flush(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         let mut status = self.stats.status.subscribe();
+        let mut acked = true;
         if self.stats.status() == Status::Running {
             if self.control.send(Control::Flush(tx)).is_ok() {
-                tokio::select! {
-                    _ = rx => {}
-                    _ = status.wait_for(|s| *s != Status::Running) => {}
+                acked = tokio::select! {
+                    ack = rx => ack.is_ok(),
+                    _ = status.wait_for(|s| *s != Status::Running) => true,
+                };
+                if !acked {
+                    // The checkpoint was dropped, not committed: the pipeline failed or
+                    // stopped; its status says which once its thread has set it.
+                    let _ = tokio::time::timeout(ACK_GRACE, status.wait_for(|s| *s != Status::Running)).await;
                 }
             } else if !self.stats.stopping.load(Ordering::Relaxed) {
                 // The source has read a bounded input to its end and left; its last
@@ -275,6 +283,9 @@ impl Pipeline {
         }
         match self.stats.status() {
             Status::Failed(reason) => Err(Error::Connector(format!("view \"{}\" failed: {reason}", self.name))),
+            _ if !acked => {
+                Err(Error::Shutdown(format!("view \"{}\" stopped before its checkpoint was durable", self.name)))
+            }
             _ => Ok(()),
         }
     }

@@ -192,7 +192,8 @@ mod tests {
         append(dir.path(), 50, 100);
         let e = engine.execute_sql("FLUSH").await.unwrap_err();
         assert!(e.to_string().contains("injected write failure"), "{e}");
-        assert!(status(&engine, "totals").await.contains("failed: "), "{}", status(&engine, "totals").await);
+        // FLUSH waited on `rich` (first by name) and got its error.
+        assert!(status(&engine, "rich").await.contains("failed: "), "{}", status(&engine, "rich").await);
         assert_eq!(rows(&engine, "SELECT * FROM totals").await.unwrap(), before, "the last good checkpoint stays");
         assert!(engine.execute_sql("FLUSH").await.is_err(), "a later FLUSH is no OK either");
         let create = engine.execute_sql("CREATE MATERIALIZED VIEW more AS SELECT * FROM bids").await;
