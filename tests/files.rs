@@ -9,7 +9,6 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::{Server, query_rows, wait_for};
 use tokio_postgres::{Client, NoTls};
@@ -102,20 +101,6 @@ async fn create_checks_directories_options_and_sink_files() {
     assert_eq!(code, "22023");
 }
 
-/// Runs `sluice hash-password --user <user>` with `password` on standard input.
-fn users_line(user: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["hash-password", "--user", user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run sluice hash-password");
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim_end().to_string()
-}
-
 async fn connect(server: &Server, user: &str, password: &str) -> Client {
     let conn = format!("host=127.0.0.1 port={} user={user} password={password} dbname=sluice", server.port);
     let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.expect("log in");
@@ -127,7 +112,8 @@ async fn connect(server: &Server, user: &str, password: &str) -> Client {
 async fn only_superusers_use_files_when_clients_log_in() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.conf");
-    let text = format!("{} superuser\n{}\n", users_line("root", "root-pw"), users_line("bob", "bob-pw"));
+    let text =
+        format!("{} superuser\n{}\n", common::users_line("root", "root-pw"), common::users_line("bob", "bob-pw"));
     std::fs::write(&users, text).unwrap();
     let server = Server::start_with(&dir.path().join("db"), &["--auth", users.to_str().unwrap()]);
     let bob = connect(&server, "bob", "bob-pw").await;

@@ -25,25 +25,10 @@ const ENDLESS: &str = "SELECT max(value * 2) FROM generate_series(1, 10000000000
 const ENDLESS_JOIN: &str =
     "SELECT max(a.value + b.value) FROM generate_series(1, 1000000) a, generate_series(1, 100000) b";
 
-/// Runs `sluice hash-password --user <user>` with `password` on standard input.
-fn hash_password(user: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["hash-password", "--user", user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run sluice hash-password");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "hash-password failed");
-    String::from_utf8(output.stdout).unwrap()
-}
-
 /// An auth file: alice (password "alice-pw", made by `sluice hash-password`) and carol
 /// (password "carol-pw", a verifier made by postgres-protocol, as Postgres stores them).
 fn users_file(dir: &Path) -> PathBuf {
-    let alice = hash_password("alice", "alice-pw").trim_end().to_string();
+    let alice = common::users_line("alice", "alice-pw");
     assert!(alice.starts_with("alice SCRAM-SHA-256$4096:"), "{alice}");
     let carol = postgres_protocol::password::scram_sha_256(b"carol-pw");
     let path = dir.join("users.conf");

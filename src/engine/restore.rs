@@ -173,6 +173,16 @@ mod tests {
         Ok(out)
     }
 
+    /// An engine over a temporary store with the stream and views of [`setup`], whose input
+    /// file lives in the returned directory.
+    async fn started() -> (tempfile::TempDir, Store, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::temporary().unwrap();
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
+        engine.execute_sql(&setup(dir.path())).await.unwrap();
+        (dir, store, engine)
+    }
+
     async fn status(engine: &Engine, view: &str) -> String {
         let all = rows(engine, "SHOW MATERIALIZED VIEWS").await.unwrap();
         all.into_iter().find(|r| r.contains(&format!("| {view} "))).unwrap_or_default()
@@ -180,10 +190,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_failed_checkpoint_fails_the_pipeline_flush_and_ddl() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::temporary().unwrap();
-        let engine = Engine::open(store.clone(), config()).await.unwrap();
-        engine.execute_sql(&setup(dir.path())).await.unwrap();
+        let (dir, store, engine) = started().await;
         append(dir.path(), 0, 50);
         engine.execute_sql("FLUSH").await.unwrap();
         let before = rows(&engine, "SELECT * FROM totals").await.unwrap();
@@ -207,10 +214,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn damage_found_at_restore_fails_only_that_view_which_drop_removes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::temporary().unwrap();
-        let engine = Engine::open(store.clone(), config()).await.unwrap();
-        engine.execute_sql(&setup(dir.path())).await.unwrap();
+        let (dir, store, engine) = started().await;
         append(dir.path(), 0, 50);
         engine.execute_sql("FLUSH").await.unwrap();
         let rich = rows(&engine, "SELECT * FROM rich").await.unwrap();
@@ -255,10 +259,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_damaged_catalog_entry_is_listed_and_can_be_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::temporary().unwrap();
-        let engine = Engine::open(store.clone(), config()).await.unwrap();
-        engine.execute_sql(&setup(dir.path())).await.unwrap();
+        let (_dir, store, engine) = started().await;
         let id = engine.read_catalog().unwrap().views["totals"].id;
         engine.shutdown().await;
         drop(engine);

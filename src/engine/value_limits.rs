@@ -11,8 +11,9 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use arrow::array::{Array, AsArray, Int64Array};
+use arrow::datatypes::{DataType, FieldRef, Int64Type};
+use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
@@ -99,47 +100,54 @@ impl ScalarUDFImpl for Capped {
     }
 }
 
-/// Refuses a call whose output, summed over the batch, would pass the caps.
+/// Refuses a call whose output, summed over the batch, would pass the caps. Works on the
+/// argument columns as a whole; scalars stand for every row, once.
 fn check(size: Size, args: &[ColumnarValue], rows: usize) -> Result<()> {
+    let rows = if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) { 1 } else { rows };
     match size {
         Size::PadTo => {
-            let total = per_row(args, rows, |v| v.get(1).and_then(int).unwrap_or(0).max(0).saturating_mul(4));
+            let lengths = int_column(args.get(1), rows)?;
+            let total = lengths.iter().flatten().fold(0i64, |sum, n| sum.saturating_add(n.max(0).saturating_mul(4)));
             cap(total, MAX_STRING_BYTES, "requested length too large")
         }
         Size::Repeat => {
-            let total = per_row(args, rows, |v| {
-                let text = v.first().and_then(text_len).unwrap_or(0);
-                text.saturating_mul(v.get(1).and_then(int).unwrap_or(0).max(0))
+            let (texts, counts) = (byte_lengths(args.first(), rows)?, int_column(args.get(1), rows)?);
+            let total = texts.iter().zip(counts.iter()).fold(0i64, |sum, (text, n)| {
+                sum.saturating_add(text.unwrap_or(0).saturating_mul(n.unwrap_or(0).max(0)))
             });
             cap(total, MAX_STRING_BYTES, "requested length too large")
         }
         Size::Series { inclusive } => {
-            let total = per_row(args, rows, |v| series_len(v, inclusive));
+            let bounds = args.iter().map(|a| int_column(Some(a), rows)).collect::<Result<Vec<_>>>()?;
+            let total = (0..rows).fold(0i64, |sum, row| {
+                let values: [Option<i64>; 3] =
+                    std::array::from_fn(|i| bounds.get(i).and_then(|c| c.is_valid(row).then(|| c.value(row))));
+                sum.saturating_add(series_len(&values[..bounds.len().min(3)], inclusive))
+            });
             let message = format!("array size exceeds the maximum allowed ({MAX_ARRAY_ELEMENTS})");
             cap(total, MAX_ARRAY_ELEMENTS, &message)
         }
     }
 }
 
-/// The sum over rows of `size` of each row's argument values (scalars stand for every row).
-fn per_row(args: &[ColumnarValue], rows: usize, size: impl Fn(&[ScalarValue]) -> i64) -> i64 {
-    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-    let rows = if all_scalar { 1 } else { rows };
-    let mut total = 0i64;
-    for row in 0..rows {
-        let values: Vec<ScalarValue> = args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => s.clone(),
-                ColumnarValue::Array(array) => ScalarValue::try_from_array(array, row).unwrap_or(ScalarValue::Null),
-            })
-            .collect();
-        total = total.saturating_add(size(&values));
-        if total > MAX_STRING_BYTES {
-            break;
-        }
+/// `arg` as `rows` Int64 values; all NULL when it is missing or not a number (dates and
+/// timestamps, which these checks leave alone).
+fn int_column(arg: Option<&ColumnarValue>, rows: usize) -> Result<Int64Array> {
+    let Some(arg) = arg else { return Ok(Int64Array::new_null(rows)) };
+    let array = arg.to_array(rows)?;
+    match arrow::compute::cast(&array, &DataType::Int64) {
+        Ok(ints) => Ok(ints.as_primitive::<Int64Type>().clone()),
+        Err(_) => Ok(Int64Array::new_null(rows)),
     }
-    total
+}
+
+/// The byte length of each of `rows` strings of `arg` (NULL where it is not a string).
+fn byte_lengths(arg: Option<&ColumnarValue>, rows: usize) -> Result<Int64Array> {
+    let Some(arg) = arg else { return Ok(Int64Array::new_null(rows)) };
+    match arrow::compute::kernels::length::length(&arg.to_array(rows)?) {
+        Ok(lengths) => int_column(Some(&ColumnarValue::Array(lengths)), rows),
+        Err(_) => Ok(Int64Array::new_null(rows)),
+    }
 }
 
 fn cap(total: i64, max: i64, message: &str) -> Result<()> {
@@ -152,30 +160,10 @@ fn cap(total: i64, max: i64, message: &str) -> Result<()> {
     })))
 }
 
-/// An integer argument's value.
-fn int(value: &ScalarValue) -> Option<i64> {
-    match value.cast_to(&DataType::Int64).ok()? {
-        ScalarValue::Int64(n) => n,
-        _ => None,
-    }
-}
-
-/// A string argument's length in bytes.
-fn text_len(value: &ScalarValue) -> Option<i64> {
-    match value {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            i64::try_from(s.len()).ok()
-        }
-        _ => None,
-    }
-}
-
 /// How many elements `range(start, stop[, step])` (or the inclusive `generate_series`)
-/// yields for integer bounds; 0 when the bounds are not integers (dates and timestamps
-/// step by intervals and are not capped here).
-fn series_len(values: &[ScalarValue], inclusive: bool) -> i64 {
-    let ints: Vec<Option<i64>> = values.iter().map(int).collect();
-    let (start, stop, step) = match ints.as_slice() {
+/// yields for integer bounds; 0 when a bound is missing.
+fn series_len(values: &[Option<i64>], inclusive: bool) -> i64 {
+    let (start, stop, step) = match values {
         [Some(stop)] => (0, *stop, 1),
         [Some(start), Some(stop)] => (*start, *stop, 1),
         [Some(start), Some(stop), Some(step)] if *step != 0 => (*start, *stop, *step),
@@ -191,11 +179,13 @@ fn series_len(values: &[ScalarValue], inclusive: bool) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::common::ScalarValue;
+
     use super::*;
 
     #[test]
     fn series_lengths_follow_postgres() {
-        let v = |xs: &[i64]| xs.iter().map(|x| ScalarValue::Int64(Some(*x))).collect::<Vec<_>>();
+        let v = |xs: &[i64]| xs.iter().map(|x| Some(*x)).collect::<Vec<_>>();
         assert_eq!(series_len(&v(&[1, 10]), true), 10);
         assert_eq!(series_len(&v(&[1, 10]), false), 9);
         assert_eq!(series_len(&v(&[1, 10, 3]), true), 4);

@@ -44,11 +44,10 @@ pub fn seal(key: &[u8], mut value: Vec<u8>) -> Vec<u8> {
 
 /// The bytes of a stored value without its checksum, after checking it.
 pub fn open<'a>(key: &[u8], stored: &'a [u8]) -> Result<&'a [u8]> {
-    let Some(split) = stored.len().checked_sub(CHECKSUM_LEN) else {
+    let Some((value, sum)) = stored.split_last_chunk::<CHECKSUM_LEN>() else {
         return Err(corrupted(key, format!("a value of {} bytes is too short to hold its checksum", stored.len())));
     };
-    let (value, sum) = stored.split_at(split);
-    let expected = u32::from_le_bytes(sum.try_into().expect("the split leaves four bytes"));
+    let expected = u32::from_le_bytes(*sum);
     let actual = checksum(key, value);
     if actual != expected {
         return Err(corrupted(key, format!("checksum mismatch (stored {expected:08x}, computed {actual:08x})")));

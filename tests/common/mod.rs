@@ -138,6 +138,22 @@ impl Drop for Server {
     }
 }
 
+/// Runs `sluice hash-password --user <user>` with `password` on standard input: a line of
+/// the `--auth` file.
+pub fn users_line(user: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["hash-password", "--user", user])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sluice hash-password");
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "hash-password failed");
+    String::from_utf8(output.stdout).unwrap().trim_end().to_string()
+}
+
 /// Runs a simple query and returns every row as strings (NULL as "NULL").
 pub async fn query_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
     let messages = client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
