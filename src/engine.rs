@@ -12,6 +12,7 @@ mod constraint_tables;
 mod ddl;
 mod information_schema;
 mod json_functions;
+mod memory;
 mod pg_catalog;
 mod pg_functions;
 mod push;
@@ -124,6 +125,8 @@ pub struct EngineConfig {
     pub query_memory: usize,
     /// The `statement_timeout` of new sessions; zero for none.
     pub statement_timeout: Duration,
+    /// The `statement_mem` of new sessions: how much of `query_memory` one query may hold.
+    pub statement_mem: usize,
     /// The directories file streams and sinks may use (`--file-root`).
     pub file_roots: FileRoots,
 }
@@ -136,6 +139,7 @@ impl Default for EngineConfig {
             batch_size: 8192,
             query_memory: DEFAULT_QUERY_MEMORY,
             statement_timeout: Duration::ZERO,
+            statement_mem: DEFAULT_STATEMENT_MEM,
             file_roots: FileRoots::default(),
         }
     }
@@ -146,6 +150,10 @@ const LAST_CHECKPOINT: Duration = Duration::from_secs(3);
 
 /// The default of [`EngineConfig::query_memory`]: 2 GiB.
 pub const DEFAULT_QUERY_MEMORY: usize = 2 << 30;
+
+/// The default of [`EngineConfig::statement_mem`]: 512 MiB, a quarter of the default
+/// query memory.
+pub const DEFAULT_STATEMENT_MEM: usize = 512 << 20;
 
 /// The engine; cheap to clone.
 #[derive(Clone)]

@@ -116,6 +116,9 @@ pub enum Error {
     /// Every connection slot is taken (53300).
     #[error("sorry, too many clients already")]
     TooManyConnections,
+    /// Only the slots reserved for superusers are left (53300).
+    #[error("remaining connection slots are reserved for roles with the SUPERUSER attribute")]
+    ReservedConnections,
     /// The statement ran longer than `statement_timeout` (57014).
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
@@ -191,7 +194,7 @@ impl Error {
             Error::ProgramLimit { .. } => "54000",
             Error::InvalidDefinition { .. } => "42P17",
             Error::OutOfMemory { .. } => "53200",
-            Error::TooManyConnections => "53300",
+            Error::TooManyConnections | Error::ReservedConnections => "53300",
             Error::InsufficientPrivilege { .. } => "42501",
             Error::UndefinedFile(_) => "58P01",
             Error::DuplicateFile { .. } => "58P02",

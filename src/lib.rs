@@ -33,6 +33,8 @@ pub mod connector;
 pub mod dataflow;
 pub mod engine;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod run;
 pub mod runtime;
 pub mod server;

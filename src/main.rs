@@ -88,10 +88,18 @@ struct ServeArgs {
     /// Most clients connected at once; more are refused with 53300 (too many clients).
     #[arg(long, default_value_t = sluice::server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Of --max-connections, how many slots only superusers may take (with --auth), so an
+    /// operator can get in when clients hold every other slot.
+    #[arg(long, value_name = "N", default_value_t = sluice::server::DEFAULT_SUPERUSER_RESERVED)]
+    superuser_reserved_connections: usize,
     /// Memory (MiB) that running queries may hold together in sorts, joins and
     /// aggregations; a query needing more fails with 53200 (out of memory).
     #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_QUERY_MEMORY >> 20) as u64)]
     query_memory: u64,
+    /// The default statement_mem of sessions, in MiB: how much of --query-memory one query
+    /// may hold; a session can change its own with SET statement_mem.
+    #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_STATEMENT_MEM >> 20) as u64)]
+    statement_mem: u64,
     /// The default statement_timeout of sessions, in milliseconds (0: none); a session can
     /// change its own with SET statement_timeout.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -137,12 +145,20 @@ fn start() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ServeArgs { listen, data_dir, checkpoint_interval_ms, .. } = &args;
+    anyhow::ensure!(
+        args.superuser_reserved_connections < args.max_connections,
+        "--superuser-reserved-connections ({}) must be less than --max-connections ({})",
+        args.superuser_reserved_connections,
+        args.max_connections
+    );
+    anyhow::ensure!(args.statement_mem > 0, "--statement-mem must be at least 1 (MiB)");
     let security = security(&args)?;
     let store = Store::open(data_dir)?;
     let config = EngineConfig {
         checkpoint_interval: Duration::from_millis((*checkpoint_interval_ms).max(10)),
         query_memory: usize::try_from(args.query_memory.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         statement_timeout: Duration::from_millis(args.statement_timeout),
+        statement_mem: usize::try_from(args.statement_mem.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         file_roots: file_roots(&args.file_root)?,
         ..EngineConfig::default()
     };
@@ -151,7 +167,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     warn_if_exposed(address, &security);
     info!(%address, data_dir = %data_dir.display(), "sluice is ready for connections");
-    let limits = sluice::server::Limits { max_connections: args.max_connections };
+    let limits = sluice::server::Limits {
+        max_connections: args.max_connections,
+        superuser_reserved: args.superuser_reserved_connections,
+    };
     sluice::server::serve(listener, engine.clone(), security, limits, shutdown_signal()).await?;
     // Pipelines take a last checkpoint; a stuck one (a full disk) must not keep the
     // process alive.

@@ -75,6 +75,9 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// The default of [`Limits::max_connections`], as in Postgres.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 100;
 
+/// The default of [`Limits::superuser_reserved`], as in Postgres.
+pub const DEFAULT_SUPERUSER_RESERVED: usize = 3;
+
 /// Sockets beyond [`Limits::max_connections`] that are still read, to tell each client
 /// why it is refused (FATAL 53300); sockets beyond these are closed at once.
 const REFUSAL_SLOTS: usize = 32;
@@ -84,11 +87,14 @@ const REFUSAL_SLOTS: usize = 32;
 pub struct Limits {
     /// Clients connected at once; more are refused with 53300.
     pub max_connections: usize,
+    /// How many of those slots only superusers may take (with an auth file; without one,
+    /// every user is a superuser).
+    pub superuser_reserved: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_connections: DEFAULT_MAX_CONNECTIONS }
+        Limits { max_connections: DEFAULT_MAX_CONNECTIONS, superuser_reserved: DEFAULT_SUPERUSER_RESERVED }
     }
 }
 
@@ -129,7 +135,7 @@ pub async fn serve(
     shutdown: impl Future,
 ) -> Result<()> {
     let (stop, stopping) = watch::channel(false);
-    let handlers = Arc::new(Handlers::new(engine, security, limits.max_connections));
+    let handlers = Arc::new(Handlers::new(engine, security, limits));
     let mut server = Listener { listener, handlers, stopping, connections: JoinSet::new() };
     let result = tokio::select! {
         result = server.accept_loop() => result,

@@ -277,6 +277,50 @@ async fn connections_beyond_the_limit_are_refused_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_connection_slots_are_kept_for_superusers() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.conf");
+    let text =
+        format!("{} superuser\n{}\n", common::users_line("root", "root-pw"), common::users_line("bob", "bob-pw"));
+    std::fs::write(&users, text).unwrap();
+    let args = ["--auth", users.to_str().unwrap(), "--max-connections", "4", "--superuser-reserved-connections", "2"];
+    let server = Server::start_with(&dir.path().join("db"), &args);
+    let connect = |user: &'static str| {
+        let conn = format!("host=127.0.0.1 port={} user={user} password={user}-pw dbname=sluice", server.port);
+        async move {
+            let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            Ok::<_, tokio_postgres::Error>(client)
+        }
+    };
+    let mut held = vec![connect("bob").await.unwrap(), connect("bob").await.unwrap()];
+    let err = connect("bob").await.expect_err("bob refused: only reserved slots are left");
+    assert_eq!(err.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{err}");
+    let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert_eq!(message, "remaining connection slots are reserved for roles with the SUPERUSER attribute");
+    held.push(connect("root").await.expect("a superuser takes a reserved slot"));
+    held.push(connect("root").await.expect("and the last one"));
+    let err = connect("root").await.expect_err("no slot left at all");
+    let message = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert_eq!(message, "sorry, too many clients already");
+    assert_eq!(query_rows(&held[3], "SELECT 1").await, vec![vec!["1".to_string()]]);
+    // The reserve must be smaller than the limit: a start-up error, not a server nobody
+    // but a superuser can use.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "3", "--superuser-reserved-connections", "3"])
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--superuser-reserved-connections (3) must be less than --max-connections (3)"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_a_busy_server_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path());

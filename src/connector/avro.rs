@@ -54,6 +54,17 @@ impl AvroDecoder {
         }
     }
 
+    /// A decoder that knows writer schema `id` (the JSON text `writer`) without asking a
+    /// registry; other ids are looked up at an address nothing listens on, so they are bad
+    /// records. For tests and fuzzing.
+    pub fn with_writer_schema(schema: SchemaRef, id: u32, writer: &str) -> Result<AvroDecoder> {
+        serde_json::from_str::<serde_json::Value>(writer)
+            .map_err(|e| Error::InvalidParameter(format!("invalid avro schema: {e}")))?;
+        let mut decoder = AvroDecoder::new("http://127.0.0.1:9", schema);
+        decoder.schemas.insert(id, Some(AvroSchema::new(writer.to_string())));
+        Ok(decoder)
+    }
+
     /// Decodes `values`; bad ones are reported by 1-based position.
     pub fn decode(&mut self, values: &[&[u8]]) -> Result<Decoded> {
         let mut bad = Vec::new();

@@ -33,7 +33,8 @@ impl Engine {
         }
         let frame = self.inner.ctx.execute_logical_plan(plan).await?;
         let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        let task = super::memory::task_context(&self.inner.ctx, self.inner.config.statement_mem);
+        let batches = datafusion::physical_plan::collect(frame.create_physical_plan().await?, task).await?;
         Ok(Output::Rows { schema, batches })
     }
 

@@ -55,6 +55,10 @@ impl Engine {
             // A server default is a default: not reported, and RESET goes back to it.
             let _ = settings.set_default("statement_timeout", &timeout.to_string());
         }
+        let statement_mem = self.inner.config.statement_mem;
+        if statement_mem != super::DEFAULT_STATEMENT_MEM {
+            let _ = settings.set_default("statement_mem", &format!("{statement_mem}B"));
+        }
         Session {
             engine: self.clone(),
             user: user.to_string(),
@@ -112,13 +116,16 @@ impl Session {
         self.engine.describe(stmt).await
     }
 
-    /// Executes `stmt` with values for `$1..$n`, within the session's `statement_timeout`.
+    /// Executes `stmt` with values for `$1..$n`, within the session's `statement_timeout`
+    /// and `statement_mem`.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
         let limit = super::settings::timeout_ms(&self.setting("statement_timeout")?)?;
+        let memory = super::settings::statement_mem_bytes(&self.setting("statement_mem")?)?;
+        let work = super::memory::with_statement_mem(memory, self.execute_unbounded(stmt, params));
         if limit == 0 || stmt.changes_catalog() {
-            return self.execute_unbounded(stmt, params).await;
+            return work.await;
         }
-        match tokio::time::timeout(Duration::from_millis(limit), self.execute_unbounded(stmt, params)).await {
+        match tokio::time::timeout(Duration::from_millis(limit), work).await {
             Ok(result) => result,
             Err(_) => Err(Error::StatementTimeout),
         }

@@ -105,6 +105,13 @@ const PARAMETERS: &[Parameter] = &[
         Some(standard_strings),
         "Causes '...' strings to treat backslashes literally.",
     ),
+    p(
+        "statement_mem",
+        "512MB",
+        false,
+        Some(statement_mem),
+        "Sets the memory one query may use for sorts, joins and aggregations.",
+    ),
     p("statement_timeout", "0", false, Some(timeout), "Sets the maximum allowed duration of any statement."),
     p("synchronous_commit", "on", false, Some(any), "Sets the current transaction's synchronization level."),
     p("TimeZone", "UTC", true, Some(time_zone), "Sets the time zone for displaying and interpreting time stamps."),
@@ -368,6 +375,17 @@ pub(crate) fn timeout_ms(value: &str) -> Result<u64> {
         )));
     }
     Ok(ms.round() as u64)
+}
+
+/// A memory size in Postgres's units (see [`super::memory::memory_bytes`]), stored in
+/// the largest unit that divides it.
+fn statement_mem(value: &str) -> Result<String> {
+    Ok(super::memory::format_memory(super::memory::memory_bytes("statement_mem", value)?))
+}
+
+/// The bytes of a `statement_mem` value.
+pub(crate) fn statement_mem_bytes(value: &str) -> Result<usize> {
+    super::memory::memory_bytes("statement_mem", value)
 }
 
 fn extra_float_digits(value: &str) -> Result<String> {

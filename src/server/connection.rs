@@ -32,13 +32,13 @@ use tokio::time::{Sleep, sleep};
 use tokio_util::codec::Framed;
 use tracing::{debug, info};
 
-use super::Security;
 use super::cancel::Shield;
 use super::extended::{ExtendedQuery, Prepared};
 use super::simple::SimpleQuery;
 use super::slots::{Slot, Slots};
 use super::startup::Startup;
 use super::subscribe::ClientSocket;
+use super::{Limits, Security};
 use super::{portal, subscribe};
 use crate::engine::Engine;
 use crate::sql::{Statement, Subscribe};
@@ -71,10 +71,10 @@ pub(super) struct Handlers {
 
 impl Handlers {
     /// Handlers that run statements on `engine` for clients admitted by `security`.
-    pub(super) fn new(engine: Engine, security: Security, max_connections: usize) -> Self {
+    pub(super) fn new(engine: Engine, security: Security, limits: Limits) -> Self {
         let cancels = Arc::new(ConnectionManager::new());
         let tls = security.tls.as_ref().map(|tls| tls.acceptor());
-        let slots = Slots::new(max_connections);
+        let slots = Slots::new(limits.max_connections, limits.superuser_reserved);
         Self {
             startup: Arc::new(Startup::new(cancels.clone(), security, slots.clone())),
             simple: Arc::new(SimpleQuery::new(engine.clone())),

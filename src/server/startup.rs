@@ -86,6 +86,11 @@ impl Startup {
         if user.is_empty() {
             return Err(fatal(Error::InvalidAuthorization("no user name specified in startup packet".into())));
         }
+        let superuser = self.security.users.as_ref().is_none_or(|users| users.is_superuser(&user));
+        if !superuser && self.slots.only_reserved_left() {
+            warn!(user, "only superuser connection slots left: client refused");
+            return Err(fatal(Error::ReservedConnections));
+        }
         if self.security.tls_required && !client.is_secure() {
             warn!(user, "connection without TLS refused");
             let ip = client.socket_addr().ip();

@@ -1,0 +1,187 @@
+//! Memory for ad-hoc queries: every statement's share of the server's query memory.
+//!
+//! All queries draw from one DataFusion memory pool of `--query-memory` bytes (made in
+//! `Engine::open`). Each query also gets a [`StatementPool`] of its own in front of it,
+//! holding at most the session's `statement_mem` (a Greenplum setting; default
+//! `--statement-mem`), so one query cannot take the whole pool from everyone else. Going
+//! over either fails the query with 53200; the server and the other queries go on.
+//!
+//! `Session::execute` sets the statement's share with [`with_statement_mem`]; the query
+//! executor (`engine::query`) asks [`task_context`] for the context to run the plan in.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+
+tokio::task_local! {
+    /// The `statement_mem` of the statement running in this task, in bytes.
+    static STATEMENT_MEM: usize;
+}
+
+/// Runs `work` with `bytes` as its statement's memory share.
+pub(super) async fn with_statement_mem<F: Future>(bytes: usize, work: F) -> F::Output {
+    STATEMENT_MEM.scope(bytes, work).await
+}
+
+/// The context to execute one query in: the session's, with a memory pool that holds at
+/// most the statement's share (`default` outside a session) of the shared pool.
+pub(super) fn task_context(ctx: &SessionContext, default: usize) -> Arc<TaskContext> {
+    let limit = STATEMENT_MEM.try_with(|bytes| *bytes).unwrap_or(default);
+    let state = ctx.state();
+    let shared = state.runtime_env().clone();
+    let pool = Arc::new(StatementPool { shared: shared.memory_pool.clone(), limit, used: AtomicUsize::new(0) });
+    let runtime = RuntimeEnv { memory_pool: pool, ..(*shared).clone() };
+    Arc::new(TaskContext::from(&state).with_runtime(Arc::new(runtime)))
+}
+
+/// One statement's view of the shared pool: everything goes to the shared pool, and
+/// growing beyond `limit` is refused first.
+#[derive(Debug)]
+struct StatementPool {
+    shared: Arc<dyn MemoryPool>,
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl fmt::Display for StatementPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "statement pool of {} bytes in {}", self.limit, self.shared)
+    }
+}
+
+impl MemoryPool for StatementPool {
+    fn name(&self) -> &str {
+        "statement"
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.register(consumer);
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.unregister(consumer);
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.shared.grow(reservation, additional);
+        self.used.fetch_add(additional, Ordering::AcqRel);
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.shared.shrink(reservation, shrink);
+        self.used.fetch_sub(shrink, Ordering::AcqRel);
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> DfResult<()> {
+        let taken = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            used.checked_add(additional).filter(|total| *total <= self.limit)
+        });
+        if let Err(used) = taken {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "the statement needs more than its statement_mem of {} ({} held, {} more asked for by {})",
+                format_memory(self.limit),
+                format_memory(used),
+                format_memory(additional),
+                reservation.consumer().name()
+            )));
+        }
+        self.shared.try_grow(reservation, additional).inspect_err(|_| {
+            self.used.fetch_sub(additional, Ordering::AcqRel);
+        })
+    }
+
+    fn reserved(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.limit)
+    }
+}
+
+/// Bytes in Postgres's memory units (`kB`, `MB`, `GB`, `TB`), the largest that divides
+/// them, as `SHOW work_mem` writes them.
+pub(super) fn format_memory(bytes: usize) -> String {
+    const UNITS: [(usize, &str); 4] = [(1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "kB")];
+    match UNITS.iter().find(|(size, _)| bytes >= *size && bytes.is_multiple_of(*size)) {
+        Some((size, unit)) => format!("{}{unit}", bytes / size),
+        None => format!("{bytes}B"),
+    }
+}
+
+/// The bytes of a memory setting in Postgres's form: a number of kilobytes, or a number
+/// with a unit (`B`, `kB`, `MB`, `GB`, `TB`); between 64kB and 2147483647kB, as Postgres
+/// allows for `work_mem`.
+pub(super) fn memory_bytes(name: &str, value: &str) -> Result<usize> {
+    let text = value.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let invalid = || Error::InvalidParameter(format!("invalid value for parameter \"{name}\": \"{value}\""));
+    let factor: f64 = match unit.trim() {
+        "B" => 1.0,
+        "" | "kB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(invalid()),
+    };
+    let bytes = number.trim().parse::<f64>().map_err(|_| invalid())? * factor;
+    let kb = (bytes / 1024.0).round();
+    if !(64.0..=f64::from(i32::MAX)).contains(&kb) {
+        return Err(Error::InvalidParameter(format!(
+            "{kb} kB is outside the valid range for parameter \"{name}\" (64 .. 2147483647)"
+        )));
+    }
+    Ok(kb as usize * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+
+    #[test]
+    fn memory_settings_read_and_write_postgres_units() {
+        for (given, bytes, shown) in [
+            ("512MB", 512 << 20, "512MB"),
+            ("1GB", 1 << 30, "1GB"),
+            ("65536", 64 << 20, "64MB"),
+            ("1536kB", 1536 << 10, "1536kB"),
+            (" 2 GB ", 2 << 30, "2GB"),
+        ] {
+            assert_eq!(memory_bytes("statement_mem", given).unwrap(), bytes, "{given}");
+            assert_eq!(format_memory(bytes), shown);
+        }
+        for bad in ["", "lots", "5 parsecs", "1mb", "-1MB", "32kB", "3TB"] {
+            assert_eq!(memory_bytes("statement_mem", bad).unwrap_err().sqlstate(), "22023", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_statement_cannot_take_more_than_its_share() {
+        let shared: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1000));
+        let pool: Arc<dyn MemoryPool> =
+            Arc::new(StatementPool { shared: shared.clone(), limit: 300, used: AtomicUsize::new(0) });
+        let a = MemoryConsumer::new("sort").register(&pool);
+        a.try_grow(200).unwrap();
+        let err = a.try_grow(200).unwrap_err().to_string();
+        assert!(err.contains("statement_mem of 300B"), "{err}");
+        assert_eq!((pool.reserved(), shared.reserved()), (200, 200));
+        // The shared pool refuses too: the statement's count is given back.
+        let other = MemoryConsumer::new("other").register(&shared);
+        other.try_grow(750).unwrap();
+        assert!(a.try_grow(90).is_err());
+        assert_eq!((pool.reserved(), shared.reserved()), (200, 950));
+        drop(a);
+        assert_eq!((pool.reserved(), shared.reserved()), (0, 750));
+    }
+}
