@@ -133,6 +133,9 @@ pub enum Error {
     /// A file or directory that must exist does not (58P01).
     #[error("{0}")]
     UndefinedFile(String),
+    /// A `$n` beyond what the protocol can bind (42P02).
+    #[error("there is no parameter ${0}")]
+    UndefinedParameter(usize),
     /// A file that must not exist yet does (58P02).
     #[error("{message}")]
     DuplicateFile {
@@ -197,6 +200,7 @@ impl Error {
             Error::TooManyConnections | Error::ReservedConnections => "53300",
             Error::InsufficientPrivilege { .. } => "42501",
             Error::UndefinedFile(_) => "58P01",
+            Error::UndefinedParameter(_) => "42P02",
             Error::DuplicateFile { .. } => "58P02",
             Error::ObjectInUse(_) => "55006",
             Error::Corrupted { .. } => "XX001",

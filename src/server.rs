@@ -11,6 +11,7 @@
 //! ```text
 //!  run ── accept ──► Connection::serve            one task + span per client
 //!                      │ tls.rs        SSLRequest / direct TLS with --tls-cert/--tls-key
+//!                      │ frames.rs     every incoming message's layout checked (FATAL 08P01)
 //!                      │ startup.rs    trust or SCRAM-SHA-256, ParameterStatus, cancel key
 //!                      │   auth.rs     the --auth file of users and verifiers
 //!                      │   scram.rs    the SCRAM exchange (RFC 5802/7677, channel binding)
@@ -36,6 +37,7 @@ mod cancel;
 mod connection;
 mod copy;
 mod extended;
+mod frames;
 mod params;
 mod portal;
 mod response;

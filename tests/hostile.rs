@@ -276,6 +276,72 @@ async fn connections_beyond_the_limit_are_refused_cleanly() {
     assert_eq!(query_rows(&held[0], "SELECT 3").await, vec![vec!["3".to_string()]]);
 }
 
+/// Reads backend messages until one of type `until`; returns (type, body) of each.
+async fn read_until(tcp: &mut tokio::net::TcpStream, until: u8) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut messages = Vec::new();
+    loop {
+        let kind = tcp.read_u8().await.expect("a message");
+        let length = tcp.read_u32().await.expect("its length") as usize;
+        let mut body = vec![0; length - 4];
+        tcp.read_exact(&mut body).await.expect("its body");
+        messages.push((kind, body));
+        if kind == until {
+            return messages;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_protocol_messages_get_fatal_08p01() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut startup = 196608u32.to_be_bytes().to_vec();
+    startup.extend_from_slice(b"user\0sluice\0database\0sluice\0\0");
+    let mut frame = (startup.len() as u32 + 4).to_be_bytes().to_vec();
+    frame.extend_from_slice(&startup);
+    // The fuzzer's find: a Parse announcing one parameter type and holding none. It made
+    // pgwire read past the message and panic.
+    let parse = b"s1\0SELECT $1\0\x00\x01";
+    let mut bad = vec![b'P'];
+    bad.extend_from_slice(&(parse.len() as u32 + 4).to_be_bytes());
+    bad.extend_from_slice(parse);
+    bad.extend_from_slice(b"S\0\0\0\x04");
+    for together in [false, true] {
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        if together {
+            // Startup and the bad message in one write: checked also when read together.
+            tcp.write_all(&[frame.clone(), bad.clone()].concat()).await.unwrap();
+            read_until(&mut tcp, b'Z').await;
+        } else {
+            tcp.write_all(&frame).await.unwrap();
+            read_until(&mut tcp, b'Z').await;
+            tcp.write_all(&bad).await.unwrap();
+        }
+        let (kind, body) = read_until(&mut tcp, b'E').await.pop().unwrap();
+        assert_eq!(kind, b'E');
+        let fields = String::from_utf8_lossy(&body).to_string();
+        assert!(fields.contains("SFATAL\0") && fields.contains("C08P01\0"), "{fields:?}");
+        assert!(fields.contains("Minvalid message format\0"), "{fields:?}");
+        assert!(fields.contains("Dinsufficient data left in message\0"), "{fields:?}");
+        let mut rest = Vec::new();
+        use tokio::io::AsyncReadExt;
+        assert_eq!(tcp.read_to_end(&mut rest).await.unwrap(), 0, "the connection is closed");
+    }
+    probe(&server, "a malformed Parse").await;
+
+    // The fuzzer's second find: a `$n` far beyond what Bind can carry sized an allocation
+    // of n types when the statement was described, and aborted the process.
+    let client = server.client().await;
+    for sql in ["SELECT 2 + $9999999999999999", "SELECT $65536::int"] {
+        let err = client.prepare(sql).await.expect_err(sql);
+        assert_eq!(err.code(), Some(&SqlState::UNDEFINED_PARAMETER), "{sql}: {err}");
+    }
+    assert!(client.prepare("SELECT $0").await.is_err());
+    probe(&server, "huge parameter numbers").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_connection_slots_are_kept_for_superusers() {
     let dir = tempfile::tempdir().unwrap();

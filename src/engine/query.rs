@@ -17,6 +17,9 @@ use super::pg_functions::RELATION_FUNCTIONS;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
 
+/// The most parameters one statement can have: Bind's count is 16 bits.
+const MAX_PARAMETERS: usize = u16::MAX as usize;
+
 impl Engine {
     pub(super) async fn query(&self, stmt: &ast::Statement, params: Vec<ScalarValue>) -> Result<Output> {
         refused(stmt)?;
@@ -53,6 +56,11 @@ impl Engine {
             .collect();
         params.sort_by_key(|(i, _)| *i);
         let count = params.last().map(|(i, _)| *i).unwrap_or(0);
+        // Bind carries at most 65,535 values: a higher `$n` can never be given one (and
+        // must not size an allocation).
+        if count > MAX_PARAMETERS || params.first().is_some_and(|(i, _)| *i == 0) {
+            return Err(Error::UndefinedParameter(if count > MAX_PARAMETERS { count } else { 0 }));
+        }
         let mut ordered = vec![None; count];
         for (i, t) in params {
             ordered[i - 1] = t;

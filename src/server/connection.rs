@@ -29,11 +29,12 @@ use pgwire::tokio::server::{MaybeTls, PgWireMessageServerCodec, negotiate_tls, p
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Sleep, sleep};
-use tokio_util::codec::Framed;
-use tracing::{debug, info};
+use tokio_util::codec::{Framed, FramedParts};
+use tracing::{debug, info, warn};
 
 use super::cancel::Shield;
 use super::extended::{ExtendedQuery, Prepared};
+use super::frames::Checked;
 use super::simple::SimpleQuery;
 use super::slots::{Slot, Slots};
 use super::startup::Startup;
@@ -44,7 +45,7 @@ use crate::engine::Engine;
 use crate::sql::{Statement, Subscribe};
 
 /// A client's socket after TLS negotiation.
-type Socket = Framed<MaybeTls, PgWireMessageServerCodec<Prepared>>;
+type Socket = Framed<Checked<MaybeTls>, PgWireMessageServerCodec<Prepared>>;
 
 /// How long a client may take from connecting to finishing startup.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -146,7 +147,7 @@ impl Connection {
             _ = shutdown_signal(&mut self.shutdown) => return None,
         };
         match negotiated {
-            Ok(Some(socket)) => Some(socket),
+            Ok(Some(socket)) => Some(checked(socket)),
             Ok(None) => {
                 debug!("direct TLS requested, but the server has no certificate");
                 None
@@ -256,12 +257,33 @@ impl Connection {
         match message {
             Some(Ok(PgWireFrontendMessage::Terminate(_))) | None => None,
             Some(Ok(message)) => Some(message),
+            Some(Err(PgWireError::IoError(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+                // A malformed message (see `frames`): FATAL 08P01, as Postgres says it.
+                warn!(error = %e, "malformed message: connection closed");
+                let mut info = ErrorInfo::new("FATAL".into(), "08P01".into(), "invalid message format".into());
+                info.detail = e.to_string().strip_prefix("invalid message format: ").map(crate::error::lowercase_first);
+                let _ = socket.send(PgWireBackendMessage::ErrorResponse(info.into())).await;
+                let _ = socket.close().await;
+                None
+            }
             Some(Err(e)) => {
                 debug!(error = %e, "unreadable message");
                 None
             }
         }
     }
+}
+
+/// The negotiated socket with every incoming message checked (see `frames`), including
+/// the bytes negotiation has read already.
+fn checked(socket: Framed<MaybeTls, PgWireMessageServerCodec<Prepared>>) -> Socket {
+    let parts = socket.into_parts();
+    let mut read_buf = parts.read_buf;
+    let io = Checked::wrap(parts.io, &mut read_buf);
+    let mut checked = FramedParts::new(io, parts.codec);
+    checked.read_buf = read_buf;
+    checked.write_buf = parts.write_buf;
+    Framed::from_parts(checked)
 }
 
 /// Sends `error` to the client; false when the connection must end: the error is FATAL
