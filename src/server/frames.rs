@@ -62,9 +62,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for Checked<T> {
         if let Err((start, reason)) = this.check.feed(&buf.filled()[before..]) {
             // What precedes the refused message is read; the refusal comes next.
             buf.set_filled(before + start);
+            let error = Self::refusal(&reason);
             this.refused = Some(reason);
             if start == 0 {
-                return Poll::Ready(Err(Self::refusal(this.refused.as_deref().unwrap_or_default())));
+                return Poll::Ready(Err(error));
             }
         }
         Poll::Ready(Ok(()))
@@ -165,7 +166,7 @@ impl FrameCheck {
                 }
             }
             kind if self.typed => check_body(kind, &self.body),
-            _ => Ok(()),
+            _ => check_startup(&self.body),
         };
         self.typed = true;
         self.header.clear();
@@ -174,8 +175,9 @@ impl FrameCheck {
         checked
     }
 
+    /// Every body is kept for its check but CopyData's, which has no layout.
     fn keeps_body(&self) -> bool {
-        self.typed && matches!(self.kind, b'P' | b'B' | b'C' | b'D' | b'E' | b'Q' | b'H' | b'S' | b'c' | b'f' | b'p')
+        !(self.typed && self.kind == b'd')
     }
 }
 
@@ -239,6 +241,26 @@ fn check_body(kind: u8, body: &[u8]) -> Result<(), String> {
     match r.rest.len() {
         0 => Ok(()),
         extra => Err(format!("{extra} bytes left over in message of type '{}'", kind.escape_ascii())),
+    }
+}
+
+/// Checks a startup message (after its length): for protocol 3, parameter names and values
+/// up to an empty name, which must end the message, as Postgres requires. pgwire reads the
+/// parameters up to the empty name wherever it is, past the message if need be. Other
+/// codes (CancelRequest, a repeated SSLRequest, another protocol) pgwire reads whole.
+fn check_startup(body: &[u8]) -> Result<(), String> {
+    let layout = || "invalid startup packet layout: expected terminator as last byte".to_string();
+    let mut r = Reader { rest: body };
+    if r.u16()? != 3 {
+        return Ok(());
+    }
+    r.u16()?;
+    while !r.cstring().map_err(|_| layout())?.is_empty() {
+        r.cstring().map_err(|_| layout())?;
+    }
+    match r.rest.is_empty() {
+        true => Ok(()),
+        false => Err(layout()),
     }
 }
 
@@ -339,6 +361,28 @@ mod tests {
         let mut stream = startup();
         stream.extend([b'Q', 0, 0, 0, 2]);
         assert_eq!(check.feed(&stream).unwrap_err().1, "invalid message length 2");
+    }
+
+    #[test]
+    fn a_startup_message_ends_with_its_terminator() {
+        // The fuzzer's third find: a startup message whose length ends before its
+        // parameters do, so pgwire read them on into the next message.
+        let body = b"\x00\x03\x00\x00user\0sluice\0database\0sluice\0\0";
+        for cut in [12, body.len() - 1] {
+            let mut stream = ((cut + 4) as u32).to_be_bytes().to_vec();
+            stream.extend_from_slice(body);
+            let (start, reason) = FrameCheck::default().feed(&stream).unwrap_err();
+            assert_eq!(
+                (start, reason.as_str()),
+                (0, "invalid startup packet layout: expected terminator as last byte")
+            );
+        }
+        let mut extra = startup();
+        extra[3] += 1;
+        extra.push(b'x');
+        assert!(FrameCheck::default().feed(&extra).is_err(), "a byte after the terminator");
+        let cancel = [0, 0, 0, 16, 4, 210, 22, 46, 0, 0, 0, 1, 0, 0, 0, 2];
+        assert_eq!(FrameCheck::default().feed(&cancel), Ok(()));
     }
 
     #[test]
