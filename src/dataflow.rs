@@ -12,6 +12,7 @@
 //! this module only runs them and never looks at SQL.
 
 pub mod aggregate;
+pub mod budget;
 pub mod changelog;
 pub mod flow;
 pub mod join;
@@ -40,6 +41,10 @@ pub type Millis = i64;
 
 /// The watermark that closes every window: the end of a bounded input.
 pub const END_OF_TIME: Millis = i64::MAX;
+
+/// What one entry of an in-memory map costs besides its keys' and values' bytes: its slot,
+/// pointers and allocation headers (an estimate, for [`Operator::state_bytes`]).
+pub(crate) const ENTRY_OVERHEAD: usize = 64;
 
 /// What flows between operators.
 #[derive(Debug)]
@@ -95,6 +100,13 @@ pub trait Operator: Send {
 
     /// Handles one message.
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()>;
+
+    /// Bytes of memory the operator's state holds, counted against the pipelines' state
+    /// budget. Asked after every message, so it is a running count kept as the state
+    /// changes, never a walk over the state.
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Read access to one operator's checkpointed state.

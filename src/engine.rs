@@ -49,6 +49,7 @@ use tracing::{error, info};
 
 use crate::catalog::{self, Catalog};
 use crate::connector::file_access::FileRoots;
+use crate::dataflow::budget::StateBudget;
 use crate::error::{Error, Result};
 use crate::runtime::Workers;
 use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
@@ -127,6 +128,9 @@ pub struct EngineConfig {
     pub statement_timeout: Duration,
     /// The `statement_mem` of new sessions: how much of `query_memory` one query may hold.
     pub statement_mem: usize,
+    /// Memory the state of all pipelines may hold together; a pipeline whose state grows
+    /// beyond it fails with 53200.
+    pub state_memory: usize,
     /// The directories file streams and sinks may use (`--file-root`).
     pub file_roots: FileRoots,
 }
@@ -140,6 +144,7 @@ impl Default for EngineConfig {
             query_memory: DEFAULT_QUERY_MEMORY,
             statement_timeout: Duration::ZERO,
             statement_mem: DEFAULT_STATEMENT_MEM,
+            state_memory: DEFAULT_STATE_MEMORY,
             file_roots: FileRoots::default(),
         }
     }
@@ -154,6 +159,9 @@ pub const DEFAULT_QUERY_MEMORY: usize = 2 << 30;
 /// The default of [`EngineConfig::statement_mem`]: 512 MiB, a quarter of the default
 /// query memory.
 pub const DEFAULT_STATEMENT_MEM: usize = 512 << 20;
+
+/// The default of [`EngineConfig::state_memory`]: 8 GiB.
+pub const DEFAULT_STATE_MEMORY: usize = 8 << 30;
 
 /// The engine; cheap to clone.
 #[derive(Clone)]
@@ -171,6 +179,8 @@ struct Inner {
     config: EngineConfig,
     /// The threads statements run on.
     workers: Workers,
+    /// The memory budget of every pipeline's state.
+    state_budget: Arc<StateBudget>,
 }
 
 /// The DataFusion catalog and schema user objects live in.
@@ -222,6 +232,7 @@ impl Engine {
                 catalog,
                 stream_schemas,
                 ddl: tokio::sync::Mutex::new(()),
+                state_budget: StateBudget::new(config.state_memory),
                 config,
                 workers: Workers::start()?,
             }),

@@ -113,6 +113,12 @@ pub enum Error {
         /// What ran out.
         detail: String,
     },
+    /// A pipeline's state would take all pipelines over their memory budget (53200).
+    #[error("out of memory for pipeline state")]
+    StateMemory {
+        /// Who holds how much.
+        detail: String,
+    },
     /// Every connection slot is taken (53300).
     #[error("sorry, too many clients already")]
     TooManyConnections,
@@ -196,7 +202,7 @@ impl Error {
             Error::TooComplex { .. } => "54001",
             Error::ProgramLimit { .. } => "54000",
             Error::InvalidDefinition { .. } => "42P17",
-            Error::OutOfMemory { .. } => "53200",
+            Error::OutOfMemory { .. } | Error::StateMemory { .. } => "53200",
             Error::TooManyConnections | Error::ReservedConnections => "53300",
             Error::InsufficientPrivilege { .. } => "42501",
             Error::UndefinedFile(_) => "58P01",
@@ -211,7 +217,9 @@ impl Error {
     /// Postgres' DETAIL field: more about what went wrong, if there is more to say.
     pub fn detail(&self) -> Option<String> {
         match self {
-            Error::TooComplex { detail } | Error::OutOfMemory { detail } => Some(detail.clone()),
+            Error::TooComplex { detail } | Error::OutOfMemory { detail } | Error::StateMemory { detail } => {
+                Some(detail.clone())
+            }
             Error::Corrupted { detail, .. } => Some(detail.clone()),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(m) => Some(lowercase_first(m)),
@@ -231,6 +239,7 @@ impl Error {
             Error::ProgramLimit { hint, .. } | Error::InvalidDefinition { hint, .. } => Some(hint.clone()),
             Error::InsufficientPrivilege { hint, .. } | Error::DuplicateFile { hint, .. } => hint.clone(),
             Error::OutOfMemory { .. } => Some(MEMORY_HINT.into()),
+            Error::StateMemory { .. } => Some(STATE_MEMORY_HINT.into()),
             Error::Corrupted { .. } => Some(CORRUPTED_HINT.into()),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(_) => Some(MEMORY_HINT.into()),
@@ -275,6 +284,7 @@ const CORRUPTED_HINT: &str =
     "DROP the damaged object and create it again, or restore the data directory from a backup.";
 
 /// The hint of every out-of-memory error.
+const STATE_MEMORY_HINT: &str = "Bound the view's state (a window, a watermark, a time bound on a join, fewer groups), drop views you do not need, or start the server with a larger --state-memory.";
 const MEMORY_HINT: &str = "Reduce the rows the query holds at once (a narrower WHERE, a LIMIT), or start the server with a larger --query-memory.";
 
 /// Builds an [`Error::Plan`] from format arguments.

@@ -100,6 +100,11 @@ struct ServeArgs {
     /// may hold; a session can change its own with SET statement_mem.
     #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_STATEMENT_MEM >> 20) as u64)]
     statement_mem: u64,
+    /// Memory (MiB) the state of all materialized views, tables and sinks may hold together
+    /// (groups, join rows, top-N rows, sessions, table indexes); a pipeline whose state
+    /// grows beyond it fails with 53200 and the others go on. SHOW lists each one's share.
+    #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_STATE_MEMORY >> 20) as u64)]
+    state_memory: u64,
     /// The default statement_timeout of sessions, in milliseconds (0: none); a session can
     /// change its own with SET statement_timeout.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -159,6 +164,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         query_memory: usize::try_from(args.query_memory.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         statement_timeout: Duration::from_millis(args.statement_timeout),
         statement_mem: usize::try_from(args.statement_mem.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        state_memory: usize::try_from(args.state_memory.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         file_roots: file_roots(&args.file_root)?,
         ..EngineConfig::default()
     };

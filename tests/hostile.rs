@@ -259,6 +259,54 @@ async fn views_that_cannot_run_are_refused_at_create() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_whose_state_outgrows_the_budget_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--checkpoint-interval-ms", "100", "--state-memory", "16"]);
+    let client = server.client().await;
+    // A million distinct 64-letter keys: about 100 MiB of groups, far over the 16 MiB.
+    client
+        .batch_execute(
+            "CREATE STREAM many (k TEXT, v BIGINT) WITH (connector = 'datagen', rows_per_second = '0',
+               number_of_rows = '1000000', fields.k.length = '64');
+             CREATE STREAM few (g BIGINT) WITH (connector = 'datagen', rows_per_second = '200',
+               fields.g.min = '1', fields.g.max = '10');
+             CREATE MATERIALIZED VIEW small AS SELECT g, count(*) AS n FROM few GROUP BY g;
+             CREATE MATERIALIZED VIEW huge AS SELECT k, count(*) AS n FROM many GROUP BY k",
+        )
+        .await
+        .unwrap();
+    let status = "SELECT status FROM sluice_catalog.views WHERE name = 'huge'";
+    let failed = common::wait_for(&client, status, 0, |s| s.starts_with("failed"), "SHOW MATERIALIZED VIEWS").await;
+    assert!(failed.starts_with("failed: out of memory for pipeline state (\"huge\" holds "), "{failed}");
+    assert!(failed.contains("may hold 16.0 MiB (--state-memory)"), "{failed}");
+    probe(&server, "a view outgrew the state budget").await;
+
+    // The other view runs on and reports its state; the failed one's memory was returned.
+    let small = "SELECT status, state_bytes FROM sluice_catalog.views WHERE name = 'small'";
+    let bytes = common::wait_for(&client, small, 1, |b| b.parse::<u64>().is_ok_and(|b| b > 0), small).await;
+    assert!(bytes.parse::<u64>().unwrap() < 1 << 20, "ten groups: {bytes} bytes");
+    assert_eq!(query_rows(&client, small).await[0][0], "running");
+    let huge = query_rows(&client, "SELECT state_bytes FROM sluice_catalog.views WHERE name = 'huge'").await;
+    assert_eq!(huge, vec![vec!["0".to_string()]]);
+    client.batch_execute("FLUSH").await.unwrap();
+    // Dropping the failed view works, and a view within the budget runs.
+    client
+        .batch_execute(
+            "DROP MATERIALIZED VIEW huge;
+             CREATE MATERIALIZED VIEW fits AS SELECT length(k) AS len, count(*) AS n FROM many GROUP BY 1;
+             FLUSH",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        query_rows(&client, "SELECT len, n FROM fits").await,
+        vec![vec!["64".to_string(), "1000000".to_string()]]
+    );
+    let shown = query_rows(&client, "SHOW MATERIALIZED VIEWS").await;
+    assert!(shown.iter().all(|r| !r.join(" ").contains("failed")), "{shown:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_limit_are_refused_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
@@ -340,6 +388,35 @@ async fn malformed_protocol_messages_get_fatal_08p01() {
     }
     assert!(client.prepare("SELECT $0").await.is_err());
     probe(&server, "huge parameter numbers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_execute_row_limit_is_served_without_harm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut client = server.client().await;
+    let tx = client.transaction().await.unwrap();
+    // The fuzzer's fourth find: pgwire reserved room for max_rows rows up front, so an
+    // Execute asking for two billion aborted the process. Zero or less means all rows.
+    let five = tx.prepare("SELECT x FROM generate_series(1, 5) AS t(x)").await.unwrap();
+    for max_rows in [i32::MAX, 1 << 30, 0, -1, i32::MIN] {
+        let portal = tx.bind(&five, &[]).await.unwrap();
+        let rows = tx.query_portal(&portal, max_rows).await.unwrap();
+        assert_eq!(rows.len(), 5, "max_rows {max_rows}");
+    }
+    let portal = tx.bind(&five, &[]).await.unwrap();
+    assert_eq!(tx.query_portal(&portal, 3).await.unwrap().len(), 3);
+    assert_eq!(tx.query_portal(&portal, 3).await.unwrap().len(), 2, "the rest after the suspension");
+    // Beyond 1,048,576 rows per Execute, the rows come in pieces; none is lost.
+    let many = tx.prepare("SELECT x FROM generate_series(1, 1100000) AS t(x)").await.unwrap();
+    let portal = tx.bind(&many, &[]).await.unwrap();
+    let first = tx.query_portal(&portal, 2_000_000).await.unwrap();
+    let rest = tx.query_portal(&portal, 2_000_000).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (1 << 20, 1_100_000 - (1 << 20)));
+    let last: i64 = rest.last().unwrap().get(0);
+    assert_eq!(last, 1_100_000);
+    tx.commit().await.unwrap();
+    probe(&server, "huge and negative Execute row limits").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,6 +107,20 @@ struct GroupSet {
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     /// Changed since the last emission or checkpoint.
     dirty: bool,
+    /// Memory it held when last measured (counted in [`Aggregate::bytes`]).
+    bytes: usize,
+}
+
+impl GroupSet {
+    /// Measures the set again; returns its size before.
+    fn remeasure(&mut self) -> usize {
+        let keys = match &self.values {
+            GroupKeys::Values(v) => v.size(),
+            GroupKeys::Single { .. } => 0,
+        };
+        let now = keys + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        std::mem::replace(&mut self.bytes, now)
+    }
 }
 
 /// The aggregate operator.
@@ -120,6 +134,8 @@ pub struct Aggregate {
     closed: Vec<Millis>,
     state_prefix: Vec<u8>,
     group_ids: Vec<usize>,
+    /// Memory held by all sets, as last measured.
+    bytes: usize,
 }
 
 const GLOBAL: Millis = Millis::MAX;
@@ -138,6 +154,7 @@ impl Aggregate {
             closed: Vec::new(),
             state_prefix: Vec::new(),
             group_ids: Vec::new(),
+            bytes: 0,
         })
     }
 
@@ -148,7 +165,7 @@ impl Aggregate {
             GroupKeys::Values(new_group_values(self.group_schema.clone(), &GroupOrdering::None)?)
         };
         let accumulators = self.spec.aggregates.iter().map(|a| new_accumulator(a)).collect::<Result<_>>()?;
-        Ok(GroupSet { values, accumulators, dirty: false })
+        Ok(GroupSet { values, accumulators, dirty: false, bytes: 0 })
     }
 
     fn on_batch(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -204,6 +221,8 @@ impl Aggregate {
             acc.update_batch(args, &self.group_ids, filter, total)?;
         }
         set.dirty = true;
+        let before = set.remeasure();
+        self.bytes = (self.bytes + set.bytes).saturating_sub(before);
         Ok(())
     }
 
@@ -215,6 +234,7 @@ impl Aggregate {
         let open = self.sets.split_off(&watermark.saturating_add(1));
         let closing = std::mem::replace(&mut self.sets, open);
         for (end, mut set) in closing {
+            self.bytes = self.bytes.saturating_sub(set.bytes);
             if set.dirty || self.spec.emit_on_close {
                 let keys = set.values.emit()?;
                 let values = set
@@ -240,7 +260,7 @@ impl Aggregate {
         }
         for (end, (keys, states)) in snapshots {
             let set = self.build_set(&keys, &states)?;
-            self.sets.insert(end, set);
+            self.put(end, set);
             let blob = encode_state(&keys, &states)?;
             barrier.writes.push((state_key(&self.state_prefix, end), Some(blob)));
             if !self.spec.emit_on_close {
@@ -310,8 +330,17 @@ impl Aggregate {
             col += width;
         }
         let set = self.build_set(&keys, &states)?;
-        self.sets.insert(end, set);
+        self.put(end, set);
         Ok(())
+    }
+
+    /// Makes `set` the groups of the window ending at `end`, counting its memory.
+    fn put(&mut self, end: Millis, mut set: GroupSet) {
+        set.remeasure();
+        self.bytes += set.bytes;
+        if let Some(old) = self.sets.insert(end, set) {
+            self.bytes = self.bytes.saturating_sub(old.bytes);
+        }
     }
 
     /// A fresh group set holding `keys` with accumulator `states` (as taken by
@@ -443,5 +472,9 @@ impl Operator for Aggregate {
             Message::End => out.push(Message::End),
         }
         Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.bytes
     }
 }

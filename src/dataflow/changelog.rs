@@ -185,6 +185,11 @@ impl Operator for Upsert {
         "upsert"
     }
 
+    /// The table's rows in its index (shared with the views that join with it).
+    fn state_bytes(&self) -> usize {
+        self.index.bytes()
+    }
+
     /// Loads the table's committed rows into its index.
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         let rows = read_view(state.store, state.view, &self.schema)?;

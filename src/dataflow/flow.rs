@@ -35,6 +35,11 @@ pub trait BinaryOperator: Send {
 
     /// Handles one message from `side`; barriers and the end arrive once, as `Side::Left`.
     fn process(&mut self, side: Side, msg: Message, out: &mut Vec<Message>) -> Result<()>;
+
+    /// Bytes of memory its state holds, as [`Operator::state_bytes`].
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Where a flow starts.
@@ -77,6 +82,15 @@ impl Flow {
             op.open(&StateReader { store, view, operator: number(next)? })?;
         }
         Ok(())
+    }
+
+    /// Bytes of memory the state of every operator of the flow holds.
+    pub fn state_bytes(&self) -> usize {
+        let head = match &self.head {
+            Head::Input(_) => 0,
+            Head::Join { op, left, right } => op.state_bytes() + left.state_bytes() + right.state_bytes(),
+        };
+        head + self.ops.iter().map(|op| op.state_bytes()).sum::<usize>()
     }
 
     /// Whether source input `input` feeds this flow.

@@ -23,7 +23,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::aggregate::{as_boolean, evaluate_all};
 use super::flow::{BinaryOperator, Side};
-use super::{Barrier, END_OF_TIME, Message, Millis, StateReader};
+use super::{Barrier, END_OF_TIME, ENTRY_OVERHEAD, Message, Millis, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{decode_batch, encode_batch};
 
@@ -72,6 +72,8 @@ struct Chunk {
     keys: Rows,
     live: usize,
     saved: bool,
+    /// Memory it holds: rows, encoded keys and its entries in the index and expiry queue.
+    bytes: usize,
 }
 
 /// The stored rows of one side.
@@ -84,6 +86,8 @@ struct Store {
     expiry: BTreeMap<Millis, Vec<RowRef>>,
     /// Stored chunks emptied since the last checkpoint.
     dropped: Vec<u64>,
+    /// Memory of all chunks.
+    bytes: usize,
 }
 
 /// The join operator.
@@ -209,7 +213,11 @@ impl StreamJoin {
             }
         }
         store.next_chunk = store.next_chunk.max(id + 1);
-        store.chunks.insert(id, Chunk { live: batch.num_rows(), batch, keys, saved });
+        let refs = if expiries.is_some() { 2 } else { 1 };
+        let entries = batch.num_rows() * (ENTRY_OVERHEAD + refs * size_of::<RowRef>());
+        let bytes = batch.get_array_memory_size() + 2 * keys.size() + entries;
+        store.bytes += bytes;
+        store.chunks.insert(id, Chunk { live: batch.num_rows(), batch, keys, saved, bytes });
         Ok(())
     }
 
@@ -289,6 +297,7 @@ impl StreamJoin {
                     if chunk.saved {
                         store.dropped.push(r.chunk);
                     }
+                    store.bytes = store.bytes.saturating_sub(chunk.bytes);
                     store.chunks.remove(&r.chunk);
                 }
             }
@@ -366,6 +375,10 @@ impl BinaryOperator for StreamJoin {
         }
         Ok(())
     }
+
+    fn state_bytes(&self) -> usize {
+        self.sides.iter().map(|s| s.bytes).sum()
+    }
 }
 
 #[cfg(test)]
@@ -438,6 +451,7 @@ mod tests {
         assert_eq!(run(&mut j, Side::Left, rows(&[(1, 0), (2, 1_000)])).0, vec![]);
         assert_eq!(run(&mut j, Side::Right, rows(&[(1, 5_000), (3, 5_000)])).0, vec![(1, 0, 1, 5_000)]);
         assert_eq!((live(&j, 0), live(&j, 1)), (2, 2));
+        assert!(j.state_bytes() > 4 * 16, "four rows of two 8-byte values are counted: {}", j.state_bytes());
         // No right row still to come is within 10 s after either left row.
         let (_, marks) = run(&mut j, Side::Right, Message::Watermark(12_000));
         assert_eq!((live(&j, 0), marks), (0, vec![]), "the left watermark holds the output back");
@@ -446,6 +460,7 @@ mod tests {
         // Too old to meet any left row still to come: neither joined nor kept.
         assert_eq!(run(&mut j, Side::Right, rows(&[(2, 12_500)])).0, vec![]);
         assert_eq!(live(&j, 1), 0);
+        assert_eq!(j.state_bytes(), 0, "no rows kept, no memory counted");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! already joined is not revised when the table changes later.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, RecordBatch, UInt32Array};
@@ -16,7 +17,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::{Message, Operator};
+use super::{ENTRY_OVERHEAD, Message, Operator};
 use crate::error::{Error, Result};
 
 /// The current rows of a changelog table by primary key, in memory, shared between the
@@ -27,6 +28,13 @@ pub struct TableIndex {
     keys: RowConverter,
     rows: RowConverter,
     map: RwLock<HashMap<Box<[u8]>, OwnedRow>>,
+    /// Memory of the map's rows.
+    bytes: AtomicUsize,
+}
+
+/// Memory of one indexed row.
+fn entry_bytes(key: &[u8], row: &OwnedRow) -> usize {
+    ENTRY_OVERHEAD + key.len() + row.row().as_ref().len()
 }
 
 impl std::fmt::Debug for TableIndex {
@@ -46,6 +54,7 @@ impl TableIndex {
             schema,
             key_columns,
             map: RwLock::new(HashMap::new()),
+            bytes: AtomicUsize::new(0),
         })
     }
 
@@ -75,7 +84,11 @@ impl TableIndex {
         let mut map = self.write()?;
         for (key, row) in keys.iter().zip(encoded.iter()) {
             if let Some(key) = key {
-                map.insert(key.into(), row.owned());
+                let row = row.owned();
+                self.bytes.fetch_add(entry_bytes(key, &row), Ordering::Relaxed);
+                if let Some(old) = map.insert(key.into(), row) {
+                    self.bytes.fetch_sub(entry_bytes(key, &old), Ordering::Relaxed);
+                }
             }
         }
         Ok(())
@@ -85,7 +98,9 @@ impl TableIndex {
     pub fn delete(&self, keys: &BinaryArray) -> Result<()> {
         let mut map = self.write()?;
         for key in keys.iter().flatten() {
-            map.remove(key);
+            if let Some(old) = map.remove(key) {
+                self.bytes.fetch_sub(entry_bytes(key, &old), Ordering::Relaxed);
+            }
         }
         Ok(())
     }
@@ -93,11 +108,17 @@ impl TableIndex {
     /// Replaces the contents with `batches` (the table's committed rows, at startup).
     pub fn load(&self, batches: &[RecordBatch]) -> Result<()> {
         self.write()?.clear();
+        self.bytes.store(0, Ordering::Relaxed);
         for batch in batches {
             let keys: Vec<ArrayRef> = self.key_columns.iter().map(|&i| batch.column(i).clone()).collect();
             self.upsert(&self.encode_keys(&keys)?, batch)?;
         }
         Ok(())
+    }
+
+    /// Memory the rows take.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Number of rows.
@@ -273,7 +294,9 @@ mod tests {
     fn later_changes_are_seen_by_later_rows() {
         let index = users();
         let key = index.encode_keys(&[Arc::new(Int64Array::from(vec![1]))]).unwrap();
+        let two = index.bytes();
         index.delete(&key).unwrap();
+        assert!(index.bytes() > ENTRY_OVERHEAD && index.bytes() < two, "{} of {two} bytes left", index.bytes());
         assert_eq!(names(&join(index.clone(), false, vec![Some(1), Some(2)])), vec![Some("bob".to_string())]);
         assert_eq!(index.len(), 1);
     }

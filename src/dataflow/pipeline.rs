@@ -9,7 +9,8 @@
 //! view whose stored data is found damaged, by its pipeline or by a query, is marked
 //! corrupted in its stats: failed in `SHOW`, and refused to queries (XX001) until dropped.
 //! A view whose restore failed at start-up gets a [`Pipeline::failed`] without threads, so
-//! it is listed and can be dropped.
+//! it is listed and can be dropped. The operators' state counts against the server's
+//! [`StateBudget`]; a pipeline that grows beyond it fails like any other.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -21,6 +22,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::{broadcast, oneshot, watch};
 use tracing::{error, info};
 
+use super::budget::{Reservation, StateBudget};
 use super::flow::Flow;
 use super::source::{Control, Routed, SourceTask};
 use super::{Message, StateReader};
@@ -72,6 +74,8 @@ pub struct ViewStats {
     pub watermark: AtomicI64,
     /// Last durable checkpoint.
     pub committed_epoch: AtomicU64,
+    /// Memory the operators' state takes (counted against the [`StateBudget`]).
+    pub state_bytes: AtomicU64,
     /// The most recent bad records.
     pub recent_bad: Mutex<VecDeque<BadRecord>>,
     /// Where each input's source reader stands (refreshed by the source thread).
@@ -111,6 +115,7 @@ impl Default for ViewStats {
             late_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             committed_epoch: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
             recent_bad: Mutex::new(VecDeque::new()),
             source: Mutex::new(Vec::new()),
             rows_lock: std::sync::RwLock::new(()),
@@ -205,8 +210,16 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Restores state from `store` and starts the threads of view `view`.
-    pub fn start(name: &str, view: u64, source: SourceTask, flow: Flow, store: Store) -> Result<Pipeline> {
+    /// Restores state from `store` and starts the threads of view `view`, its state counted
+    /// against `budget`.
+    pub fn start(
+        name: &str,
+        view: u64,
+        source: SourceTask,
+        flow: Flow,
+        store: Store,
+        budget: &Arc<StateBudget>,
+    ) -> Result<Pipeline> {
         let stats = source.stats.clone();
         let (control_tx, control_rx) = mpsc::channel();
         let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
@@ -224,8 +237,11 @@ impl Pipeline {
         };
         let operator_thread = {
             let (stats, name) = (stats.clone(), name.to_string());
+            let memory = budget.reserve(name.as_str());
             crate::runtime::spawn_thread(format!("ops-{name}"), move || {
-                match catch_panic(|| run_operators(data_rx, flow)) {
+                let result = catch_panic(|| run_operators(data_rx, flow, memory, &stats));
+                stats.state_bytes.store(0, Ordering::Relaxed);
+                match result {
                     Ok(true) => stats.set_status(Status::Finished),
                     Ok(false) => {}
                     Err(e) => fail(&name, &stats, e),
@@ -332,17 +348,32 @@ fn fail(name: &str, stats: &ViewStats, e: Error) {
         stats.mark_corrupted(&e);
         return;
     }
-    error!(view = %name, error = %e, "pipeline failed");
-    stats.set_status(Status::Failed(e.to_string()));
+    let reason = match e.detail() {
+        Some(detail) => format!("{e} ({detail})"),
+        None => e.to_string(),
+    };
+    error!(view = %name, error = %reason, "pipeline failed");
+    stats.set_status(Status::Failed(reason));
 }
 
-/// Runs messages through the operators. Returns true when the input ended.
-fn run_operators(input: Receiver<Routed>, mut flow: Flow) -> Result<bool> {
+/// Runs messages through the operators, keeping `memory` and the stats at the size of
+/// their state. Returns true when the input ended.
+fn run_operators(input: Receiver<Routed>, mut flow: Flow, mut memory: Reservation, stats: &ViewStats) -> Result<bool> {
     let mut out = Vec::new();
+    let mut account = |flow: &Flow| {
+        let bytes = flow.state_bytes();
+        if bytes != memory.held() {
+            stats.state_bytes.store(bytes as u64, Ordering::Relaxed);
+            memory.set(bytes)?;
+        }
+        Ok::<_, Error>(())
+    };
+    account(&flow)?;
     while let Ok((from, msg)) = input.recv() {
         let end = matches!(msg, Message::End);
         flow.push(from, msg, &mut out)?;
         out.clear();
+        account(&flow)?;
         if end {
             return Ok(true);
         }

@@ -29,7 +29,7 @@ use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use tracing::debug;
 
 use super::aggregate::{as_boolean, evaluate_all, take_all};
-use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
+use super::{Barrier, ChangeBatch, ENTRY_OVERHEAD, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 
 /// What the planner hands to [`Reaggregate::new`].
@@ -74,6 +74,21 @@ pub fn check_retractable(aggregates: &[Arc<AggregateFunctionExpr>]) -> Result<()
 struct Group {
     accumulators: Vec<Box<dyn Accumulator>>,
     rows: usize,
+    /// Memory it held when last measured (counted in [`Reaggregate::bytes`]).
+    bytes: usize,
+}
+
+impl Group {
+    /// Measures the group of a `key_len`-byte key again; returns its size before.
+    fn remeasure(&mut self, key_len: usize) -> usize {
+        let now = ENTRY_OVERHEAD + key_len + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        std::mem::replace(&mut self.bytes, now)
+    }
+}
+
+/// Memory of one kept input row.
+fn row_bytes(key: &[u8], row: &OwnedRow) -> usize {
+    ENTRY_OVERHEAD + key.len() + row.row().as_ref().len()
 }
 
 /// Whether rows are added to or retracted from their groups.
@@ -99,6 +114,8 @@ pub struct Reaggregate {
     /// Upstream keys changed since the last checkpoint.
     changed: BTreeSet<Vec<u8>>,
     state_prefix: Vec<u8>,
+    /// Memory of the kept rows and the groups.
+    bytes: usize,
 }
 
 /// Sub key prefix of the stored input rows.
@@ -121,6 +138,7 @@ impl Reaggregate {
             dirty: BTreeSet::new(),
             changed: BTreeSet::new(),
             state_prefix: Vec::new(),
+            bytes: 0,
         })
     }
 
@@ -138,6 +156,7 @@ impl Reaggregate {
             let key = key.unwrap_or_default();
             // A delete of a key never seen (a row the inner HAVING keeps out) changes nothing.
             if let Some(row) = self.rows.remove(key) {
+                self.bytes = self.bytes.saturating_sub(row_bytes(key, &row));
                 old.push(row);
                 self.changed.insert(key.to_vec());
             }
@@ -150,7 +169,9 @@ impl Reaggregate {
         let encoded = self.row_encoder.convert_columns(new.columns())?;
         for (row, &i) in encoded.iter().zip(&upserts) {
             let key = changes.keys.value(i as usize);
-            self.rows.insert(key.to_vec(), row.owned());
+            let row = row.owned();
+            self.bytes += row_bytes(key, &row);
+            self.rows.insert(key.to_vec(), row);
             self.changed.insert(key.to_vec());
         }
         self.apply(&new, Direction::Add)
@@ -194,6 +215,9 @@ impl Reaggregate {
                 Direction::Add => group.rows + idx.len(),
                 Direction::Retract => group.rows.saturating_sub(idx.len()),
             };
+            let before = group.remeasure(group_key.len());
+            let now = group.bytes;
+            self.bytes = (self.bytes + now).saturating_sub(before);
             self.dirty.insert(group_key);
         }
         Ok(())
@@ -219,7 +243,7 @@ impl Reaggregate {
             }
             let accumulators =
                 self.spec.aggregates.iter().map(|a| a.create_sliding_accumulator()).collect::<Result<_, _>>()?;
-            self.groups.insert(key.to_vec(), Group { accumulators, rows: 0 });
+            self.groups.insert(key.to_vec(), Group { accumulators, rows: 0, bytes: 0 });
         }
         self.groups.get_mut(key).ok_or_else(|| Error::Internal("group vanished".into()))
     }
@@ -239,7 +263,9 @@ impl Reaggregate {
         for key in std::mem::take(&mut self.dirty) {
             // A grouped result loses a group without rows; the global one keeps its empty value.
             if self.key_encoder.is_some() && self.groups.get(&key).is_none_or(|g| g.rows == 0) {
-                self.groups.remove(&key);
+                if let Some(group) = self.groups.remove(&key) {
+                    self.bytes = self.bytes.saturating_sub(group.bytes);
+                }
                 deletes.append_value(&key);
             } else {
                 upserts.push(key);
@@ -288,7 +314,9 @@ impl Reaggregate {
             let Some((&ROW, key)) = sub.split_first() else {
                 return Err(Error::Internal("bad re-aggregation state key".into()));
             };
-            self.rows.insert(key.to_vec(), parser.parse(&value).owned());
+            let row = parser.parse(&value).owned();
+            self.bytes += row_bytes(key, &row);
+            self.rows.insert(key.to_vec(), row);
         }
         let batch = self.decode_rows(self.rows.values().map(|r| r.row()))?;
         self.apply(&batch, Direction::Add)?;
@@ -325,6 +353,10 @@ impl Operator for Reaggregate {
             other => out.push(other),
         }
         Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -448,9 +480,16 @@ mod tests {
         assert_eq!(rows(&view), ["2 57 7 50 28.5"], "category 1 emptied; min 5 retracted");
         run(&mut op, &store, &mut view, parts.next().unwrap());
         assert_eq!(rows(&view), ["1 1 1 1 1.0", "2 57 7 50 28.5", "3 9 9 9 9.0"], "the last upsert wins");
+        let walked = op.rows.iter().map(|(k, r)| row_bytes(k, r)).sum::<usize>()
+            + op.groups
+                .iter()
+                .map(|(k, g)| ENTRY_OVERHEAD + k.len() + g.accumulators.iter().map(|a| a.size()).sum::<usize>())
+                .sum::<usize>();
+        assert_eq!(op.state_bytes(), walked, "the running count is what a walk over the state finds");
         run(&mut op, &store, &mut view, parts.next().unwrap());
         assert!(view.is_empty());
         assert!(store.scan_prefix(&op.state_prefix).next().is_none(), "no rows left in the state");
+        assert_eq!(op.state_bytes(), 0, "no rows, no groups, no memory");
     }
 
     #[test]

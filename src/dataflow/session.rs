@@ -25,7 +25,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
 use super::aggregate::{AggregateSpec, as_boolean, as_times, evaluate_all as evaluate};
-use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
+use super::{Barrier, ChangeBatch, ENTRY_OVERHEAD, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{decode_batch, encode_batch};
 
@@ -48,6 +48,17 @@ struct Session {
     /// The bounds of the row last emitted for it (updating mode).
     emitted: Option<(Millis, Millis)>,
     dirty: bool,
+    /// Memory it held when last measured (counted in [`SessionAggregate::bytes`]).
+    bytes: usize,
+}
+
+impl Session {
+    /// Measures the session of a `key_len`-byte key again (its accumulators and its entries
+    /// in the operator's maps); returns its size before.
+    fn remeasure(&mut self, key_len: usize) -> usize {
+        let now = 2 * (ENTRY_OVERHEAD + key_len) + self.accumulators.iter().map(|a| a.size()).sum::<usize>();
+        std::mem::replace(&mut self.bytes, now)
+    }
 }
 
 /// A session's row to emit: its group key, bounds and aggregate values.
@@ -74,6 +85,8 @@ pub struct SessionAggregate {
     /// Emitted rows of sessions that grew, merged or closed unemitted: to delete.
     deletes: Vec<(Vec<u8>, Millis, Millis)>,
     state_prefix: Vec<u8>,
+    /// Memory of all open sessions, as last measured.
+    bytes: usize,
 }
 
 impl SessionAggregate {
@@ -93,6 +106,7 @@ impl SessionAggregate {
             dirty_keys: HashSet::new(),
             deletes: Vec::new(),
             state_prefix: Vec::new(),
+            bytes: 0,
         })
     }
 
@@ -123,6 +137,9 @@ impl SessionAggregate {
                 }
             }
             session.dirty = true;
+            let before = session.remeasure(key.len());
+            let now = session.bytes;
+            self.bytes = (self.bytes + now).saturating_sub(before);
         }
         Ok(())
     }
@@ -143,6 +160,7 @@ impl SessionAggregate {
             merged = Some(match merged {
                 None => old,
                 Some(mut into) => {
+                    self.bytes = self.bytes.saturating_sub(old.bytes);
                     absorb(&mut into, old, key, &mut self.deletes)?;
                     into
                 }
@@ -150,7 +168,7 @@ impl SessionAggregate {
         }
         let mut session = match merged {
             Some(s) => s,
-            None => Session { end, accumulators: self.new_accumulators()?, emitted: None, dirty: true },
+            None => Session { end, accumulators: self.new_accumulators()?, emitted: None, dirty: true, bytes: 0 },
         };
         session.end = end;
         if let Some((s, e)) = session.emitted.filter(|b| *b != (start, end)) {
@@ -179,6 +197,7 @@ impl SessionAggregate {
             if sessions.is_empty() {
                 self.keys.remove(&key);
             }
+            self.bytes = self.bytes.saturating_sub(session.bytes);
             self.dirty_keys.insert(key.clone());
             if session.dirty || self.spec.aggregate.emit_on_close {
                 let values = session.accumulators.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?;
@@ -202,6 +221,8 @@ impl SessionAggregate {
             let mut states = Vec::new();
             for (start, session) in sessions.iter_mut() {
                 let state = snapshot(session, &self.spec.aggregate)?;
+                let before = session.remeasure(key.len());
+                self.bytes = (self.bytes + session.bytes).saturating_sub(before);
                 if session.dirty && !self.spec.aggregate.emit_on_close {
                     let mut probe = restored(&self.spec.aggregate, &state, 0)?;
                     let values = probe.iter_mut().map(|a| a.evaluate()).collect::<Result<_, _>>()?;
@@ -293,7 +314,10 @@ impl SessionAggregate {
             let accumulators = restored(&self.spec.aggregate, &state, 0)?;
             let emitted = e_starts.is_valid(r).then(|| (e_starts.value(r), e_ends.value(r)));
             let (start, end) = (starts.value(r), ends.value(r));
-            sessions.insert(start, Session { end, accumulators, emitted, dirty: false });
+            let mut session = Session { end, accumulators, emitted, dirty: false, bytes: 0 };
+            session.remeasure(key.len());
+            self.bytes += session.bytes;
+            sessions.insert(start, session);
             self.by_end.insert((end, key.clone(), start));
         }
         self.keys.insert(key, sessions);
@@ -403,6 +427,10 @@ impl Operator for SessionAggregate {
         }
         Ok(())
     }
+
+    fn state_bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 #[cfg(test)]
@@ -488,6 +516,14 @@ mod tests {
         (upserts, deletes)
     }
 
+    /// The open sessions' memory by a walk over all of them.
+    fn walked(op: &SessionAggregate) -> usize {
+        let session = |key: &Vec<u8>, s: &Session| {
+            2 * (ENTRY_OVERHEAD + key.len()) + s.accumulators.iter().map(|a| a.size()).sum::<usize>()
+        };
+        op.keys.iter().flat_map(|(k, sessions)| sessions.values().map(move |s| session(k, s))).sum()
+    }
+
     #[test]
     fn sessions_grow_merge_retract_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
@@ -500,14 +536,17 @@ mod tests {
         assert_eq!(step(&mut op, &store, vec![click("a", 10, 4), click("b", 1, 9)]).1, 0);
         let (upserts, deletes) = step(&mut op, &store, vec![click("a", 6, 8)]);
         assert_eq!((upserts, deletes), (vec![(0, 15, 15)], 2), "[0,8) and [10,15) merged");
+        assert_eq!(op.state_bytes(), walked(&op), "two sessions: a's merged one and b's");
 
         let mut restored = operator();
         restored.open(&state).unwrap();
         let (upserts, deletes) = step(&mut restored, &store, vec![click("a", 14, 16)]);
         assert_eq!((upserts, deletes), (vec![(0, 19, 31)], 1), "state and emitted bounds restored");
+        assert_eq!(restored.state_bytes(), walked(&restored));
         let mut out = Vec::new();
         restored.process(Message::Watermark(19), &mut out).unwrap();
         assert!(matches!(out.as_slice(), [Message::Watermark(19)]), "already emitted: nothing new at close");
         assert_eq!(restored.keys.len(), 0, "both sessions closed");
+        assert_eq!(restored.state_bytes(), 0, "and their memory freed");
     }
 }

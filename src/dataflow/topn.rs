@@ -31,7 +31,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
 use super::aggregate::{WindowKey, as_times, evaluate_all};
-use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
+use super::{Barrier, ChangeBatch, ENTRY_OVERHEAD, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{decode_batch, encode_batch};
 
@@ -186,6 +186,19 @@ pub struct TopN {
     /// State keys of windows closed since the last checkpoint.
     closed: Vec<Millis>,
     state_prefix: Vec<u8>,
+    /// Memory of the kept rows, their locations and the partitions.
+    bytes: usize,
+}
+
+/// Memory of a kept row and, for keyed input, of its location.
+fn entry_bytes(id: &RowId, entry: &Entry, partition: &[u8]) -> usize {
+    let location = entry.key.as_ref().map_or(0, |k| ENTRY_OVERHEAD + 2 * k.len() + partition.len() + id.order.len());
+    ENTRY_OVERHEAD + id.order.len() + entry.row.len() + location
+}
+
+/// Memory of a partition besides its rows.
+fn partition_bytes(partition: &[u8]) -> usize {
+    ENTRY_OVERHEAD + partition.len()
 }
 
 impl TopN {
@@ -221,6 +234,7 @@ impl TopN {
             watermark: Millis::MIN,
             closed: Vec::new(),
             state_prefix: Vec::new(),
+            bytes: 0,
         })
     }
 
@@ -282,6 +296,9 @@ impl TopN {
         let id = RowId { order: row.order.to_vec(), tie: self.tie(seq) };
         let (first_row, keep) = (self.spec.emit == TopNEmit::FirstRow, self.kept());
         let window = self.windows.entry(row.end).or_default();
+        if !window.partitions.contains_key(&row.partition) {
+            self.bytes += partition_bytes(&row.partition);
+        }
         let partition = window.partitions.entry(row.partition.clone()).or_default();
         let full = partition.rows.len() >= keep;
         if partition.done || (full && partition.rows.last_key_value().is_some_and(|(last, _)| *last < id)) {
@@ -293,12 +310,14 @@ impl TopN {
             self.located.insert(key.clone(), location);
         }
         let entry = Entry { row: row.row.to_vec(), key: row.key, seq, time: row.time };
+        self.bytes += entry_bytes(&id, &entry, &row.partition);
         partition.rows.insert(id, entry);
         while partition.rows.len() > keep {
-            if let Some((_, dropped)) = partition.rows.pop_last()
-                && let Some(key) = dropped.key
-            {
-                self.located.remove(&key);
+            if let Some((id, dropped)) = partition.rows.pop_last() {
+                self.bytes = self.bytes.saturating_sub(entry_bytes(&id, &dropped, &row.partition));
+                if let Some(key) = dropped.key {
+                    self.located.remove(&key);
+                }
             }
         }
         (partition.dirty, window.dirty) = (true, true);
@@ -323,8 +342,9 @@ impl TopN {
         let Some(at) = self.located.remove(key) else { return };
         if let Some(window) = self.windows.get_mut(&at.end)
             && let Some(partition) = window.partitions.get_mut(&at.partition)
-            && partition.rows.remove(&at.id).is_some()
+            && let Some(entry) = partition.rows.remove(&at.id)
         {
+            self.bytes = self.bytes.saturating_sub(entry_bytes(&at.id, &entry, &at.partition));
             (partition.dirty, window.dirty) = (true, true);
         }
     }
@@ -391,9 +411,11 @@ impl TopN {
         for (_, end, pkey) in ready {
             if let Some(window) = self.windows.get_mut(&end)
                 && let Some(partition) = window.partitions.get_mut(&pkey)
-                && let Some((_, entry)) = partition.rows.pop_first()
+                && let Some((_, entry)) = partition.rows.first_key_value()
             {
-                rows.push(entry.row);
+                rows.push(entry.row.clone());
+                let freed: usize = partition.rows.iter().map(|(id, e)| entry_bytes(id, e, &pkey)).sum();
+                self.bytes = self.bytes.saturating_sub(freed);
                 partition.rows.clear();
                 (partition.done, window.dirty) = (true, true);
             }
@@ -419,9 +441,13 @@ impl TopN {
         }
         let open = self.windows.split_off(&last.saturating_add(1));
         for (end, window) in std::mem::replace(&mut self.windows, open) {
-            for entry in window.partitions.values().flat_map(|p| p.rows.values()) {
-                if let Some(key) = &entry.key {
-                    self.located.remove(key);
+            for (pkey, partition) in &window.partitions {
+                let rows: usize = partition.rows.iter().map(|(id, e)| entry_bytes(id, e, pkey)).sum();
+                self.bytes = self.bytes.saturating_sub(rows + partition_bytes(pkey));
+                for entry in partition.rows.values() {
+                    if let Some(key) = &entry.key {
+                        self.located.remove(key);
+                    }
                 }
             }
             self.closed.push(end);
@@ -486,6 +512,9 @@ impl TopN {
         let mut window = Window::default();
         for i in 0..batch.num_rows() {
             let pkey = saved.partition.value(i).to_vec();
+            if !window.partitions.contains_key(&pkey) {
+                self.bytes += partition_bytes(&pkey);
+            }
             let partition: &mut Partition = window.partitions.entry(pkey.clone()).or_default();
             if saved.done.value(i) {
                 partition.done = true;
@@ -498,10 +527,12 @@ impl TopN {
             if let Some(key) = &key {
                 self.located.insert(key.clone(), Location { end, partition: pkey.clone(), id: id.clone() });
             }
+            let entry = Entry { row: saved.row.value(i).to_vec(), key, seq, time };
+            self.bytes += entry_bytes(&id, &entry, &pkey);
+            partition.rows.insert(id, entry);
             if self.spec.emit == TopNEmit::FirstRow {
                 self.pending.insert((time.unwrap_or(GLOBAL), end, pkey));
             }
-            partition.rows.insert(id, Entry { row: saved.row.value(i).to_vec(), key, seq, time });
         }
         // Every change was emitted at the checkpoint's barrier: what is shown is the top.
         let skip = usize::try_from(first - 1).unwrap_or(usize::MAX);
@@ -645,6 +676,10 @@ impl Operator for TopN {
         }
         Ok(())
     }
+
+    fn state_bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 #[cfg(test)]
@@ -762,6 +797,17 @@ mod tests {
         }
     }
 
+    /// The state's memory by a walk over all of it: the running count must equal it.
+    fn walked(op: &TopN) -> usize {
+        let mut bytes = 0;
+        for window in op.windows.values() {
+            for (pkey, p) in &window.partitions {
+                bytes += partition_bytes(pkey) + p.rows.iter().map(|(id, e)| entry_bytes(id, e, pkey)).sum::<usize>();
+            }
+        }
+        bytes
+    }
+
     fn opened(spec: TopNSpec, store: &Store) -> TopN {
         let mut op = TopN::new(spec).unwrap();
         op.open(&StateReader { store, view: 7, operator: 2 }).unwrap();
@@ -841,9 +887,12 @@ mod tests {
         // u3 overtakes everyone, u1 leaves: u2 and u3 remain.
         run(&mut op, &store, &mut view, vec![changes(&[("u3", ("a", 5, 0))], &["u1"]), barrier()]);
         assert_eq!(view.sorted(), ["a 2 1970-01-01T00:00:00 2", "a 5 1970-01-01T00:00:00 1"]);
+        assert_eq!((op.state_bytes(), op.located.len()), (walked(&op), 2));
         let mut restored = opened(spec(2, TopNEmit::Updates, true, false), &store);
+        assert_eq!(restored.state_bytes(), op.state_bytes(), "a restore counts the same rows");
         run(&mut restored, &store, &mut view, vec![changes(&[], &["u3"]), barrier()]);
         assert_eq!(view.sorted(), ["a 2 1970-01-01T00:00:00 1"], "rank 2 emptied: deleted");
+        assert_eq!(restored.state_bytes(), walked(&restored));
     }
 
     #[test]
@@ -853,7 +902,11 @@ mod tests {
         let mut view = View::default();
         run(&mut op, &store, &mut view, vec![batch(&[("a", 1, 0), ("a", 4, 0), ("a", 2, 10)]), barrier()]);
         assert!(view.appended.is_empty(), "nothing before the window closes");
+        let two_windows = op.state_bytes();
+        assert_eq!(two_windows, walked(&op));
         run(&mut op, &store, &mut view, vec![Message::Watermark(10), barrier()]);
+        assert_eq!(op.state_bytes(), walked(&op));
+        assert!(op.state_bytes() > 0 && op.state_bytes() < two_windows, "the closed window's memory is freed");
         assert_eq!(view.appended, ["a 4 1970-01-01T00:00:00 1"]);
         assert_eq!(op.windows.len(), 1, "the closed window is dropped");
         assert!(store.scan_prefix(&op.state_prefix).count() == 2, "one window and the counter remain");
@@ -875,6 +928,7 @@ mod tests {
         assert_eq!(view.appended, ["a 3 1970-01-01T00:00:00.004 1"], "the earlier row of a, out of order");
         run(&mut op, &store, &mut view, vec![batch(&[("a", 9, 7), ("b", 8, 7)]), Message::Watermark(9)]);
         assert_eq!(view.appended.len(), 2, "a is done; b's first row at 6");
+        assert_eq!(op.state_bytes(), walked(&op), "done partitions keep only their key");
         assert_eq!(view.appended[1], "b 2 1970-01-01T00:00:00.006 1");
     }
 }

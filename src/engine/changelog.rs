@@ -47,22 +47,24 @@ impl Engine {
         };
         let stats = Arc::new(ViewStats::default());
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
-        let source = self.source_task(std::slice::from_ref(&def.source), id, &stats, 0)?;
         let operators = self.table_operators(&stmt.name, &def, id, &index, &stats);
         if new {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;
         }
-        let pipeline =
-            match Pipeline::start(&stmt.name, id, source, Flow::input(0, operators), self.inner.store.clone()) {
-                Ok(p) => Arc::new(p),
-                Err(e) => {
-                    if new {
-                        catalog::forget(&self.inner.store, id)?;
-                    }
-                    return Err(e);
-                }
-            };
         let what = format!("table \"{}\"", stmt.name);
+        let started = self.source_task(std::slice::from_ref(&def.source), id, &stats, 0).and_then(|source| {
+            let (flow, store) = (Flow::input(0, operators), self.inner.store.clone());
+            Pipeline::start(&stmt.name, id, source, flow, store, &self.inner.state_budget)
+        });
+        let pipeline = match started {
+            Ok(p) => Arc::new(p),
+            // Replaying the catalog: listed as failed, so SHOW says why and DROP works.
+            Err(e) if !new => super::restore::failed_pipeline(&what, &stmt.name, id, &stats, &e),
+            Err(e) => {
+                catalog::forget(&self.inner.store, id)?;
+                return Err(e);
+            }
+        };
         let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, def.schema.clone(), stats.clone()));
         let relation = TableRelation::new(&stmt.name, index.clone(), rows);
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;

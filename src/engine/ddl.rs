@@ -109,7 +109,9 @@ impl Engine {
             true => catalog::persist(&self.inner.store, id, &stmt.to_string()),
             false => Ok(()),
         }
-        .and_then(|()| Pipeline::start(&stmt.name, id, source, flow, self.inner.store.clone()));
+        .and_then(|()| {
+            Pipeline::start(&stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
+        });
         let pipeline = match started {
             Ok(p) => Arc::new(p),
             Err(e) => {

@@ -6,10 +6,12 @@
 //! opened) is still registered, with a [`Pipeline::failed`] stand-in: `SHOW MATERIALIZED
 //! VIEWS` lists it as failed with the error, queries of it get the error (XX001 when its
 //! data is damaged; its last committed rows otherwise, if its columns are known), and
-//! `DROP` removes its catalog entry, rows and state. A catalog entry that cannot be read at
-//! all is registered the same way as a view named `damaged_object_<id>`.
+//! `DROP` removes its catalog entry, rows and state. A table or sink whose pipeline cannot
+//! be restored is registered the same way, with the same stand-in ([`failed_pipeline`]).
+//! A catalog entry that cannot be read at all is registered as a view named
+//! `damaged_object_<id>`.
 //!
-//! Called by `Engine::restore` and `ddl::create_view` only.
+//! Called by `Engine::restore` and the CREATE handlers (views, tables, sinks) only.
 
 use std::sync::Arc;
 
@@ -72,11 +74,9 @@ impl Engine {
         error: &Error,
         shape: Option<ViewShape>,
     ) -> Result<()> {
-        let renamed = corrupted_naming(error, &stmt.name);
-        let error = renamed.as_ref().unwrap_or(error);
-        error!(view = %stmt.name, id, %error, detail = error.detail().unwrap_or_default(), "view not restored; registered as failed");
         let stats = Arc::new(ViewStats::default());
-        let pipeline = Arc::new(Pipeline::failed(&stmt.name, stats.clone(), error));
+        let what = format!("materialized view \"{}\"", stmt.name);
+        let pipeline = failed_pipeline(&what, &stmt.name, id, &stats, error);
         let entry = match shape {
             Some(shape) => {
                 self.register_view_rows(&stmt.name, id, &shape, &stats)?;
@@ -112,9 +112,20 @@ impl Engine {
     }
 }
 
-/// `error` naming the view `name`, if it is about damaged data.
-fn corrupted_naming(error: &Error, name: &str) -> Option<Error> {
-    let what = format!("materialized view \"{name}\"");
+/// The stand-in pipeline of object `name` (`what`, as users call it, such as `table "t"`)
+/// whose restore failed with `error`: failed in SHOW, its queries refused if its data is
+/// damaged, removed by DROP.
+pub(super) fn failed_pipeline(what: &str, name: &str, id: u64, stats: &Arc<ViewStats>, error: &Error) -> Arc<Pipeline> {
+    let renamed = corrupted_naming(error, what);
+    let error = renamed.as_ref().unwrap_or(error);
+    let detail = error.detail().unwrap_or_default();
+    error!(object = %what, id, %error, %detail, "not restored; registered as failed");
+    Arc::new(Pipeline::failed(name, stats.clone(), error))
+}
+
+/// `error` naming `what`, if it is about damaged data.
+fn corrupted_naming(error: &Error, what: &str) -> Option<Error> {
+    let what = what.to_string();
     match error {
         Error::Corrupted { what: inner, detail } => {
             Some(Error::Corrupted { what, detail: format!("{inner}: {detail}") })
@@ -254,6 +265,41 @@ mod tests {
         let e = rows(&engine, "SELECT * FROM rich").await.unwrap_err();
         assert_eq!(e.sqlstate(), "XX001", "{e}");
         engine.execute_sql("DROP MATERIALIZED VIEW rich").await.unwrap();
+        engine.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_table_damaged_at_restore_is_listed_failed_and_can_be_dropped() {
+        let (dir, store, engine) = started().await;
+        let users = dir.path().join("users.json");
+        std::fs::write(&users, "{\"id\": 1, \"name\": \"ann\"}\n{\"id\": 2, \"name\": \"bob\"}\n").unwrap();
+        let create = format!(
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT) WITH (connector = 'file', path = '{}', format = 'json');
+             FLUSH",
+            users.display()
+        );
+        engine.execute_sql(&create).await.unwrap();
+        assert_eq!(rows(&engine, "SELECT count(*) FROM users").await.unwrap(), ["| 2        |"]);
+        let id = engine.read_catalog().unwrap().tables["users"].id;
+        engine.shutdown().await;
+        drop(engine);
+
+        store.write_unsealed(&runs_key(id), b"\0");
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
+        let shown = rows(&engine, "SHOW TABLES").await.unwrap();
+        assert!(
+            shown.iter().any(|r| r.contains("| users ") && r.contains("failed: could not read table")),
+            "{shown:?}"
+        );
+        let e = rows(&engine, "SELECT * FROM users").await.unwrap_err();
+        assert_eq!(e.sqlstate(), "XX001", "{e}");
+        assert!(rows(&engine, "SELECT * FROM rich").await.is_ok(), "the views are intact");
+        engine.execute_sql("DROP TABLE users").await.unwrap();
+        assert!(store.get(&crate::state::catalog_key(id)).unwrap().is_none(), "its catalog entry is gone");
+        engine.shutdown().await;
+        drop(engine);
+        let engine = Engine::open(store.clone(), config()).await.unwrap();
+        assert!(rows(&engine, "SHOW TABLES").await.unwrap().is_empty());
         engine.shutdown().await;
     }
 

@@ -65,12 +65,15 @@ impl Engine {
         if new {
             catalog::persist(&store, id, &stmt.to_string())?;
         }
-        let pipeline = match Pipeline::start(&stmt.name, id, source, flow, store) {
+        let pipeline = match Pipeline::start(&stmt.name, id, source, flow, store, &self.inner.state_budget) {
             Ok(p) => Arc::new(p),
+            // Replaying the catalog: listed as failed, so SHOW SINKS says why and DROP works.
+            Err(e) if !new => {
+                let what = format!("sink \"{}\"", stmt.name);
+                super::restore::failed_pipeline(&what, &stmt.name, id, &stats, &e)
+            }
             Err(e) => {
-                if new {
-                    catalog::forget(&self.inner.store, id)?;
-                }
+                catalog::forget(&self.inner.store, id)?;
                 return Err(e);
             }
         };
@@ -155,6 +158,7 @@ pub fn show_sinks(catalog: &Catalog) -> Result<Output> {
         rows.status.push(s.stats.status().to_string());
         rows.written.push(s.written.load(Ordering::Relaxed));
         rows.epochs.push(s.stats.committed_epoch.load(Ordering::Relaxed) as i64);
+        rows.state.push(s.stats.state_bytes.load(Ordering::Relaxed));
     }
     super::system::rows(super::system::batch(vec![
         ("name", Arc::new(StringArray::from(rows.names))),
@@ -165,6 +169,7 @@ pub fn show_sinks(catalog: &Catalog) -> Result<Output> {
         ("status", Arc::new(StringArray::from(rows.status))),
         ("records_written", Arc::new(UInt64Array::from(rows.written))),
         ("checkpoint", Arc::new(Int64Array::from(rows.epochs))),
+        ("state_bytes", Arc::new(UInt64Array::from(rows.state))),
     ])?)
 }
 
@@ -179,4 +184,5 @@ struct ShowSinks {
     status: Vec<String>,
     written: Vec<u64>,
     epochs: Vec<i64>,
+    state: Vec<u64>,
 }

@@ -172,8 +172,9 @@ fn streams_batch(catalog: &Catalog) -> Result<RecordBatch> {
 
 fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let (mut names, mut connectors, mut keys, mut status) = (vec![], vec![], vec![], vec![]);
-    let (mut rows, mut read, mut bad, mut epoch) = (vec![], vec![], vec![], vec![]);
+    let (mut rows, mut read, mut bad, mut epoch, mut state) = (vec![], vec![], vec![], vec![], vec![]);
     for (name, t) in &catalog.tables {
+        state.push(t.stats.state_bytes.load(Ordering::Relaxed));
         names.push(name.clone());
         connectors.push(t.def.options.get("connector").cloned());
         let key: Vec<&str> = t.primary_key.iter().map(|&i| t.schema.field(i).name().as_str()).collect();
@@ -193,6 +194,7 @@ fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
         ("changes_read", Arc::new(UInt64Array::from(read))),
         ("bad_rows", Arc::new(UInt64Array::from(bad))),
         ("checkpoint", Arc::new(Int64Array::from(epoch))),
+        ("state_bytes", Arc::new(UInt64Array::from(state))),
     ])
 }
 
@@ -200,9 +202,10 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     type Texts<'a> = (Vec<String>, Vec<String>, Vec<&'a str>, Vec<&'a str>, Vec<String>);
     let mut cols: Texts = Default::default();
     let (mut read, mut late, mut bad, mut wm, mut epoch) = (vec![], vec![], vec![], vec![], vec![]);
-    let mut subscribers = vec![];
+    let (mut subscribers, mut state) = (vec![], vec![]);
     for (name, v) in &catalog.views {
         subscribers.push(v.stats.commits.receiver_count() as u64);
+        state.push(v.stats.state_bytes.load(Ordering::Relaxed));
         cols.0.push(name.clone());
         cols.1.push(distinct(&v.streams).join(", "));
         cols.2.push(if v.keyed { "upsert" } else { "append" });
@@ -227,6 +230,7 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
         ("watermark", Arc::new(TimestampMillisecondArray::from(wm))),
         ("checkpoint", Arc::new(Int64Array::from(epoch))),
         ("subscribers", Arc::new(UInt64Array::from(subscribers))),
+        ("state_bytes", Arc::new(UInt64Array::from(state))),
     ])
 }
 

@@ -5,8 +5,8 @@
 //! [`Description`] are kept together as a [`Prepared`] in pgwire's per-connection store.
 //! Describe answers from that description; Execute ([`ExtendedQuery::do_query`]) decodes
 //! the bound parameters and runs the statement, encoding rows in the formats the client
-//! bound. pgwire keeps the portals, honours `max_rows` (PortalSuspended) and the
-//! skip-until-Sync rule after an error.
+//! bound. pgwire keeps the portals, honours `max_rows` (PortalSuspended, at most
+//! [`MAX_EXECUTE_ROWS`] per Execute) and the skip-until-Sync rule after an error.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::{NoData, ParameterDescription};
-use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_STATEMENT};
 use tracing::debug;
 
 use super::params;
@@ -31,6 +31,12 @@ use super::session::{send_reports, session_of};
 use super::types::fields;
 use crate::engine::{Description, Engine};
 use crate::sql::Statement;
+
+/// The most rows one Execute returns before PortalSuspended. pgwire reserves room for
+/// `max_rows` rows up front, so a client asking for two billion would make it allocate
+/// tens of gigabytes and abort the process (found by the `pgwire` fuzz target); a larger
+/// `max_rows` is served in pieces of this size, which clients resume with another Execute.
+pub(super) const MAX_EXECUTE_ROWS: i32 = 1 << 20;
 
 /// A statement prepared by Parse, with what the engine said about it.
 #[derive(Clone)]
@@ -149,6 +155,19 @@ impl ExtendedQueryHandler for ExtendedQuery {
             }
             _ => self._on_describe(client, message).await,
         }
+    }
+
+    /// pgwire's, with `max_rows` at most [`MAX_EXECUTE_ROWS`] and zero for no limit.
+    async fn on_execute<C>(&self, client: &mut C, mut message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // As in Postgres, zero or less is no limit (pgwire would take a negative one as huge).
+        message.max_rows = message.max_rows.clamp(0, MAX_EXECUTE_ROWS);
+        self._on_execute(client, message).await
     }
 
     async fn do_query<C>(&self, client: &mut C, portal: &Portal<Prepared>, _max_rows: usize) -> PgWireResult<Response>

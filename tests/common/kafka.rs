@@ -205,6 +205,20 @@ pub struct TestProducer {
 }
 
 impl TestProducer {
+    /// Waits until every enqueued message is acked. With one message per batch, tansu on a
+    /// loaded 2-core machine has needed more than 30 s for 4,000 messages; a flush that times
+    /// out loses nothing, so it is retried up to a generous bound.
+    fn flush(&self) {
+        let mut last = None;
+        for _ in 0..6 {
+            match self.producer.flush(Duration::from_secs(30)) {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("flush producer: {last:?} ({} messages still queued)", self.producer.in_flight_count());
+    }
+
     /// Sends `(partition, key, value)` messages to `topic` and waits until all are acked.
     pub fn send(&self, topic: &str, messages: &[(i32, Option<&str>, &str)]) {
         let messages: Vec<_> = messages.iter().map(|(p, k, v)| (*p, *k, Some(*v))).collect();
@@ -217,7 +231,7 @@ impl TestProducer {
             let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(*partition).payload(*value);
             self.producer.send(record).map_err(|(e, _)| e).expect("enqueue message");
         }
-        self.producer.flush(Duration::from_secs(30)).expect("flush producer");
+        self.flush();
     }
 
     /// Like [`TestProducer::send`]; a `None` value is a tombstone.
@@ -232,7 +246,7 @@ impl TestProducer {
             }
             self.producer.send(record).map_err(|(e, _)| e).expect("enqueue message");
         }
-        self.producer.flush(Duration::from_secs(30)).expect("flush producer");
+        self.flush();
     }
 }
 
