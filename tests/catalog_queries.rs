@@ -180,6 +180,30 @@ async fn listings_name_the_stream_and_the_view() {
             .unwrap(),
     );
     assert_eq!(tables, vec![vec!["bids", "TABLE"], vec!["bids_mv", "MATERIALIZED VIEW"]]);
+    // pg_class is kept between reads; a relation created or dropped shows at once, also
+    // one dropped and created again under its name as another kind.
+    let listed = "SELECT c.relname, c.relkind, c.relnatts FROM pg_catalog.pg_class c \
+                  JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid WHERE n.nspname = 'public' ORDER BY 1";
+    let before = rows(&client.simple_query(listed).await.unwrap());
+    assert_eq!(before, rows(&client.simple_query(listed).await.unwrap()), "the same rows twice");
+    client
+        .batch_execute(
+            "DROP MATERIALIZED VIEW bids_mv;
+             CREATE STREAM bids_mv (a BIGINT) WITH (connector = 'file', path = 'tests/data/bids_small.json', format = 'json');
+             CREATE MATERIALIZED VIEW extra AS SELECT auction FROM bids",
+        )
+        .await
+        .unwrap();
+    let after = rows(&client.simple_query(listed).await.unwrap());
+    assert_eq!(after, vec![vec!["bids", "r", "5"], vec!["bids_mv", "r", "1"], vec!["extra", "m", "1"]], "{before:?}");
+    client
+        .batch_execute(
+            "DROP MATERIALIZED VIEW extra; DROP STREAM bids_mv;
+             CREATE MATERIALIZED VIEW bids_mv AS SELECT auction, count(*) AS n, max(price) AS top FROM bids GROUP BY auction",
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(&client.simple_query(listed).await.unwrap()), before);
 
     // Grafana and Superset read information_schema.
     let columns = rows(

@@ -23,9 +23,13 @@
 //!   ([`vectors`]), so clients can `unnest` them.
 //!
 //! Object ids are the crate's: assigned when `pg_class` is first read, stable afterwards.
+//! The corrected `pg_class` is kept until a relation is created or dropped ([`ClassCache`]):
+//! the crate rebuilds it under one lock for every read, which made psql's `\d` queries
+//! from many clients wait for each other.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int32Array, RecordBatch, StringArray, new_null_array};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
@@ -72,9 +76,11 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<
     setup_pg_catalog(ctx, CATALOG_NAME, Roles).map_err(|e| Error::DataFusion(*e))?;
     let tables = Arc::new(PgCatalogStaticTables::try_new()?);
     let type_oids = type_oids(&tables)?;
-    let inner = PgCatalogSchemaProvider::try_new(ctx.state().catalog_list().clone(), tables, Roles)?;
+    let catalogs = ctx.state().catalog_list().clone();
+    let inner = PgCatalogSchemaProvider::try_new(catalogs.clone(), tables, Roles)?;
     let relations = Arc::new(RwLock::new(Relations::default()));
-    let overlay = Overlay { inner: Arc::new(inner), catalog: catalog.clone(), relations: relations.clone() };
+    let classes = Arc::new(ClassCache { catalogs, last: Mutex::new(None) });
+    let overlay = Overlay { inner: Arc::new(inner), catalog: catalog.clone(), relations: relations.clone(), classes };
     let provider = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
     provider.register_schema("pg_catalog", Arc::new(overlay))?;
     pg_functions::register(ctx, relations, catalog.clone(), type_oids);
@@ -132,8 +138,52 @@ struct Overlay {
     inner: Arc<Inner>,
     /// Sluice's catalog, for the materialized views.
     catalog: Arc<RwLock<Catalog>>,
-    /// Filled by every read of `pg_class`.
+    /// Filled by every build of `pg_class`.
     relations: Arc<RwLock<Relations>>,
+    /// The last `pg_class` built.
+    classes: Arc<ClassCache>,
+}
+
+/// The last corrected `pg_class` and what it was built from; a read of `pg_class` uses it
+/// while no relation was created or dropped since.
+struct ClassCache {
+    /// DataFusion's catalogs: the relations `pg_class` lists.
+    catalogs: Arc<dyn datafusion::catalog::CatalogProviderList>,
+    /// The key of what it was built from, and the rows.
+    last: Mutex<Option<(u64, RecordBatch)>>,
+}
+
+impl ClassCache {
+    /// What `pg_class` is built from, hashed: the name of every relation DataFusion knows,
+    /// and every stream, table and view of Sluice's catalog with its id (ids are never
+    /// reused, so a view dropped and created again under its name changes it too).
+    fn key(&self, catalog: &Catalog) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        for name in self.catalogs.catalog_names() {
+            let Some(provider) = self.catalogs.catalog(&name) else { continue };
+            for schema_name in provider.schema_names() {
+                let mut tables = provider.schema(&schema_name).map(|s| s.table_names()).unwrap_or_default();
+                tables.sort_unstable();
+                (&name, &schema_name, tables).hash(&mut hasher);
+            }
+        }
+        let mut ids = |entries: Vec<(&String, u64)>| entries.hash(&mut hasher);
+        ids(catalog.streams.iter().map(|(n, e)| (n, e.id)).collect());
+        ids(catalog.tables.iter().map(|(n, e)| (n, e.id)).collect());
+        ids(catalog.views.iter().map(|(n, e)| (n, e.id)).collect());
+        hasher.finish()
+    }
+
+    fn get(&self, key: u64) -> Option<RecordBatch> {
+        let last = self.last.lock().ok()?;
+        last.as_ref().filter(|(k, _)| *k == key).map(|(_, batch)| batch.clone())
+    }
+
+    fn put(&self, key: u64, batch: &RecordBatch) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((key, batch.clone()));
+        }
+    }
 }
 
 #[async_trait]
@@ -187,7 +237,14 @@ impl Overlay {
         base: Arc<dyn TableProvider>,
         related: Option<Arc<dyn TableProvider>>,
     ) -> OverlayTable {
-        OverlayTable { kind, base, related, catalog: self.catalog.clone(), relations: self.relations.clone() }
+        OverlayTable {
+            kind,
+            base,
+            related,
+            catalog: self.catalog.clone(),
+            relations: self.relations.clone(),
+            classes: self.classes.clone(),
+        }
     }
 
     /// The corrected `pg_class`, whose scan records the [`Relations`].
@@ -225,6 +282,7 @@ struct OverlayTable {
     related: Option<Arc<dyn TableProvider>>,
     catalog: Arc<RwLock<Catalog>>,
     relations: Arc<RwLock<Relations>>,
+    classes: Arc<ClassCache>,
 }
 
 #[async_trait]
@@ -264,9 +322,21 @@ impl TableProvider for OverlayTable {
 }
 
 impl OverlayTable {
+    /// `pg_class`: the last one built while no relation was created or dropped since, or a
+    /// new one.
+    async fn pg_class(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+        let key = self.classes.key(&*self.catalog.read().map_err(|_| poisoned())?);
+        if let Some(batch) = self.classes.get(key) {
+            return Ok(batch);
+        }
+        let batch = self.build_pg_class(state).await?;
+        self.classes.put(key, &batch);
+        Ok(batch)
+    }
+
     /// The crate's `pg_class` with relkind `m` for materialized views; records which
     /// relations are visible and which are views.
-    async fn pg_class(&self, state: &dyn Session) -> DfResult<RecordBatch> {
+    async fn build_pg_class(&self, state: &dyn Session) -> DfResult<RecordBatch> {
         let class = read_all(self.base.as_ref(), state).await?;
         let schemas = match &self.related {
             Some(n) => namespace_names(&read_all(n.as_ref(), state).await?)?,
