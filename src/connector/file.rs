@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
@@ -41,7 +41,7 @@ use tracing::{debug, trace, warn};
 
 mod rotation;
 
-use super::file_access::is_glob;
+use super::file_access::{glob_base, is_glob};
 use super::format::{Decoded, Format, LineDecoder};
 use super::{BadRecord, Poll};
 use crate::error::{Error, Result};
@@ -386,7 +386,16 @@ impl FileSource {
     /// position. Called only with an empty queue and no current file.
     fn rescan(&mut self) {
         self.last_scan = Some(Instant::now());
+        let base = listing_base(&self.path);
         for name in list_files(&self.path) {
+            // The directory or the glob's base was checked against the file roots; a file
+            // listed in it that resolves elsewhere is a symbolic link out of it.
+            if let Some(base) = &base
+                && !std::fs::canonicalize(&name).is_ok_and(|resolved| resolved.starts_with(base))
+            {
+                self.warn_once(&name, "file leads outside the stream's directory; skipping it", &"a symbolic link");
+                continue;
+            }
             let Ok(meta) = std::fs::metadata(&name) else {
                 continue; // gone since listing
             };
@@ -650,6 +659,17 @@ fn work(mut decoder: LineDecoder, jobs: Receiver<Job>, results: Sender<Result<De
             break;
         }
     }
+}
+
+/// The directory the files of a directory or glob `path` are listed in, resolved; None
+/// for a single file.
+fn listing_base(path: &str) -> Option<PathBuf> {
+    let dir = match glob_base(path) {
+        (base, Some(_)) => base,
+        (whole, None) => whole.is_dir().then_some(whole)?,
+    };
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    std::fs::canonicalize(dir).ok()
 }
 
 /// The regular, non-hidden files of `path` (a file, a directory or a glob), sorted by name.
@@ -976,6 +996,20 @@ mod tests {
         assert_eq!(ids, vec![1, 2]);
         let bad = FileSource::open("/tmp/[", Format::Json, schema(), FilePosition::default(), true);
         assert!(matches!(bad, Err(Error::InvalidParameter(_))));
+    }
+
+    #[test]
+    fn links_out_of_the_directory_or_glob_are_skipped() {
+        let (dir, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        write(&dir.path().join("a.jsonl"), &json_lines(0..2));
+        write(&outside.path().join("secret.jsonl"), &json_lines(100..101));
+        std::os::unix::fs::symlink(outside.path().join("secret.jsonl"), dir.path().join("b.jsonl")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("a.jsonl"), dir.path().join("c.jsonl")).unwrap();
+        for path in [dir.path().to_path_buf(), dir.path().join("*.jsonl")] {
+            let mut source = open(&path, FilePosition::default(), true);
+            let (ids, _, _) = drain(&mut source, 100);
+            assert_eq!(ids, vec![0, 1, 0, 1], "{}: a, and c linking to a; not b", path.display());
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, DEFAULT_NAME}
 use pgwire::messages::PgWireFrontendMessage;
 
 use super::extended::Prepared;
-use crate::engine::Engine;
+use super::simple::ParsedQuery;
 use crate::sql::Statement;
 
 /// Whether a cancel may drop `statement` midway: true for those that only read.
@@ -36,13 +36,13 @@ pub(super) struct Shield(Option<Arc<ConnectionHandle>>, bool);
 
 impl Shield {
     /// Shields the connection when `message` runs a statement that must not be
-    /// interrupted; otherwise does nothing.
-    pub(super) fn raise<S>(socket: &S, engine: &Engine, message: &PgWireFrontendMessage) -> Shield
+    /// interrupted; otherwise does nothing. A `Query`'s text comes `parsed`.
+    pub(super) fn raise<S>(socket: &S, parsed: Option<&ParsedQuery>, message: &PgWireFrontendMessage) -> Shield
     where
         S: ClientInfo + ClientPortalStore,
         S::PortalStore: PortalStore<Statement = Prepared>,
     {
-        if may_interrupt(socket, engine, message) {
+        if may_interrupt(socket, parsed, message) {
             return Shield(None, false);
         }
         // pgwire registers the statement's cancel signal with whatever handle it finds.
@@ -66,15 +66,15 @@ impl Shield {
 
 /// False when `message` runs a statement that changes things: a Query with one among its
 /// statements, or an Execute of a portal holding one.
-fn may_interrupt<S>(socket: &S, engine: &Engine, message: &PgWireFrontendMessage) -> bool
+fn may_interrupt<S>(socket: &S, parsed: Option<&ParsedQuery>, message: &PgWireFrontendMessage) -> bool
 where
     S: ClientPortalStore,
     S::PortalStore: PortalStore<Statement = Prepared>,
 {
     match message {
         // Text that does not parse fails at once: there is nothing to protect.
-        PgWireFrontendMessage::Query(query) => {
-            engine.parse(&query.query).map(|all| all.iter().all(interruptible)).unwrap_or(true)
+        PgWireFrontendMessage::Query(_) => {
+            parsed.and_then(|p| p.statements.as_ref()).is_none_or(|all| all.iter().all(interruptible))
         }
         PgWireFrontendMessage::Execute(execute) => {
             let name = execute.name.as_deref().unwrap_or(DEFAULT_NAME);

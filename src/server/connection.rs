@@ -35,7 +35,7 @@ use tracing::{debug, info, warn};
 use super::cancel::Shield;
 use super::extended::{ExtendedQuery, Prepared};
 use super::frames::Checked;
-use super::simple::SimpleQuery;
+use super::simple::{ParsedQuery, SimpleQuery};
 use super::slots::{Slot, Slots};
 use super::startup::Startup;
 use super::subscribe::ClientSocket;
@@ -89,14 +89,8 @@ impl Handlers {
     }
 
     /// The statement of a simple query that is exactly one SUBSCRIBE.
-    fn subscription(&self, message: &PgWireFrontendMessage) -> Option<Subscribe> {
-        let PgWireFrontendMessage::Query(query) = message else { return None };
-        // Cheap test first: only texts naming SUBSCRIBE or EMIT are parsed here.
-        let lowered = query.query.to_ascii_lowercase();
-        if !lowered.contains("subscribe") && !lowered.contains("emit") {
-            return None;
-        }
-        match self.engine.parse(&query.query).ok()?.as_slice() {
+    fn subscription(parsed: Option<&ParsedQuery>) -> Option<Subscribe> {
+        match parsed?.statements.as_deref()? {
             [Statement::Subscribe(s)] => Some(s.clone()),
             _ => None,
         }
@@ -161,7 +155,12 @@ impl Connection {
 
     /// Handles one message; false when the connection should end.
     async fn handle(&mut self, socket: &mut Socket, message: PgWireFrontendMessage) -> bool {
-        match self.serve_push(socket, &message).await {
+        // A Query's text is parsed on the statement threads, once, for all that follows.
+        let parsed = match &message {
+            PgWireFrontendMessage::Query(query) => Some(ParsedQuery::parse(&self.handlers.engine, &query.query).await),
+            _ => None,
+        };
+        match self.serve_push(socket, &message, parsed.as_deref()).await {
             None => {}
             Some(Ok(open)) => return open,
             // The statement failed (a cancel, for one): report it and wait for Sync.
@@ -177,7 +176,10 @@ impl Connection {
             _ => message.is_extended_query(),
         };
         let h = self.handlers.clone();
-        let shield = Shield::raise(socket, &h.engine, &message);
+        let shield = Shield::raise(socket, parsed.as_deref(), &message);
+        if let Some(parsed) = parsed {
+            socket.session_extensions().insert(parsed);
+        }
         let interruptible = !shield.is_raised();
         let work = process_message(
             message,
@@ -211,7 +213,12 @@ impl Connection {
 
     /// Serves `message` if it runs a push query (None if not): Ok(false) when the client
     /// left, an error when the statement failed.
-    async fn serve_push<S>(&mut self, socket: &mut S, message: &PgWireFrontendMessage) -> Option<PgWireResult<bool>>
+    async fn serve_push<S>(
+        &mut self,
+        socket: &mut S,
+        message: &PgWireFrontendMessage,
+        parsed: Option<&ParsedQuery>,
+    ) -> Option<PgWireResult<bool>>
     where
         S: ClientSocket + ClientPortalStore,
         S::PortalStore: PortalStore<Statement = Prepared>,
@@ -220,7 +227,7 @@ impl Connection {
             return None;
         }
         let engine = &self.handlers.engine;
-        if let Some(stmt) = self.handlers.subscription(message) {
+        if let Some(stmt) = Handlers::subscription(parsed) {
             return Some(subscribe::serve(socket, engine, &stmt, &mut self.backlog).await);
         }
         let PgWireFrontendMessage::Execute(execute) = message else { return None };

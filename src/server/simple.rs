@@ -4,7 +4,10 @@
 //!
 //! pgwire calls [`SimpleQuery`] for every `Query` message; pgwire itself handles the empty
 //! query string and sends ReadyForQuery. Results are always in text format here. Statements
-//! run in the connection's session (`super::session`).
+//! run in the connection's session (`super::session`). The text is parsed once, on the
+//! engine's statement threads, before the connection dispatches it ([`ParsedQuery`]): the
+//! connection needs the statements to tell a push query or a statement that must not be
+//! cancelled, and the execution here takes them from the session's extensions.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -24,6 +27,24 @@ use super::response::{error_info, into_response, pg_error};
 use super::session::{send_reports, session_of};
 use crate::engine::{Engine, Output, Session};
 use crate::error::Result;
+use crate::sql::Statement;
+
+/// A `Query` message's text parsed on the statement threads, never on the threads that
+/// move protocol messages.
+pub(super) struct ParsedQuery {
+    sql: String,
+    /// None when the text does not parse (the execution parses it again for the error).
+    pub(super) statements: Option<Vec<Statement>>,
+}
+
+impl ParsedQuery {
+    /// Parses `sql` on `engine`'s statement threads.
+    pub(super) async fn parse(engine: &Engine, sql: &str) -> Arc<ParsedQuery> {
+        let (parser, text) = (engine.clone(), sql.to_string());
+        let statements = engine.offload(async move { parser.parse(&text) }).await.ok();
+        Arc::new(ParsedQuery { sql: sql.to_string(), statements })
+    }
+}
 
 /// Answers `Query` messages by running each statement through the engine.
 pub(super) struct SimpleQuery {
@@ -39,9 +60,16 @@ impl SimpleQuery {
 
     /// Executes the statements of `sql` in order in `session` on the engine's statement
     /// threads, stopping after the first failure, whose error becomes the last response.
-    async fn execute_all(&self, session: &Arc<Session>, sql: &str) -> PgWireResult<Vec<Response>> {
+    /// `parsed` is the text parsed before, if it is this text.
+    async fn execute_all(
+        &self,
+        session: &Arc<Session>,
+        sql: &str,
+        parsed: Option<Arc<ParsedQuery>>,
+    ) -> PgWireResult<Vec<Response>> {
         let (engine, session, sql) = (self.engine.clone(), session.clone(), sql.to_string());
-        let outcomes = self.engine.offload(async move { run_all(&engine, &session, &sql).await }).await;
+        let parsed = parsed.filter(|p| p.sql == sql);
+        let outcomes = self.engine.offload(async move { run_all(&engine, &session, &sql, parsed).await }).await;
         let outcomes = outcomes.map_err(pg_error)?;
         if outcomes.is_empty() {
             // Only comments: Postgres answers EmptyQueryResponse.
@@ -58,11 +86,20 @@ impl SimpleQuery {
     }
 }
 
-/// Parses `sql` and executes its statements in order in `session`, up to and including the
-/// first that fails.
-async fn run_all(engine: &Engine, session: &Session, sql: &str) -> Result<Vec<Result<Output>>> {
+/// Executes the statements of `sql` (`parsed`, or parsed now) in order in `session`, up to
+/// and including the first that fails.
+async fn run_all(
+    engine: &Engine,
+    session: &Session,
+    sql: &str,
+    parsed: Option<Arc<ParsedQuery>>,
+) -> Result<Vec<Result<Output>>> {
+    let statements = match parsed.as_ref().and_then(|p| p.statements.as_ref()) {
+        Some(statements) => statements.clone(),
+        None => engine.parse(sql)?,
+    };
     let mut outcomes = Vec::new();
-    for statement in &engine.parse(sql)? {
+    for statement in &statements {
         let outcome = session.execute(statement, Vec::new()).await;
         let failed = outcome.is_err();
         outcomes.push(outcome);
@@ -84,7 +121,8 @@ impl SimpleQueryHandler for SimpleQuery {
     {
         debug!(sql = query, "simple query");
         let session = session_of(client, &self.engine);
-        let responses = self.execute_all(&session, query).await;
+        let parsed = client.session_extensions().get::<Arc<ParsedQuery>>().map(|p| (*p).clone());
+        let responses = self.execute_all(&session, query, parsed).await;
         send_reports(client, &session).await?;
         responses
     }
