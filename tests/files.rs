@@ -61,6 +61,44 @@ async fn paths_outside_the_file_roots_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_removed_at_restart_stops_every_read_of_its_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, files) = (dir.path().join("db"), dir.path().join("files"));
+    std::fs::create_dir(&files).unwrap();
+    append(&files.join("a.json"), "{\"id\": 1, \"ts\": \"2026-01-01 10:00:00\"}\n");
+    let repo = common::repo_root().display().to_string();
+    let server = Server::start_with(&data, &["--file-root", &repo, "--file-root", &files.display().to_string()]);
+    let client = server.client().await;
+    let create = format!(
+        "CREATE STREAM s (id BIGINT, ts TIMESTAMP) WITH (connector = 'file', path = '{}', format = 'json')",
+        files.join("a.json").display()
+    );
+    client.batch_execute(&create).await.unwrap();
+    let reads = [
+        "SELECT count(*) FROM s",
+        "SELECT window_start, count(*) FROM TUMBLE(s, ts, INTERVAL '1' SECOND) GROUP BY 1",
+        "SELECT count(*) FROM HOP(s, ts, INTERVAL '1' SECOND, INTERVAL '2' SECOND)",
+    ];
+    for sql in reads {
+        client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    drop(client);
+    drop(server);
+
+    // The operator takes the directory out of the roots: the stream is still listed, but
+    // nothing reads its file any more, neither ad-hoc queries nor push queries.
+    let server = Server::start_with(&data, &["--file-root", &repo]);
+    let client = server.client().await;
+    let subscribe = "SUBSCRIBE TO s";
+    for sql in reads.iter().chain([&subscribe]) {
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(30), error_of(&client, sql)).await;
+        let (code, message, _) = refused.unwrap_or_else(|_| panic!("{sql}: not refused"));
+        assert_eq!(code, "42501", "{sql}: {message}");
+        assert!(message.ends_with("for reading: outside the allowed file roots"), "{sql}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_checks_directories_options_and_sink_files() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("db"));

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
 
 use super::Engine;
@@ -20,6 +21,7 @@ use crate::connector::file_access::{Access, glob_base, resolve};
 use crate::connector::{self, Options};
 use crate::error::{Error, Result};
 use crate::sql::Statement;
+use crate::sql::relations::WindowedStream;
 
 impl Engine {
     /// A new file stream or table: its path is allowed and its directory exists.
@@ -49,13 +51,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Before an ad-hoc query reads streams: their files are still allowed (a root may have
-    /// been removed since a stream was created).
+    /// Before an ad-hoc query reads streams, directly or through a window function: their
+    /// files are still allowed (a root may have been removed since a stream was created).
     pub(super) fn check_scanned_files(&self, plan: &LogicalPlan) -> Result<()> {
         let mut scanned = Vec::new();
         plan.apply_with_subqueries(|node| {
             if let LogicalPlan::TableScan(scan) = node {
-                scanned.push(scan.table_name.table().to_string());
+                let windowed = source_as_provider(&scan.source).ok();
+                match windowed.as_ref().and_then(|p| p.downcast_ref::<WindowedStream>()) {
+                    Some(windowed) => scanned.push(windowed.stream.clone()),
+                    None => scanned.push(scan.table_name.table().to_string()),
+                }
             }
             Ok(TreeNodeRecursion::Continue)
         })?;

@@ -77,6 +77,7 @@ impl Engine {
                 Feed::View(Box::new(self.subscribe(&view)?))
             }
             Target::Stream(options, columns) => {
+                self.check_file_sources(std::iter::once(&options))?;
                 Feed::Stream(StreamTail::start(options, columns, stmt.snapshot.unwrap_or(false)).await?)
             }
         };
