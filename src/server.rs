@@ -47,6 +47,7 @@ mod simple;
 mod slots;
 mod startup;
 mod subscribe;
+mod text;
 mod tls;
 mod types;
 

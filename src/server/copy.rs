@@ -6,11 +6,12 @@
 //! return escaped. CSV: fields quoted when they hold the delimiter, a quote or a line
 //! break, NULL as nothing, an optional header line.
 
-use arrow::array::Array;
+use arrow::array::{Array, StringArray};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use super::text::pg_text;
 use crate::engine::CopyFormat;
 
 impl CopyFormat {
@@ -20,33 +21,49 @@ impl CopyFormat {
     }
 }
 
-/// Each row of `batch` as one line in `format`.
+/// Each row of `batch` as one line in `format`, every value in Postgres's text.
 pub(super) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<String>, ArrowError> {
-    let options = FormatOptions::new()
-        .with_null("")
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
-    let formatters =
-        batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options)).collect::<Result<Vec<_>, _>>()?;
+    let options = FormatOptions::new().with_null("");
+    let columns: Vec<Column> = batch
+        .columns()
+        .iter()
+        .map(|c| match pg_text(c) {
+            Some(text) => Ok(Column::Text(text)),
+            None => ArrayFormatter::try_new(c.as_ref(), &options).map(Column::Arrow),
+        })
+        .collect::<Result<_, _>>()?;
     let mut lines = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let mut line = String::new();
-        for (i, f) in formatters.iter().enumerate() {
+        for (i, column) in columns.iter().enumerate() {
             if i > 0 {
                 line.push(format.delimiter);
             }
             if batch.column(i).is_null(row) {
                 line.push_str(&format.null);
-            } else if format.csv {
-                quote_into(&f.value(row).to_string(), format.delimiter, &mut line);
+                continue;
+            }
+            let value = match column {
+                Column::Text(text) => text.value(row).to_string(),
+                Column::Arrow(formatter) => formatter.value(row).to_string(),
+            };
+            if format.csv {
+                quote_into(&value, format.delimiter, &mut line);
             } else {
-                escape_into(&f.value(row).to_string(), &mut line);
+                escape_into(&value, &mut line);
             }
         }
         line.push('\n');
         lines.push(line);
     }
     Ok(lines)
+}
+
+/// How one column's values become text.
+enum Column<'a> {
+    /// Postgres's text, where it differs from Arrow's (`server::text`).
+    Text(StringArray),
+    Arrow(ArrayFormatter<'a>),
 }
 
 /// The CSV header line of `batch`'s columns.

@@ -8,7 +8,8 @@
 //! the text behind a version byte (1), and a bare `numeric` (no precision: Arrow gives it
 //! scale 10) is shown in text without trailing zeros, as Postgres shows `12.34::numeric`.
 //! Interval columns with NULLs are encoded here too: arrow-pg 0.16 sends a NULL interval as
-//! `00:00:00`.
+//! `00:00:00`. In text format, timestamps, times, floats and durations are sent in
+//! Postgres's text (`server::text`), which differs from arrow-pg's.
 //! Columns also get Postgres's type size and modifier (`numeric(p, s)`). It describes and
 //! encodes only: the values come from the engine.
 
@@ -25,6 +26,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
 use super::response::internal;
+use super::text::{has_own_text, pg_text};
 use crate::sql::types::marked_type;
 
 /// The version byte that starts a binary `jsonb` value.
@@ -85,8 +87,10 @@ enum Rewrite {
     JsonbBytes,
     /// Bare `numeric` in text: the number without trailing zeros.
     TrimmedNumeric,
-    /// An interval column with NULLs, in the given format.
-    Intervals(FieldFormat),
+    /// A binary interval column with NULLs.
+    BinaryIntervals,
+    /// A column whose Postgres text differs from arrow-pg's (`server::text`).
+    PgText,
 }
 
 /// The rewrite that `column`, described by `info`, needs, if any.
@@ -98,8 +102,9 @@ fn rewrite(info: &FieldInfo, column: &ArrayRef) -> Option<Rewrite> {
         {
             Some(Rewrite::TrimmedNumeric)
         }
-        (_, format) if matches!(column.data_type(), DataType::Interval(_)) && column.null_count() > 0 => {
-            Some(Rewrite::Intervals(format))
+        (_, FieldFormat::Text) if has_own_text(column.data_type()) => Some(Rewrite::PgText),
+        (_, FieldFormat::Binary) if matches!(column.data_type(), DataType::Interval(_)) && column.null_count() > 0 => {
+            Some(Rewrite::BinaryIntervals)
         }
         _ => None,
     }
@@ -119,14 +124,22 @@ fn wire_batch(fields: &[FieldInfo], batch: RecordBatch) -> PgWireResult<RecordBa
             None => continue,
             Some(Rewrite::JsonbBytes) => (jsonb_bytes(&columns[i])?, DataType::Binary),
             Some(Rewrite::TrimmedNumeric) => (trimmed_numeric(&columns[i])?, DataType::Utf8),
-            Some(Rewrite::Intervals(FieldFormat::Text)) => (interval_text(&columns[i])?, DataType::Utf8),
-            Some(Rewrite::Intervals(FieldFormat::Binary)) => (interval_bytes(&columns[i])?, DataType::Binary),
+            Some(Rewrite::BinaryIntervals) => (interval_bytes(&columns[i])?, DataType::Binary),
+            Some(Rewrite::PgText) => (pg_text_column(&columns[i])?, DataType::Utf8),
         };
         columns[i] = column;
         schema_fields[i] = Field::new(schema_fields[i].name(), data_type, true);
     }
     let schema = Arc::new(Schema::new(schema_fields));
     RecordBatch::try_new(schema, columns).map_err(|e| internal(format!("rewritten column: {e}")))
+}
+
+/// A column in Postgres's text (see `server::text`).
+fn pg_text_column(column: &ArrayRef) -> PgWireResult<ArrayRef> {
+    match pg_text(column) {
+        Some(text) => Ok(Arc::new(text)),
+        None => Err(internal(format!("no Postgres text for a column of type {}", column.data_type()))),
+    }
 }
 
 /// A text column as binary `jsonb` values: version byte, then the text.
@@ -170,12 +183,6 @@ fn intervals(column: &ArrayRef) -> PgWireResult<Vec<Option<pg_interval::Interval
     let interval =
         |v: arrow::datatypes::IntervalMonthDayNano| pg_interval::Interval::new(v.months, v.days, v.nanoseconds / 1000);
     Ok(values.iter().map(|v| v.map(interval)).collect())
-}
-
-/// An interval column as Postgres's text (`3 days 04:00:00`), keeping its NULLs.
-fn interval_text(column: &ArrayRef) -> PgWireResult<ArrayRef> {
-    let texts = intervals(column)?.into_iter().map(|v| v.map(|i| i.to_postgres()));
-    Ok(Arc::new(texts.collect::<arrow::array::StringArray>()))
 }
 
 /// An interval column as Postgres's binary (microseconds, days, months), keeping its NULLs.
