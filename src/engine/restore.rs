@@ -279,7 +279,7 @@ mod tests {
             users.display()
         );
         engine.execute_sql(&create).await.unwrap();
-        assert_eq!(rows(&engine, "SELECT count(*) FROM users").await.unwrap(), ["| 2        |"]);
+        assert_eq!(rows(&engine, "SELECT count(*) FROM users").await.unwrap(), ["| 2     |"]);
         let id = engine.read_catalog().unwrap().tables["users"].id;
         engine.shutdown().await;
         drop(engine);

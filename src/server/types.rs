@@ -27,6 +27,7 @@ use pgwire::messages::data::DataRow;
 
 use super::response::internal;
 use super::text::{has_own_text, pg_text};
+use crate::sql::compat::names::DUPLICATE_MARK;
 use crate::sql::types::marked_type;
 
 /// The version byte that starts a binary `jsonb` value.
@@ -43,8 +44,15 @@ pub(super) fn fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<Fi
 }
 
 /// `info` with the Postgres type `field` is marked with, if any, and that type's size and
-/// modifier.
+/// modifier; a repeated column name loses the mark that made it unique for DataFusion.
 fn describe(info: FieldInfo, field: &Field) -> FieldInfo {
+    let info = match info.name().split_once(DUPLICATE_MARK) {
+        Some((name, _)) => {
+            let name = name.to_string();
+            FieldInfo::new(name, None, None, info.datatype().clone(), info.format())
+        }
+        None => info,
+    };
     let marked = marked_type(field);
     let modifier = match (field.data_type(), &marked) {
         (DataType::Decimal128(p, s), None) => ((i32::from(*p) << 16) | i32::from(*s)) + 4,

@@ -18,6 +18,7 @@
 //! `parser::parse` calls [`rewrite`] on every statement that goes to DataFusion as is
 //! (never on Sluice's own DDL), after [`known_client_queries`] for catalog texts.
 
+pub mod names;
 mod subqueries;
 
 use std::ops::ControlFlow;
@@ -75,23 +76,6 @@ const PSQL_FRAGMENTS: [(&str, &str); 1] = [(
     "c.reloptions",
 )];
 
-/// Functions whose result column Postgres names after the function, as clients expect
-/// (DataFusion would call it `current_schema()`).
-const NAMED_AFTER_FUNCTION: [&str; 12] = [
-    "current_schema",
-    "current_database",
-    "current_catalog",
-    "current_user",
-    "session_user",
-    "current_role",
-    "user",
-    "current_setting",
-    "set_config",
-    "pg_backend_pid",
-    "version",
-    "to_regclass",
-];
-
 /// `sql` with the known psql fragments replaced.
 pub fn replace_fragments(sql: &str) -> std::borrow::Cow<'_, str> {
     let mut text = std::borrow::Cow::Borrowed(sql);
@@ -105,7 +89,7 @@ pub fn replace_fragments(sql: &str) -> std::borrow::Cow<'_, str> {
 
 /// `statement` rewritten for DataFusion.
 pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
-    name_function_columns(&mut statement);
+    names::name_columns(&mut statement);
     regproc_names(&mut statement);
     record_expansions(&mut statement);
     if lists_view_columns(&statement) {
@@ -330,20 +314,6 @@ fn postgres_columns(statement: &mut ast::Statement) {
     });
 }
 
-/// Names the result columns that are calls of [`NAMED_AFTER_FUNCTION`] functions after
-/// the function, as Postgres does.
-fn name_function_columns(statement: &mut ast::Statement) {
-    let ast::Statement::Query(query) = statement else { return };
-    let ast::SetExpr::Select(select) = query.body.as_mut() else { return };
-    for item in &mut select.projection {
-        let SelectItem::UnnamedExpr(Expr::Function(f)) = item else { continue };
-        let Some(name) = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_lowercase()) else { continue };
-        if NAMED_AFTER_FUNCTION.contains(&name.as_str()) {
-            *item = SelectItem::ExprWithAlias { expr: Expr::Function(f.clone()), alias: ast::Ident::new(name) };
-        }
-    }
-}
-
 /// `generate_subscripts(a, d)` as `unnest(range(1, array_length(a, d) + 1))` (a bigint), which
 /// DataFusion zips with an `unnest(a)` beside it as Postgres does (SQLAlchemy's key and
 /// index queries number a key's columns so).
@@ -428,7 +398,10 @@ mod tests {
 
     #[test]
     fn plain_queries_keep_their_meaning() {
-        assert_eq!(rewritten("SELECT a, count(*) FROM v GROUP BY a"), "SELECT a, count(*) FROM v GROUP BY a");
+        assert_eq!(
+            rewritten("SELECT a, count(*) FROM v GROUP BY a"),
+            "SELECT a, count(*) AS \"count\" FROM v GROUP BY a"
+        );
     }
 
     #[test]
@@ -449,7 +422,7 @@ mod tests {
     #[test]
     fn session_functions_name_their_columns() {
         let out = rewritten("SELECT current_schema(), current_user");
-        assert!(out.contains("AS current_schema") && out.contains("AS current_user"), "{out}");
+        assert!(out.contains("AS \"current_schema\"") && out.contains("AS \"current_user\""), "{out}");
     }
 
     #[test]
@@ -465,7 +438,7 @@ mod tests {
         );
         assert!(out.contains("first_value(t.typname)"), "{out}");
         let out = rewritten("SELECT s.k, (SELECT max(t.x) FROM t WHERE t.k = s.k) FROM s");
-        assert!(out.contains("(SELECT max(t.x) FROM t WHERE t.k = s.k)"), "{out}");
+        assert!(out.contains("(SELECT max(t.x) AS \"max\" FROM t WHERE t.k = s.k)"), "{out}");
     }
 
     #[test]

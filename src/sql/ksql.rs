@@ -228,7 +228,7 @@ mod tests {
         let session = query_text("SELECT k, count(*) FROM s WINDOW SESSION (60 SECONDS) GROUP BY k");
         assert_eq!(
             session,
-            "SELECT k, count(*) FROM session(s, INTERVAL '60' SECOND) GROUP BY window_start, window_end, k"
+            "SELECT k, count(*) AS \"count\" FROM session(s, INTERVAL '60' SECOND) GROUP BY window_start, window_end, k"
         );
     }
 
