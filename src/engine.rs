@@ -10,6 +10,7 @@ mod array_functions;
 mod changelog;
 mod constraint_tables;
 mod ddl;
+mod function_aliases;
 mod information_schema;
 mod json_functions;
 mod memory;
@@ -221,6 +222,7 @@ impl Engine {
         information_schema::register(&ctx, &catalog)?;
         json_functions::register(&ctx);
         string_functions::register(&ctx);
+        function_aliases::register(&ctx);
         array_functions::register(&ctx);
         value_limits::register(&ctx);
         // After pg_catalog: its type planner is wrapped.
