@@ -5,6 +5,7 @@
 //! place where errors are mapped to SQLSTATE codes; the server calls it for every error it
 //! sends to a client.
 
+use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 
 /// Result alias used across the crate.
@@ -309,12 +310,34 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
             None => "XX000",
         },
         DataFusionError::Plan(m) if is_missing_table(m) => "42P01",
+        DataFusionError::SchemaError(e, _) if matches!(**e, SchemaError::AmbiguousReference { .. }) => "42702",
         DataFusionError::SchemaError(..) => "42703",
         DataFusionError::Plan(m) if m.contains("No function matches") || m.contains("Invalid function") => "42883",
-        DataFusionError::Plan(_) => "42000",
+        DataFusionError::Plan(m) => plan_sqlstate(m),
+        DataFusionError::Execution(m) if m.contains("scalar subquery returned more than one row") => "21000",
         DataFusionError::Execution(_) => "22000",
         DataFusionError::ResourcesExhausted(_) => "53200",
         _ => "XX000",
+    }
+}
+
+/// Postgres's SQLSTATE for a planning error DataFusion reports only as text.
+fn plan_sqlstate(message: &str) -> &'static str {
+    const GROUPING: [&str; 3] = [
+        "must be in GROUP BY or an aggregate function",
+        "aggregate functions are not allowed in the WHERE clause",
+        "aggregate function calls cannot be nested",
+    ];
+    if GROUPING.iter().any(|g| message.contains(g)) {
+        "42803"
+    } else if message.contains("order by column out of bounds") {
+        "42P10"
+    } else if message.contains("queries have different number of columns")
+        || message.contains("The subquery should only return one column")
+    {
+        "42601"
+    } else {
+        "42000"
     }
 }
 
@@ -322,10 +345,22 @@ fn is_missing_table(m: &str) -> bool {
     m.contains("table '") && m.contains("not found")
 }
 
+/// A cast of text to a number or a boolean that could not read it: Postgres's
+/// `invalid input syntax for type integer` (22P02).
+fn is_bad_number_text(message: &str) -> bool {
+    const TYPES: [&str; 9] =
+        ["Int8 ", "Int16 ", "Int32 ", "Int64 ", "Float32 ", "Float64 ", "Boolean ", "Decimal128(", "Decimal256("];
+    (message.starts_with("Cannot cast string") || message.starts_with("Cannot cast value '"))
+        && TYPES.iter().any(|t| message.contains(&format!("value of {t}")))
+}
+
 fn arrow_sqlstate(e: &arrow::error::ArrowError) -> &'static str {
     use arrow::error::ArrowError as A;
     match e {
         A::DivideByZero => "22012",
+        A::CastError(m) if m.starts_with("Can't cast value") => "22003",
+        A::CastError(m) if is_bad_number_text(m) => "22P02",
+        A::InvalidArgumentError(m) if m.contains("is too large to store in a Decimal") => "22003",
         A::CastError(_) | A::ParseError(_) | A::ComputeError(_) => "22000",
         A::ArithmeticOverflow(_) => "22003",
         _ => "XX000",
