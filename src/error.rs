@@ -323,9 +323,10 @@ fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
 
 /// Postgres's SQLSTATE for a planning error DataFusion reports only as text.
 fn plan_sqlstate(message: &str) -> &'static str {
+    let message = message.to_lowercase();
     const GROUPING: [&str; 3] = [
-        "must be in GROUP BY or an aggregate function",
-        "aggregate functions are not allowed in the WHERE clause",
+        "must be in group by or an aggregate function",
+        "aggregate functions are not allowed in the where clause",
         "aggregate function calls cannot be nested",
     ];
     if GROUPING.iter().any(|g| message.contains(g)) {
@@ -333,7 +334,7 @@ fn plan_sqlstate(message: &str) -> &'static str {
     } else if message.contains("order by column out of bounds") {
         "42P10"
     } else if message.contains("queries have different number of columns")
-        || message.contains("The subquery should only return one column")
+        || message.contains("the subquery should only return one column")
     {
         "42601"
     } else {
