@@ -349,10 +349,19 @@ fn is_missing_table(m: &str) -> bool {
 /// A cast of text to a number or a boolean that could not read it: Postgres's
 /// `invalid input syntax for type integer` (22P02).
 fn is_bad_number_text(message: &str) -> bool {
-    const TYPES: [&str; 9] =
-        ["Int8 ", "Int16 ", "Int32 ", "Int64 ", "Float32 ", "Float64 ", "Boolean ", "Decimal128(", "Decimal256("];
+    const TYPES: [&str; 9] = [
+        "value of Int8 ",
+        "value of Int16 ",
+        "value of Int32 ",
+        "value of Int64 ",
+        "value of Float32 ",
+        "value of Float64 ",
+        "value of Boolean ",
+        "value of Decimal128(",
+        "value of Decimal256(",
+    ];
     (message.starts_with("Cannot cast string") || message.starts_with("Cannot cast value '"))
-        && TYPES.iter().any(|t| message.contains(&format!("value of {t}")))
+        && TYPES.iter().any(|t| message.contains(t))
 }
 
 fn arrow_sqlstate(e: &arrow::error::ArrowError) -> &'static str {

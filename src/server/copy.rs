@@ -43,14 +43,18 @@ pub(super) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<Strin
                 line.push_str(&format.null);
                 continue;
             }
+            let formatted;
             let value = match column {
-                Column::Text(text) => text.value(row).to_string(),
-                Column::Arrow(formatter) => formatter.value(row).to_string(),
+                Column::Text(text) => text.value(row),
+                Column::Arrow(formatter) => {
+                    formatted = formatter.value(row).to_string();
+                    &formatted
+                }
             };
             if format.csv {
-                quote_into(&value, format.delimiter, &mut line);
+                quote_into(value, format.delimiter, &mut line);
             } else {
-                escape_into(&value, &mut line);
+                escape_into(value, &mut line);
             }
         }
         line.push('\n');

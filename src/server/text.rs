@@ -41,9 +41,9 @@ pub(super) fn pg_text(column: &ArrayRef) -> Option<StringArray> {
             column.as_primitive::<arrow::datatypes::Float32Type>().iter().map(|v| v.map(float4)).collect()
         }
         DataType::Timestamp(unit, zone) => {
-            let micros = arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None)).ok()?;
-            let micros = micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-            let micros = rounded(micros.iter(), column, *unit);
+            let raw = arrow::compute::cast(column, &DataType::Int64).ok()?;
+            let micros =
+                raw.as_primitive::<arrow::datatypes::Int64Type>().iter().map(|v| v.map(|v| to_micros(v, *unit)));
             micros.map(|v| v.map(|m| timestamp(m, zone.is_some()))).collect()
         }
         DataType::Time32(_) | DataType::Time64(_) => {
@@ -65,18 +65,15 @@ pub(super) fn pg_text(column: &ArrayRef) -> Option<StringArray> {
     Some(text)
 }
 
-/// Microseconds of a timestamp column, rounded half up from nanoseconds as Postgres rounds
-/// input with more digits than it keeps (the cast to microseconds truncates).
-fn rounded<'a>(
-    micros: impl Iterator<Item = Option<i64>> + 'a,
-    column: &'a ArrayRef,
-    unit: TimeUnit,
-) -> Box<dyn Iterator<Item = Option<i64>> + 'a> {
-    if unit != TimeUnit::Nanosecond {
-        return Box::new(micros);
+/// A timestamp's microseconds; nanoseconds rounded half up, as Postgres rounds input with
+/// more digits than it keeps.
+fn to_micros(value: i64, unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => value.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => value.saturating_mul(1_000),
+        TimeUnit::Microsecond => value,
+        TimeUnit::Nanosecond => value.saturating_add(500).div_euclid(1_000),
     }
-    let nanos = column.as_primitive::<arrow::datatypes::TimestampNanosecondType>();
-    Box::new(micros.zip(nanos.iter()).map(|(m, n)| Some(m? + i64::from(n?.rem_euclid(1000) >= 500))))
 }
 
 /// `float8out`: the shortest text that reads back to the same value.
