@@ -26,6 +26,7 @@ mod string_functions;
 mod subscribe;
 mod system;
 mod tables;
+mod to_char;
 mod value_limits;
 
 pub use push::PushQuery;
@@ -44,6 +45,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::scalar::ScalarValue;
 use futures::FutureExt;
 use tracing::{error, info};
@@ -195,6 +197,18 @@ pub const SERVER_VERSION_NUM: &str = "160006";
 /// The user of sessions nobody logged into (`sluice run`, [`Engine::execute`]).
 pub const DEFAULT_USER: &str = "sluice";
 
+/// Postgres evaluates WHERE before the select list, so `SELECT 1 / x FROM t WHERE x <> 0`
+/// never divides by zero. DataFusion's `ProjectionPushdown` moves a projection below a
+/// filter that does not need its results, which evaluates the select list on rows the
+/// filter drops (and fails on them): the session runs without that rule. Columns are still
+/// pruned by the logical optimizer.
+fn filters_before_select_lists(ctx: &SessionContext) {
+    let state = ctx.state_ref();
+    let existing = state.read().clone();
+    let rules = existing.physical_optimizers().iter().filter(|r| r.name() != "ProjectionPushdown").cloned().collect();
+    *state.write() = SessionStateBuilder::new_from_existing(existing).with_physical_optimizer_rules(rules).build();
+}
+
 impl Engine {
     /// Opens the engine over `store`, restoring every stream and view found there.
     pub async fn open(store: Store, config: EngineConfig) -> Result<Engine> {
@@ -202,6 +216,8 @@ impl Engine {
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_information_schema(false)
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+            // A literal with a fraction is a numeric, as in Postgres (see `sql::numbers`).
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             // TIMESTAMPTZ is a timestamp in UTC, the TimeZone the server reports to clients.
             .set_str("datafusion.execution.time_zone", "UTC");
         let memory = RuntimeEnvBuilder::new().with_memory_limit(config.query_memory, 1.0).build_arc()?;
@@ -222,11 +238,13 @@ impl Engine {
         information_schema::register(&ctx, &catalog)?;
         json_functions::register(&ctx);
         string_functions::register(&ctx);
+        to_char::register(&ctx);
         function_aliases::register(&ctx);
         array_functions::register(&ctx);
         value_limits::register(&ctx);
         // After pg_catalog: its type planner is wrapped.
-        sql::types::register(&ctx);
+        sql::types::register(&ctx)?;
+        filters_before_select_lists(&ctx);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,

@@ -163,7 +163,24 @@ pub enum Error {
         /// Where the damage is: key space, object, key.
         detail: String,
     },
+    /// Text that is not valid in the encoding (22021).
+    #[error("{0}")]
+    CharacterNotInRepertoire(String),
+
+    /// A column that does not exist (42703).
+    #[error("{0}")]
+    UndefinedColumn(String),
+
+    /// A value out of its type's range (`bigint out of range`, 22003).
+    #[error("{0}")]
+    OutOfRange(String),
+
+    /// A division by zero (22012).
+    #[error("division by zero")]
+    DivisionByZero,
+
     /// A bug: an invariant of Sluice itself was broken (XX000).
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -211,6 +228,10 @@ impl Error {
             Error::DuplicateFile { .. } => "58P02",
             Error::ObjectInUse(_) => "55006",
             Error::Corrupted { .. } => "XX001",
+            Error::UndefinedColumn(_) => "42703",
+            Error::CharacterNotInRepertoire(_) => "22021",
+            Error::OutOfRange(_) => "22003",
+            Error::DivisionByZero => "22012",
             Error::Internal(_) => "XX000",
         }
     }
@@ -343,7 +364,14 @@ fn plan_sqlstate(message: &str) -> &'static str {
 }
 
 fn is_missing_table(m: &str) -> bool {
-    m.contains("table '") && m.contains("not found")
+    missing_table(m).is_some()
+}
+
+/// The relation's name in DataFusion's `table 'sluice.public.x' not found`, without the
+/// catalog and schema DataFusion adds.
+fn missing_table(m: &str) -> Option<&str> {
+    let name = m.split_once("table '")?.1.split_once("' not found")?.0;
+    name.rsplit('.').next()
 }
 
 /// A cast of text to a number or a boolean that could not read it: Postgres's
@@ -382,9 +410,13 @@ fn arrow_sqlstate(e: &arrow::error::ArrowError) -> &'static str {
 fn datafusion_message(e: &DataFusionError) -> String {
     let root = e.find_root();
     let text = match root {
+        DataFusionError::Plan(m) if let Some(name) = missing_table(m) => format!("relation \"{name}\" does not exist"),
         DataFusionError::Plan(m) | DataFusionError::Execution(m) | DataFusionError::NotImplemented(m) => m.clone(),
         DataFusionError::SQL(p, _) => p.to_string().trim_start_matches("sql parser error: ").to_string(),
         DataFusionError::SchemaError(s, _) => s.to_string(),
+        DataFusionError::ArrowError(a, _) if matches!(**a, arrow::error::ArrowError::DivideByZero) => {
+            Error::DivisionByZero.to_string()
+        }
         DataFusionError::ArrowError(a, _) => a.to_string(),
         // Ours, raised inside DataFusion (an ad-hoc read of a stream).
         DataFusionError::External(inner) => inner.to_string(),

@@ -7,13 +7,19 @@
 //! and a view's query, via DataFusion's `LogicalPlan`, into the closed set of streaming
 //! operators of `crate::dataflow`. `relations` holds the tables DataFusion sees for streams and `TUMBLE(...)`;
 //! `types` plans the Postgres types Arrow lacks (json, jsonb, varchar); `literals` reads
-//! `bytea` and `interval` literals as Postgres does.
+//! `bytea` and `interval` literals as Postgres does, `numbers` number literals (a
+//! fraction makes a numeric); `operators` makes overflow and division by zero errors and compares intervals by length,
+//! `aggregates` averages integers and numerics as numerics.
 
+pub(crate) mod aggregates;
 pub mod compat;
 pub(crate) mod dialect;
+mod encoding;
 pub mod ksql;
 pub(crate) mod limits;
 pub mod literals;
+mod numbers;
+pub(crate) mod operators;
 pub mod parser;
 pub mod plan;
 pub mod push;

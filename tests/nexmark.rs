@@ -60,9 +60,12 @@ fn schema(columns: &str) -> SchemaRef {
     Arc::new(Schema::new(fields.collect::<Vec<_>>()))
 }
 
-/// A DataFusion context with the generated tables.
+/// A DataFusion context with the generated tables, reading decimal literals as numerics
+/// as Sluice (and Postgres) does: `0.908 * price` is exact.
 fn batch_context() -> SessionContext {
-    let ctx = SessionContext::new();
+    let config =
+        datafusion::prelude::SessionConfig::new().set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+    let ctx = SessionContext::new_with_config(config);
     for (name, columns) in [("person", PERSON), ("auction", AUCTION), ("bid", BID)] {
         let options: BTreeMap<String, String> =
             [("connector", "nexmark"), ("table", name), ("events", EVENTS), ("seed", SEED)]

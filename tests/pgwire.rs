@@ -29,8 +29,10 @@ async fn prepared_statements_with_parameters() {
     let (_dir, server) = started().await;
     let client = server.client().await;
 
-    let stmt =
-        client.prepare("SELECT auction, n, top, mean FROM per_auction WHERE top > $1 ORDER BY auction").await.unwrap();
+    // `mean` (an `avg` of bigints) is a numeric, which tokio-postgres reads only with a
+    // decimal crate: read it as a float8.
+    let sql = "SELECT auction, n, top, mean::float8 FROM per_auction WHERE top > $1 ORDER BY auction";
+    let stmt = client.prepare(sql).await.unwrap();
     assert_eq!(stmt.params(), &[tokio_postgres::types::Type::INT8]);
     let rows = client.query(&stmt, &[&30i64]).await.unwrap();
     let got: Vec<(i64, i64, i64, f64)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();

@@ -8,7 +8,8 @@
 //! Output:
 //! - updating mode (default): at every checkpoint barrier, the current value of every group
 //!   of every window that changed since the last one; a window's final value is emitted when
-//!   the watermark passes its end, and its state is dropped;
+//!   the watermark passes its end, and its state is dropped. An aggregate without GROUP BY
+//!   or window has a row before any input (`count` 0, others NULL), as in Postgres;
 //! - `EMIT ON WINDOW CLOSE`: only the final value, once, when the window closes, as plain
 //!   append-only rows.
 //!
@@ -136,6 +137,9 @@ pub struct Aggregate {
     group_ids: Vec<usize>,
     /// Memory held by all sets, as last measured.
     bytes: usize,
+    /// An aggregate without GROUP BY or window that has seen no row yet: its row for no
+    /// input goes out at the next checkpoint ([`Aggregate::empty_row`]).
+    empty_row_pending: bool,
 }
 
 const GLOBAL: Millis = Millis::MAX;
@@ -155,6 +159,7 @@ impl Aggregate {
             state_prefix: Vec::new(),
             group_ids: Vec::new(),
             bytes: 0,
+            empty_row_pending: false,
         })
     }
 
@@ -251,6 +256,9 @@ impl Aggregate {
 
     /// Emits changed groups (updating mode) and snapshots changed windows into the barrier.
     fn on_barrier(&mut self, barrier: &mut Barrier, out: &mut Vec<Message>) -> Result<()> {
+        if std::mem::take(&mut self.empty_row_pending) && !self.sets.contains_key(&GLOBAL) && !self.spec.emit_on_close {
+            out.push(Message::Changes(Box::new(self.empty_row()?)));
+        }
         for end in self.closed.drain(..) {
             barrier.writes.push((state_key(&self.state_prefix, end), None));
         }
@@ -332,6 +340,18 @@ impl Aggregate {
         let set = self.build_set(&keys, &states)?;
         self.put(end, set);
         Ok(())
+    }
+
+    /// The row of an aggregate without GROUP BY over no input, as Postgres has it (`count`
+    /// 0, other aggregates NULL): each aggregate's value with no rows.
+    fn empty_row(&self) -> Result<ChangeBatch> {
+        let values = self
+            .spec
+            .aggregates
+            .iter()
+            .map(|agg| Ok(agg.create_accumulator()?.evaluate()?.to_array_of_size(1)?))
+            .collect::<Result<Vec<_>>>()?;
+        self.changes(Vec::new(), values)
     }
 
     /// Makes `set` the groups of the window ending at `end`, counting its memory.
@@ -452,6 +472,8 @@ impl Operator for Aggregate {
             );
             self.restore_set(end, &blob)?;
         }
+        self.empty_row_pending =
+            self.spec.window.is_none() && self.group_schema.fields().is_empty() && !self.sets.contains_key(&GLOBAL);
         Ok(())
     }
 

@@ -35,9 +35,12 @@ impl Engine {
             plan = plan.with_param_values(ParamValues::List(params.into_iter().map(Into::into).collect()))?;
         }
         let frame = self.inner.ctx.execute_logical_plan(plan).await?;
-        let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+        // The columns as executed: Sluice's analyzer rules change some types (`avg` of
+        // integers is a numeric), which the unanalyzed plan does not know yet.
+        let physical = frame.create_physical_plan().await?;
+        let schema = physical.schema();
         let task = super::memory::task_context(&self.inner.ctx, self.inner.config.statement_mem);
-        let batches = datafusion::physical_plan::collect(frame.create_physical_plan().await?, task).await?;
+        let batches = datafusion::physical_plan::collect(physical, task).await?;
         Ok(Output::Rows { schema, batches })
     }
 
@@ -67,7 +70,7 @@ impl Engine {
         }
         let schema = match plan {
             LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) => None,
-            ref p => Some(std::sync::Arc::new(p.schema().as_arrow().clone())),
+            p => Some(std::sync::Arc::new(self.analyzed(p).schema().as_arrow().clone())),
         };
         Ok(Description { params: ordered, schema })
     }
@@ -77,6 +80,16 @@ impl Engine {
     async fn read_pg_class(&self) -> Result<()> {
         self.inner.ctx.sql("SELECT oid FROM pg_catalog.pg_class LIMIT 1").await?.collect().await?;
         Ok(())
+    }
+
+    /// `plan` as it will run, after the analyzer's rules (which change some column types);
+    /// as it is when they cannot run yet (an untyped parameter).
+    fn analyzed(&self, plan: LogicalPlan) -> LogicalPlan {
+        let state = self.inner.ctx.state();
+        match state.analyzer().execute_and_check(plan.clone(), state.config_options(), |_, _| {}) {
+            Ok(analyzed) => analyzed,
+            Err(_) => plan,
+        }
     }
 
     async fn plan(&self, stmt: &ast::Statement) -> Result<LogicalPlan> {

@@ -16,7 +16,9 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, StringBuilder};
-use arrow::datatypes::{DataType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef};
+use arrow::datatypes::{
+    DataType, Decimal128Type, DecimalType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef,
+};
 use arrow::record_batch::RecordBatch;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use pgwire::api::Type;
@@ -28,7 +30,7 @@ use pgwire::messages::data::DataRow;
 use super::response::internal;
 use super::text::{has_own_text, pg_text};
 use crate::sql::compat::names::DUPLICATE_MARK;
-use crate::sql::types::marked_type;
+use crate::sql::types::{marked_type, quotient_scale};
 
 /// The version byte that starts a binary `jsonb` value.
 const JSONB_VERSION: u8 = 1;
@@ -95,15 +97,23 @@ enum Rewrite {
     JsonbBytes,
     /// Bare `numeric` in text: the number without trailing zeros.
     TrimmedNumeric,
+    /// A numeric quotient in text: each value with Postgres's scale for it (the least
+    /// scale is the operands').
+    Quotient(i8),
     /// A binary interval column with NULLs.
     BinaryIntervals,
     /// A column whose Postgres text differs from arrow-pg's (`server::text`).
     PgText,
 }
 
-/// The rewrite that `column`, described by `info`, needs, if any.
-fn rewrite(info: &FieldInfo, column: &ArrayRef) -> Option<Rewrite> {
+/// The rewrite that `column` (of `field`), described by `info`, needs, if any.
+fn rewrite(info: &FieldInfo, field: &Field, column: &ArrayRef) -> Option<Rewrite> {
     match (info.datatype(), info.format()) {
+        (&Type::NUMERIC, FieldFormat::Text)
+            if matches!(column.data_type(), DataType::Decimal128(..)) && quotient_scale(field).is_some() =>
+        {
+            quotient_scale(field).map(Rewrite::Quotient)
+        }
         (&Type::JSONB, FieldFormat::Binary) => Some(Rewrite::JsonbBytes),
         (&Type::NUMERIC, FieldFormat::Text)
             if info.type_modifier() == NO_MODIFIER && matches!(column.data_type(), DataType::Decimal128(..)) =>
@@ -120,11 +130,12 @@ fn rewrite(info: &FieldInfo, column: &ArrayRef) -> Option<Rewrite> {
 
 /// `batch` with the columns that need it rewritten (see [`Rewrite`]).
 fn wire_batch(fields: &[FieldInfo], batch: RecordBatch) -> PgWireResult<RecordBatch> {
-    let rewrites: Vec<Option<Rewrite>> = fields.iter().zip(batch.columns()).map(|(f, c)| rewrite(f, c)).collect();
+    let schema = batch.schema();
+    let rewrites: Vec<Option<Rewrite>> =
+        fields.iter().zip(schema.fields()).zip(batch.columns()).map(|((info, f), c)| rewrite(info, f, c)).collect();
     if rewrites.iter().all(Option::is_none) {
         return Ok(batch);
     }
-    let schema = batch.schema();
     let mut columns = batch.columns().to_vec();
     let mut schema_fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     for (i, rewrite) in rewrites.into_iter().enumerate() {
@@ -132,6 +143,7 @@ fn wire_batch(fields: &[FieldInfo], batch: RecordBatch) -> PgWireResult<RecordBa
             None => continue,
             Some(Rewrite::JsonbBytes) => (jsonb_bytes(&columns[i])?, DataType::Binary),
             Some(Rewrite::TrimmedNumeric) => (trimmed_numeric(&columns[i])?, DataType::Utf8),
+            Some(Rewrite::Quotient(scale)) => (quotient_text(&columns[i], scale)?, DataType::Utf8),
             Some(Rewrite::BinaryIntervals) => (interval_bytes(&columns[i])?, DataType::Binary),
             Some(Rewrite::PgText) => (pg_text_column(&columns[i])?, DataType::Utf8),
         };
@@ -181,6 +193,56 @@ fn trimmed_numeric(column: &ArrayRef) -> PgWireResult<ArrayRef> {
         text.append_value(trimmed);
     }
     Ok(Arc::new(text.finish()))
+}
+
+/// A quotient column as Postgres shows it: each value rounded (half away from zero) to
+/// the scale Postgres's `select_div_scale` gives it, 16 significant digits for a quotient
+/// of 1 or more, 4 more for each 4 digits (one base-10000 digit of Postgres's numerics)
+/// below, never fewer than `least` nor more than the column holds.
+fn quotient_text(column: &ArrayRef, least: i8) -> PgWireResult<ArrayRef> {
+    let Some(decimals) = column.as_primitive_opt::<Decimal128Type>() else {
+        return Err(internal(format!("numeric column of type {}", column.data_type())));
+    };
+    let held = u32::try_from(decimals.scale()).unwrap_or(0);
+    let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 24);
+    for value in decimals.iter() {
+        match value {
+            None => text.append_null(),
+            Some(v) => {
+                let scale = display_scale(v, held).max(u32::try_from(least).unwrap_or(0)).min(held);
+                let rounded = round_half_away(v, held - scale);
+                text.append_value(<Decimal128Type as DecimalType>::format_decimal(rounded, 38, scale as i8));
+            }
+        }
+    }
+    Ok(Arc::new(text.finish()))
+}
+
+/// Postgres's scale for a quotient `value` (of scale `held`): 16 - 4 × its weight in
+/// base-10000 digits.
+fn display_scale(value: i128, held: u32) -> u32 {
+    let magnitude = value.unsigned_abs();
+    let one = 10u128.pow(held);
+    if magnitude == 0 {
+        return 20;
+    }
+    if magnitude >= one {
+        let integer_digits = (magnitude / one).ilog10() + 1;
+        return 16u32.saturating_sub(4 * ((integer_digits - 1) / 4));
+    }
+    // Zeros after the point before the first digit.
+    let zeros = held - (magnitude.ilog10() + 1);
+    16 + 4 * (zeros / 4 + 1)
+}
+
+/// `value` with its last `digits` digits rounded off, half away from zero.
+fn round_half_away(value: i128, digits: u32) -> i128 {
+    if digits == 0 {
+        return value;
+    }
+    let unit = 10i128.pow(digits);
+    let (quotient, remainder) = (value / unit, value % unit);
+    if remainder.abs() * 2 >= unit { quotient + value.signum() } else { quotient }
 }
 
 /// The (months, days, microseconds) of each interval of `column`, None for NULL.

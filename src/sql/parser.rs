@@ -186,12 +186,15 @@ pub struct DropObject {
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let sql: &str = &super::compat::replace_fragments(sql);
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| Error::Parse(lowercase_first(&e.to_string())))?;
+    let tokens = Tokenizer::new(&dialect, sql).tokenize_with_location().map_err(|e| {
+        match super::encoding::invalid_bytes(sql) {
+            Some(message) => Error::CharacterNotInRepertoire(message),
+            None => Error::Parse(lowercase_first(&e.to_string())),
+        }
+    })?;
     // Only a text naming EMIT can hold a push query: others skip looking for one.
     let emits = tokens.iter().any(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("EMIT")));
-    let tokens = super::ksql::rewrite(tokens)?;
+    let tokens = super::numbers::rewrite(super::ksql::rewrite(tokens)?);
     let budgeted = Dialect::for_tokens(tokens.len());
     let mut parser = Parser::new(&budgeted).with_tokens_with_locations(tokens);
     let mut statements = Vec::new();

@@ -140,7 +140,10 @@ pub async fn plan_stream(state: &SessionState, stmt: &CreateStream) -> Result<St
     if stmt.columns.is_empty() {
         return Err(Error::Plan(format!("stream \"{}\" needs at least one column", stmt.name)));
     }
-    let columns: Vec<String> = stmt.columns.iter().map(|c| c.to_string()).collect();
+    // Names quoted: DataFusion's own parser reads this text, in which `key` is a keyword.
+    let quoted =
+        |c: &ast::ColumnDef| ast::ColumnDef { name: ast::Ident::with_quote('"', normalize(&c.name)), ..c.clone() };
+    let columns: Vec<String> = stmt.columns.iter().map(|c| quoted(c).to_string()).collect();
     let plan = state.create_logical_plan(&format!("CREATE TABLE t ({})", columns.join(", "))).await?;
     let declared = plan
         .inputs()

@@ -156,10 +156,12 @@ impl TableFunctionImpl for WindowFunction {
             return plan_err!("window functions take a stream, a time column and sizes");
         };
         let stream = name_of(stream, "stream")?;
-        let info =
-            self.streams.read().ok().and_then(|s| s.get(&stream).cloned()).ok_or_else(|| {
-                datafusion::error::DataFusionError::Plan(format!("stream \"{stream}\" does not exist"))
-            })?;
+        let info = self
+            .streams
+            .read()
+            .ok()
+            .and_then(|s| s.get(&stream).cloned())
+            .ok_or_else(|| ours(crate::error::Error::UnknownRelation { kind: "stream", name: stream.clone() }))?;
         let (time_column, sizes) = match rest {
             [Expr::Literal(..), ..] => match info.time_column {
                 Some(column) => (column, rest),
@@ -172,7 +174,8 @@ impl TableFunctionImpl for WindowFunction {
             [time, sizes @ ..] => {
                 let time = name_of(time, "time column")?;
                 let Ok(column) = info.schema.index_of(&time) else {
-                    return plan_err!("column \"{time}\" does not exist in stream \"{stream}\"");
+                    let message = format!("column \"{time}\" does not exist in stream \"{stream}\"");
+                    return Err(ours(crate::error::Error::UndefinedColumn(message)));
                 };
                 (column, sizes)
             }
@@ -185,6 +188,11 @@ impl TableFunctionImpl for WindowFunction {
         );
         Ok(Arc::new(WindowedStream { stream, window, time_column, schema, source: info }))
     }
+}
+
+/// Our error, carried through DataFusion with its SQLSTATE.
+fn ours(e: crate::error::Error) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(Box::new(e))
 }
 
 fn name_of(expr: &Expr, what: &str) -> datafusion::error::Result<String> {

@@ -7,7 +7,8 @@
 //!
 //! [`register`] installs [`PgTypePlanner`] into a DataFusion session, wrapping whatever
 //! type planner the session already has (the pg_catalog planner, for one), so call it
-//! after the others are set up; it also installs `sql::literals`' analyzer rule. The server
+//! after the others are set up; it also installs the analyzer rules of `sql::literals` and
+//! `sql::aggregates` and `sql::operators`. The server
 //! reads the mark back with [`pg_type_name`]. DataFusion keeps the mark through
 //! projections and drops it at a cast to a plain type (`j::text` is text again). Streams
 //! strip it: a stream's `JSON` column is text.
@@ -21,9 +22,11 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::Result;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::execution::FunctionRegistry;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
+use datafusion::optimizer::AnalyzerRule;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo};
 
@@ -39,6 +42,11 @@ pub const JSONB: &str = "sluice.jsonb";
 pub const VARCHAR: &str = "sluice.varchar";
 /// Extension name of a bare `numeric` column (no precision; Arrow gives it `DECIMAL(38, 10)`).
 pub const NUMERIC: &str = "sluice.numeric";
+/// Extension name of a numeric quotient (`sql::operators::NumericDiv`), whose values
+/// Postgres shows each with a scale of its own.
+pub const QUOTIENT: &str = "sluice.quotient";
+/// The field metadata key of a quotient's least scale (its operands' scale).
+const QUOTIENT_SCALE_KEY: &str = "sluice.quotient.scale";
 
 /// Plans the SQL types above; every other type goes to the wrapped planner, then to
 /// DataFusion's own mapping.
@@ -80,14 +88,26 @@ pub fn marked(field: Field, extension: &str) -> Field {
 }
 
 /// Installs [`PgTypePlanner`] in `ctx`, in front of the type planner it has, and the
-/// analyzer rule for Postgres literals.
-pub fn register(ctx: &SessionContext) {
+/// analyzer rules of Postgres's semantics: `sql::aggregates` before DataFusion's own
+/// (its rewrite is then type-coerced like the user's SQL), `sql::literals` and
+/// `sql::operators` after them (they need coerced types).
+pub fn register(ctx: &SessionContext) -> Result<()> {
     let state = ctx.state_ref();
-    let mut builder = SessionStateBuilder::new_from_existing(state.read().clone());
+    let existing = state.read().clone();
+    let analyzer = existing.analyzer().clone();
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(super::aggregates::PostgresAggregates)];
+    rules.extend(analyzer.rules);
+    rules.push(Arc::new(super::literals::PostgresLiterals));
+    rules.push(Arc::new(super::operators::PostgresOperators));
+    let mut builder = SessionStateBuilder::new_from_existing(existing).with_analyzer_rules(rules);
     let inner = builder.type_planner().take();
-    let built = builder.with_type_planner(Arc::new(PgTypePlanner { inner })).build();
+    let mut built = builder.with_type_planner(Arc::new(PgTypePlanner { inner })).build();
+    // A new list of rules drops the function rewrites that run before them: put them back.
+    for rewrite in analyzer.function_rewrites {
+        built.register_function_rewrite(rewrite)?;
+    }
     *state.write() = built;
-    ctx.add_analyzer_rule(Arc::new(super::literals::PostgresLiterals));
+    Ok(())
 }
 
 /// The type each untyped parameter of `plan` is cast to (the first cast, if several), by
@@ -110,13 +130,30 @@ pub fn parameter_casts(plan: &LogicalPlan) -> Result<HashMap<String, DataType>> 
     Ok(casts)
 }
 
+/// `field` marked as a quotient of operands of scale up to `scale`.
+pub fn quotient(field: Field, scale: i8) -> Field {
+    let metadata = [
+        (EXTENSION_TYPE_NAME_KEY.to_string(), QUOTIENT.to_string()),
+        (QUOTIENT_SCALE_KEY.to_string(), scale.to_string()),
+    ];
+    field.with_metadata(metadata.into())
+}
+
+/// The least scale of a quotient column: `None` when `field` is no quotient.
+pub fn quotient_scale(field: &Field) -> Option<i8> {
+    if field.extension_type_name() != Some(QUOTIENT) {
+        return None;
+    }
+    field.metadata().get(QUOTIENT_SCALE_KEY).and_then(|s| s.parse().ok()).or(Some(0))
+}
+
 /// The Postgres type name a field is marked with: `json`, `jsonb`, `varchar` or `numeric`.
 pub fn pg_type_name(field: &Field) -> Option<&'static str> {
     match field.extension_type_name()? {
         JSON => Some("json"),
         JSONB => Some("jsonb"),
         VARCHAR => Some("varchar"),
-        NUMERIC => Some("numeric"),
+        NUMERIC | QUOTIENT => Some("numeric"),
         _ => None,
     }
 }
@@ -140,7 +177,7 @@ mod tests {
         let config = datafusion::prelude::SessionConfig::new()
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
         let ctx = SessionContext::new_with_config(config);
-        register(&ctx);
+        register(&ctx).expect("registers");
         let frame = ctx.sql(sql).await.expect("plans");
         frame.schema().field(0).as_ref().clone()
     }
@@ -166,7 +203,7 @@ mod tests {
     #[tokio::test]
     async fn parameters_take_the_type_they_are_cast_to() {
         let ctx = SessionContext::new();
-        register(&ctx);
+        register(&ctx).expect("registers");
         let plan = ctx
             .state()
             .create_logical_plan("SELECT $1::int4 AS a, $2::json AS b, $2 AS c, $3 AS d")

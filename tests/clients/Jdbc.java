@@ -117,28 +117,29 @@ public class Jdbc {
      * is late (the watermark is at 10:00:08 by then) and the bid with auction "x" is invalid.
      */
     static final List<List<Object>> VIEW_ROWS = List.of(
-            row(1L, "2026-03-01T10:00:10", 3L, "90", 30.0, "web"),
-            row(2L, "2026-03-01T10:00:10", 2L, "45", 22.5, "web"),
-            row(1L, "2026-03-01T10:00:20", 1L, "60", 60.0, "app"),
-            row(2L, "2026-03-01T10:00:20", 1L, "40", 40.0, "app"),
-            row(1L, "2026-03-01T10:00:30", 1L, "5", 5.0, "web"),
-            row(2L, "2026-03-01T10:00:30", 1L, "70", 70.0, "web"));
+            row(1L, "2026-03-01T10:00:10", 3L, "90", "30", "web"),
+            row(2L, "2026-03-01T10:00:10", 2L, "45", "22.5", "web"),
+            row(1L, "2026-03-01T10:00:20", 1L, "60", "60", "app"),
+            row(2L, "2026-03-01T10:00:20", 1L, "40", "40", "app"),
+            row(1L, "2026-03-01T10:00:30", 1L, "5", "5", "web"),
+            row(2L, "2026-03-01T10:00:30", 1L, "70", "70", "web"));
 
-    static List<Object> row(long auction, String windowEnd, long bids, String total, double average, String channel) {
+    static List<Object> row(long auction, String windowEnd, long bids, String total, String average, String channel) {
         return List.of(auction, LocalDateTime.parse(windowEnd), bids, total, average, channel, "{\"bids\": " + bids + "}");
     }
 
     /** A row of VIEW_QUERY; the numeric as a plain string without trailing zeros. */
     static List<Object> viewRow(ResultSet rs) throws SQLException {
         return List.of(rs.getLong(1), rs.getObject(2, LocalDateTime.class), rs.getLong(3),
-                rs.getBigDecimal(4).stripTrailingZeros().toPlainString(), rs.getDouble(5), rs.getString(6),
+                rs.getBigDecimal(4).stripTrailingZeros().toPlainString(),
+                rs.getBigDecimal(5).stripTrailingZeros().toPlainString(), rs.getString(6),
                 rs.getString(7));
     }
 
     static void checkViewColumns(ResultSetMetaData md, String what) throws SQLException {
         String[] names = {"auction", "window_end", "bids", "total", "average", "channel", "summary"};
-        String[] typeNames = {"int8", "timestamp", "int8", "numeric", "float8", "varchar", "json"};
-        int[] types = {Types.BIGINT, Types.TIMESTAMP, Types.BIGINT, Types.NUMERIC, Types.DOUBLE, Types.VARCHAR,
+        String[] typeNames = {"int8", "timestamp", "int8", "numeric", "numeric", "varchar", "json"};
+        int[] types = {Types.BIGINT, Types.TIMESTAMP, Types.BIGINT, Types.NUMERIC, Types.NUMERIC, Types.VARCHAR,
             Types.OTHER};
         checkEquals(names.length, md.getColumnCount(), what + " column count");
         for (int i = 0; i < names.length; i++) {
@@ -171,7 +172,7 @@ public class Jdbc {
         }
         checkEquals(List.of("1 auction int8 " + Types.BIGINT, "2 window_end timestamp " + Types.TIMESTAMP,
                 "3 bids int8 " + Types.BIGINT, "4 total numeric " + Types.NUMERIC,
-                "5 average float8 " + Types.DOUBLE, "6 channel varchar " + Types.VARCHAR,
+                "5 average numeric " + Types.NUMERIC, "6 channel varchar " + Types.VARCHAR,
                 "7 summary json " + Types.OTHER), columns, "getColumns");
         try (ResultSet rs = md.getPrimaryKeys(null, "public", "bids")) {
             check(!rs.next(), "getPrimaryKeys: Sluice has no keys");

@@ -73,23 +73,23 @@ const VIEW_QUERY = 'SELECT auction, window_end, bids, total, average, channel, s
 
 // The rows of VIEW_QUERY: every window closes at the end of the file; the bid at 10:00:07 is
 // late (the watermark is at 10:00:08 by then) and the bid with auction "x" is invalid. pg
-// reads int8 and numeric as strings (they may not fit a JS number), float8 as a number and
-// json parsed.
+// reads int8 and numeric as strings (they may not fit a JS number) and json parsed; `avg`
+// of a bigint is a numeric with Postgres's 16 decimals.
 function viewRow(auction, windowEnd, bids, total, average, channel) {
   const summary = { bids: Number(bids) };
   return { auction, window_end: new Date(windowEnd), bids, total, average, channel, summary };
 }
 const VIEW_ROWS = [
-  viewRow('1', '2026-03-01T10:00:10Z', '3', '90', 30, 'web'),
-  viewRow('2', '2026-03-01T10:00:10Z', '2', '45', 22.5, 'web'),
-  viewRow('1', '2026-03-01T10:00:20Z', '1', '60', 60, 'app'),
-  viewRow('2', '2026-03-01T10:00:20Z', '1', '40', 40, 'app'),
-  viewRow('1', '2026-03-01T10:00:30Z', '1', '5', 5, 'web'),
-  viewRow('2', '2026-03-01T10:00:30Z', '1', '70', 70, 'web'),
+  viewRow('1', '2026-03-01T10:00:10Z', '3', '90', '30.0000000000000000', 'web'),
+  viewRow('2', '2026-03-01T10:00:10Z', '2', '45', '22.5000000000000000', 'web'),
+  viewRow('1', '2026-03-01T10:00:20Z', '1', '60', '60.0000000000000000', 'app'),
+  viewRow('2', '2026-03-01T10:00:20Z', '1', '40', '40.0000000000000000', 'app'),
+  viewRow('1', '2026-03-01T10:00:30Z', '1', '5', '5.0000000000000000', 'web'),
+  viewRow('2', '2026-03-01T10:00:30Z', '1', '70', '70.0000000000000000', 'web'),
 ];
 
 const VIEW_COLUMNS = [['auction', 'int8'], ['window_end', 'timestamp'], ['bids', 'int8'], ['total', 'numeric'],
-  ['average', 'float8'], ['channel', 'varchar'], ['summary', 'json']];
+  ['average', 'numeric'], ['channel', 'varchar'], ['summary', 'json']];
 
 /** The view with an unnamed statement, then a named one (prepared once, run twice). */
 async function readView(client) {

@@ -41,17 +41,18 @@ VIEW_QUERY = ("SELECT auction, window_end, bids, total, average, channel, summar
 
 # The rows of VIEW_QUERY: every window closes at the end of the file; the bid at 10:00:07 is
 # late (the watermark is at 10:00:08 by then) and the bid with auction "x" is invalid.
+# `avg` of a bigint is a numeric, as in Postgres.
 VIEW_ROWS = [
-    (1, datetime.datetime(2026, 3, 1, 10, 0, 10), 3, Decimal(90), 30.0, "web", {"bids": 3}),
-    (2, datetime.datetime(2026, 3, 1, 10, 0, 10), 2, Decimal(45), 22.5, "web", {"bids": 2}),
-    (1, datetime.datetime(2026, 3, 1, 10, 0, 20), 1, Decimal(60), 60.0, "app", {"bids": 1}),
-    (2, datetime.datetime(2026, 3, 1, 10, 0, 20), 1, Decimal(40), 40.0, "app", {"bids": 1}),
-    (1, datetime.datetime(2026, 3, 1, 10, 0, 30), 1, Decimal(5), 5.0, "web", {"bids": 1}),
-    (2, datetime.datetime(2026, 3, 1, 10, 0, 30), 1, Decimal(70), 70.0, "web", {"bids": 1}),
+    (1, datetime.datetime(2026, 3, 1, 10, 0, 10), 3, Decimal(90), Decimal("30"), "web", {"bids": 3}),
+    (2, datetime.datetime(2026, 3, 1, 10, 0, 10), 2, Decimal(45), Decimal("22.5"), "web", {"bids": 2}),
+    (1, datetime.datetime(2026, 3, 1, 10, 0, 20), 1, Decimal(60), Decimal("60"), "app", {"bids": 1}),
+    (2, datetime.datetime(2026, 3, 1, 10, 0, 20), 1, Decimal(40), Decimal("40"), "app", {"bids": 1}),
+    (1, datetime.datetime(2026, 3, 1, 10, 0, 30), 1, Decimal(5), Decimal("5"), "web", {"bids": 1}),
+    (2, datetime.datetime(2026, 3, 1, 10, 0, 30), 1, Decimal(70), Decimal("70"), "web", {"bids": 1}),
 ]
 
 VIEW_COLUMNS = [("auction", "int8"), ("window_end", "timestamp"), ("bids", "int8"), ("total", "numeric"),
-                ("average", "float8"), ("channel", "varchar"), ("summary", "json")]
+                ("average", "numeric"), ("channel", "varchar"), ("summary", "json")]
 
 
 def read_view(conn):
