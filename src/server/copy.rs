@@ -6,13 +6,15 @@
 //! return escaped. CSV: fields quoted when they hold the delimiter, a quote or a line
 //! break, NULL as nothing, an optional header line.
 
-use arrow::array::{Array, StringArray};
+use arrow::array::{Array, AsArray, StringArray};
+use arrow::datatypes::Decimal128Type;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::text::pg_text;
+use super::text::{pg_text, quotients};
 use crate::engine::CopyFormat;
+use crate::sql::types::quotient_scale;
 
 impl CopyFormat {
     /// Postgres's default text format.
@@ -24,12 +26,17 @@ impl CopyFormat {
 /// Each row of `batch` as one line in `format`, every value in Postgres's text.
 pub(super) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<String>, ArrowError> {
     let options = FormatOptions::new().with_null("");
+    let schema = batch.schema();
     let columns: Vec<Column> = batch
         .columns()
         .iter()
-        .map(|c| match pg_text(c) {
-            Some(text) => Ok(Column::Text(text)),
-            None => ArrayFormatter::try_new(c.as_ref(), &options).map(Column::Arrow),
+        .zip(schema.fields())
+        .map(|(c, field)| match (quotient_scale(field), c.as_primitive_opt::<Decimal128Type>()) {
+            (Some(least), Some(decimals)) => Ok(Column::Text(quotients(decimals, least))),
+            _ => match pg_text(c) {
+                Some(text) => Ok(Column::Text(text)),
+                None => ArrayFormatter::try_new(c.as_ref(), &options).map(Column::Arrow),
+            },
         })
         .collect::<Result<_, _>>()?;
     let mut lines = Vec::with_capacity(batch.num_rows());

@@ -2,7 +2,7 @@
 //! timestamps (no trailing fractional zeros, `+00` for UTC), times, floats (the shortest
 //! text that reads back exactly, `1e+300`, `Infinity`, `-0`) and durations (a timestamp
 //! difference is an interval of days and time: `21 days 23:59:59`) and intervals (fractions
-//! of a second without trailing zeros).
+//! of a second without trailing zeros), and numeric quotients (each with Postgres's scale).
 //!
 //! Used by `types` for result columns sent in text format and by `copy` for COPY's rows.
 //! Postgres's own output functions (`timestamp_out`, `float8out`, `interval_out`) are the
@@ -10,8 +10,10 @@
 
 use std::fmt::Write as _;
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray};
-use arrow::datatypes::{DataType, DurationMicrosecondType, IntervalMonthDayNanoType, IntervalUnit, TimeUnit};
+use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, StringArray, StringBuilder};
+use arrow::datatypes::{
+    DataType, Decimal128Type, DecimalType, DurationMicrosecondType, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
+};
 use chrono::{DateTime, Datelike, NaiveDateTime, NaiveTime, Timelike};
 
 /// Microseconds in a day, the unit Postgres splits a timestamp difference by.
@@ -67,6 +69,54 @@ pub(super) fn pg_text(column: &ArrayRef) -> Option<StringArray> {
 
 /// A timestamp's microseconds; nanoseconds rounded half up, as Postgres rounds input with
 /// more digits than it keeps.
+/// A numeric quotient column (`sql::types::QUOTIENT`) as Postgres shows it: each value
+/// rounded (half away from zero) to the scale Postgres's `select_div_scale` gives it, 16
+/// significant digits for a quotient of 1 or more, 4 more for each 4 digits (one
+/// base-10000 digit of Postgres's numerics) below, never fewer than `least` nor more than
+/// the column holds.
+pub(super) fn quotients(decimals: &Decimal128Array, least: i8) -> StringArray {
+    let held = u32::try_from(decimals.scale()).unwrap_or(0);
+    let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 24);
+    for value in decimals.iter() {
+        match value {
+            None => text.append_null(),
+            Some(v) => {
+                let scale = display_scale(v, held).max(u32::try_from(least).unwrap_or(0)).min(held);
+                let rounded = round_half_away(v, held - scale);
+                text.append_value(<Decimal128Type as DecimalType>::format_decimal(rounded, 38, scale as i8));
+            }
+        }
+    }
+    text.finish()
+}
+
+/// Postgres's scale for a quotient `value` (of scale `held`): 16 - 4 × its weight in
+/// base-10000 digits.
+fn display_scale(value: i128, held: u32) -> u32 {
+    let magnitude = value.unsigned_abs();
+    let one = 10u128.pow(held);
+    if magnitude == 0 {
+        return 20;
+    }
+    if magnitude >= one {
+        let integer_digits = (magnitude / one).ilog10() + 1;
+        return 16u32.saturating_sub(4 * ((integer_digits - 1) / 4));
+    }
+    // Zeros after the point before the first digit.
+    let zeros = held - (magnitude.ilog10() + 1);
+    16 + 4 * (zeros / 4 + 1)
+}
+
+/// `value` with its last `digits` digits rounded off, half away from zero.
+fn round_half_away(value: i128, digits: u32) -> i128 {
+    if digits == 0 {
+        return value;
+    }
+    let unit = 10i128.pow(digits);
+    let (quotient, remainder) = (value / unit, value % unit);
+    if remainder.abs() * 2 >= unit { quotient + value.signum() } else { quotient }
+}
+
 fn to_micros(value: i64, unit: TimeUnit) -> i64 {
     match unit {
         TimeUnit::Second => value.saturating_mul(1_000_000),

@@ -16,9 +16,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, StringBuilder};
-use arrow::datatypes::{
-    DataType, Decimal128Type, DecimalType, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef,
-};
+use arrow::datatypes::{DataType, Decimal128Type, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use pgwire::api::Type;
@@ -28,7 +26,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
 use super::response::internal;
-use super::text::{has_own_text, pg_text};
+use super::text::{has_own_text, pg_text, quotients};
 use crate::sql::compat::names::DUPLICATE_MARK;
 use crate::sql::types::{marked_type, quotient_scale};
 
@@ -195,54 +193,12 @@ fn trimmed_numeric(column: &ArrayRef) -> PgWireResult<ArrayRef> {
     Ok(Arc::new(text.finish()))
 }
 
-/// A quotient column as Postgres shows it: each value rounded (half away from zero) to
-/// the scale Postgres's `select_div_scale` gives it, 16 significant digits for a quotient
-/// of 1 or more, 4 more for each 4 digits (one base-10000 digit of Postgres's numerics)
-/// below, never fewer than `least` nor more than the column holds.
+/// A quotient column as Postgres shows it (`server::text::quotients`).
 fn quotient_text(column: &ArrayRef, least: i8) -> PgWireResult<ArrayRef> {
     let Some(decimals) = column.as_primitive_opt::<Decimal128Type>() else {
         return Err(internal(format!("numeric column of type {}", column.data_type())));
     };
-    let held = u32::try_from(decimals.scale()).unwrap_or(0);
-    let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 24);
-    for value in decimals.iter() {
-        match value {
-            None => text.append_null(),
-            Some(v) => {
-                let scale = display_scale(v, held).max(u32::try_from(least).unwrap_or(0)).min(held);
-                let rounded = round_half_away(v, held - scale);
-                text.append_value(<Decimal128Type as DecimalType>::format_decimal(rounded, 38, scale as i8));
-            }
-        }
-    }
-    Ok(Arc::new(text.finish()))
-}
-
-/// Postgres's scale for a quotient `value` (of scale `held`): 16 - 4 × its weight in
-/// base-10000 digits.
-fn display_scale(value: i128, held: u32) -> u32 {
-    let magnitude = value.unsigned_abs();
-    let one = 10u128.pow(held);
-    if magnitude == 0 {
-        return 20;
-    }
-    if magnitude >= one {
-        let integer_digits = (magnitude / one).ilog10() + 1;
-        return 16u32.saturating_sub(4 * ((integer_digits - 1) / 4));
-    }
-    // Zeros after the point before the first digit.
-    let zeros = held - (magnitude.ilog10() + 1);
-    16 + 4 * (zeros / 4 + 1)
-}
-
-/// `value` with its last `digits` digits rounded off, half away from zero.
-fn round_half_away(value: i128, digits: u32) -> i128 {
-    if digits == 0 {
-        return value;
-    }
-    let unit = 10i128.pow(digits);
-    let (quotient, remainder) = (value / unit, value % unit);
-    if remainder.abs() * 2 >= unit { quotient + value.signum() } else { quotient }
+    Ok(Arc::new(quotients(decimals, least)))
 }
 
 /// The (months, days, microseconds) of each interval of `column`, None for NULL.
