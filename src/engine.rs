@@ -27,6 +27,7 @@ mod subscribe;
 mod system;
 mod tables;
 mod to_char;
+mod type_of;
 mod value_limits;
 
 pub use push::PushQuery;

@@ -38,6 +38,7 @@ mod connection;
 mod copy;
 mod extended;
 mod frames;
+mod numeric;
 mod params;
 mod portal;
 mod response;

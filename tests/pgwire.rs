@@ -86,7 +86,7 @@ async fn many_concurrent_sessions() {
         let client = server.client().await;
         tasks.push(tokio::spawn(async move {
             for _ in 0..20 {
-                let row = client.query_one("SELECT sum(n) + $1 FROM per_auction", &[&i]).await.unwrap();
+                let row = client.query_one("SELECT sum(n)::bigint + $1 FROM per_auction", &[&i]).await.unwrap();
                 let total: i64 = row.get(0);
                 assert_eq!(total, 9 + i);
             }

@@ -18,7 +18,7 @@ use futures::{StreamExt, pin_mut};
 use tokio_postgres::{NoTls, Row, SimpleQueryMessage};
 
 const SETUP: &str = "
-CREATE STREAM clicks (user_id TEXT, amount BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+CREATE STREAM clicks (user_id TEXT, amount INT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
   WITH (connector = 'file', path = 'PATH', format = 'json');
 CREATE MATERIALIZED VIEW per_user AS SELECT user_id, count(*) AS clicks, sum(amount) AS total FROM clicks GROUP BY user_id;
 FLUSH;
@@ -354,7 +354,7 @@ async fn a_stream_can_be_subscribed_from_its_beginning() {
             append(&data, &[("u3", 7, 2)]);
         }
         let row = tokio::time::timeout(Duration::from_secs(60), stream.next()).await.expect("a row").unwrap().unwrap();
-        users.push((row.get::<_, String>(0), row.get::<_, String>(2), row.get::<_, i64>(3)));
+        users.push((row.get::<_, String>(0), row.get::<_, String>(2), i64::from(row.get::<_, i32>(3))));
     }
     let expected = [("insert", "u1", 5), ("insert", "u2", 1), ("insert", "u3", 7)];
     assert_eq!(users, expected.map(|(o, u, a)| (o.to_string(), u.to_string(), a)).to_vec());

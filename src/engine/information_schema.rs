@@ -227,7 +227,7 @@ impl std::fmt::Debug for Corrected {
 }
 
 /// The SQL-standard name `information_schema.columns.data_type` gives a Postgres type.
-fn sql_name(t: &Type) -> &'static str {
+pub(super) fn sql_name(t: &Type) -> &'static str {
     match *t {
         Type::BOOL => "boolean",
         Type::INT2 => "smallint",

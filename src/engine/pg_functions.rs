@@ -97,6 +97,7 @@ pub(super) fn register(
     type_oids: HashMap<String, i32>,
 ) {
     ctx.register_udf(version());
+    ctx.register_udf(super::type_of::udf());
     ctx.register_udf(get_userbyid());
     ctx.register_udf(constant("pg_is_in_recovery", Arc::new(BooleanArray::from(vec![false]))));
     ctx.register_udf(constant("pg_postmaster_start_time", started_at()));

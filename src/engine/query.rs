@@ -3,7 +3,8 @@
 //!
 //! Called by the engine for every statement that is not Sluice DDL. In bounded mode
 //! (`sluice run`) a query first waits until every pipeline has consumed its input, so a
-//! script sees complete results.
+//! script sees complete results. A session's queries are planned in its TimeZone
+//! ([`in_time_zone`]).
 
 use std::ops::ControlFlow;
 
@@ -16,6 +17,17 @@ use datafusion::sql::sqlparser::ast;
 use super::pg_functions::RELATION_FUNCTIONS;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
+
+tokio::task_local! {
+    /// The TimeZone of the session whose query runs in this task.
+    static TIME_ZONE: String;
+}
+
+/// Runs `work` with `zone` as the time zone its queries are planned in: a `timestamptz`
+/// written without an offset is a time in that zone, as in Postgres (`Session` sets it).
+pub(super) async fn in_time_zone<F: Future>(zone: String, work: F) -> F::Output {
+    TIME_ZONE.scope(zone, work).await
+}
 
 /// The most parameters one statement can have: Bind's count is 16 bits.
 const MAX_PARAMETERS: usize = u16::MAX as usize;
@@ -93,7 +105,10 @@ impl Engine {
     }
 
     async fn plan(&self, stmt: &ast::Statement) -> Result<LogicalPlan> {
-        let state = self.inner.ctx.state();
+        let mut state = self.inner.ctx.state();
+        if let Ok(zone) = TIME_ZONE.try_with(Clone::clone) {
+            state.config_mut().options_mut().execution.time_zone = Some(zone);
+        }
         Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
     }
 }

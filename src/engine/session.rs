@@ -149,7 +149,8 @@ impl Session {
             };
         }
         let ast = self.substitute(ast)?;
-        let output = self.engine.run(&Statement::Query(Box::new(ast)), params).await?;
+        let query = Statement::Query(Box::new(ast));
+        let output = super::query::in_time_zone(self.setting("TimeZone")?, self.engine.run(&query, params)).await?;
         self.localize(output)
     }
 

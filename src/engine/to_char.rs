@@ -18,7 +18,9 @@ use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, Sca
 
 /// Replaces `to_char` on `ctx`.
 pub(super) fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(ToChar::new()));
+    // DataFusion's `to_char` is also `date_format`: taking that name too leaves no copy of
+    // it that a later rebuild of the session's functions could put back as `to_char`.
+    ctx.register_udf(ScalarUDF::new_from_impl(ToChar::new()).with_aliases(["date_format"]));
 }
 
 /// `to_char(date | timestamp | timestamptz, text)`.

@@ -12,9 +12,9 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::text::{pg_text, quotients};
+use super::text::{pg_text, quotients, trimmed_numerics};
 use crate::engine::CopyFormat;
-use crate::sql::types::quotient_scale;
+use crate::sql::types::{marked_type, quotient_scale};
 
 impl CopyFormat {
     /// Postgres's default text format.
@@ -33,6 +33,7 @@ pub(super) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<Strin
         .zip(schema.fields())
         .map(|(c, field)| match (quotient_scale(field), c.as_primitive_opt::<Decimal128Type>()) {
             (Some(least), Some(decimals)) => Ok(Column::Text(quotients(decimals, least))),
+            (None, Some(decimals)) if marked_type(field).is_some() => Ok(Column::Text(trimmed_numerics(decimals))),
             _ => match pg_text(c) {
                 Some(text) => Ok(Column::Text(text)),
                 None => ArrayFormatter::try_new(c.as_ref(), &options).map(Column::Arrow),

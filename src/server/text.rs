@@ -1,5 +1,6 @@
 //! Postgres's text output for the Arrow types whose default text differs from it:
-//! timestamps (no trailing fractional zeros, `+00` for UTC), times, floats (the shortest
+//! timestamps (no trailing fractional zeros; with a zone, in the column's zone with its
+//! offset, `+00` for UTC, `-05`, `+05:30`: the session has set the zone), times, floats (the shortest
 //! text that reads back exactly, `1e+300`, `Infinity`, `-0`) and durations (a timestamp
 //! difference is an interval of days and time: `21 days 23:59:59`) and intervals (fractions
 //! of a second without trailing zeros), and numeric quotients (each with Postgres's scale).
@@ -10,11 +11,12 @@
 
 use std::fmt::Write as _;
 
+use arrow::array::timezone::Tz;
 use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, StringArray, StringBuilder};
 use arrow::datatypes::{
     DataType, Decimal128Type, DecimalType, DurationMicrosecondType, IntervalMonthDayNanoType, IntervalUnit, TimeUnit,
 };
-use chrono::{DateTime, Datelike, NaiveDateTime, NaiveTime, Timelike};
+use chrono::{DateTime, Datelike, NaiveDateTime, NaiveTime, Offset, Timelike};
 
 /// Microseconds in a day, the unit Postgres splits a timestamp difference by.
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -43,10 +45,14 @@ pub(super) fn pg_text(column: &ArrayRef) -> Option<StringArray> {
             column.as_primitive::<arrow::datatypes::Float32Type>().iter().map(|v| v.map(float4)).collect()
         }
         DataType::Timestamp(unit, zone) => {
+            let zone = match zone {
+                Some(name) => Some(name.parse::<Tz>().ok()?),
+                None => None,
+            };
             let raw = arrow::compute::cast(column, &DataType::Int64).ok()?;
             let micros =
                 raw.as_primitive::<arrow::datatypes::Int64Type>().iter().map(|v| v.map(|v| to_micros(v, *unit)));
-            micros.map(|v| v.map(|m| timestamp(m, zone.is_some()))).collect()
+            micros.map(|v| v.map(|m| timestamp(m, zone.as_ref()))).collect()
         }
         DataType::Time32(_) | DataType::Time64(_) => {
             let micros = arrow::compute::cast(column, &DataType::Time64(TimeUnit::Microsecond)).ok()?;
@@ -67,25 +73,49 @@ pub(super) fn pg_text(column: &ArrayRef) -> Option<StringArray> {
     Some(text)
 }
 
-/// A timestamp's microseconds; nanoseconds rounded half up, as Postgres rounds input with
-/// more digits than it keeps.
 /// A numeric quotient column (`sql::types::QUOTIENT`) as Postgres shows it: each value
 /// rounded (half away from zero) to the scale Postgres's `select_div_scale` gives it, 16
 /// significant digits for a quotient of 1 or more, 4 more for each 4 digits (one
 /// base-10000 digit of Postgres's numerics) below, never fewer than `least` nor more than
 /// the column holds.
 pub(super) fn quotients(decimals: &Decimal128Array, least: i8) -> StringArray {
-    let held = u32::try_from(decimals.scale()).unwrap_or(0);
     let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 24);
-    for value in decimals.iter() {
+    for value in shown_quotients(decimals, least) {
         match value {
             None => text.append_null(),
-            Some(v) => {
-                let scale = display_scale(v, held).max(u32::try_from(least).unwrap_or(0)).min(held);
-                let rounded = round_half_away(v, held - scale);
-                text.append_value(<Decimal128Type as DecimalType>::format_decimal(rounded, 38, scale as i8));
+            Some((digits, scale)) => {
+                text.append_value(<Decimal128Type as DecimalType>::format_decimal(digits, 38, scale as i8))
             }
         }
+    }
+    text.finish()
+}
+
+/// Each value of a quotient column as Postgres shows it: its digits rounded to the scale
+/// [`quotients`] describes, and that scale.
+pub(super) fn shown_quotients(decimals: &Decimal128Array, least: i8) -> impl Iterator<Item = Option<(i128, u32)>> + '_ {
+    let held = u32::try_from(decimals.scale()).unwrap_or(0);
+    let least = u32::try_from(least).unwrap_or(0);
+    decimals.iter().map(move |value| {
+        value.map(|v| {
+            let scale = display_scale(v, held).max(least).min(held);
+            (round_half_away(v, held - scale), scale)
+        })
+    })
+}
+
+/// A bare `numeric` column (no scale of its own; Arrow holds it with 10 decimals) without
+/// trailing fractional zeros: `12.3400000000` is `12.34`.
+pub(super) fn trimmed_numerics(decimals: &Decimal128Array) -> StringArray {
+    let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 8);
+    for i in 0..decimals.len() {
+        if decimals.is_null(i) {
+            text.append_null();
+            continue;
+        }
+        let shown = decimals.value_as_string(i);
+        let trimmed = if shown.contains('.') { shown.trim_end_matches('0').trim_end_matches('.') } else { &shown };
+        text.append_value(trimmed);
     }
     text.finish()
 }
@@ -117,6 +147,8 @@ fn round_half_away(value: i128, digits: u32) -> i128 {
     if remainder.abs() * 2 >= unit { quotient + value.signum() } else { quotient }
 }
 
+/// A timestamp's microseconds; nanoseconds rounded half up, as Postgres rounds input with
+/// more digits than it keeps.
 fn to_micros(value: i64, unit: TimeUnit) -> i64 {
     match unit {
         TimeUnit::Second => value.saturating_mul(1_000_000),
@@ -175,18 +207,38 @@ fn shortest(scientific: &str, max_exponent: i32) -> String {
 }
 
 /// `timestamp_out` (ISO DateStyle); a `timestamptz` is shown in UTC, the server's TimeZone.
-fn timestamp(micros: i64, with_zone: bool) -> String {
-    let Some(at) = DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc()) else {
+fn timestamp(micros: i64, zone: Option<&Tz>) -> String {
+    let Some(at) = DateTime::from_timestamp_micros(micros) else {
         return micros.to_string();
     };
-    let mut text = date_time(&at);
-    if with_zone {
-        text.push_str("+00");
+    let (local, offset) = match zone {
+        Some(zone) => {
+            let local = at.with_timezone(zone);
+            (local.naive_local(), Some(local.offset().fix().local_minus_utc()))
+        }
+        None => (at.naive_utc(), None),
+    };
+    let mut text = date_time(&local);
+    if let Some(offset) = offset {
+        push_offset(&mut text, offset);
     }
-    if at.year() <= 0 {
+    if local.year() <= 0 {
         text.push_str(" BC");
     }
     text
+}
+
+/// A zone's offset from UTC as Postgres prints it: `+00`, `-05`, `+05:30`, `+00:09:21`.
+fn push_offset(text: &mut String, seconds: i32) {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let seconds = seconds.unsigned_abs();
+    let _ = write!(text, "{sign}{:02}", seconds / 3600);
+    if !seconds.is_multiple_of(3600) {
+        let _ = write!(text, ":{:02}", seconds / 60 % 60);
+    }
+    if !seconds.is_multiple_of(60) {
+        let _ = write!(text, ":{:02}", seconds % 60);
+    }
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]`, the year counted as Postgres counts BC years.
@@ -317,6 +369,13 @@ mod tests {
         let micros = vec![1_641_031_200_000_000, -62_167_219_200_000_000];
         let zoned: ArrayRef = Arc::new(TimestampMicrosecondArray::from(micros).with_timezone("UTC"));
         assert_eq!(texts(zoned), vec![Some("2022-01-01 10:00:00+00".into()), Some("0001-01-01 00:00:00+00 BC".into())]);
+        // In the column's zone, with its offset at that instant.
+        let instants = vec![1_641_031_200_000_000, 1_656_669_600_000_000];
+        let new_york: ArrayRef =
+            Arc::new(TimestampMicrosecondArray::from(instants.clone()).with_timezone("America/New_York"));
+        assert_eq!(texts(new_york), vec![Some("2022-01-01 05:00:00-05".into()), Some("2022-07-01 06:00:00-04".into())]);
+        let kolkata: ArrayRef = Arc::new(TimestampMicrosecondArray::from(instants).with_timezone("Asia/Kolkata"));
+        assert_eq!(texts(kolkata)[0], Some("2022-01-01 15:30:00+05:30".into()));
     }
 
     #[test]

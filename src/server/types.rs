@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder};
 use arrow::datatypes::{DataType, Decimal128Type, Field, IntervalMonthDayNanoType, IntervalUnit, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
@@ -25,8 +25,9 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
+use super::numeric::numeric_binary;
 use super::response::internal;
-use super::text::{has_own_text, pg_text, quotients};
+use super::text::{has_own_text, pg_text, quotients, shown_quotients, trimmed_numerics};
 use crate::sql::compat::names::DUPLICATE_MARK;
 use crate::sql::types::{marked_type, quotient_scale};
 
@@ -98,6 +99,8 @@ enum Rewrite {
     /// A numeric quotient in text: each value with Postgres's scale for it (the least
     /// scale is the operands').
     Quotient(i8),
+    /// A numeric quotient in binary: each value with its own display scale.
+    BinaryQuotient(i8),
     /// A binary interval column with NULLs.
     BinaryIntervals,
     /// A column whose Postgres text differs from arrow-pg's (`server::text`).
@@ -111,6 +114,9 @@ fn rewrite(info: &FieldInfo, field: &Field, column: &ArrayRef) -> Option<Rewrite
             if matches!(column.data_type(), DataType::Decimal128(..)) && quotient_scale(field).is_some() =>
         {
             quotient_scale(field).map(Rewrite::Quotient)
+        }
+        (&Type::NUMERIC, FieldFormat::Binary) if matches!(column.data_type(), DataType::Decimal128(..)) => {
+            quotient_scale(field).map(Rewrite::BinaryQuotient)
         }
         (&Type::JSONB, FieldFormat::Binary) => Some(Rewrite::JsonbBytes),
         (&Type::NUMERIC, FieldFormat::Text)
@@ -142,6 +148,7 @@ fn wire_batch(fields: &[FieldInfo], batch: RecordBatch) -> PgWireResult<RecordBa
             Some(Rewrite::JsonbBytes) => (jsonb_bytes(&columns[i])?, DataType::Binary),
             Some(Rewrite::TrimmedNumeric) => (trimmed_numeric(&columns[i])?, DataType::Utf8),
             Some(Rewrite::Quotient(scale)) => (quotient_text(&columns[i], scale)?, DataType::Utf8),
+            Some(Rewrite::BinaryQuotient(scale)) => (quotient_bytes(&columns[i], scale)?, DataType::Binary),
             Some(Rewrite::BinaryIntervals) => (interval_bytes(&columns[i])?, DataType::Binary),
             Some(Rewrite::PgText) => (pg_text_column(&columns[i])?, DataType::Utf8),
         };
@@ -175,22 +182,13 @@ fn jsonb_bytes(column: &ArrayRef) -> PgWireResult<ArrayRef> {
     Ok(Arc::new(bytes.finish()))
 }
 
-/// A decimal column as text without trailing fractional zeros (`12.3400000000` is `12.34`).
+/// A bare `numeric` column as text without trailing fractional zeros
+/// (`server::text::trimmed_numerics`).
 fn trimmed_numeric(column: &ArrayRef) -> PgWireResult<ArrayRef> {
-    let Some(decimals) = column.as_primitive_opt::<arrow::datatypes::Decimal128Type>() else {
+    let Some(decimals) = column.as_primitive_opt::<Decimal128Type>() else {
         return Err(internal(format!("numeric column of type {}", column.data_type())));
     };
-    let mut text = StringBuilder::with_capacity(decimals.len(), decimals.len() * 8);
-    for i in 0..decimals.len() {
-        if decimals.is_null(i) {
-            text.append_null();
-            continue;
-        }
-        let shown = decimals.value_as_string(i);
-        let trimmed = if shown.contains('.') { shown.trim_end_matches('0').trim_end_matches('.') } else { &shown };
-        text.append_value(trimmed);
-    }
-    Ok(Arc::new(text.finish()))
+    Ok(Arc::new(trimmed_numerics(decimals)))
 }
 
 /// A quotient column as Postgres shows it (`server::text::quotients`).
@@ -209,6 +207,15 @@ fn intervals(column: &ArrayRef) -> PgWireResult<Vec<Option<pg_interval::Interval
     let interval =
         |v: arrow::datatypes::IntervalMonthDayNano| pg_interval::Interval::new(v.months, v.days, v.nanoseconds / 1000);
     Ok(values.iter().map(|v| v.map(interval)).collect())
+}
+
+/// A quotient column as Postgres's binary numerics, each with its display scale.
+fn quotient_bytes(column: &ArrayRef, least: i8) -> PgWireResult<ArrayRef> {
+    let Some(decimals) = column.as_primitive_opt::<Decimal128Type>() else {
+        return Err(internal(format!("numeric column of type {}", column.data_type())));
+    };
+    let bytes = shown_quotients(decimals, least).map(|v| v.map(|(digits, scale)| numeric_binary(digits, scale)));
+    Ok(Arc::new(bytes.collect::<arrow::array::BinaryArray>()))
 }
 
 /// An interval column as Postgres's binary (microseconds, days, months), keeping its NULLs.

@@ -1,12 +1,15 @@
-//! `avg` with Postgres's result type. Postgres averages integers and numerics as
+//! `avg` and `sum` with Postgres's result types. Postgres sums `bigint`s as `numeric` (a
+//! sum past the `bigint` range is still right); DataFusion as `bigint`, wrapping around.
+//! Postgres averages integers and numerics as
 //! `numeric` (`avg` of 1 and 2 is `1.5000000000000000`); DataFusion averages integers as
 //! `float8` and numerics to their scale plus 4, truncated. [`PostgresAggregates`] is an
 //! analyzer rule, installed by `sql::types::register` before type coercion, that computes
 //! such an `avg` as Postgres does: the `numeric` sum divided by the count, with
 //! Postgres's division (`sql::operators::numeric_div`). The aggregate then computes the
 //! sum and the count, and a projection over it divides them under the `avg` column's name,
-//! so the plan above sees the same columns. `avg` of floats, and `avg` as a window
-//! function, stay DataFusion's.
+//! so the plan above sees the same columns. A `sum` of `bigint`s becomes the `sum` of
+//! their casts to `numeric`. `avg` of floats, and `avg` and `sum` as window functions,
+//! stay DataFusion's.
 
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ use datafusion::optimizer::AnalyzerRule;
 
 use super::operators::{QUOTIENT_SCALE, numeric_div};
 
-/// Rewrites `avg` of integers and numerics (module doc).
+/// Rewrites `avg` of integers and numerics and `sum` of `bigint`s (module doc).
 #[derive(Debug, Default)]
 pub struct PostgresAggregates;
 
@@ -64,10 +67,13 @@ fn numeric_averages(aggregate: Aggregate) -> Result<Transformed<LogicalPlan>> {
                     (groups + call_index(&mut calls, sum, true), groups + call_index(&mut calls, count, true));
                 outputs.push(Output::Average { sum, count, scale, digits });
             }
-            None => outputs.push(Output::Same(groups + call_index(&mut calls, expr.clone(), false))),
+            None => match numeric_sum(expr, &input_schema)?.filter(|_| !grouping_sets) {
+                Some(sum) => outputs.push(Output::Same(groups + call_index(&mut calls, sum, false))),
+                None => outputs.push(Output::Same(groups + call_index(&mut calls, expr.clone(), false))),
+            },
         }
     }
-    if outputs.iter().all(|o| matches!(o, Output::Same(_))) {
+    if calls == aggregate.aggr_expr {
         return Ok(Transformed::no(LogicalPlan::Aggregate(aggregate)));
     }
     let rewritten = Aggregate::try_new(aggregate.input.clone(), aggregate.group_expr.clone(), calls)?;
@@ -118,6 +124,19 @@ struct Average {
     /// larger than its largest value, so what `x`'s type leaves of a decimal's 38 digits,
     /// up to [`QUOTIENT_SCALE`] (19 for a `bigint`).
     digits: i8,
+}
+
+/// For `sum(x)` of a `bigint` `x`: the sum of `x` cast to `numeric`.
+fn numeric_sum(expr: &Expr, input: &DFSchema) -> Result<Option<Expr>> {
+    let Expr::AggregateFunction(AggregateFunction { func, params }) = expr else { return Ok(None) };
+    let [arg] = params.args.as_slice() else { return Ok(None) };
+    if func.name() != "sum" || !matches!(arg.get_type(input)?, DataType::Int64 | DataType::UInt64) {
+        return Ok(None);
+    }
+    let mut call = AggregateFunction { func: func.clone(), params: params.clone() };
+    call.params.args = vec![cast(arg.clone(), DataType::Decimal128(38, 0))];
+    // Under the name of the user's `sum(x)`, which it replaces.
+    Ok(Some(Expr::AggregateFunction(call).alias(expr.schema_name().to_string())))
 }
 
 /// For `avg(x)` of an integer or numeric `x`: its sum and count.
@@ -175,7 +194,20 @@ mod tests {
     #[tokio::test]
     async fn averages_of_nothing_are_null_and_filters_apply() {
         let sql = "SELECT avg(v) FILTER (WHERE v > 5), avg(DISTINCT v) FROM (VALUES (1), (1), (4)) t(v)";
-        // The first average has no rows: NULL, an empty cell.
-        assert_eq!(rows(sql).await, ["2.5000000000000000000"]);
+        // The first average has no rows: NULL, an empty cell. The literals are integers.
+        assert_eq!(rows(sql).await, ["2.50000000000000000000"]);
+    }
+
+    #[tokio::test]
+    async fn sums_of_bigints_are_numerics_that_do_not_wrap() {
+        let sql = "SELECT sum(v), count(*) FROM (VALUES (9223372036854775807), (3)) t(v)";
+        assert_eq!(rows(sql).await, ["9223372036854775810 | 2"]);
+        let ctx = SessionContext::new();
+        crate::sql::types::register(&ctx).expect("registers");
+        let frame = ctx.sql("SELECT sum(v) AS s FROM (VALUES (9223372036854775807)) t(v)").await.expect("plans");
+        let schema = frame.schema().as_arrow().clone();
+        let plan = frame.create_physical_plan().await.expect("plans");
+        assert_eq!(schema.field(0).name(), "s");
+        assert_eq!(plan.schema().field(0).data_type(), &arrow::datatypes::DataType::Decimal128(38, 0));
     }
 }

@@ -90,6 +90,7 @@ pub fn replace_fragments(sql: &str) -> std::borrow::Cow<'_, str> {
 /// `statement` rewritten for DataFusion.
 pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     names::name_columns(&mut statement);
+    modulo_calls(&mut statement);
     regproc_names(&mut statement);
     record_expansions(&mut statement);
     if lists_view_columns(&statement) {
@@ -101,6 +102,30 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
         subqueries::aggregate_scalar_subqueries(&mut statement);
     }
     statement
+}
+
+/// Every `mod(a, b)` of `statement` as `(a) % (b)`: Postgres's function for the
+/// remainder, which DataFusion has only as the operator. Run after the columns are named,
+/// so the column keeps the name `mod`.
+fn modulo_calls(statement: &mut ast::Statement) {
+    let _ = ast::visit_expressions_mut(statement, |expr| {
+        if let Expr::Function(f) = expr
+            && f.name.0.len() == 1
+            && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("mod"))
+            && let FunctionArguments::List(list) = &f.args
+            && list.duplicate_treatment.is_none()
+            && list.clauses.is_empty()
+            && let [
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(a)),
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(b)),
+            ] = list.args.as_slice()
+        {
+            let (left, right) =
+                (Box::new(Expr::Nested(Box::new(a.clone()))), Box::new(Expr::Nested(Box::new(b.clone()))));
+            *expr = Expr::BinaryOp { left, op: ast::BinaryOperator::Modulo, right };
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// True when `statement` names a catalog schema (after the crate's rules qualified the
@@ -385,6 +410,13 @@ mod tests {
     fn rewritten(sql: &str) -> String {
         let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses").remove(0);
         rewrite(statement).to_string()
+    }
+
+    #[test]
+    fn mod_is_the_remainder_operator() {
+        let out = rewritten("SELECT mod(17, 5), mod(a + 1, b) FROM t");
+        assert!(out.contains("(17) % (5) AS \"mod\""), "{out}");
+        assert!(out.contains("(a + 1) % (b)"), "{out}");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //!
 //! [`register`] installs [`PgTypePlanner`] into a DataFusion session, wrapping whatever
 //! type planner the session already has (the pg_catalog planner, for one), so call it
-//! after the others are set up; it also installs the analyzer rules of `sql::literals` and
-//! `sql::aggregates` and `sql::operators`. The server
+//! after the others are set up; it also installs the analyzer rules of `sql::numbers`,
+//! `sql::literals`, `sql::aggregates` and `sql::operators`. The server
 //! reads the mark back with [`pg_type_name`]. DataFusion keeps the mark through
 //! projections and drops it at a cast to a plain type (`j::text` is text again). Streams
 //! strip it: a stream's `JSON` column is text.
@@ -88,14 +88,15 @@ pub fn marked(field: Field, extension: &str) -> Field {
 }
 
 /// Installs [`PgTypePlanner`] in `ctx`, in front of the type planner it has, and the
-/// analyzer rules of Postgres's semantics: `sql::aggregates` before DataFusion's own
-/// (its rewrite is then type-coerced like the user's SQL), `sql::literals` and
+/// analyzer rules of Postgres's semantics: `sql::numbers` and `sql::aggregates` before
+/// DataFusion's own (their rewrites are then type-coerced like the user's SQL), `sql::literals` and
 /// `sql::operators` after them (they need coerced types).
 pub fn register(ctx: &SessionContext) -> Result<()> {
     let state = ctx.state_ref();
     let existing = state.read().clone();
     let analyzer = existing.analyzer().clone();
-    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> = vec![Arc::new(super::aggregates::PostgresAggregates)];
+    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
+        vec![Arc::new(super::numbers::IntegerLiterals), Arc::new(super::aggregates::PostgresAggregates)];
     rules.extend(analyzer.rules);
     rules.push(Arc::new(super::literals::PostgresLiterals));
     rules.push(Arc::new(super::operators::PostgresOperators));
