@@ -171,6 +171,10 @@ pub enum Error {
     #[error("{0}")]
     UndefinedColumn(String),
 
+    /// A view or sink whose query names two columns alike (42701).
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+
     /// A value out of its type's range (`bigint out of range`, 22003).
     #[error("{0}")]
     OutOfRange(String),
@@ -229,6 +233,7 @@ impl Error {
             Error::ObjectInUse(_) => "55006",
             Error::Corrupted { .. } => "XX001",
             Error::UndefinedColumn(_) => "42703",
+            Error::DuplicateColumn(_) => "42701",
             Error::CharacterNotInRepertoire(_) => "22021",
             Error::OutOfRange(_) => "22003",
             Error::DivisionByZero => "22012",

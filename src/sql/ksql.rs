@@ -215,7 +215,8 @@ mod tests {
         );
         assert_eq!(
             tumbling,
-            "SELECT k, window_start, count(*) FROM tumble(s, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k [final]"
+            "SELECT k, window_start, count(*) AS \"count\" FROM tumble(s, INTERVAL '10' SECOND) \
+             GROUP BY window_start, window_end, k [final]"
         );
         let hopping = query_text(
             "SELECT k, WindowEnd FROM s AS x WINDOW HOPPING (SIZE 1 MINUTE, ADVANCE BY 20 SECONDS) GROUP BY k",
@@ -240,8 +241,8 @@ mod tests {
         );
         assert_eq!(
             graced,
-            "SELECT k, count(*) FROM tumble(s, INTERVAL '10' SECOND) GROUP BY window_start, window_end, k [final] \
-             [grace INTERVAL '2' SECOND]"
+            "SELECT k, count(*) AS \"count\" FROM tumble(s, INTERVAL '10' SECOND) GROUP BY window_start, window_end, \
+             k [final] [grace INTERVAL '2' SECOND]"
         );
     }
 

@@ -9,7 +9,8 @@
 //! gets [`DUPLICATE_MARK`] and a number after it, which the server drops when it describes
 //! the columns, so clients see the same name twice, as from Postgres.
 //!
-//! `compat::rewrite` calls [`name_columns`] on every query that goes to DataFusion as is.
+//! `compat::rewrite` calls [`name_columns`] on every query that goes to DataFusion as is;
+//! `parser::parse` calls [`name_view_columns`] on the query of every view and sink.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -48,6 +49,26 @@ pub fn name_columns(statement: &mut ast::Statement) {
         }
     }
     let _ = statement.visit(&mut Namer);
+}
+
+/// Names the unnamed columns of a view's (or sink's) `query` as [`name_columns`] does, so
+/// the view's columns have Postgres's names (`count`, not DataFusion's `count(*)`); the
+/// first name its result has twice, which a view cannot have.
+pub fn name_view_columns(query: &mut Query) -> Option<String> {
+    let mut statement = ast::Statement::Query(Box::new(query.clone()));
+    name_columns(&mut statement);
+    if let ast::Statement::Query(named) = statement {
+        *query = *named;
+    }
+    let mut body = query.body.as_ref();
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left.as_ref();
+    }
+    let SetExpr::Select(select) = body else { return None };
+    select.projection.iter().find_map(|item| match item {
+        SelectItem::ExprWithAlias { alias, .. } => alias.value.split_once(DUPLICATE_MARK).map(|(n, _)| n.to_string()),
+        _ => None,
+    })
 }
 
 /// Names the first branch's columns (which name a set operation's result) and each
@@ -249,6 +270,20 @@ mod tests {
                 "SELECT sqrt(1) AS \"sqrt\", sqrt(2) AS \"sqrt{mark}1\", 3 AS sqrt{mark}2, i, i AS \"i{mark}1\" FROM t"
             )
         );
+    }
+
+    #[test]
+    fn a_views_columns_are_named_and_may_not_repeat() {
+        let parse = |sql: &str| {
+            let statement = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses").remove(0);
+            let ast::Statement::Query(query) = statement else { panic!("a query") };
+            query
+        };
+        let mut query = parse("SELECT k, count(*), sum(v) AS total FROM s GROUP BY k");
+        assert_eq!(name_view_columns(&mut query), None);
+        assert_eq!(query.to_string(), "SELECT k, count(*) AS \"count\", sum(v) AS total FROM s GROUP BY k");
+        let mut twice = parse("SELECT max(v), min(v) AS max FROM s");
+        assert_eq!(name_view_columns(&mut twice), Some("max".to_string()));
     }
 
     #[test]
