@@ -1,6 +1,6 @@
-//! Kafka streams against a real Kafka-protocol broker (tansu) and the real `sluice` binary:
+//! Kafka streams against a real Apache Kafka broker and the real `sluice` binary:
 //! every partition read, metadata columns, bad messages counted, SHOW SOURCES, errors at
-//! CREATE, and kill -9 during ingestion.
+//! CREATE, kill -9 during ingestion, and the broker stopped and started again.
 
 mod common;
 
@@ -213,7 +213,7 @@ async fn wait_for(client: &tokio_postgres::Client, sql: &str, done: impl Fn(&str
 
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_outages_are_survived_without_loss() {
-    let mut broker = Broker::start_proxied();
+    let mut broker = Broker::start();
     broker.create_topic("bids", 2).await;
     let mut all = bids(0, 1000, 2);
     send(&broker, "bids", &all);
@@ -222,7 +222,7 @@ async fn broker_outages_are_survived_without_loss() {
     let (mut server, client) = serve_bids(&broker, dir.path(), "FLUSH;").await;
     assert_eq!(view_totals(&client).await, totals(&all));
 
-    // The broker goes away: the server answers, and SHOW SOURCES says what is wrong.
+    // The broker is stopped (SIGTERM): the server answers, and SHOW SOURCES says what is wrong.
     broker.cut();
     let state = "SELECT state FROM sluice_catalog.sources WHERE view = 'totals' LIMIT 1";
     wait_for(&client, state, |s| s.starts_with("error")).await;

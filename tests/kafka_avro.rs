@@ -1,6 +1,6 @@
 //! Avro values in the Confluent wire format, with writer schemas served by a schema
-//! registry (a minimal HTTP one in this test), read from a real Kafka-protocol broker
-//! (tansu) by the real `sluice` binary.
+//! registry (a minimal HTTP one in this test), read from a real Apache Kafka broker by the
+//! real `sluice` binary.
 
 mod common;
 

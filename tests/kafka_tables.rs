@@ -1,5 +1,5 @@
 //! Changelog tables over Kafka topics, stream-table joins, the dead-letter topic and
-//! `CREATE STREAM ... AS SELECT`, against a real Kafka-protocol broker (tansu) and the real
+//! `CREATE STREAM ... AS SELECT`, against a real Apache Kafka broker and the real
 //! `sluice` binary, including kill -9 and restart.
 
 mod common;

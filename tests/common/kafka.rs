@@ -1,16 +1,15 @@
-//! Test support for Kafka: a real Kafka-protocol broker (`tansu`, in memory) on a free
-//! loopback port, and a producer to feed it.
+//! Test support for Kafka: a real Apache Kafka broker (a single-node KRaft cluster, broker
+//! and controller in one JVM) on free loopback ports, in a log directory of its own, and a
+//! producer to feed it.
 //!
-//! The broker binary is found in `$SLUICE_TANSU`, then in `~/.cache/sluice/tansu/bin`
-//! (where `scripts/test` installs it), then on `PATH`. A missing binary fails the test with
-//! instructions: Kafka tests never pass silently without a broker.
+//! The broker's jars are found in `$SLUICE_KAFKA_LIBS`, then in
+//! `~/.cache/sluice/kafka/<KAFKA_VERSION>/libs`, where `scripts/test` copies them from Maven
+//! Central with `tests/kafka/pom.xml`. Missing jars fail the test with instructions: Kafka
+//! tests never pass silently without a broker.
 #![allow(dead_code)]
 
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -23,77 +22,147 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::free_port;
 
-/// A running broker; killed on drop.
+/// The Kafka version of `tests/kafka/pom.xml` (and of `docker-compose.yml`).
+pub const KAFKA_VERSION: &str = "4.1.1";
+
+/// The cluster id the log directory is formatted with (any 16 bytes, base64url).
+const CLUSTER_ID: &str = "c2x1aWNlLXRlc3RzLTAwMQ";
+
+/// A running broker; killed on drop, its log directory removed with it.
 pub struct Broker {
+    /// The port clients connect to.
     pub port: u16,
+    /// The controller's port.
+    controller: u16,
+    /// Holds `server.properties`, the log directory and `broker.log`.
+    dir: tempfile::TempDir,
     child: Option<Child>,
-    proxy: Option<Proxy>,
 }
 
-fn tansu_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("SLUICE_TANSU") {
+/// The directory of the broker's jars.
+fn kafka_libs() -> PathBuf {
+    if let Ok(path) = std::env::var("SLUICE_KAFKA_LIBS") {
         return PathBuf::from(path);
     }
-    let cached = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/sluice/tansu/bin/tansu");
-    if cached.exists() {
-        return cached;
-    }
-    let on_path = Command::new("sh").args(["-c", "command -v tansu"]).output().ok().filter(|o| o.status.success());
-    match on_path {
-        Some(o) => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-        None => panic!(
-            "the Kafka tests need the tansu broker: run scripts/test, which installs it, or \
-             `cargo install tansu --locked --features dynostore,libsql --root ~/.cache/sluice/tansu`"
-        ),
-    }
+    let home = PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    let cached = home.join(".cache/sluice/kafka").join(KAFKA_VERSION).join("libs");
+    assert!(
+        cached.join(format!("kafka_2.13-{KAFKA_VERSION}.jar")).exists(),
+        "the Kafka tests need Apache Kafka's jars in {}: run scripts/test, which copies them there, or \
+         `mvn -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory={}`",
+        cached.display(),
+        cached.display()
+    );
+    cached
+}
+
+/// `java` with the broker's jars on the class path and logging configured by `log4j`,
+/// running `main`.
+fn java(log4j: &Path, main: &str) -> Command {
+    let mut command = Command::new("java");
+    command.args(["-Xms64m", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"]);
+    command.arg(format!("-Dlog4j2.configurationFile={}", log4j.display()));
+    command.arg("-cp").arg(format!("{}/*", kafka_libs().display())).arg(main);
+    command
 }
 
 impl Broker {
-    /// Starts a broker with in-memory storage and waits until it accepts connections.
+    /// Formats a new log directory and starts a broker on it; returns once it accepts
+    /// connections.
     pub fn start() -> Broker {
-        let port = free_port();
-        Broker::start_on(port, port)
-    }
-
-    /// Starts a broker that clients reach through a proxy on [`Broker::port`], which
-    /// [`Broker::cut`] and [`Broker::restore`] take down and bring back: a broker outage as
-    /// clients see it, without losing the broker's in-memory data.
-    pub fn start_proxied() -> Broker {
-        let (port, inner) = (free_port(), free_port());
-        let mut broker = Broker::start_on(inner, port);
-        broker.proxy = Some(Proxy::start(port, inner));
+        let dir = tempfile::tempdir().expect("broker directory");
+        let mut broker = Broker { port: free_port(), controller: free_port(), dir, child: None };
+        std::fs::write(broker.dir.path().join("server.properties"), broker.properties()).expect("server.properties");
+        std::fs::write(broker.dir.path().join("log4j2.properties"), LOG4J).expect("log4j2.properties");
+        let formatted = java(&broker.dir.path().join("log4j2.properties"), "kafka.tools.StorageTool")
+            .args(["format", "--ignore-formatted", "-t", CLUSTER_ID, "-c"])
+            .arg(broker.dir.path().join("server.properties"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kafka.tools.StorageTool (is java on PATH?)");
+        assert!(formatted.status.success(), "format the log directory: {}", String::from_utf8_lossy(&formatted.stderr));
+        broker.launch();
         broker
     }
 
-    fn start_on(port: u16, advertised: u16) -> Broker {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_binary())
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url])
-            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{advertised}")])
-            .env("RUST_LOG", "warn")
+    fn properties(&self) -> String {
+        let (port, controller, logs) = (self.port, self.controller, self.dir.path().join("logs"));
+        format!(
+            "process.roles=broker,controller\nnode.id=1\n\
+             controller.quorum.voters=1@127.0.0.1:{controller}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={}\nnum.partitions=1\n\
+             offsets.topic.replication.factor=1\noffsets.topic.num.partitions=4\n\
+             transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
+             transaction.state.log.num.partitions=4\ngroup.initial.rebalance.delay.ms=0\n\
+             share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n",
+            logs.display()
+        )
+    }
+
+    /// Starts the broker process on the formatted log directory and waits until it accepts
+    /// connections.
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("broker.log"))
+            .expect("broker.log");
+        let child = java(&self.dir.path().join("log4j2.properties"), "kafka.Kafka")
+            .arg(self.dir.path().join("server.properties"))
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().expect("broker.log"))
+            .stderr(log)
             .spawn()
-            .expect("start tansu");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start listening on port {port}");
+            .expect("start kafka.Kafka (is java on PATH?)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("the Kafka broker exited ({status}): {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "the Kafka broker did not listen on {} within 60 s", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
-        Broker { port: advertised, child: Some(child), proxy: None }
     }
 
-    /// Proxied brokers: drops every client connection and refuses new ones.
+    /// The broker's own log (warnings and errors).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+    }
+
+    /// Stops the broker process with SIGTERM (a clean shutdown) and waits for it: an outage
+    /// that keeps the broker's data. [`Broker::restore`] starts it again.
     pub fn cut(&mut self) {
-        if let Some(proxy) = self.proxy.as_mut() {
-            proxy.stop();
+        if let Some(mut child) = self.child.take() {
+            signal(&child, "TERM");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 
-    /// Proxied brokers: accepts connections again.
+    /// Kills the broker process with SIGKILL: a crash; its log directory stays, and
+    /// [`Broker::restore`] starts it again on it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped or killed broker again, on the same ports and log directory.
     pub fn restore(&mut self) {
-        if let Some(proxy) = self.proxy.as_mut() {
-            *proxy = Proxy::start(proxy.port, proxy.target);
+        if self.child.is_none() {
+            self.launch();
         }
     }
 
@@ -115,89 +184,31 @@ impl Broker {
 
     /// A producer that sends synchronously enough for tests (flush after each call).
     pub fn producer(&self) -> TestProducer {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", self.servers())
-            // One message per batch: tansu 0.6 reports high watermarks short by a batch,
-            // and the source's FLUSH catches up with the high watermark.
-            .set("batch.num.messages", "1")
-            .create()
-            .expect("producer");
+        let producer = ClientConfig::new().set("bootstrap.servers", self.servers()).create().expect("producer");
         TestProducer { producer }
-    }
-
-    /// Kills the broker (its in-memory data is lost).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        self.cut();
         self.kill();
     }
 }
 
-/// A TCP forwarder from `port` to `target` on loopback.
-struct Proxy {
-    port: u16,
-    target: u16,
-    stop: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<TcpStream>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// Sends `signal` (`TERM`, `KILL`) to `child`.
+fn signal(child: &Child, signal: &str) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
 }
 
-impl Proxy {
-    fn start(port: u16, target: u16) -> Proxy {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy port");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Mutex::new(Vec::new()));
-        let (flag, conns) = (stop.clone(), connections.clone());
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => forward(client, target, &conns),
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        Proxy { port, target, stop, connections, thread: Some(thread) }
-    }
-
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        for c in self.connections.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// Pumps bytes both ways between `client` and a new connection to `target`.
-fn forward(client: TcpStream, target: u16, conns: &Arc<Mutex<Vec<TcpStream>>>) {
-    let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { return };
-    let _ = client.set_nonblocking(false);
-    let pairs = [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())];
-    {
-        let mut list = conns.lock().unwrap();
-        list.extend(client.try_clone());
-        list.extend(server.try_clone());
-    }
-    for (from, to) in pairs {
-        if let (Ok(mut from), Ok(mut to)) = (from, to) {
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from, &mut to);
-                let _ = to.shutdown(Shutdown::Both);
-            });
-        }
-    }
-}
+/// The broker's logging: warnings and errors to its standard output (`broker.log`).
+const LOG4J: &str = "status = error
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.out.ref = out
+";
 
 /// Produces test messages.
 pub struct TestProducer {
@@ -205,9 +216,8 @@ pub struct TestProducer {
 }
 
 impl TestProducer {
-    /// Waits until every enqueued message is acked. With one message per batch, tansu on a
-    /// loaded 2-core machine has needed more than 30 s for 4,000 messages; a flush that times
-    /// out loses nothing, so it is retried up to a generous bound.
+    /// Waits until every enqueued message is acked. A flush that times out on a loaded
+    /// machine loses nothing, so it is retried up to a generous bound.
     fn flush(&self) {
         let mut last = None;
         for _ in 0..6 {
@@ -250,10 +260,9 @@ impl TestProducer {
     }
 }
 
-/// Every message of `topic` (all partitions) as (key, value) text: reads until at least
-/// `expected` messages arrived and then nothing more for a second (so repeats would show).
-/// End offsets are not used: tansu 0.6 reports high watermarks short by up to a batch.
-/// `read_committed` skips aborted transactions.
+/// Every message of `topic` (all partitions) as (key, value) text: reads every partition to
+/// its end (its high watermark; for `read_committed`, its last stable offset, aborted
+/// transactions skipped), and on until at least `expected` messages arrived.
 pub fn consume_all(
     servers: &str,
     topic: &str,
@@ -280,6 +289,7 @@ pub fn consume_messages(servers: &str, topic: &str, read_committed: bool, expect
         .set("bootstrap.servers", servers)
         .set("group.id", "sluice-tests")
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .set("isolation.level", if read_committed { "read_committed" } else { "read_uncommitted" })
         .create()
         .expect("consumer");
@@ -288,19 +298,26 @@ pub fn consume_messages(servers: &str, topic: &str, read_committed: bool, expect
     for p in metadata.topics()[0].partitions() {
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
     }
+    let partitions = tpl.count();
     consumer.assign(&tpl).expect("assign");
     let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
     let mut out = Vec::new();
+    let mut at_end = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = Instant::now();
-    while Instant::now() < deadline && (out.len() < expected || last.elapsed() < Duration::from_secs(1)) {
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            let m = m.expect("consume");
-            let headers = m.headers().map_or(Vec::new(), |h| {
-                h.iter().map(|h| (h.key.to_string(), text(h.value).unwrap_or_default())).collect()
-            });
-            out.push(Consumed { key: text(m.key()), value: text(m.payload()), headers });
-            last = Instant::now();
+    while Instant::now() < deadline && (at_end.len() < partitions || out.len() < expected) {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+            }
+            Some(Err(e)) => panic!("consume {topic}: {e}"),
+            Some(Ok(m)) => {
+                at_end.remove(&m.partition());
+                let headers = m.headers().map_or(Vec::new(), |h| {
+                    h.iter().map(|h| (h.key.to_string(), text(h.value).unwrap_or_default())).collect()
+                });
+                out.push(Consumed { key: text(m.key()), value: text(m.payload()), headers });
+            }
         }
     }
     out
