@@ -318,6 +318,55 @@ async fn kafka_sinks_are_exactly_once_across_ten_kill9s_at_random_moments() {
     assert_eq!(missing, 0, "read_uncommitted: {missing} rows missing");
 }
 
+/// An upsert sink of an updating view into a compacted topic: read as a compacted topic
+/// is (the latest message per key, a tombstone removing the key), the topic ends equal to
+/// the view. Keys leave the view (HAVING) in the last round, which must give tombstones.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upsert_sink_into_a_compacted_topic_ends_equal_to_its_view() {
+    let broker = Broker::start();
+    broker.create_compacted_topic("few", 2).await;
+    let servers = broker.servers();
+    let dir = tempfile::tempdir().unwrap();
+    // Lines 0..7: keys 0..6 once each.
+    let (_server, client, input) = serve(dir.path(), 0..7).await;
+    client
+        .batch_execute(&format!(
+            "CREATE MATERIALIZED VIEW few AS SELECT k, count(*) AS n FROM s GROUP BY k HAVING count(*) < 3;
+             CREATE SINK few_out FROM few WITH (connector = 'kafka', topic = 'few', bootstrap_servers = '{servers}');
+             FLUSH;"
+        ))
+        .await
+        .unwrap();
+    // Every key a second time, then keys 0..3 a third time: they leave the view.
+    append(&input, 7..14);
+    client.batch_execute("FLUSH").await.unwrap();
+    append(&input, 14..18);
+    client.batch_execute("FLUSH").await.unwrap();
+    let view = query_rows(&client, "SELECT k, n FROM few ORDER BY k").await;
+    assert_eq!(view, [["4", "2"], ["5", "2"], ["6", "2"]]);
+
+    let messages = consume_all(&servers, "few", true, 0);
+    let tombstones = messages.iter().filter(|(_, v)| v.is_none()).count();
+    assert_eq!(tombstones, 4, "one tombstone per key that left the view: {messages:?}");
+    let mut latest = BTreeMap::new();
+    for (key, value) in messages {
+        let key = key.expect("every message of an upsert sink has a key");
+        match value {
+            Some(v) => latest.insert(key, v),
+            None => latest.remove(&key),
+        };
+    }
+    let compacted: Vec<[String; 2]> = latest
+        .values()
+        .map(|v| {
+            let json: serde_json::Value = serde_json::from_str(v).unwrap();
+            [json["k"].to_string(), json["n"].to_string()]
+        })
+        .collect();
+    let view: Vec<[String; 2]> = view.into_iter().map(|r| [r[0].clone(), r[1].clone()]).collect();
+    assert_eq!(compacted, view);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_sinks_commit_transactions() {
     let mock = MockCluster::new(1).unwrap();

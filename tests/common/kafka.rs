@@ -182,6 +182,17 @@ impl Broker {
         }
     }
 
+    /// Creates a compacted topic (`cleanup.policy=compact`) with `partitions` partitions.
+    pub async fn create_compacted_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", self.servers()).create().expect("admin client");
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+        let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topics");
+        for r in results {
+            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        }
+    }
+
     /// A producer that sends synchronously enough for tests (flush after each call).
     pub fn producer(&self) -> TestProducer {
         let producer = ClientConfig::new().set("bootstrap.servers", self.servers()).create().expect("producer");
