@@ -248,3 +248,35 @@ async fn broker_outages_are_survived_without_loss() {
     client.batch_execute("FLUSH").await.unwrap();
     assert_eq!(view_totals(&client).await, totals(&all));
 }
+
+/// `sluice run` over a Kafka stream is bounded by the topic's end offsets when it starts:
+/// a view and an ad-hoc query see exactly the messages produced before, and the run ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounded_run_ends_exactly_at_the_end_offsets() {
+    let broker = Broker::start();
+    broker.create_topic("bids", 3).await;
+    let all = bids(0, 3000, 3);
+    send(&broker, "bids", &all);
+    let (count, sum): (i64, i64) = totals(&all).values().fold((0, 0), |(c, s), (n, t)| (c + n, s + t));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "{};\n{TOTALS}\nSELECT sum(n) AS n, sum(total) AS total FROM totals;\n\
+             SELECT count(*) AS n, sum(price) AS total FROM bids;",
+            stream_sql(&broker, "bids")
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(dir.path())
+        .args(["run", "--format", "csv"])
+        .arg(&script)
+        .output()
+        .expect("run sluice");
+    assert!(output.status.success(), "sluice run failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let expected = format!("n,total\n{count},{sum}\nn,total\n{count},{sum}\n");
+    assert_eq!(text, expected);
+}
