@@ -53,15 +53,20 @@ fn fold_totals<'a>(values: impl Iterator<Item = &'a str>) -> BTreeMap<i64, (i64,
     out
 }
 
+/// How many times each row `0..ROWS` appears among the `v` values of the JSON rows.
+fn times_seen<S: AsRef<str>>(raw: impl Iterator<Item = S>) -> Vec<u32> {
+    let mut seen = vec![0u32; ROWS];
+    for v in raw {
+        let v = serde_json::from_str::<serde_json::Value>(v.as_ref()).unwrap()["v"].as_u64().unwrap() as usize;
+        seen[v] += 1;
+    }
+    seen
+}
+
 /// Asserts that the `v` values of the JSON rows are exactly `0..ROWS`, each once.
 fn assert_each_row_once(what: &str, raw: impl Iterator<Item = String>) {
-    let mut seen = vec![0u32; ROWS];
-    let mut total = 0;
-    for v in raw {
-        let v = serde_json::from_str::<serde_json::Value>(&v).unwrap()["v"].as_u64().unwrap() as usize;
-        seen[v] += 1;
-        total += 1;
-    }
+    let seen = times_seen(raw);
+    let total: u32 = seen.iter().sum();
     let missing = seen.iter().filter(|&&n| n == 0).count();
     let repeated = seen.iter().filter(|&&n| n > 1).count();
     let first_repeated = seen.iter().position(|&n| n > 1);
@@ -201,11 +206,7 @@ async fn kafka_sinks_wait_for_an_unreachable_broker() {
     common::wait_for(&client, "SHOW SINKS", 5, |s| s == "running", "SHOW SINKS").await;
     client.batch_execute("FLUSH").await.unwrap();
     let raw = consume_all(&servers, "raw", false, ROWS);
-    let mut seen = vec![0u32; ROWS];
-    for (_, v) in &raw {
-        let json: serde_json::Value = serde_json::from_str(v.as_deref().unwrap()).unwrap();
-        seen[json["v"].as_u64().unwrap() as usize] += 1;
-    }
+    let seen = times_seen(raw.iter().map(|(_, v)| v.as_deref().unwrap()));
     let missing = seen.iter().filter(|&&n| n == 0).count();
     assert_eq!(missing, 0, "{} messages, {missing} rows missing", raw.len());
 }
@@ -307,11 +308,7 @@ async fn kafka_sinks_are_exactly_once_across_ten_kill9s_at_random_moments() {
     let totals = consume_all(&servers, "totals", true, 7);
     assert_eq!(fold_totals(totals.iter().filter_map(|(_, v)| v.as_deref())), expected_totals(ROWS));
     let uncommitted = consume_all(&servers, "raw", false, ROWS);
-    let mut seen = vec![0u32; ROWS];
-    for (_, v) in &uncommitted {
-        let json: serde_json::Value = serde_json::from_str(v.as_deref().unwrap()).unwrap();
-        seen[json["v"].as_u64().unwrap() as usize] += 1;
-    }
+    let seen = times_seen(uncommitted.iter().map(|(_, v)| v.as_deref().unwrap()));
     let missing = seen.iter().filter(|&&n| n == 0).count();
     let repeated = seen.iter().filter(|&&n| n > 1).count();
     println!("read_uncommitted: {} messages, {repeated} rows more than once", uncommitted.len());

@@ -1,7 +1,8 @@
 //! Postgres's binary `numeric`: a value's base-10000 digits with their weight, sign and
 //! display scale (`numeric_send`). arrow-pg sends a decimal column with the column's one
 //! scale; a numeric quotient has a scale per value (`server::text::shown_quotients`), so
-//! `types` encodes those columns here.
+//! `types` encodes those columns here. (arrow-pg's `rust_decimal`, which could carry a
+//! scale per value, holds 28 digits; a quotient has up to 38.)
 
 /// The sign word of a negative numeric.
 const NEGATIVE: u16 = 0x4000;

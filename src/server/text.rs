@@ -1,7 +1,8 @@
 //! Postgres's text output for the Arrow types whose default text differs from it:
-//! timestamps (no trailing fractional zeros; with a zone, in the column's zone with its
-//! offset, `+00` for UTC, `-05`, `+05:30`: the session has set the zone), times, floats (the shortest
-//! text that reads back exactly, `1e+300`, `Infinity`, `-0`) and durations (a timestamp
+//! timestamps (no trailing fractional zeros; a `timestamptz` in its column's zone, which
+//! the session has set to its TimeZone, with the offset: `+00`, `-05`, `+05:30`), times,
+//! floats (the shortest text that reads back exactly, `1e+300`, `Infinity`, `-0`) and
+//! durations (a timestamp
 //! difference is an interval of days and time: `21 days 23:59:59`) and intervals (fractions
 //! of a second without trailing zeros), and numeric quotients (each with Postgres's scale).
 //!
@@ -45,10 +46,7 @@ pub(super) fn pg_text(column: &ArrayRef) -> Option<StringArray> {
             column.as_primitive::<arrow::datatypes::Float32Type>().iter().map(|v| v.map(float4)).collect()
         }
         DataType::Timestamp(unit, zone) => {
-            let zone = match zone {
-                Some(name) => Some(name.parse::<Tz>().ok()?),
-                None => None,
-            };
+            let zone = zone.as_deref().map(str::parse::<Tz>).transpose().ok()?;
             let raw = arrow::compute::cast(column, &DataType::Int64).ok()?;
             let micros =
                 raw.as_primitive::<arrow::datatypes::Int64Type>().iter().map(|v| v.map(|v| to_micros(v, *unit)));
@@ -206,7 +204,8 @@ fn shortest(scientific: &str, max_exponent: i32) -> String {
     format!("{sign}{text}")
 }
 
-/// `timestamp_out` (ISO DateStyle); a `timestamptz` is shown in UTC, the server's TimeZone.
+/// `timestamp_out` (ISO DateStyle); a `timestamptz` (`zone` given) is shown in that zone,
+/// with its offset at that instant.
 fn timestamp(micros: i64, zone: Option<&Tz>) -> String {
     let Some(at) = DateTime::from_timestamp_micros(micros) else {
         return micros.to_string();

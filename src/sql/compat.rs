@@ -104,11 +104,20 @@ pub fn rewrite(mut statement: ast::Statement) -> ast::Statement {
     statement
 }
 
-/// Every `mod(a, b)` of `statement` as `(a) % (b)`: Postgres's function for the
-/// remainder, which DataFusion has only as the operator. Run after the columns are named,
-/// so the column keeps the name `mod`.
-fn modulo_calls(statement: &mut ast::Statement) {
-    let _ = ast::visit_expressions_mut(statement, |expr| {
+/// A view's or sink's query rewritten for DataFusion as far as a view needs: Postgres's
+/// column names ([`names::name_view_columns`], whose repeated name it returns) and `mod`.
+/// The rest of [`rewrite`] serves catalog queries, which views do not read.
+pub fn rewrite_view_query(query: &mut ast::Query) -> Option<String> {
+    let repeated = names::name_view_columns(query);
+    modulo_calls(query);
+    repeated
+}
+
+/// Every `mod(a, b)` in `node` as `(a) % (b)`: Postgres's function for the remainder,
+/// which DataFusion has only as the operator. Run after the columns are named, so the
+/// column keeps the name `mod`.
+fn modulo_calls<V: ast::VisitMut>(node: &mut V) {
+    let _ = ast::visit_expressions_mut(node, |expr| {
         if let Expr::Function(f) = expr
             && f.name.0.len() == 1
             && f.name.0[0].as_ident().is_some_and(|i| i.value.eq_ignore_ascii_case("mod"))

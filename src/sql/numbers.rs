@@ -18,11 +18,12 @@
 //!
 //! `super::parser::parse` calls [`rewrite`] on the tokens of every SQL text.
 
-use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan, Values};
@@ -41,6 +42,7 @@ pub fn rewrite(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut out = Vec::with_capacity(tokens.len());
     for token in tokens {
         match &token.token {
+            // Read as a number with a zero exponent: its digits, or a float past 76 of them.
             Token::Number(n, _) if beyond_bigint(n) => match plain(&format!("{n}e0")) {
                 Some(Some(digits)) => out.push(TokenWithSpan::wrap(numeric(digits))),
                 Some(None) => out.extend(float8(n).into_iter().map(TokenWithSpan::wrap)),
@@ -63,7 +65,11 @@ fn has_exponent(number: &str) -> bool {
 
 /// Whether `number` is an integer too large for a `bigint`.
 fn beyond_bigint(number: &str) -> bool {
-    number.bytes().all(|b| b.is_ascii_digit() || b == b'_') && number.replace('_', "").parse::<i64>().is_err()
+    if !number.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        return false;
+    }
+    let digits = if number.contains('_') { Cow::Owned(number.replace('_', "")) } else { Cow::Borrowed(number) };
+    digits.parse::<i64>().is_err()
 }
 
 /// A number in plain digits: the digits before the point and after it (Postgres's scale).
@@ -199,10 +205,9 @@ fn narrow(expr: Expr) -> Result<Transformed<Expr>> {
         Expr::AggregateFunction(ref call) if call.func.name() == "count" => {
             Ok(Transformed::new(expr, false, TreeNodeRecursion::Jump))
         }
-        Expr::Literal(ScalarValue::Int64(Some(n)), metadata) => match i32::try_from(n) {
-            Ok(narrow) => Ok(Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(narrow)), metadata))),
-            Err(_) => Ok(Transformed::no(Expr::Literal(ScalarValue::Int64(Some(n)), metadata))),
-        },
+        Expr::Literal(ScalarValue::Int64(Some(n)), metadata) if i32::try_from(n).is_ok() => {
+            Ok(Transformed::yes(Expr::Literal(ScalarValue::Int32(Some(n as i32)), metadata)))
+        }
         other => Ok(Transformed::no(other)),
     }
 }

@@ -206,7 +206,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         let mut statement = parse_statement(&mut parser, emits).map_err(|e| too_complex(e, &budgeted))?;
         check_depth(&mut statement)?;
         normalize_table_functions(&mut statement);
-        name_view_columns(&mut statement)?;
+        rewrite_view_queries(&mut statement)?;
         statements.push(statement);
         if !parser.consume_token(&Token::SemiColon) && parser.peek_token().token != Token::EOF {
             let e = parser.expected::<()>("end of statement", parser.peek_token()).unwrap_err();
@@ -269,10 +269,10 @@ fn check_depth(statement: &mut Statement) -> Result<()> {
     }
 }
 
-/// Gives the unnamed columns of a view's or sink's query Postgres's names
-/// (`compat::names`), which the view keeps; a view with two columns of one name is refused,
-/// as in Postgres.
-fn name_view_columns(statement: &mut Statement) -> Result<()> {
+/// Gives the unnamed columns of a view's or sink's query Postgres's names, which the view
+/// keeps, and Postgres's functions DataFusion lacks (`compat::rewrite_view_query`); a view
+/// with two columns of one name is refused, as in Postgres.
+fn rewrite_view_queries(statement: &mut Statement) -> Result<()> {
     let query = match statement {
         Statement::CreateView(v) | Statement::Explain(v) => &mut v.query,
         Statement::CreateSink(k) => match k.query.as_mut() {
@@ -281,7 +281,7 @@ fn name_view_columns(statement: &mut Statement) -> Result<()> {
         },
         _ => return Ok(()),
     };
-    match super::compat::names::name_view_columns(query) {
+    match super::compat::rewrite_view_query(query) {
         Some(name) => Err(Error::DuplicateColumn(name)),
         None => Ok(()),
     }

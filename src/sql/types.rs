@@ -89,8 +89,8 @@ pub fn marked(field: Field, extension: &str) -> Field {
 
 /// Installs [`PgTypePlanner`] in `ctx`, in front of the type planner it has, and the
 /// analyzer rules of Postgres's semantics: `sql::numbers` and `sql::aggregates` before
-/// DataFusion's own (their rewrites are then type-coerced like the user's SQL), `sql::literals` and
-/// `sql::operators` after them (they need coerced types).
+/// DataFusion's own (their rewrites are then type-coerced like the user's SQL),
+/// `sql::literals` and `sql::operators` after them (they need coerced types).
 pub fn register(ctx: &SessionContext) -> Result<()> {
     let state = ctx.state_ref();
     let existing = state.read().clone();

@@ -173,20 +173,17 @@ impl Broker {
 
     /// Creates a topic with `partitions` partitions.
     pub async fn create_topic(&self, name: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", self.servers()).create().expect("admin client");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-        let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topics");
-        for r in results {
-            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
-        }
+        self.create(NewTopic::new(name, partitions, TopicReplication::Fixed(1))).await;
     }
 
     /// Creates a compacted topic (`cleanup.policy=compact`) with `partitions` partitions.
     pub async fn create_compacted_topic(&self, name: &str, partitions: i32) {
+        self.create(NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("cleanup.policy", "compact")).await;
+    }
+
+    async fn create(&self, topic: NewTopic<'_>) {
         let admin: AdminClient<DefaultClientContext> =
             ClientConfig::new().set("bootstrap.servers", self.servers()).create().expect("admin client");
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
         let results = admin.create_topics([&topic], &AdminOptions::new()).await.expect("create topics");
         for r in results {
             r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));

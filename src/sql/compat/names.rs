@@ -10,7 +10,8 @@
 //! the columns, so clients see the same name twice, as from Postgres.
 //!
 //! `compat::rewrite` calls [`name_columns`] on every query that goes to DataFusion as is;
-//! `parser::parse` calls [`name_view_columns`] on the query of every view and sink.
+//! `compat::rewrite_view_query` calls [`name_view_columns`] on the query of every view and
+//! sink.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
