@@ -187,6 +187,13 @@ async fn kill9_during_ingestion_loses_and_repeats_nothing() {
             server.kill9();
         }
     }
+    // While the server is down, the consumer group's offsets are moved to the end of the
+    // topic: the restarted source must resume from its checkpoint, not from the group.
+    let ends = broker.end_offsets("bids", 4);
+    assert_eq!(ends.iter().map(|(_, o)| o).sum::<i64>(), all.len() as i64);
+    broker.commit_group_offsets("sluice", "bids", &ends);
+    let ends_committed: Vec<Option<i64>> = ends.iter().map(|&(_, o)| Some(o)).collect();
+    assert_eq!(broker.group_offsets("sluice", "bids", 4), ends_committed);
     let server = Server::start(dir.path());
     let client = server.client().await;
     client.batch_execute("FLUSH").await.unwrap();
@@ -202,6 +209,18 @@ async fn kill9_during_ingestion_loses_and_repeats_nothing() {
     );
     let late = query_rows(&client, "SELECT late_rows, bad_rows FROM sluice_catalog.views ORDER BY name").await;
     assert!(late.iter().all(|r| r == &["0", "0"]), "{late:?}");
+
+    // Once more, with the group moved back to the beginning of the topic.
+    let mut server = server;
+    let more = bids(40_000, 4000, 4);
+    send(&broker, "bids", &more);
+    all.extend(more);
+    server.kill9();
+    broker.commit_group_offsets("sluice", "bids", &[(0, 0), (1, 0), (2, 0), (3, 0)]);
+    let server = Server::start(dir.path());
+    let client = server.client().await;
+    client.batch_execute("FLUSH").await.unwrap();
+    assert_eq!(view_totals(&client).await, totals(&all));
 }
 
 async fn wait_for(client: &tokio_postgres::Client, sql: &str, done: impl Fn(&str) -> bool) -> String {
@@ -236,18 +255,32 @@ async fn broker_outages_are_survived_without_loss() {
     client.batch_execute("FLUSH").await.unwrap();
     assert_eq!(view_totals(&client).await, totals(&all));
 
-    // The broker comes back with more messages: the view catches up, nothing lost or repeated.
-    broker.restore();
+    // The broker comes back after about 10 s with more messages: the view catches up,
+    // nothing lost or repeated.
+    broker.restore_after(OUTAGE);
     let more = bids(1000, 1000, 2);
     send(&broker, "bids", &more);
     all.extend(more);
     wait_for(&client, state, |s| s == "reading").await;
-    let expected: i64 = all.len() as i64;
     let total = "SELECT sum(n) FROM totals";
-    wait_for(&client, total, |s| s.parse::<i64>().is_ok_and(|n| n >= expected)).await;
+    wait_for(&client, total, |s| s.parse::<i64>().is_ok_and(|n| n >= all.len() as i64)).await;
+    client.batch_execute("FLUSH").await.unwrap();
+    assert_eq!(view_totals(&client).await, totals(&all));
+
+    // The broker crashes (SIGKILL) while the source is still reading a large batch.
+    let more = bids(2000, 20_000, 2);
+    send(&broker, "bids", &more);
+    all.extend(more);
+    broker.kill();
+    wait_for(&client, state, |s| s.starts_with("error")).await;
+    broker.restore_after(OUTAGE);
+    wait_for(&client, total, |s| s.parse::<i64>().is_ok_and(|n| n >= all.len() as i64)).await;
     client.batch_execute("FLUSH").await.unwrap();
     assert_eq!(view_totals(&client).await, totals(&all));
 }
+
+/// How long the outage tests keep the broker down.
+const OUTAGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `sluice run` over a Kafka stream is bounded by the topic's end offsets when it starts:
 /// a view and an ad-hoc query see exactly the messages produced before, and the run ends.

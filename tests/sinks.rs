@@ -188,7 +188,8 @@ async fn kafka_sinks_wait_for_an_unreachable_broker() {
         ))
         .await
         .unwrap();
-    // A crash: the broker process is killed (SIGKILL) and later started on its log directory.
+    // A crash: the broker process is killed (SIGKILL) and started on its log directory about
+    // 10 s later.
     broker.kill();
     append(&input, 0..ROWS / 2);
     let retrying = |s: &str| s.starts_with("retrying: kafka sink");
@@ -202,7 +203,7 @@ async fn kafka_sinks_wait_for_an_unreachable_broker() {
     let client = server.client().await;
     append(&input, ROWS / 2..ROWS);
     common::wait_for(&client, "SHOW SINKS", 5, retrying, "SHOW SINKS").await;
-    broker.restore();
+    broker.restore_after(std::time::Duration::from_secs(10));
     common::wait_for(&client, "SHOW SINKS", 5, |s| s == "running", "SHOW SINKS").await;
     client.batch_execute("FLUSH").await.unwrap();
     let raw = consume_all(&servers, "raw", false, ROWS);

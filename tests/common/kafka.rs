@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -37,6 +37,8 @@ pub struct Broker {
     /// Holds `server.properties`, the log directory and `broker.log`.
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// When the broker was last stopped or killed.
+    stopped: Option<Instant>,
 }
 
 /// The directory of the broker's jars.
@@ -71,7 +73,7 @@ impl Broker {
     /// connections.
     pub fn start() -> Broker {
         let dir = tempfile::tempdir().expect("broker directory");
-        let mut broker = Broker { port: free_port(), controller: free_port(), dir, child: None };
+        let mut broker = Broker { port: free_port(), controller: free_port(), dir, child: None, stopped: None };
         std::fs::write(broker.dir.path().join("server.properties"), broker.properties()).expect("server.properties");
         std::fs::write(broker.dir.path().join("log4j2.properties"), LOG4J).expect("log4j2.properties");
         let formatted = java(&broker.dir.path().join("log4j2.properties"), "kafka.tools.StorageTool")
@@ -139,6 +141,7 @@ impl Broker {
     /// that keeps the broker's data. [`Broker::restore`] starts it again.
     pub fn cut(&mut self) {
         if let Some(mut child) = self.child.take() {
+            self.stopped = Some(Instant::now());
             signal(&child, "TERM");
             let deadline = Instant::now() + Duration::from_secs(30);
             while child.try_wait().ok().flatten().is_none() {
@@ -154,6 +157,7 @@ impl Broker {
     /// [`Broker::restore`] starts it again on it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            self.stopped = Some(Instant::now());
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -164,6 +168,14 @@ impl Broker {
         if self.child.is_none() {
             self.launch();
         }
+    }
+
+    /// Like [`Broker::restore`], once the broker has been down for at least `outage`.
+    pub fn restore_after(&mut self, outage: Duration) {
+        if let Some(stopped) = self.stopped {
+            std::thread::sleep(outage.saturating_sub(stopped.elapsed()));
+        }
+        self.restore();
     }
 
     /// `host:port` for `bootstrap_servers`.
@@ -188,6 +200,46 @@ impl Broker {
         for r in results {
             r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
         }
+    }
+
+    /// Commits `offsets` (partition, next offset) of `topic` for consumer group `group`, as
+    /// an operator resetting the group with `kafka-consumer-groups --reset-offsets` would.
+    pub fn commit_group_offsets(&self, group: &str, topic: &str, offsets: &[(i32, i64)]) {
+        let consumer = self.group_consumer(group);
+        let mut tpl = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset)).unwrap();
+        }
+        consumer.commit(&tpl, CommitMode::Sync).expect("commit group offsets");
+    }
+
+    /// The offsets consumer group `group` has committed for `partitions` of `topic`
+    /// (`None` where it has none).
+    pub fn group_offsets(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+        let consumer = self.group_consumer(group);
+        let mut tpl = TopicPartitionList::new();
+        for partition in 0..partitions {
+            tpl.add_partition(topic, partition);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(30)).expect("committed offsets");
+        committed.elements().iter().map(|e| e.offset().to_raw()).map(|o| o.filter(|&o| o >= 0)).collect()
+    }
+
+    /// The next offset of each of `partitions` partitions of `topic` (its high watermark).
+    pub fn end_offsets(&self, topic: &str, partitions: i32) -> Vec<(i32, i64)> {
+        let consumer = self.group_consumer("sluice-tests");
+        (0..partitions)
+            .map(|p| (p, consumer.fetch_watermarks(topic, p, Duration::from_secs(30)).expect("watermarks").1))
+            .collect()
+    }
+
+    fn group_consumer(&self, group: &str) -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", self.servers())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer")
     }
 
     /// A producer that sends synchronously enough for tests (flush after each call).
