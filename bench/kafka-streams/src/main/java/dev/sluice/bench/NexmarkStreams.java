@@ -7,6 +7,7 @@ import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
@@ -30,11 +31,22 @@ import org.apache.kafka.streams.processor.TimestampExtractor;
  * the grace period given, none by default) to the topics {@code <application-id>-q5} and
  * {@code <application-id>-q7} as JSON.
  *
+ * <p>For latency, two more queries read the topic {@code live} (bids carrying {@code sent}, the
+ * producer's send time in epoch microseconds), the peers of Sluice's views in
+ * {@code scripts/bench-kafka-latency}: {@code probes} writes {@code auction, price, sent} of every
+ * bid whose {@code sent % 100 = 0} to {@code <application-id>-probes}; {@code counts} keeps
+ * {@code count(*), max(sent)} per auction of the bids with {@code price % 50 = 0} and writes
+ * every change to {@code <application-id>-counts}. With either, the record cache is off (every
+ * update is forwarded at once, not at the next commit) and the producer's {@code linger.ms} is
+ * 5 (the Kafka client's default, where Kafka Streams sets 100), as a user tuning for latency
+ * would; "RUNNING" is printed once the application runs. At exit it prints
+ * {@code dropped-records-total=<n>}, the records its tasks dropped (late ones among them).
+ *
  * <p>Usage: {@code NexmarkStreams <bootstrap> <application-id> <exactly_once_v2|at_least_once>
- * [threads] [queries] [grace-seconds]}, queries {@code q5}, {@code q7} or {@code q5,q7} (the
- * default). Offsets are
- * committed every 100 ms with either guarantee (exactly-once's default; at-least-once's is 30 s),
- * so progress can be read from the group's committed offsets. Runs until killed.
+ * [threads] [queries] [grace-seconds]}, queries a comma-separated list of {@code q5}, {@code q7},
+ * {@code probes} and {@code counts} (default {@code q5,q7}). Offsets are committed every 100 ms
+ * with either guarantee (exactly-once's default; at-least-once's is 30 s), so progress can be
+ * read from the group's committed offsets. Runs until killed.
  */
 public final class NexmarkStreams {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -76,6 +88,13 @@ public final class NexmarkStreams {
     Duration grace = Duration.ofSeconds(args.length > 5 ? Long.parseLong(args[5]) : 0);
 
     StreamsBuilder builder = new StreamsBuilder();
+    if (queries.contains("probes") || queries.contains("counts")) {
+      latency(builder, args[1], queries);
+      props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+      props.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
+      run(builder, props);
+      return;
+    }
     KStream<String, JsonNode> bids = builder
         .stream("bids", Consumed.with(Serdes.String(), Serdes.String()))
         .mapValues(NexmarkStreams::parse)
@@ -106,9 +125,61 @@ public final class NexmarkStreams {
           .to(args[1] + "-q7", Produced.with(Serdes.String(), Serdes.String()));
     }
 
+    run(builder, props);
+  }
+
+  /** The latency queries over the topic {@code live}: see the class comment. */
+  private static void latency(StreamsBuilder builder, String app, String queries) {
+    KStream<String, JsonNode> live = builder
+        .stream("live", Consumed.with(Serdes.String(), Serdes.String()))
+        .mapValues(NexmarkStreams::parse)
+        .filter((k, bid) -> bid != null && bid.has("auction") && bid.has("sent"));
+    if (queries.contains("probes")) {
+      live.filter((k, bid) -> bid.get("sent").asLong() % 100 == 0)
+          .mapValues(bid -> String.format("{\"auction\":%d,\"price\":%d,\"sent\":%d}",
+              bid.get("auction").asLong(), bid.get("price").asLong(), bid.get("sent").asLong()))
+          .to(app + "-probes", Produced.with(Serdes.String(), Serdes.String()));
+    }
+    if (queries.contains("counts")) {
+      // The aggregate is "count,max(sent)" as text, to need no serde of its own.
+      live.filter((k, bid) -> bid.get("price").asLong() % 50 == 0)
+          .map((k, bid) -> KeyValue.pair(bid.get("auction").asLong(), bid.get("sent").asLong()))
+          .groupByKey(Grouped.with(Serdes.Long(), Serdes.Long()))
+          .aggregate(() -> "0,0", (auction, sent, agg) -> {
+            String[] parts = agg.split(",");
+            return (Long.parseLong(parts[0]) + 1) + "," + Math.max(Long.parseLong(parts[1]), sent);
+          }, Materialized.with(Serdes.Long(), Serdes.String()))
+          .toStream()
+          .map((auction, agg) -> {
+            String[] parts = agg.split(",");
+            return KeyValue.pair(auction.toString(), String.format(
+                "{\"auction\":%d,\"num\":%s,\"sent\":%s}", auction, parts[0], parts[1]));
+          })
+          .to(app + "-counts", Produced.with(Serdes.String(), Serdes.String()));
+    }
+  }
+
+  /** Records the tasks dropped (late for their window, or unreadable), over all tasks. */
+  private static long droppedRecords(KafkaStreams streams) {
+    return streams.metrics().entrySet().stream()
+        .filter(e -> e.getKey().name().equals("dropped-records-total"))
+        .mapToLong(e -> ((Number) e.getValue().metricValue()).longValue())
+        .sum();
+  }
+
+  /** Runs the topology until the process is stopped. */
+  private static void run(StreamsBuilder builder, Properties props) throws InterruptedException {
     KafkaStreams streams = new KafkaStreams(builder.build(), props);
+    streams.setStateListener((now, before) -> {
+      if (now == KafkaStreams.State.RUNNING) {
+        System.out.println("RUNNING");
+        System.out.flush();
+      }
+    });
     CountDownLatch done = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      System.out.println("dropped-records-total=" + droppedRecords(streams));
+      System.out.flush();
       streams.close(Duration.ofSeconds(10));
       done.countDown();
     }));
