@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::kafka::Broker;
+use common::kafka::{Broker, OUTAGE};
 use common::{Server, query_rows};
 
 /// One test message: (partition, key, value).
@@ -194,7 +194,7 @@ async fn kill9_during_ingestion_loses_and_repeats_nothing() {
     broker.commit_group_offsets("sluice", "bids", &ends);
     let ends_committed: Vec<Option<i64>> = ends.iter().map(|&(_, o)| Some(o)).collect();
     assert_eq!(broker.group_offsets("sluice", "bids", 4), ends_committed);
-    let server = Server::start(dir.path());
+    let mut server = Server::start(dir.path());
     let client = server.client().await;
     client.batch_execute("FLUSH").await.unwrap();
     assert_eq!(view_totals(&client).await, totals(&all));
@@ -211,7 +211,6 @@ async fn kill9_during_ingestion_loses_and_repeats_nothing() {
     assert!(late.iter().all(|r| r == &["0", "0"]), "{late:?}");
 
     // Once more, with the group moved back to the beginning of the topic.
-    let mut server = server;
     let more = bids(40_000, 4000, 4);
     send(&broker, "bids", &more);
     all.extend(more);
@@ -278,9 +277,6 @@ async fn broker_outages_are_survived_without_loss() {
     client.batch_execute("FLUSH").await.unwrap();
     assert_eq!(view_totals(&client).await, totals(&all));
 }
-
-/// How long the outage tests keep the broker down.
-const OUTAGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `sluice run` over a Kafka stream is bounded by the topic's end offsets when it starts:
 /// a view and an ad-hoc query see exactly the messages produced before, and the run ends.

@@ -203,7 +203,7 @@ async fn kafka_sinks_wait_for_an_unreachable_broker() {
     let client = server.client().await;
     append(&input, ROWS / 2..ROWS);
     common::wait_for(&client, "SHOW SINKS", 5, retrying, "SHOW SINKS").await;
-    broker.restore_after(std::time::Duration::from_secs(10));
+    broker.restore_after(common::kafka::OUTAGE);
     common::wait_for(&client, "SHOW SINKS", 5, |s| s == "running", "SHOW SINKS").await;
     client.batch_execute("FLUSH").await.unwrap();
     let raw = consume_all(&servers, "raw", false, ROWS);

@@ -1,10 +1,10 @@
 //! Postgres's text output for the Arrow types whose default text differs from it:
 //! timestamps (no trailing fractional zeros; a `timestamptz` in its column's zone, which
 //! the session has set to its TimeZone, with the offset: `+00`, `-05`, `+05:30`), times,
-//! floats (the shortest text that reads back exactly, `1e+300`, `Infinity`, `-0`) and
-//! durations (a timestamp
-//! difference is an interval of days and time: `21 days 23:59:59`) and intervals (fractions
-//! of a second without trailing zeros), and numeric quotients (each with Postgres's scale).
+//! floats (the shortest text that reads back exactly, `1e+300`, `Infinity`, `-0`),
+//! durations (a timestamp difference is an interval of days and time: `21 days 23:59:59`),
+//! intervals (fractions of a second without trailing zeros) and numeric quotients (each
+//! with Postgres's scale).
 //!
 //! Used by `types` for result columns sent in text format and by `copy` for COPY's rows.
 //! Postgres's own output functions (`timestamp_out`, `float8out`, `interval_out`) are the

@@ -25,6 +25,9 @@ use super::free_port;
 /// The Kafka version of `tests/kafka/pom.xml` (and of `docker-compose.yml`).
 pub const KAFKA_VERSION: &str = "4.1.1";
 
+/// How long the outage tests keep a stopped or killed broker down.
+pub const OUTAGE: Duration = Duration::from_secs(10);
+
 /// The cluster id the log directory is formatted with (any 16 bytes, base64url).
 const CLUSTER_ID: &str = "c2x1aWNlLXRlc3RzLTAwMQ";
 
