@@ -26,9 +26,13 @@ CREATE MATERIALIZED VIEW by_channel AS
 CREATE MATERIALIZED VIEW big_bids AS
   SELECT auction, bidder, price FROM bids WHERE price > 400;
 
+-- Wait until every view has read what the files hold now and committed it (in psql, the
+-- views would otherwise be read before their first checkpoint).
+FLUSH;
+
 SELECT * FROM auction_stats WHERE bids > 3 ORDER BY top DESC LIMIT 5;
 SELECT * FROM final_counts ORDER BY window_end;
 SELECT * FROM by_channel ORDER BY channel;
 SELECT count(*) AS big FROM big_bids;
 SHOW MATERIALIZED VIEWS;
-SELECT view, file, line, reason FROM sluice_catalog.source_errors ORDER BY view;
+SELECT view, source, position, reason FROM sluice_catalog.source_errors ORDER BY view;

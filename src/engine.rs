@@ -326,7 +326,11 @@ impl Engine {
                 };
                 Ok(Description { params: vec![], schema })
             }
-            Statement::Subscribe(s) => Ok(Description { params: vec![], schema: Some(self.describe_push(s).await?) }),
+            Statement::Subscribe(s) => {
+                // Checked either way; a COPY has no row description (NoData), as in Postgres.
+                let schema = self.describe_push(s).await?;
+                Ok(Description { params: vec![], schema: (!s.copy).then_some(schema) })
+            }
             _ => Ok(Description { params: vec![], schema: None }),
         }
     }

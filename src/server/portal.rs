@@ -27,7 +27,7 @@ use tracing::info;
 
 use super::extended::Prepared;
 use super::response::pg_error;
-use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, wait};
+use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, send_batch, start, wait};
 use super::types::{encode, fields};
 use crate::engine::{Engine, PushQuery};
 use crate::sql::Subscribe;
@@ -64,6 +64,9 @@ pub(super) async fn execute(
     backlog: &mut VecDeque<PgWireFrontendMessage>,
 ) -> PgWireResult<bool> {
     let (_never, mut cancelled) = cancel_signal(socket).await;
+    if stmt.copy {
+        return copy_out(socket, engine, &stmt, &mut cancelled, backlog).await;
+    }
     let state = portal.state();
     let mut state = state.lock().await;
     if matches!(*state, PortalExecutionState::Initial) {
@@ -92,6 +95,32 @@ pub(super) async fn execute(
         Err(e) => {
             *state = PortalExecutionState::Finished;
             Err(e)
+        }
+    }
+}
+
+/// Runs Execute on a portal holding `COPY (SUBSCRIBE ...) TO STDOUT`: as in Postgres, one
+/// Execute sends the whole COPY (CopyOutResponse, then CopyData as rows commit), whatever
+/// its row limit, until a cancel (57014) or an error ends it.
+async fn copy_out(
+    socket: &mut impl ClientSocket,
+    engine: &Engine,
+    stmt: &Subscribe,
+    cancelled: &mut futures::channel::oneshot::Receiver<()>,
+    backlog: &mut VecDeque<PgWireFrontendMessage>,
+) -> PgWireResult<bool> {
+    let mut query = match wait(socket, engine.push(stmt), cancelled, backlog).await {
+        Waited::Item(query) => query.map_err(pg_error)?,
+        Waited::Cancelled => return Err(PgWireError::UserError(Box::new(canceled()))),
+        Waited::Left => return Ok(false),
+    };
+    info!(relation = %query.relation(), "push query started as a COPY on a portal");
+    start(socket, &query, true).await?;
+    loop {
+        match wait(socket, query.next(), cancelled, backlog).await {
+            Waited::Item(batch) => send_batch(socket, &query, batch.map_err(pg_error)?, true).await?,
+            Waited::Cancelled => return Err(PgWireError::UserError(Box::new(canceled()))),
+            Waited::Left => return Ok(false),
         }
     }
 }

@@ -134,7 +134,7 @@ pub(super) async fn serve(
 }
 
 /// The header: a row description, or a CopyOut response in text format.
-async fn start<S>(socket: &mut S, query: &PushQuery, copy: bool) -> PgWireResult<()>
+pub(super) async fn start<S>(socket: &mut S, query: &PushQuery, copy: bool) -> PgWireResult<()>
 where
     S: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
@@ -152,7 +152,7 @@ where
 }
 
 /// Sends one batch's rows and flushes them to the client.
-async fn send_batch<S>(socket: &mut S, query: &PushQuery, batch: RecordBatch, copy: bool) -> PgWireResult<()>
+pub(super) async fn send_batch<S>(socket: &mut S, query: &PushQuery, batch: RecordBatch, copy: bool) -> PgWireResult<()>
 where
     S: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
