@@ -13,11 +13,17 @@ use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
 use crate::dataflow::lookup::TableIndex;
-use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::stats::ViewStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::StreamDef;
 use crate::sql::{CreateView, ObjectKind};
 use crate::state::{Store, catalog_key, space};
+
+/// The DataFusion catalog user objects live in.
+pub const CATALOG_NAME: &str = "sluice";
+/// The schema of user objects.
+pub const SCHEMA_NAME: &str = "public";
 
 /// A stream.
 pub struct StreamEntry {

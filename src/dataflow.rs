@@ -15,6 +15,7 @@ pub mod aggregate;
 pub mod budget;
 pub mod changelog;
 pub mod flow;
+pub mod identity;
 pub mod join;
 pub mod late;
 pub mod lookup;
@@ -25,9 +26,12 @@ pub mod reaggregate;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod stats;
 pub mod topn;
 pub mod watermark;
 pub mod window;
+
+pub use crate::state::StateReader;
 
 use arrow::array::BinaryArray;
 use arrow::record_batch::RecordBatch;
@@ -109,30 +113,13 @@ pub trait Operator: Send {
     }
 }
 
-/// Read access to one operator's checkpointed state.
-pub struct StateReader<'a> {
-    /// The store.
-    pub store: &'a crate::state::Store,
-    /// The view whose pipeline this is.
-    pub view: u64,
-    /// The operator's index in the pipeline.
-    pub operator: u8,
-}
-
-impl StateReader<'_> {
-    /// Reads one sub key.
-    pub fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.store.get(&crate::state::state_key(self.view, self.operator, sub))
+/// The sub key of input `input`'s state `sub` under the source stage (operator 0). The
+/// first input's keys are unprefixed; the others' start with `in<n>/`.
+pub fn input_key(input: usize, sub: &[u8]) -> Vec<u8> {
+    if input == 0 {
+        return sub.to_vec();
     }
-
-    /// All (sub key, value) pairs of this operator.
-    pub fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let prefix = crate::state::state_key(self.view, self.operator, &[]);
-        self.store.scan_prefix(&prefix).map(|r| r.map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))).collect()
-    }
-
-    /// The full store key of a sub key (for writes at the next checkpoint).
-    pub fn key(&self, sub: &[u8]) -> Vec<u8> {
-        crate::state::state_key(self.view, self.operator, sub)
-    }
+    let mut key = format!("in{input}/").into_bytes();
+    key.extend_from_slice(sub);
+    key
 }

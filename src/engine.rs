@@ -187,10 +187,7 @@ struct Inner {
     state_budget: Arc<StateBudget>,
 }
 
-/// The DataFusion catalog and schema user objects live in.
-pub const CATALOG_NAME: &str = "sluice";
-/// The schema of user objects.
-pub const SCHEMA_NAME: &str = "public";
+pub use crate::catalog::{CATALOG_NAME, SCHEMA_NAME};
 /// The Postgres version Sluice reports; clients pick SQL dialect features by it.
 pub const SERVER_VERSION: &str = "16.6";
 /// [`SERVER_VERSION`] as `server_version_num` gives it.
@@ -235,7 +232,8 @@ impl Engine {
         }
         let catalog = Arc::new(RwLock::new(Catalog::default()));
         system::register(&ctx, &catalog, &store)?;
-        pg_catalog::register(&ctx, &catalog)?;
+        let (relations, type_oids) = pg_catalog::register(&ctx, &catalog)?;
+        pg_functions::register(&ctx, relations, catalog.clone(), type_oids);
         information_schema::register(&ctx, &catalog)?;
         json_functions::register(&ctx);
         string_functions::register(&ctx);
@@ -244,7 +242,7 @@ impl Engine {
         array_functions::register(&ctx);
         value_limits::register(&ctx);
         // After pg_catalog: its type planner is wrapped.
-        sql::types::register(&ctx)?;
+        sql::semantics::register(&ctx)?;
         filters_before_select_lists(&ctx);
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -410,7 +408,7 @@ impl Engine {
     pub async fn flush(&self) -> Result<()> {
         let pipelines = self.read_catalog()?.pipelines();
         for p in pipelines {
-            if matches!(p.stats().status(), crate::dataflow::pipeline::Status::Failed(_)) {
+            if matches!(p.stats().status(), crate::dataflow::stats::Status::Failed(_)) {
                 continue;
             }
             if self.inner.config.bounded { p.finished().await? } else { p.flush().await? }

@@ -29,9 +29,14 @@ pub enum Error {
     /// The object exists but is of another kind (42809).
     #[error("{0}")]
     WrongObjectType(String),
-    /// Other objects depend on the one being dropped (2BP01).
-    #[error("{0}")]
-    DependentObjects(String),
+    /// Other objects depend on the one being dropped (2BP01); the hint names CASCADE.
+    #[error("{message}")]
+    DependentObjects {
+        /// What cannot be dropped, and the first object that depends on it.
+        message: String,
+        /// Every dependent object, one per line.
+        detail: String,
+    },
     /// The feature is valid SQL but Sluice does not support it (0A000).
     #[error("{0}")]
     Unsupported(String),
@@ -163,6 +168,15 @@ pub enum Error {
         /// Where the damage is: key space, object, key.
         detail: String,
     },
+    /// A pipeline's stored state was computed by operators this build no longer plans for
+    /// its SQL (55000): refused, its data kept.
+    #[error("the stored state of {what} was computed by a different plan")]
+    PlanChanged {
+        /// The pipeline, e.g. `materialized view "v"`.
+        what: String,
+        /// The stored and the new plan.
+        detail: String,
+    },
     /// Text that is not valid in the encoding (22021).
     #[error("{0}")]
     CharacterNotInRepertoire(String),
@@ -204,7 +218,7 @@ impl Error {
             Error::UnknownRelation { .. } => "42P01",
             Error::DuplicateRelation { .. } => "42P07",
             Error::WrongObjectType(_) => "42809",
-            Error::DependentObjects(_) => "2BP01",
+            Error::DependentObjects { .. } => "2BP01",
             Error::Unsupported(_) => "0A000",
             Error::InvalidParameter(_) => "22023",
             Error::Data(_) => "22000",
@@ -232,6 +246,7 @@ impl Error {
             Error::DuplicateFile { .. } => "58P02",
             Error::ObjectInUse(_) => "55006",
             Error::Corrupted { .. } => "XX001",
+            Error::PlanChanged { .. } => "55000",
             Error::UndefinedColumn(_) => "42703",
             Error::DuplicateColumn(_) => "42701",
             Error::CharacterNotInRepertoire(_) => "22021",
@@ -247,7 +262,9 @@ impl Error {
             Error::TooComplex { detail } | Error::OutOfMemory { detail } | Error::StateMemory { detail } => {
                 Some(detail.clone())
             }
-            Error::Corrupted { detail, .. } => Some(detail.clone()),
+            Error::Corrupted { detail, .. }
+            | Error::PlanChanged { detail, .. }
+            | Error::DependentObjects { detail, .. } => Some(detail.clone()),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(m) => Some(lowercase_first(m)),
                 DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::detail),
@@ -268,6 +285,10 @@ impl Error {
             Error::OutOfMemory { .. } => Some(MEMORY_HINT.into()),
             Error::StateMemory { .. } => Some(STATE_MEMORY_HINT.into()),
             Error::Corrupted { .. } => Some(CORRUPTED_HINT.into()),
+            Error::DependentObjects { .. } => Some("Use DROP ... CASCADE to drop the dependent objects too.".into()),
+            Error::PlanChanged { what, .. } => Some(format!(
+                "Its data is kept: run the sluice release that created {what}, or drop it and create it again to compute it anew from its sources."
+            )),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(_) => Some(MEMORY_HINT.into()),
                 DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::hint),
@@ -318,12 +339,6 @@ const MEMORY_HINT: &str = "Reduce the rows the query holds at once (a narrower W
 #[macro_export]
 macro_rules! plan_err {
     ($($arg:tt)*) => { Err($crate::error::Error::Plan(format!($($arg)*))) };
-}
-
-/// Builds an [`Error::Unsupported`] from format arguments.
-#[macro_export]
-macro_rules! unsupported {
-    ($($arg:tt)*) => { Err($crate::error::Error::Unsupported(format!($($arg)*))) };
 }
 
 fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {

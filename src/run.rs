@@ -9,11 +9,11 @@ use std::io::Write;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::connector::file_access::FileRoots;
-use crate::engine::{Engine, EngineConfig, Output};
+use crate::engine::{CopyFormat, Engine, EngineConfig, Output};
 use crate::error::{Error, Result};
+use crate::server::copy;
 use crate::state::Store;
 
 /// How result rows are printed.
@@ -41,7 +41,7 @@ async fn run_statements(engine: &Engine, script: &str, format: OutputFormat, out
         match session.execute(&stmt, vec![]).await? {
             Output::Rows { schema, batches } => match format {
                 OutputFormat::Table => write_table(&schema, &batches, out)?,
-                OutputFormat::Csv => write_csv(&batches, out)?,
+                OutputFormat::Csv => write_csv(&schema, &batches, out)?,
             },
             Output::Copy { .. } | Output::Command { .. } => {}
         }
@@ -49,33 +49,27 @@ async fn run_statements(engine: &Engine, script: &str, format: OutputFormat, out
     Ok(())
 }
 
-fn write_csv(batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
-    let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+/// Rows as `COPY ... TO STDOUT WITH (FORMAT csv, HEADER true)` writes them, values in
+/// Postgres's text.
+fn write_csv(schema: &Schema, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
+    let format = CopyFormat { csv: true, header: true, delimiter: ',', null: String::new() };
+    let io = |e: std::io::Error| Error::Io(e);
+    out.write_all(copy::header(schema, &format).as_bytes()).map_err(io)?;
     for batch in batches {
-        writer.write(batch)?;
-    }
-    if batches.is_empty() {
-        return Ok(());
+        for line in copy::rows(batch, &format)? {
+            out.write_all(line.as_bytes()).map_err(io)?;
+        }
     }
     Ok(())
 }
 
-/// Prints rows like psql's aligned format, with a `(n rows)` footer.
+/// Prints rows like psql's aligned format, with a `(n rows)` footer; values in Postgres's
+/// text, as psql shows them.
 pub fn write_table(schema: &Schema, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
-    let options = FormatOptions::default()
-        .with_null("")
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
     let mut cells: Vec<Vec<String>> = Vec::new();
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            cells.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
-        }
+        let rows = copy::text_rows(batch)?;
+        cells.extend(rows.into_iter().map(|row| row.into_iter().map(Option::unwrap_or_default).collect()));
     }
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let widths: Vec<usize> = names

@@ -35,7 +35,8 @@
 mod auth;
 mod cancel;
 mod connection;
-mod copy;
+pub(crate) mod copy;
+mod errors;
 mod extended;
 mod frames;
 mod numeric;

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod push;
 pub mod relations;
 pub mod scan;
+pub(crate) mod semantics;
 pub mod types;
 
 pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, Subscribe, parse};

@@ -345,6 +345,34 @@ pub fn state_key(view: u64, operator: u8, sub: &[u8]) -> Vec<u8> {
     k
 }
 
+/// Read access to one operator's checkpointed state.
+pub struct StateReader<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The pipeline (view, table or sink) whose state this is.
+    pub view: u64,
+    /// The operator's index in the pipeline.
+    pub operator: u8,
+}
+
+impl StateReader<'_> {
+    /// Reads one sub key.
+    pub fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.store.get(&state_key(self.view, self.operator, sub))
+    }
+
+    /// All (sub key, value) pairs of this operator.
+    pub fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let prefix = state_key(self.view, self.operator, &[]);
+        self.store.scan_prefix(&prefix).map(|r| r.map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))).collect()
+    }
+
+    /// The full store key of a sub key (for writes at the next checkpoint).
+    pub fn key(&self, sub: &[u8]) -> Vec<u8> {
+        state_key(self.view, self.operator, sub)
+    }
+}
+
 /// Key of a catalog entry.
 pub fn catalog_key(id: u64) -> Vec<u8> {
     let mut k = vec![space::CATALOG];

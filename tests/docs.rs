@@ -278,8 +278,16 @@ async fn run_example(at: &str, example: &str, broker: &Broker) {
     }
 }
 
-/// The sample bids of `sql/data/bids` that decode, as (channel, price), in file order.
-fn sample_bids() -> Vec<(String, i64)> {
+/// A sample bid: auction, channel, price, event time (ms since the epoch).
+struct Bid {
+    auction: i64,
+    channel: String,
+    price: i64,
+    at: i64,
+}
+
+/// The sample bids of `sql/data/bids` that decode, in file order.
+fn sample_bids() -> Vec<Bid> {
     let mut bids = Vec::new();
     let mut files: Vec<_> =
         std::fs::read_dir(common::repo_root().join("sql/data/bids")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -287,13 +295,48 @@ fn sample_bids() -> Vec<(String, i64)> {
     for file in files {
         for line in std::fs::read_to_string(file).unwrap().lines() {
             let record: serde_json::Value = serde_json::from_str(line).unwrap();
-            if ["auction", "bidder", "price"].iter().all(|k| record[k].is_i64()) {
-                let channel = record["channel"].as_str().unwrap_or("").to_string();
-                bids.push((channel, record["price"].as_i64().unwrap()));
+            if !["auction", "bidder", "price"].iter().all(|k| record[k].is_i64()) {
+                continue;
             }
+            let at = match &record["date_time"] {
+                serde_json::Value::String(text) => {
+                    let at = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").unwrap();
+                    at.and_utc().timestamp_millis()
+                }
+                other => other.as_i64().unwrap(),
+            };
+            let channel = record["channel"].as_str().unwrap_or("").to_string();
+            bids.push(Bid {
+                auction: record["auction"].as_i64().unwrap(),
+                channel,
+                price: record["price"].as_i64().unwrap(),
+                at,
+            });
         }
     }
     bids
+}
+
+/// The rows of the quickstart's first query (auction_stats with more than 3 bids, the 5
+/// highest tops), as psql prints them: `avg` of bigints with Postgres's 16 decimals.
+fn expected_auction_stats() -> Vec<String> {
+    let mut groups: BTreeMap<(i64, i64), (i64, i64, i64)> = BTreeMap::new();
+    for bid in sample_bids() {
+        let entry = groups.entry((bid.auction, bid.at - bid.at.rem_euclid(10_000))).or_default();
+        *entry = (entry.0 + 1, entry.1.max(bid.price), entry.2 + bid.price);
+    }
+    let mut rows: Vec<_> = groups.into_iter().filter(|(_, (n, _, _))| *n > 3).collect();
+    rows.sort_by_key(|(_, (_, top, _))| -top);
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%d %H:%M:%S").to_string();
+    let mean = |sum: i64, n: i64| {
+        let scaled = (i128::from(sum) * 10i128.pow(17) / i128::from(n) + 5) / 10; // 16 digits, half up
+        format!("{}.{:016}", scaled / 10i128.pow(16), scaled % 10i128.pow(16))
+    };
+    let rows = rows.into_iter().take(5);
+    rows.map(|((auction, start), (n, top, sum))| {
+        format!(" {auction:>7} | {} | {} | {n:>4} | {top:>3} | {}", time(start), time(start + 10_000), mean(sum, n))
+    })
+    .collect()
 }
 
 /// The rows `by_channel` and `big_bids` of the quickstart must hold, as psql and
@@ -301,18 +344,24 @@ fn sample_bids() -> Vec<(String, i64)> {
 /// the number of bids over 400.
 fn expected_quickstart() -> (Vec<String>, String) {
     let mut per_channel: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for (channel, price) in sample_bids() {
-        let entry = per_channel.entry(channel).or_default();
+    for bid in sample_bids() {
+        let entry = per_channel.entry(bid.channel).or_default();
         entry.0 += 1;
-        entry.1 += price;
+        entry.1 += bid.price;
     }
     let rows = per_channel.iter().filter(|(_, (n, _))| *n > 1);
     let rows = rows.map(|(channel, (n, volume))| format!(" {channel:<7} | {n:>4} | {volume:>6}")).collect();
-    let big = sample_bids().iter().filter(|(_, price)| *price > 400).count();
+    let big = sample_bids().iter().filter(|bid| bid.price > 400).count();
     (rows, format!("-----\n {big:>3}\n(1 row)"))
 }
 
+/// The quickstart's output, in `sluice run` and in psql alike (lines compared without
+/// trailing blanks, which psql adds and `sluice run` does not).
 fn assert_quickstart_output(stdout: &str) {
+    let lines: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+    for row in expected_auction_stats() {
+        assert!(lines.contains(&row.as_str()), "quickstart output lacks auction_stats row {row:?}:\n{stdout}");
+    }
     let (channels, big) = expected_quickstart();
     assert!(channels.len() >= 2, "the sample data has lost its channels");
     for row in channels {

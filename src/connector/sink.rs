@@ -19,8 +19,8 @@ use arrow::row::{RowConverter, SortField};
 use arrow::util::display::array_value_to_string;
 
 use super::{Options, connector_name, required};
-use crate::dataflow::StateReader;
 use crate::error::{Error, Result};
+use crate::state::StateReader;
 use crate::state::Write;
 
 /// One output record: for Kafka a message (`value: None` is a tombstone), for files a line.

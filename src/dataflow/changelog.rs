@@ -16,7 +16,7 @@ use arrow::compute::{cast, is_null, or, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::lookup::TableIndex;
-use super::pipeline::ViewStats;
+use super::stats::ViewStats;
 use super::{ChangeBatch, Message, Operator, StateReader};
 use crate::connector::BadRecord;
 use crate::error::{Error, Result};
@@ -51,6 +51,14 @@ impl Upsert {
         stats: Arc<ViewStats>,
     ) -> Upsert {
         Upsert { table: table.to_string(), schema, columns, index, stats }
+    }
+
+    /// What it keeps, for its operator id: the table's columns and the source columns it
+    /// reads keys and deletes from.
+    pub fn describe(&self) -> String {
+        let ChangelogColumns { message_key, deleted } = &self.columns;
+        let columns = super::identity::columns(&self.schema);
+        format!("Upsert: columns={columns} message_key={message_key:?} deleted={deleted:?}")
     }
 
     fn on_batch(&self, batch: RecordBatch, out: &mut Vec<Message>) -> Result<()> {

@@ -7,8 +7,11 @@
 //! operator sees each of them once, after both branches have passed it on, so its state and
 //! everything upstream of it are in the same checkpoint. Operators are numbered for their
 //! state in the same order (left branch, right branch, the binary operator, then the
-//! chain), which for a plain chain is simply its order.
+//! chain), which for a plain chain is simply its order. Each operator also has a stable id
+//! derived from the plan (`super::identity`), which the pipeline checks against the ids
+//! stored with the state before the state is read.
 
+use super::identity::{MANIFEST_SLOT, OperatorId};
 use super::{Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::Store;
@@ -45,41 +48,78 @@ pub trait BinaryOperator: Send {
 /// Where a flow starts.
 enum Head {
     Input(usize),
-    Join { op: Box<dyn BinaryOperator>, left: Box<Flow>, right: Box<Flow> },
+    Join { op: Box<dyn BinaryOperator>, what: String, left: Box<Flow>, right: Box<Flow> },
 }
 
-/// A chain of operators after a source input or a binary operator.
+/// A chain of operators after a source input or a binary operator. Each operator has a
+/// stable id ([`OperatorId`]) derived from its description and its input's id.
 pub struct Flow {
     head: Head,
-    ops: Vec<Box<dyn Operator>>,
+    /// The id of what the head produces: the source input or the binary operator.
+    head_id: OperatorId,
+    ops: Vec<Step>,
+}
+
+/// One operator of a chain.
+struct Step {
+    id: OperatorId,
+    /// What it computes, as EXPLAIN shows it.
+    what: String,
+    op: Box<dyn Operator>,
 }
 
 impl Flow {
-    /// `ops` after source input `input`.
-    pub fn input(input: usize, ops: Vec<Box<dyn Operator>>) -> Flow {
-        Flow { head: Head::Input(input), ops }
+    /// A flow that starts at source input `input`, which reads `stream`; operators follow
+    /// with [`Flow::then`].
+    pub fn input(input: usize, stream: &str) -> Flow {
+        Flow { head: Head::Input(input), head_id: OperatorId::source(input, stream), ops: Vec::new() }
     }
 
-    /// `ops` after `op` over `left` and `right`.
-    pub fn join(op: Box<dyn BinaryOperator>, left: Flow, right: Flow, ops: Vec<Box<dyn Operator>>) -> Flow {
-        Flow { head: Head::Join { op, left: Box::new(left), right: Box::new(right) }, ops }
+    /// A flow that starts at `op` (described by `what`) over `left` and `right`.
+    pub fn join(op: Box<dyn BinaryOperator>, what: String, left: Flow, right: Flow) -> Flow {
+        let head_id = OperatorId::derive(&[left.last_id(), right.last_id()], &what);
+        Flow { head: Head::Join { op, what, left: Box::new(left), right: Box::new(right) }, head_id, ops: Vec::new() }
     }
 
-    /// Appends an operator at the end (the materialization or the sink).
-    pub fn then(mut self, op: Box<dyn Operator>) -> Flow {
-        self.ops.push(op);
+    /// Appends operator `op`, described by `what` (its line of EXPLAIN).
+    pub fn then(mut self, what: impl Into<String>, op: Box<dyn Operator>) -> Flow {
+        let what = what.into();
+        let id = OperatorId::derive(&[self.last_id()], &what);
+        self.ops.push(Step { id, what, op });
         self
     }
 
-    /// Restores every operator's state, numbering them from `next` (the source stage is 0).
+    /// The id of the last operator (or of the head, if there is none).
+    fn last_id(&self) -> OperatorId {
+        self.ops.last().map_or(self.head_id, |s| s.id)
+    }
+
+    /// Every operator's id and description, in the order their state is numbered.
+    pub fn operators(&self) -> Vec<(OperatorId, String)> {
+        let mut out = Vec::new();
+        self.collect_operators(&mut out);
+        out
+    }
+
+    fn collect_operators(&self, out: &mut Vec<(OperatorId, String)>) {
+        if let Head::Join { what, left, right, .. } = &self.head {
+            left.collect_operators(out);
+            right.collect_operators(out);
+            out.push((self.head_id, what.clone()));
+        }
+        out.extend(self.ops.iter().map(|s| (s.id, s.what.clone())));
+    }
+
+    /// Restores every operator's state, numbering them from `next` (the source stage is 0),
+    /// in the order of [`Flow::operators`].
     pub fn open(&mut self, store: &Store, view: u64, next: &mut u8) -> Result<()> {
-        if let Head::Join { op, left, right } = &mut self.head {
+        if let Head::Join { op, left, right, .. } = &mut self.head {
             left.open(store, view, next)?;
             right.open(store, view, next)?;
             op.open(&StateReader { store, view, operator: number(next)? })?;
         }
-        for op in &mut self.ops {
-            op.open(&StateReader { store, view, operator: number(next)? })?;
+        for step in &mut self.ops {
+            step.op.open(&StateReader { store, view, operator: number(next)? })?;
         }
         Ok(())
     }
@@ -88,9 +128,9 @@ impl Flow {
     pub fn state_bytes(&self) -> usize {
         let head = match &self.head {
             Head::Input(_) => 0,
-            Head::Join { op, left, right } => op.state_bytes() + left.state_bytes() + right.state_bytes(),
+            Head::Join { op, left, right, .. } => op.state_bytes() + left.state_bytes() + right.state_bytes(),
         };
-        head + self.ops.iter().map(|op| op.state_bytes()).sum::<usize>()
+        head + self.ops.iter().map(|s| s.op.state_bytes()).sum::<usize>()
     }
 
     /// Whether source input `input` feeds this flow.
@@ -111,7 +151,7 @@ impl Flow {
         match &mut self.head {
             Head::Input(i) if *i == input => current.push(msg),
             Head::Input(_) => return Ok(()),
-            Head::Join { op, left, right } => {
+            Head::Join { op, left, right, .. } => {
                 let (side, branch) = if left.reads(input) { (Side::Left, left) } else { (Side::Right, right) };
                 let mut mid = Vec::new();
                 branch.push(input, msg, &mut mid)?;
@@ -129,7 +169,7 @@ impl Flow {
         let mut current = Vec::new();
         match &mut self.head {
             Head::Input(_) => current.push(msg),
-            Head::Join { op, left, right } => {
+            Head::Join { op, left, right, .. } => {
                 let mut carried = msg;
                 for (side, branch) in [(Side::Left, left), (Side::Right, right)] {
                     let mut mid = Vec::new();
@@ -150,9 +190,9 @@ impl Flow {
 
     fn run_chain(&mut self, mut current: Vec<Message>, out: &mut Vec<Message>) -> Result<()> {
         let mut next = Vec::new();
-        for op in &mut self.ops {
+        for step in &mut self.ops {
             for msg in current.drain(..) {
-                op.process(msg, &mut next)?;
+                step.op.process(msg, &mut next)?;
             }
             std::mem::swap(&mut current, &mut next);
         }
@@ -161,10 +201,13 @@ impl Flow {
     }
 }
 
-/// The next operator number.
+/// The next operator number (below the manifest's slot).
 fn number(next: &mut u8) -> Result<u8> {
     let n = *next;
-    *next = next.checked_add(1).ok_or_else(|| Error::Unsupported("a view needs too many operators".into()))?;
+    if n == MANIFEST_SLOT {
+        return Err(Error::Unsupported("a view needs too many operators".into()));
+    }
+    *next = n + 1;
     Ok(n)
 }
 
@@ -213,9 +256,11 @@ mod tests {
     fn messages_follow_their_input_and_barriers_reach_every_operator_once() {
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let tap = |name| Box::new(Tap(name, log.clone())) as Box<dyn Operator>;
-        let left = Flow::input(0, vec![tap("a")]);
-        let right = Flow::input(1, vec![tap("b")]);
-        let mut flow = Flow::join(Box::new(Both(log.clone())), left, right, vec![tap("c")]);
+        let left = Flow::input(0, "l").then("a", tap("a"));
+        let right = Flow::input(1, "r").then("b", tap("b"));
+        let mut flow = Flow::join(Box::new(Both(log.clone())), "both".into(), left, right).then("c", tap("c"));
+        let order: Vec<String> = flow.operators().into_iter().map(|(_, what)| what).collect();
+        assert_eq!(order, ["a", "b", "both", "c"], "the order state is numbered in");
         let mut out = Vec::new();
         flow.push(1, Message::Watermark(5), &mut out).unwrap();
         flow.push(0, Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] }), &mut out).unwrap();

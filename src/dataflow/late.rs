@@ -48,7 +48,7 @@ pub fn schema() -> SchemaRef {
 
 impl LateRows {
     /// Learns which late rows earlier checkpoints stored for the input whose source state
-    /// keys start with `input` (see `super::source::input_key`).
+    /// keys start with `input` (see `super::input_key`).
     pub fn restore(state: &StateReader<'_>, input: &[u8]) -> Result<LateRows> {
         let prefix = state.key(&[input, PREFIX].concat());
         let mut stored = VecDeque::new();
@@ -121,7 +121,7 @@ fn json_rows(batch: &RecordBatch) -> Result<StringArray> {
 
 /// The late rows pipeline `id` keeps of its input `input`, oldest first.
 pub fn read(store: &Store, id: u64, input: usize) -> Result<Vec<RecordBatch>> {
-    let prefix = state_key(id, 0, &super::source::input_key(input, PREFIX));
+    let prefix = state_key(id, 0, &super::input_key(input, PREFIX));
     store.scan_prefix(&prefix).map(|entry| decode_batch(&entry?.1)).collect()
 }
 

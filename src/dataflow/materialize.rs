@@ -18,7 +18,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use tracing::error;
 
-use super::pipeline::{Commit, ViewStats};
+use super::stats::{Commit, ViewStats};
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
@@ -50,6 +50,11 @@ impl Materialize {
             runs: ViewRuns::new(view, layout),
             stats,
         }
+    }
+
+    /// What it stores, for its operator id: the layout and the columns.
+    pub fn describe(&self) -> String {
+        format!("Materialize: layout={:?} columns={}", self.layout, super::identity::columns(&self.schema))
     }
 
     fn append(&mut self, batch: RecordBatch) -> Result<()> {

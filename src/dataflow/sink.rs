@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::pipeline::ViewStats;
+use super::stats::ViewStats;
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::connector::sink::{Encoder, SinkWriter};
 use crate::error::{Error, Result};
@@ -47,6 +47,11 @@ impl Sink {
         written: Arc<AtomicU64>,
     ) -> Sink {
         Sink { store, encoder, writer, stats, written }
+    }
+
+    /// Where it writes, for its operator id.
+    pub fn describe(&self) -> String {
+        format!("Sink: {}", self.writer.target())
     }
 
     fn changes(&mut self, changes: &ChangeBatch) -> Result<()> {

@@ -19,9 +19,9 @@ use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
 use super::late::LateRows;
-use super::pipeline::ViewStats;
+use super::stats::ViewStats;
 use super::watermark::{Applied, Watermarker, event_times};
-use super::{Barrier, END_OF_TIME, Message, Millis, StateReader};
+use super::{Barrier, END_OF_TIME, Message, Millis, StateReader, input_key};
 use crate::connector::{Poll, SourceReader};
 use crate::error::{Error, Result};
 
@@ -39,17 +39,6 @@ pub enum Control {
 /// A message and the input it belongs to. Barriers and the end are for all inputs (their
 /// input is 0).
 pub type Routed = (usize, Message);
-
-/// The sub key of input `input`'s state `sub` under the source stage (operator 0). The
-/// first input's keys are unprefixed; the others' start with `in<n>/`.
-pub fn input_key(input: usize, sub: &[u8]) -> Vec<u8> {
-    if input == 0 {
-        return sub.to_vec();
-    }
-    let mut key = format!("in{input}/").into_bytes();
-    key.extend_from_slice(sub);
-    key
-}
 
 /// One input of a pipeline: a stream's reader and how its event time works.
 pub struct SourceInput {

@@ -15,12 +15,12 @@ use super::tables::ViewTable;
 use super::{Engine, Output};
 use crate::catalog::{self, TableEntry};
 use crate::connector;
-use crate::dataflow::Operator;
 use crate::dataflow::changelog::{ChangelogColumns, Upsert};
 use crate::dataflow::flow::Flow;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::materialize::Materialize;
-use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::stats::ViewStats;
 use crate::error::Result;
 use crate::sql::plan::{TableDef, plan_table};
 use crate::sql::relations::TableRelation;
@@ -47,14 +47,15 @@ impl Engine {
         };
         let stats = Arc::new(ViewStats::default());
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
-        let operators = self.table_operators(&stmt.name, &def, id, &index, &stats);
+        let (upsert, materialize) = self.table_operators(&stmt.name, &def, id, &index, &stats);
         if new {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;
         }
         let what = format!("table \"{}\"", stmt.name);
         let started = self.source_task(std::slice::from_ref(&def.source), id, &stats, 0).and_then(|source| {
-            let (flow, store) = (Flow::input(0, operators), self.inner.store.clone());
-            Pipeline::start(&stmt.name, id, source, flow, store, &self.inner.state_budget)
+            let flow = Flow::input(0, &stmt.name).then(upsert.describe(), Box::new(upsert));
+            let flow = flow.then(materialize.describe(), Box::new(materialize));
+            Pipeline::start(&what, &stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
         });
         let pipeline = match started {
             Ok(p) => Arc::new(p),
@@ -82,7 +83,7 @@ impl Engine {
         id: u64,
         index: &Arc<TableIndex>,
         stats: &Arc<ViewStats>,
-    ) -> Vec<Box<dyn Operator>> {
+    ) -> (Upsert, Materialize) {
         let columns = ChangelogColumns {
             message_key: def.source.schema.index_of("_key").ok(),
             deleted: def.source.schema.index_of("_deleted").ok(),
@@ -90,7 +91,7 @@ impl Engine {
         let upsert = Upsert::new(name, def.schema.clone(), columns, index.clone(), stats.clone());
         let store = self.inner.store.clone();
         let materialize = Materialize::new(id, &def.schema, Layout::Keyed, store, stats.clone());
-        vec![Box::new(upsert), Box::new(materialize)]
+        (upsert, materialize)
     }
 
     /// DROP TABLE (the views joining with it need CASCADE).

@@ -18,9 +18,11 @@ use crate::catalog::{self, StreamEntry};
 use crate::connector;
 use crate::dataflow::Millis;
 use crate::dataflow::flow::Flow;
+use crate::dataflow::input_key;
 use crate::dataflow::materialize::Materialize;
-use crate::dataflow::pipeline::{Pipeline, ViewStats};
-use crate::dataflow::source::{IdlePolicy, SourceInput, SourceTask, WatermarkSpec, input_key};
+use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::source::{IdlePolicy, SourceInput, SourceTask, WatermarkSpec};
+use crate::dataflow::stats::ViewStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
@@ -110,7 +112,8 @@ impl Engine {
             false => Ok(()),
         }
         .and_then(|()| {
-            Pipeline::start(&stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
+            let what = format!("materialized view \"{}\"", stmt.name);
+            Pipeline::start(&what, &stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
         });
         let pipeline = match started {
             Ok(p) => Arc::new(p),
@@ -185,7 +188,7 @@ impl Engine {
         let schema = plan.schema.clone();
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let materialize = Materialize::new(id, &schema, layout, self.inner.store.clone(), stats.clone());
-        Ok(plan.into_flow()?.then(Box::new(materialize)))
+        Ok(plan.into_flow()?.then(materialize.describe(), Box::new(materialize)))
     }
 
     /// EXPLAIN CREATE MATERIALIZED VIEW: the dataflow plan, one line per row.
@@ -262,10 +265,13 @@ impl Engine {
     pub(super) async fn drop_dependent_views(&self, kind: ObjectKind, name: &str, cascade: bool) -> Result<()> {
         let dependents = self.read_catalog()?.dependents(name);
         if let (Some(first), false) = (dependents.first(), cascade) {
-            return Err(Error::DependentObjects(format!(
-                "cannot drop {} \"{name}\" because materialized view \"{first}\" depends on it; use DROP ... CASCADE to drop the dependent views too",
-                kind.noun()
-            )));
+            let what = format!("{} \"{name}\"", kind.noun());
+            let detail: Vec<String> =
+                dependents.iter().map(|v| format!("materialized view \"{v}\" depends on {what}")).collect();
+            return Err(Error::DependentObjects {
+                message: format!("cannot drop {what} because materialized view \"{first}\" depends on it"),
+                detail: detail.join("\n"),
+            });
         }
         for view in dependents {
             Box::pin(self.drop_dependent_views(ObjectKind::View, &view, true)).await?;

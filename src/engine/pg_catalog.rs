@@ -46,7 +46,7 @@ use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role}
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables, setup_pg_catalog};
 
 use super::settings::Settings;
-use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables, pg_functions};
+use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::sql::types::marked_type;
@@ -71,8 +71,15 @@ pub(super) struct Relations {
     pub(super) by_name: HashMap<String, i32>,
 }
 
-/// Installs `pg_catalog` and the Postgres functions on `ctx`.
-pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<()> {
+/// [`Relations`] as the overlay and the functions share them.
+pub(super) type SharedRelations = Arc<RwLock<Relations>>;
+/// Object ids of the built-in types by name (`int8`).
+pub(super) type TypeOids = HashMap<String, i32>;
+
+/// Installs `pg_catalog` on `ctx`. Returns what the Postgres functions of
+/// `super::pg_functions` read: the relations the overlay learns of, and the object ids of
+/// the built-in types by name.
+pub(super) fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<(SharedRelations, TypeOids)> {
     setup_pg_catalog(ctx, CATALOG_NAME, Roles).map_err(|e| Error::DataFusion(*e))?;
     let tables = Arc::new(PgCatalogStaticTables::try_new()?);
     let type_oids = type_oids(&tables)?;
@@ -83,8 +90,7 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<
     let overlay = Overlay { inner: Arc::new(inner), catalog: catalog.clone(), relations: relations.clone(), classes };
     let provider = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
     provider.register_schema("pg_catalog", Arc::new(overlay))?;
-    pg_functions::register(ctx, relations, catalog.clone(), type_oids);
-    Ok(())
+    Ok((relations, type_oids))
 }
 
 /// Object ids of the built-in types by name (`int8`), from the crate's `pg_type`.

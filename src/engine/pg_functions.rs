@@ -3,8 +3,9 @@
 //! visibility checks of types and functions, `txid_current()` and `age(xid)`, and the description and definition
 //! functions, which answer NULL because Sluice keeps no comments, indexes or triggers.
 //!
-//! Registered by `pg_catalog::register`. The functions that take a relation's object id
-//! look it up in what the `pg_class` overlay recorded ([`Relations`]). Session-dependent
+//! Registered by the engine after `pg_catalog::register`, whose relations it reads: the
+//! functions that take a relation's object id look it up in what the `pg_class` overlay
+//! recorded ([`Relations`]). Session-dependent
 //! functions (`current_setting`, `current_user`) are not here: the session replaces them
 //! with their values before planning.
 

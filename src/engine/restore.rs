@@ -22,7 +22,8 @@ use tracing::error;
 use super::Engine;
 use crate::catalog::ViewEntry;
 use crate::dataflow::Millis;
-use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::stats::ViewStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan};
 use crate::sql::{CreateView, Statement};
@@ -234,7 +235,7 @@ mod tests {
         drop(engine);
 
         // The source position in the view's checkpoint is damaged.
-        let position = state_key(totals_id, 0, &crate::dataflow::source::input_key(0, b"pos"));
+        let position = state_key(totals_id, 0, &crate::dataflow::input_key(0, b"pos"));
         assert!(store.get(&position).unwrap().is_some());
         store.write_unsealed(&position, b"garbage that fails its checksum");
         let engine = Engine::open(store.clone(), config()).await.unwrap();

@@ -14,8 +14,9 @@ use tracing::info;
 use super::{Engine, Output};
 use crate::catalog::{self, Catalog, SinkEntry};
 use crate::connector::sink::{self, Encoder};
-use crate::dataflow::pipeline::{Pipeline, ViewStats};
+use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::sink::Sink;
+use crate::dataflow::stats::ViewStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::plan_view;
 use crate::sql::{CreateSink, CreateView};
@@ -61,17 +62,15 @@ impl Engine {
         let source = self.source_task(&defs, id, &stats, plan.grace)?;
         let store = self.inner.store.clone();
         let sink = Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone());
-        let flow = plan.into_flow()?.then(Box::new(sink));
+        let flow = plan.into_flow()?.then(sink.describe(), Box::new(sink));
         if new {
             catalog::persist(&store, id, &stmt.to_string())?;
         }
-        let pipeline = match Pipeline::start(&stmt.name, id, source, flow, store, &self.inner.state_budget) {
+        let what = format!("sink \"{}\"", stmt.name);
+        let pipeline = match Pipeline::start(&what, &stmt.name, id, source, flow, store, &self.inner.state_budget) {
             Ok(p) => Arc::new(p),
             // Replaying the catalog: listed as failed, so SHOW SINKS says why and DROP works.
-            Err(e) if !new => {
-                let what = format!("sink \"{}\"", stmt.name);
-                super::restore::failed_pipeline(&what, &stmt.name, id, &stats, &e)
-            }
+            Err(e) if !new => super::restore::failed_pipeline(&what, &stmt.name, id, &stats, &e),
             Err(e) => {
                 catalog::forget(&self.inner.store, id)?;
                 return Err(e);
@@ -130,9 +129,11 @@ impl Engine {
     pub(super) async fn drop_sinks_of(&self, relation: &str, cascade: bool) -> Result<()> {
         let sinks = self.read_catalog()?.sinks_of(relation);
         if let (Some(first), false) = (sinks.first(), cascade) {
-            return Err(Error::DependentObjects(format!(
-                "cannot drop \"{relation}\" because sink \"{first}\" depends on it; use DROP ... CASCADE to drop the sinks too"
-            )));
+            let detail: Vec<String> = sinks.iter().map(|s| format!("sink \"{s}\" depends on \"{relation}\"")).collect();
+            return Err(Error::DependentObjects {
+                message: format!("cannot drop \"{relation}\" because sink \"{first}\" depends on it"),
+                detail: detail.join("\n"),
+            });
         }
         for sink in sinks {
             self.drop_sink(&sink, true).await?;

@@ -19,7 +19,7 @@ use datafusion::common::ScalarValue;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::Engine;
-use crate::dataflow::pipeline::Commit;
+use crate::dataflow::stats::Commit;
 use crate::error::{Error, Result};
 use crate::sql::Subscribe;
 use crate::state::{read_keyed_view, read_view};

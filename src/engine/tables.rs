@@ -17,7 +17,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::dataflow::pipeline::ViewStats;
+use crate::dataflow::stats::ViewStats;
 use crate::error::{Error, Result};
 use crate::state::{Store, read_view};
 

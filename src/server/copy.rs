@@ -6,6 +6,8 @@
 //! return escaped. CSV: fields quoted when they hold the delimiter, a quote or a line
 //! break, NULL as nothing, an optional header line.
 
+use std::fmt::Write as _;
+
 use arrow::array::{Array, AsArray, StringArray};
 use arrow::datatypes::Decimal128Type;
 use arrow::error::ArrowError;
@@ -24,40 +26,20 @@ impl CopyFormat {
 }
 
 /// Each row of `batch` as one line in `format`, every value in Postgres's text.
-pub(super) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<String>, ArrowError> {
+pub(crate) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<String>, ArrowError> {
     let options = FormatOptions::new().with_null("");
-    let schema = batch.schema();
-    let columns: Vec<Column> = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, field)| match (quotient_scale(field), c.as_primitive_opt::<Decimal128Type>()) {
-            (Some(least), Some(decimals)) => Ok(Column::Text(quotients(decimals, least))),
-            (None, Some(decimals)) if marked_type(field).is_some() => Ok(Column::Text(trimmed_numerics(decimals))),
-            _ => match pg_text(c) {
-                Some(text) => Ok(Column::Text(text)),
-                None => ArrayFormatter::try_new(c.as_ref(), &options).map(Column::Arrow),
-            },
-        })
-        .collect::<Result<_, _>>()?;
+    let columns = text_columns(batch, &options)?;
     let mut lines = Vec::with_capacity(batch.num_rows());
+    let mut formatted = String::new();
     for row in 0..batch.num_rows() {
         let mut line = String::new();
         for (i, column) in columns.iter().enumerate() {
             if i > 0 {
                 line.push(format.delimiter);
             }
-            if batch.column(i).is_null(row) {
+            let Some(value) = column.value(batch.column(i).as_ref(), row, &mut formatted) else {
                 line.push_str(&format.null);
                 continue;
-            }
-            let formatted;
-            let value = match column {
-                Column::Text(text) => text.value(row),
-                Column::Arrow(formatter) => {
-                    formatted = formatter.value(row).to_string();
-                    &formatted
-                }
             };
             if format.csv {
                 quote_into(value, format.delimiter, &mut line);
@@ -71,6 +53,37 @@ pub(super) fn rows(batch: &RecordBatch, format: &CopyFormat) -> Result<Vec<Strin
     Ok(lines)
 }
 
+/// Every value of `batch` in Postgres's text, row by row (`None` for NULL): what psql
+/// shows, for `sluice run`'s output.
+pub(crate) fn text_rows(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, ArrowError> {
+    let options = FormatOptions::new().with_null("");
+    let columns = text_columns(batch, &options)?;
+    let mut formatted = String::new();
+    let rows = (0..batch.num_rows()).map(|row| {
+        let values = columns.iter().enumerate();
+        values.map(|(i, c)| c.value(batch.column(i).as_ref(), row, &mut formatted).map(str::to_string)).collect()
+    });
+    Ok(rows.collect())
+}
+
+/// How each column of `batch` becomes Postgres's text.
+fn text_columns<'a>(batch: &'a RecordBatch, options: &'a FormatOptions<'a>) -> Result<Vec<Column<'a>>, ArrowError> {
+    let schema = batch.schema();
+    batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, field)| match (quotient_scale(field), c.as_primitive_opt::<Decimal128Type>()) {
+            (Some(least), Some(decimals)) => Ok(Column::Text(quotients(decimals, least))),
+            (None, Some(decimals)) if marked_type(field).is_some() => Ok(Column::Text(trimmed_numerics(decimals))),
+            _ => match pg_text(c) {
+                Some(text) => Ok(Column::Text(text)),
+                None => ArrayFormatter::try_new(c.as_ref(), options).map(Column::Arrow),
+            },
+        })
+        .collect()
+}
+
 /// How one column's values become text.
 enum Column<'a> {
     /// Postgres's text, where it differs from Arrow's (`server::text`).
@@ -78,8 +91,26 @@ enum Column<'a> {
     Arrow(ArrayFormatter<'a>),
 }
 
+impl Column<'_> {
+    /// The text of row `row` of `array` (this column's values), `None` for NULL;
+    /// `scratch` holds it when it has to be formatted.
+    fn value<'s>(&'s self, array: &dyn Array, row: usize, scratch: &'s mut String) -> Option<&'s str> {
+        if array.is_null(row) {
+            return None;
+        }
+        match self {
+            Column::Text(text) => Some(text.value(row)),
+            Column::Arrow(formatter) => {
+                scratch.clear();
+                let _ = write!(scratch, "{}", formatter.value(row));
+                Some(scratch.as_str())
+            }
+        }
+    }
+}
+
 /// The CSV header line of `batch`'s columns.
-pub(super) fn header(batch_schema: &arrow::datatypes::Schema, format: &CopyFormat) -> String {
+pub(crate) fn header(batch_schema: &arrow::datatypes::Schema, format: &CopyFormat) -> String {
     let mut line = String::new();
     for (i, field) in batch_schema.fields().iter().enumerate() {
         if i > 0 {

@@ -25,8 +25,9 @@ use pgwire::messages::data::{NoData, ParameterDescription};
 use pgwire::messages::extendedquery::{Describe, Execute, TARGET_TYPE_BYTE_STATEMENT};
 use tracing::debug;
 
+use super::errors::{SYNTAX_ERROR, pg_error, user_error};
 use super::params;
-use super::response::{SYNTAX_ERROR, into_response, pg_error, user_error};
+use super::response::into_response;
 use super::session::{send_reports, session_of};
 use super::types::fields;
 use crate::engine::{Description, Engine};

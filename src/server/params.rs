@@ -20,7 +20,7 @@ use pgwire::api::portal::Portal;
 use pgwire::api::stmt::StoredStatement;
 use pgwire::error::PgWireResult;
 
-use super::response::{internal, user_error};
+use super::errors::{internal, user_error};
 use crate::sql::literals::postgres_input;
 
 /// SQLSTATE for a Bind whose parameters do not match the statement.

@@ -25,8 +25,8 @@ use pgwire::messages::extendedquery::{Execute, PortalSuspended};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::info;
 
+use super::errors::pg_error;
 use super::extended::Prepared;
-use super::response::pg_error;
 use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, send_batch, start, wait};
 use super::types::{encode, fields};
 use crate::engine::{Engine, PushQuery};

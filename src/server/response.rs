@@ -1,6 +1,6 @@
 //! Turns what the engine returns into pgwire responses: result sets (Arrow batches encoded
-//! to `DataRow`s by arrow-pg through `super::types`, lazily, as the client reads them), command tags, and
-//! Postgres-style errors carrying [`Error::sqlstate`].
+//! to `DataRow`s by arrow-pg through `super::types`, lazily, as the client reads them) and
+//! command tags. Errors are `super::errors`'.
 //!
 //! Used by the simple and extended query handlers. It must not execute anything.
 
@@ -13,21 +13,13 @@ use futures::StreamExt;
 use futures::stream;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{CopyResponse, QueryResponse, Response, Tag};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
-use tracing::{debug, error};
 
 use super::copy;
+use super::errors::internal;
 use super::types::{encode, fields};
 use crate::engine::{CopyFormat, Output};
-use crate::error::Error;
-
-/// SQLSTATE for a statement that is syntactically wrong (also used for protocol-level SQL
-/// misuse such as several commands in one prepared statement).
-pub(super) const SYNTAX_ERROR: &str = "42601";
-
-/// SQLSTATE for a bug in Sluice itself.
-const INTERNAL_ERROR: &str = "XX000";
 
 /// Converts one engine output into the response pgwire sends, encoding rows in `format`.
 pub(super) fn into_response(output: Output, format: &Format) -> PgWireResult<Response> {
@@ -87,36 +79,6 @@ pub(super) fn command(tag: &str, rows: Option<usize>) -> Response {
     }
 }
 
-/// The ErrorResponse fields for an engine error: severity ERROR, its SQLSTATE, its message.
-pub(super) fn error_info(err: &Error) -> ErrorInfo {
-    let code = err.sqlstate();
-    if code == INTERNAL_ERROR {
-        error!(code, error = %err, "internal error");
-    } else {
-        debug!(code, error = %err, "statement failed");
-    }
-    let mut info = ErrorInfo::new("ERROR".into(), code.into(), err.to_string());
-    info.detail = err.detail();
-    info.hint = err.hint();
-    info
-}
-
-/// An engine error as a pgwire error, for handlers that return `PgWireResult`.
-pub(super) fn pg_error(err: Error) -> PgWireError {
-    PgWireError::UserError(Box::new(error_info(&err)))
-}
-
-/// A user-facing error with the given SQLSTATE and message.
-pub(super) fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), code.into(), message.into())))
-}
-
-/// An internal error (XX000): an invariant between engine and server was broken.
-pub(super) fn internal(message: String) -> PgWireError {
-    error!(error = %message, "internal error");
-    user_error(INTERNAL_ERROR, format!("internal error: {message}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,13 +105,5 @@ mod tests {
         assert!(matches!(command("COMMIT", None), Response::TransactionEnd(_)));
         assert!(matches!(command("ROLLBACK", None), Response::TransactionEnd(_)));
         assert!(matches!(command("SET", None), Response::Execution(_)));
-    }
-
-    #[test]
-    fn errors_carry_sqlstate_and_message() {
-        let info = error_info(&Error::Parse("syntax error at or near \"selec\"".into()));
-        assert_eq!(info.severity, "ERROR");
-        assert_eq!(info.code, "42601");
-        assert_eq!(info.message, "syntax error at or near \"selec\"");
     }
 }

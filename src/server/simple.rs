@@ -23,7 +23,8 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tracing::debug;
 
-use super::response::{error_info, into_response, pg_error};
+use super::errors::{error_info, pg_error};
+use super::response::into_response;
 use super::session::{send_reports, session_of};
 use crate::engine::{Engine, Output, Session};
 use crate::error::Result;

@@ -29,7 +29,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::info;
 
 use super::copy;
-use super::response::error_info;
+use super::errors::error_info;
 use super::types::{encode, fields};
 use crate::engine::{CopyFormat, Engine, PushQuery};
 use crate::error::Error;

@@ -25,8 +25,8 @@ use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
 use pgwire::messages::data::DataRow;
 
+use super::errors::internal;
 use super::numeric::numeric_binary;
-use super::response::internal;
 use super::text::{has_own_text, pg_text, quotients, shown_quotients, trimmed_numerics};
 use crate::sql::compat::names::DUPLICATE_MARK;
 use crate::sql::types::{marked_type, quotient_scale};

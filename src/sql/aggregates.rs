@@ -3,7 +3,7 @@
 //! Postgres averages integers and numerics as
 //! `numeric` (`avg` of 1 and 2 is `1.5000000000000000`); DataFusion averages integers as
 //! `float8` and numerics to their scale plus 4, truncated. [`PostgresAggregates`] is an
-//! analyzer rule, installed by `sql::types::register` before type coercion, that computes
+//! analyzer rule, installed by `sql::semantics::register` before type coercion, that computes
 //! such an `avg` as Postgres does: the `numeric` sum divided by the count, with
 //! Postgres's division (`sql::operators::numeric_div`). The aggregate then computes the
 //! sum and the count, and a projection over it divides them under the `avg` column's name,
@@ -174,7 +174,7 @@ mod tests {
 
     async fn rows(sql: &str) -> Vec<String> {
         let ctx = SessionContext::new();
-        crate::sql::types::register(&ctx).expect("registers");
+        crate::sql::semantics::register(&ctx).expect("registers");
         let batches = ctx.sql(sql).await.expect("plans").collect().await.expect("runs");
         let text = arrow::util::pretty::pretty_format_batches(&batches).expect("prints").to_string();
         let cells = |l: &str| l.split('|').map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>().join(" | ");
@@ -203,7 +203,7 @@ mod tests {
         let sql = "SELECT sum(v), count(*) FROM (VALUES (9223372036854775807), (3)) t(v)";
         assert_eq!(rows(sql).await, ["9223372036854775810 | 2"]);
         let ctx = SessionContext::new();
-        crate::sql::types::register(&ctx).expect("registers");
+        crate::sql::semantics::register(&ctx).expect("registers");
         let frame = ctx.sql("SELECT sum(v) AS s FROM (VALUES (9223372036854775807)) t(v)").await.expect("plans");
         let schema = frame.schema().as_arrow().clone();
         let plan = frame.create_physical_plan().await.expect("plans");

@@ -4,7 +4,7 @@
 //! output format, which DataFusion's interval parser refuses, and Postgres ignores a zone
 //! in `time` input (`'13:14:15+01'`, as pgjdbc's `setTime` sends it).
 //!
-//! [`PostgresLiterals`] is an analyzer rule that `sql::types::register` installs: it turns
+//! [`PostgresLiterals`] is an analyzer rule that `sql::semantics::register` installs: it turns
 //! such casts of a literal into the literal value. A cast of a column keeps DataFusion's
 //! semantics, and so does any text DataFusion already reads the way Postgres does. The
 //! server reads text parameters cast to these types with [`postgres_input`] too.

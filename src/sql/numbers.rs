@@ -12,7 +12,7 @@
 //! Postgres would still have a `numeric`.
 //!
 //! An integer that fits in 32 bits is an `integer` in Postgres and a `bigint` in
-//! DataFusion: [`IntegerLiterals`], an analyzer rule that `sql::types::register` installs
+//! DataFusion: [`IntegerLiterals`], an analyzer rule that `sql::semantics::register` installs
 //! before type coercion, narrows such literals, so `2147483647 + 1` overflows and
 //! `pg_typeof(1)` is `integer`, as in Postgres.
 //!

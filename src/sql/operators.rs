@@ -15,7 +15,7 @@
 //! `interval '7 days'`. Postgres compares their lengths, a month counting 30 days and a
 //! day 24 hours; [`Span`] computes that length.
 //!
-//! [`PostgresOperators`] is an analyzer rule, installed by `sql::types::register` after
+//! [`PostgresOperators`] is an analyzer rule, installed by `sql::semantics::register` after
 //! DataFusion's type coercion, so it sees both operands of an operation in one type. It
 //! replaces such an operation by a call of [`Checked`], which runs Arrow's checked
 //! kernels on integers and checks the results of float operations, and compares the

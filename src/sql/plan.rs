@@ -689,8 +689,10 @@ impl ViewPlan {
     }
 
     /// Turns the plan into operators (consuming it).
+    /// The operators of the plan, each with its line of EXPLAIN (from which its stable id
+    /// is derived), after the source inputs and before the materialization or sink.
     pub fn into_flow(self) -> Result<Flow> {
-        self.root.into_flow()
+        self.root.into_flow(&self.streams)
     }
 
     /// The group key columns of an updating result (what its change keys encode).
@@ -735,16 +737,21 @@ impl Chain {
         Ok(())
     }
 
-    fn into_flow(self) -> Result<Flow> {
-        let ops = self.nodes.into_iter().map(Node::into_operator).collect::<Result<Vec<_>>>()?;
-        Ok(match self.head {
-            Head::Input(i) => Flow::input(i, ops),
+    fn into_flow(self, streams: &[String]) -> Result<Flow> {
+        let mut flow = match self.head {
+            Head::Input(i) => Flow::input(i, streams.get(i).map_or("", String::as_str)),
             Head::Join(join) => {
+                let what = explain::explain_join(&join);
                 let JoinNode { left, right, spec, key_types, .. } = *join;
                 let op = Box::new(StreamJoin::new(spec, &key_types)?);
-                Flow::join(op, left.into_flow()?, right.into_flow()?, ops)
+                Flow::join(op, what, left.into_flow(streams)?, right.into_flow(streams)?)
             }
-        })
+        };
+        for node in self.nodes {
+            let what = explain::explain_node(&node);
+            flow = flow.then(what, node.into_operator()?);
+        }
+        Ok(flow)
     }
 }
 

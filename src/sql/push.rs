@@ -21,8 +21,8 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
 
 use super::relations::WindowedStream;
+use crate::catalog::SCHEMA_NAME;
 use crate::dataflow::map::Map;
-use crate::engine::SCHEMA_NAME;
 use crate::error::{Error, Result};
 
 /// A planned push query.

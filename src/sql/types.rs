@@ -22,12 +22,8 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::Result;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::execution::FunctionRegistry;
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{Cast, Expr, LogicalPlan};
-use datafusion::optimizer::AnalyzerRule;
-use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, ExactNumberInfo};
 
 /// The field metadata key of an Arrow extension type's name (arrow-schema's
@@ -53,7 +49,7 @@ const QUOTIENT_SCALE_KEY: &str = "sluice.quotient.scale";
 #[derive(Debug, Default)]
 pub struct PgTypePlanner {
     /// The planner that was installed before this one.
-    inner: Option<Arc<dyn TypePlanner>>,
+    pub(super) inner: Option<Arc<dyn TypePlanner>>,
 }
 
 impl TypePlanner for PgTypePlanner {
@@ -85,30 +81,6 @@ fn marked_field(data_type: DataType, extension: &str) -> FieldRef {
 pub fn marked(field: Field, extension: &str) -> Field {
     let metadata = [(EXTENSION_TYPE_NAME_KEY.to_string(), extension.to_string())].into();
     field.with_metadata(metadata)
-}
-
-/// Installs [`PgTypePlanner`] in `ctx`, in front of the type planner it has, and the
-/// analyzer rules of Postgres's semantics: `sql::numbers` and `sql::aggregates` before
-/// DataFusion's own (their rewrites are then type-coerced like the user's SQL),
-/// `sql::literals` and `sql::operators` after them (they need coerced types).
-pub fn register(ctx: &SessionContext) -> Result<()> {
-    let state = ctx.state_ref();
-    let existing = state.read().clone();
-    let analyzer = existing.analyzer().clone();
-    let mut rules: Vec<Arc<dyn AnalyzerRule + Send + Sync>> =
-        vec![Arc::new(super::numbers::IntegerLiterals), Arc::new(super::aggregates::PostgresAggregates)];
-    rules.extend(analyzer.rules);
-    rules.push(Arc::new(super::literals::PostgresLiterals));
-    rules.push(Arc::new(super::operators::PostgresOperators));
-    let mut builder = SessionStateBuilder::new_from_existing(existing).with_analyzer_rules(rules);
-    let inner = builder.type_planner().take();
-    let mut built = builder.with_type_planner(Arc::new(PgTypePlanner { inner })).build();
-    // A new list of rules drops the function rewrites that run before them: put them back.
-    for rewrite in analyzer.function_rewrites {
-        built.register_function_rewrite(rewrite)?;
-    }
-    *state.write() = built;
-    Ok(())
 }
 
 /// The type each untyped parameter of `plan` is cast to (the first cast, if several), by
@@ -173,12 +145,13 @@ pub fn marked_type(field: &Field) -> Option<pgwire::api::Type> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::prelude::SessionContext;
 
     async fn column(sql: &str) -> Field {
         let config = datafusion::prelude::SessionConfig::new()
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false);
         let ctx = SessionContext::new_with_config(config);
-        register(&ctx).expect("registers");
+        crate::sql::semantics::register(&ctx).expect("registers");
         let frame = ctx.sql(sql).await.expect("plans");
         frame.schema().field(0).as_ref().clone()
     }
@@ -204,7 +177,7 @@ mod tests {
     #[tokio::test]
     async fn parameters_take_the_type_they_are_cast_to() {
         let ctx = SessionContext::new();
-        register(&ctx).expect("registers");
+        crate::sql::semantics::register(&ctx).expect("registers");
         let plan = ctx
             .state()
             .create_logical_plan("SELECT $1::int4 AS a, $2::json AS b, $2 AS c, $3 AS d")

@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use tracing::warn;
 
 use super::{Record, SinkWriter};
-use crate::dataflow::StateReader;
 use crate::error::{Error, Result};
+use crate::state::StateReader;
 use crate::state::Write;
 
 /// State key of the committed file length.

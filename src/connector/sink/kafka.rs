@@ -31,8 +31,8 @@ use tracing::info;
 
 use super::{Record, SinkWriter};
 use crate::connector::{Options, required};
-use crate::dataflow::StateReader;
 use crate::error::{Error, Result, lowercase_first};
+use crate::state::StateReader;
 use crate::state::{Write, decode_batch, encode_batch};
 
 /// How long transactional calls may take.

@@ -41,7 +41,7 @@ impl Chain {
     }
 }
 
-fn explain_node(node: &Node) -> String {
+pub(super) fn explain_node(node: &Node) -> String {
     match node {
         Node::Window(WindowKind::Tumble { size }, time, input) => {
             format!("Window: tumble size={} time={}", millis_text(*size), input.field(*time).name())
@@ -105,7 +105,7 @@ fn explain_source(source: &StreamDef, grace: i64) -> String {
     src
 }
 
-fn explain_join(join: &JoinNode) -> String {
+pub(super) fn explain_join(join: &JoinNode) -> String {
     let spec = &join.spec;
     let keys: Vec<String> = spec.left_keys.iter().zip(&spec.right_keys).map(|(l, r)| format!("{l} = {r}")).collect();
     let mut s = format!("StreamJoin: kind=inner keys=[{}]", keys.join(", "));

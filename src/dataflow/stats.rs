@@ -1,0 +1,189 @@
+//! What a running pipeline shares with the engine: its status, counters, recent bad
+//! records and source positions, the lock that keeps queries to whole checkpoints, and the
+//! broadcast of committed changes that subscriptions read ([`ViewStats`]).
+//!
+//! The pipeline's threads (`super::pipeline`, `super::source`) and its materialize and
+//! sink operators write it; the engine reads it for SHOW, system tables, queries and
+//! SUBSCRIBE.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow::record_batch::RecordBatch;
+use tokio::sync::{broadcast, watch};
+
+use crate::connector::{BadRecord, SourceStatus};
+use crate::error::{Error, Result};
+
+/// How many recent bad records a view remembers for `sluice_catalog.source_errors`.
+const RECENT_BAD: usize = 100;
+
+/// Where a pipeline is in its life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Processing (or waiting for) input.
+    Running,
+    /// A bounded input was fully processed.
+    Finished,
+    /// Waiting for an external system to come back (a sink's broker), retrying.
+    Retrying(String),
+    /// Stopped by an error.
+    Failed(String),
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Running => write!(f, "running"),
+            Status::Finished => write!(f, "finished"),
+            Status::Retrying(e) => write!(f, "retrying: {e}"),
+            Status::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// Counters of one view's pipeline; shared with the engine for SHOW and system views.
+#[derive(Debug)]
+pub struct ViewStats {
+    /// Rows read from the source (good ones).
+    pub rows_read: AtomicU64,
+    /// Source records that could not be decoded.
+    pub bad_rows: AtomicU64,
+    /// Rows dropped because their event time was behind the watermark.
+    pub late_rows: AtomicU64,
+    /// Current watermark (ms since epoch; `i64::MIN` before any row).
+    pub watermark: AtomicI64,
+    /// Last durable checkpoint.
+    pub committed_epoch: AtomicU64,
+    /// Memory the operators' state takes (counted against the `super::budget::StateBudget`).
+    pub state_bytes: AtomicU64,
+    /// The most recent bad records.
+    pub recent_bad: Mutex<VecDeque<BadRecord>>,
+    /// Where each input's source reader stands (refreshed by the source thread).
+    pub source: Mutex<Vec<SourceStatus>>,
+    /// Held for writing while a checkpoint commits and for reading while a query scans the
+    /// view, so queries see whole checkpoints only.
+    pub rows_lock: std::sync::RwLock<()>,
+    /// Set when the pipeline is being stopped; operators that wait (a sink retrying) give up.
+    pub stopping: AtomicBool,
+    /// Every committed checkpoint's block of view rows, for subscriptions (`SUBSCRIBE`).
+    /// Sent while the rows lock is held for writing, so a subscriber that subscribes while
+    /// holding it for reading sees exactly the commits after the rows it read.
+    pub commits: broadcast::Sender<Arc<Commit>>,
+    /// Where the view's stored data was found damaged, once it was: queries are refused.
+    damage: Mutex<Option<String>>,
+    status: watch::Sender<Status>,
+}
+
+/// One committed checkpoint of a view, as subscribers see it.
+#[derive(Debug)]
+pub struct Commit {
+    /// When it was committed (ms since the Unix epoch).
+    pub at: i64,
+    /// The rows: appended rows, or for a keyed view `key`, `live` and the view's columns
+    /// (the last change per key; `live` false for deletes).
+    pub block: RecordBatch,
+}
+
+/// How many commits a subscriber may fall behind before it is cut off.
+const SUBSCRIBER_BACKLOG: usize = 1024;
+
+impl Default for ViewStats {
+    fn default() -> Self {
+        ViewStats {
+            rows_read: AtomicU64::new(0),
+            bad_rows: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
+            committed_epoch: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
+            recent_bad: Mutex::new(VecDeque::new()),
+            source: Mutex::new(Vec::new()),
+            rows_lock: std::sync::RwLock::new(()),
+            stopping: AtomicBool::new(false),
+            commits: broadcast::channel(SUBSCRIBER_BACKLOG).0,
+            damage: Mutex::new(None),
+            status: watch::channel(Status::Running).0,
+        }
+    }
+}
+
+impl ViewStats {
+    /// Counts and remembers bad records.
+    pub fn record_bad(&self, bad: Vec<BadRecord>) {
+        self.bad_rows.fetch_add(bad.len() as u64, Ordering::Relaxed);
+        if let Ok(mut recent) = self.recent_bad.lock() {
+            for record in bad {
+                if recent.len() == RECENT_BAD {
+                    recent.pop_front();
+                }
+                recent.push_back(record);
+            }
+        }
+    }
+
+    /// Notes a durable checkpoint.
+    pub fn committed(&self, epoch: u64) {
+        self.committed_epoch.store(epoch, Ordering::Relaxed);
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// Status changes from now on.
+    pub(super) fn watch_status(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    pub(super) fn set_status(&self, status: Status) {
+        self.status.send_replace(status);
+    }
+
+    /// Notes that the view's stored data is damaged (`error` is an [`Error::Corrupted`]):
+    /// its status becomes failed, and queries of it are refused from now on.
+    pub fn mark_corrupted(&self, error: &Error) {
+        let detail = error.detail().unwrap_or_default();
+        if let Ok(mut damage) = self.damage.lock() {
+            damage.get_or_insert_with(|| detail.clone());
+        }
+        self.set_status(Status::Failed(format!("{error} ({detail})")));
+    }
+
+    /// Fails with XX001 naming `what` (the view, as users call it) once its stored data
+    /// was found damaged.
+    pub fn check_readable(&self, what: &str) -> Result<()> {
+        match self.damage.lock().ok().and_then(|d| d.clone()) {
+            Some(detail) => Err(Error::Corrupted { what: what.to_string(), detail }),
+            None => Ok(()),
+        }
+    }
+
+    /// `error`, from reading the view's stored rows; damage found there is reported naming
+    /// `what` and marks the view corrupted.
+    pub fn read_failed(&self, what: &str, error: Error) -> Error {
+        if !error.is_corrupted() {
+            return error;
+        }
+        let error = error.corrupting(what);
+        self.mark_corrupted(&error);
+        error
+    }
+
+    /// Notes that an operator is waiting for an external system (`Some(why)`), or no longer.
+    pub fn set_retrying(&self, why: Option<String>) {
+        self.status.send_if_modified(|s| match (&*s, why) {
+            (Status::Running | Status::Retrying(_), Some(why)) => {
+                *s = Status::Retrying(why);
+                true
+            }
+            (Status::Retrying(_), None) => {
+                *s = Status::Running;
+                true
+            }
+            _ => false,
+        });
+    }
+}
