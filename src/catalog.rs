@@ -67,8 +67,6 @@ pub struct ViewEntry {
     pub keyed: bool,
     /// `EMIT ON WINDOW CLOSE`.
     pub emit_on_close: bool,
-    /// The dataflow plan, for EXPLAIN and SHOW.
-    pub explain: String,
     /// Its definition (sinks from the view plan it again).
     pub definition: CreateView,
     /// Counters.

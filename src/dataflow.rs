@@ -93,9 +93,6 @@ pub struct Barrier {
 /// Operators push their output into `out`; they must forward watermarks, barriers and the
 /// end marker (possibly after emitting rows of their own).
 pub trait Operator: Send {
-    /// Short name for logs and EXPLAIN.
-    fn name(&self) -> &'static str;
-
     /// Called once before the first message: restores state written by earlier checkpoints
     /// (nothing for a new view) and learns where to write state (`state.key`).
     fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {

@@ -35,7 +35,6 @@ pub use session::Session;
 
 mod copy;
 mod files;
-pub use subscribe::Subscription;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

@@ -27,19 +27,27 @@
 //! [`run`] executes scripts for `sluice run`; [`runtime`] owns the threads that statements
 //! and pipelines run on, and their stacks. See `docs/architecture.md` for checkpoints and
 //! recovery, and `docs/reliability.md` for the limits every statement runs within.
+//!
+//! Only what the binary, the integration tests and the fuzz targets use is public: the
+//! re-exports below, [`server`], [`run`], [`runtime`], [`error`] and the hidden `fuzz`.
+//! Everything else is crate-private, so the compiler reports code nobody calls.
 
-pub mod catalog;
-pub mod connector;
-pub mod dataflow;
-pub mod engine;
+pub(crate) mod catalog;
+pub(crate) mod connector;
+pub(crate) mod dataflow;
+pub(crate) mod engine;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod run;
 pub mod runtime;
 pub mod server;
-pub mod sql;
-pub mod state;
+pub(crate) mod sql;
+pub(crate) mod state;
 
-pub use engine::{Engine, EngineConfig, Output};
+pub use connector::file_access::FileRoots;
+pub use connector::nexmark;
+pub use dataflow::identity;
+pub use engine::{DEFAULT_QUERY_MEMORY, DEFAULT_STATE_MEMORY, DEFAULT_STATEMENT_MEM, Engine, EngineConfig, Output};
 pub use error::{Error, Result};
+pub use state::Store;

@@ -11,11 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sluice::connector::file_access::FileRoots;
 use sluice::run::{OutputFormat, run_script};
 use sluice::server::{Security, Tls, Users, Verifier};
-use sluice::state::Store;
-use sluice::{Engine, EngineConfig};
+use sluice::{Engine, EngineConfig, FileRoots, Store};
 use tracing::{info, warn};
 
 /// mimalloc: Arrow batches are allocated on one thread and freed on another, which glibc's
@@ -94,16 +92,16 @@ struct ServeArgs {
     superuser_reserved_connections: usize,
     /// Memory (MiB) that running queries may hold together in sorts, joins and
     /// aggregations; a query needing more fails with 53200 (out of memory).
-    #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_QUERY_MEMORY >> 20) as u64)]
+    #[arg(long, value_name = "MIB", default_value_t = (sluice::DEFAULT_QUERY_MEMORY >> 20) as u64)]
     query_memory: u64,
     /// The default statement_mem of sessions, in MiB: how much of --query-memory one query
     /// may hold; a session can change its own with SET statement_mem.
-    #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_STATEMENT_MEM >> 20) as u64)]
+    #[arg(long, value_name = "MIB", default_value_t = (sluice::DEFAULT_STATEMENT_MEM >> 20) as u64)]
     statement_mem: u64,
     /// Memory (MiB) the state of all materialized views, tables and sinks may hold together
     /// (groups, join rows, top-N rows, sessions, table indexes); a pipeline whose state
     /// grows beyond it fails with 53200 and the others go on. SHOW lists each one's share.
-    #[arg(long, value_name = "MIB", default_value_t = (sluice::engine::DEFAULT_STATE_MEMORY >> 20) as u64)]
+    #[arg(long, value_name = "MIB", default_value_t = (sluice::DEFAULT_STATE_MEMORY >> 20) as u64)]
     state_memory: u64,
     /// The default statement_timeout of sessions, in milliseconds (0: none); a session can
     /// change its own with SET statement_timeout.

@@ -31,8 +31,6 @@ use crate::error::{Error, Result};
 mod integrity;
 mod runs;
 
-pub use integrity::FORMAT_VERSION;
-
 pub use runs::{KeyedBuilder, Layout, ViewRuns, read_keyed_view, read_view};
 
 /// sled's page cache size. Its default (1 GiB) is far more than view rows and state need.

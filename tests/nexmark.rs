@@ -18,7 +18,7 @@ use arrow::datatypes::{
 };
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use sluice::connector::nexmark;
+use sluice::nexmark;
 
 const EVENTS: &str = "200000";
 const SEED: &str = "7";

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Server, query_rows};
-use sluice::dataflow::identity::{MANIFEST_SLOT, Manifest, OperatorId};
-use sluice::state::Store;
+use sluice::Store;
+use sluice::identity::{MANIFEST_SLOT, Manifest, OperatorId};
 
 struct Lcg(u64);
 

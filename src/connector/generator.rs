@@ -6,7 +6,7 @@
 //! [`SplitMix64`] is fixed by its definition here, so generated data never changes with a
 //! dependency upgrade.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::compute::kernels::cast_utils::string_to_datetime;
 use serde::{Deserialize, Serialize};
@@ -109,14 +109,6 @@ impl Pacer {
         let elapsed = start.elapsed().as_micros();
         let due = first.saturating_add((elapsed * u128::from(self.per_second) / 1_000_000) as u64);
         (due.saturating_sub(next)).min(want as u64) as usize
-    }
-
-    /// How long to wait before the next item is due (zero when unpaced).
-    pub fn wait(&self) -> Duration {
-        match self.per_second {
-            0 => Duration::ZERO,
-            n => Duration::from_micros(1_000_000 / n),
-        }
     }
 }
 

@@ -460,10 +460,6 @@ fn partition_by_window(column: &ArrayRef, offset: Millis, n: usize) -> Result<Ve
 }
 
 impl Operator for Aggregate {
-    fn name(&self) -> &'static str {
-        "aggregate"
-    }
-
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.state_prefix = state.key(&[]);
         for (sub, blob) in state.scan()? {

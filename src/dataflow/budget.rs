@@ -27,13 +27,9 @@ impl StateBudget {
         Arc::new(StateBudget { limit, used: AtomicUsize::new(0) })
     }
 
-    /// The limit in bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// What all pipelines hold now.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
 

@@ -189,10 +189,6 @@ fn json_text(value: &serde_json::Value) -> Option<String> {
 }
 
 impl Operator for Upsert {
-    fn name(&self) -> &'static str {
-        "upsert"
-    }
-
     /// The table's rows in its index (shared with the views that join with it).
     fn state_bytes(&self) -> usize {
         self.index.bytes()

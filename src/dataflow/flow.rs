@@ -28,9 +28,6 @@ pub enum Side {
 /// A step with two inputs. Like [`Operator`], it must pass on watermarks (its own, derived
 /// from both inputs), barriers and the end.
 pub trait BinaryOperator: Send {
-    /// Short name for logs.
-    fn name(&self) -> &'static str;
-
     /// Restores state, as [`Operator::open`].
     fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {
         Ok(())
@@ -220,9 +217,6 @@ mod tests {
     struct Tap(&'static str, std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
     impl Operator for Tap {
-        fn name(&self) -> &'static str {
-            "tap"
-        }
         fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
             self.1.lock().unwrap().push(format!("{}:{}", self.0, describe(&msg)));
             out.push(msg);
@@ -233,9 +227,6 @@ mod tests {
     struct Both(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
     impl BinaryOperator for Both {
-        fn name(&self) -> &'static str {
-            "both"
-        }
         fn process(&mut self, side: Side, msg: Message, out: &mut Vec<Message>) -> Result<()> {
             self.0.lock().unwrap().push(format!("join {side:?}:{}", describe(&msg)));
             out.push(msg);

@@ -334,10 +334,6 @@ fn chunk_key(prefix: &[u8], side: usize, id: u64) -> Vec<u8> {
 }
 
 impl BinaryOperator for StreamJoin {
-    fn name(&self) -> &'static str {
-        "join"
-    }
-
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.state_prefix = state.key(&[]);
         let bad = || Error::Internal("bad join state".into());

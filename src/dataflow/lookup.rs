@@ -126,11 +126,6 @@ impl TableIndex {
         self.map.read().map(|m| m.len()).unwrap_or(0)
     }
 
-    /// True when the table has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Looks up `keys` (key columns of the key types): for each input row the position of
     /// its match in the returned columns, which hold the matched table rows in input order.
     /// A key with a null part matches nothing, as in SQL.
@@ -212,10 +207,6 @@ impl LookupJoin {
 }
 
 impl Operator for LookupJoin {
-    fn name(&self) -> &'static str {
-        "lookup join"
-    }
-
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
         match msg {
             Message::Batch(batch) => {

@@ -99,10 +99,6 @@ fn downcast_binary(array: ArrayRef) -> Result<BinaryArray> {
 }
 
 impl Operator for Map {
-    fn name(&self) -> &'static str {
-        "map"
-    }
-
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
         match msg {
             Message::Batch(batch) => {

@@ -116,10 +116,6 @@ impl Materialize {
 }
 
 impl Operator for Materialize {
-    fn name(&self) -> &'static str {
-        "materialize"
-    }
-
     fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {
         self.runs = ViewRuns::open(&self.store, self.view, self.layout)?;
         Ok(())

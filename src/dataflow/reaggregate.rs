@@ -331,10 +331,6 @@ fn sort_fields(schema: &Schema) -> Vec<SortField> {
 }
 
 impl Operator for Reaggregate {
-    fn name(&self) -> &'static str {
-        "reaggregate"
-    }
-
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.state_prefix = state.key(&[]);
         self.restore(state)

@@ -397,10 +397,6 @@ fn time_type() -> DataType {
 }
 
 impl Operator for SessionAggregate {
-    fn name(&self) -> &'static str {
-        "session aggregate"
-    }
-
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.state_prefix = state.key(&[]);
         for (key, blob) in state.scan()? {

@@ -124,10 +124,6 @@ impl Sink {
 }
 
 impl Operator for Sink {
-    fn name(&self) -> &'static str {
-        "sink"
-    }
-
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.writer.open(state)
     }

@@ -644,10 +644,6 @@ fn binary(values: &[Vec<u8>]) -> BinaryArray {
 }
 
 impl Operator for TopN {
-    fn name(&self) -> &'static str {
-        "top-n"
-    }
-
     fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
         self.state_prefix = state.key(&[]);
         for (sub, blob) in state.scan()? {

@@ -102,11 +102,6 @@ impl WindowAssign {
         Ok(WindowAssign { kind, time_column, schema })
     }
 
-    /// The schema of the rows this operator emits.
-    pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
     fn assign(&self, batch: RecordBatch) -> Result<RecordBatch> {
         let times = batch
             .column(self.time_column)
@@ -174,10 +169,6 @@ pub fn output_schema(input: &Schema, time_column: usize) -> Result<Schema> {
 }
 
 impl Operator for WindowAssign {
-    fn name(&self) -> &'static str {
-        "window"
-    }
-
     fn process(&mut self, msg: Message, out: &mut Vec<Message>) -> Result<()> {
         match msg {
             Message::Batch(batch) => out.push(Message::Batch(self.assign(batch)?)),

@@ -81,7 +81,7 @@ impl Engine {
         };
         let started = match planned {
             Ok((plan, defs)) => {
-                let shape = ViewShape::of(stmt, &plan, &defs);
+                let shape = ViewShape::of(stmt, &plan);
                 self.start_view(stmt, id, false, plan, &defs).map_err(|e| (e, Some(shape)))
             }
             Err(e) => Err((e, None)),
@@ -102,7 +102,7 @@ impl Engine {
 
     /// Registers view `id` and starts its pipeline (persisting it first when `new`).
     fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: &[StreamDef]) -> Result<()> {
-        let shape = ViewShape::of(stmt, &plan, defs);
+        let shape = ViewShape::of(stmt, &plan);
         let stats = Arc::new(ViewStats::default());
         let source = self.source_task(defs, id, &stats, plan.grace)?;
         let flow = self.view_flow(plan, id, &stats)?;

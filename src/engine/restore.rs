@@ -25,12 +25,11 @@ use crate::dataflow::Millis;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::stats::ViewStats;
 use crate::error::{Error, Result};
-use crate::sql::plan::{StreamDef, ViewPlan};
+use crate::sql::plan::ViewPlan;
 use crate::sql::{CreateView, Statement};
 
 /// What the catalog keeps of a planned view besides its pipeline.
 pub(super) struct ViewShape {
-    pub explain: String,
     pub schema: SchemaRef,
     pub keyed: bool,
     pub streams: Vec<String>,
@@ -42,10 +41,9 @@ pub(super) struct ViewShape {
 }
 
 impl ViewShape {
-    /// The shape of `stmt` planned as `plan` over the streams `defs`.
-    pub fn of(stmt: &CreateView, plan: &ViewPlan, defs: &[StreamDef]) -> ViewShape {
+    /// The shape of `stmt` planned as `plan`.
+    pub fn of(stmt: &CreateView, plan: &ViewPlan) -> ViewShape {
         ViewShape {
-            explain: plan.explain(&stmt.name, defs),
             schema: plan.schema.clone(),
             keyed: plan.keyed,
             streams: plan.streams.clone(),
@@ -59,9 +57,9 @@ impl ViewShape {
 
     /// The catalog entry of view `id`.
     pub fn into_entry(self, stmt: &CreateView, id: u64, stats: Arc<ViewStats>, pipeline: Arc<Pipeline>) -> ViewEntry {
-        let ViewShape { explain, schema, keyed, streams, tables, views, emit_on_close, .. } = self;
+        let ViewShape { schema, keyed, streams, tables, views, emit_on_close, .. } = self;
         let definition = stmt.clone();
-        ViewEntry { id, streams, tables, views, schema, keyed, emit_on_close, explain, definition, stats, pipeline }
+        ViewEntry { id, streams, tables, views, schema, keyed, emit_on_close, definition, stats, pipeline }
     }
 }
 
@@ -91,7 +89,6 @@ impl Engine {
                 schema: Arc::new(Schema::empty()),
                 keyed: false,
                 emit_on_close: stmt.emit_on_close,
-                explain: String::new(),
                 definition: stmt.clone(),
                 stats,
                 pipeline,
