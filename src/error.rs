@@ -197,6 +197,16 @@ pub enum Error {
     #[error("division by zero")]
     DivisionByZero,
 
+    /// Another error with Postgres' HINT field: what the user can do instead
+    /// ([`Error::with_hint`]); everything else is the inner error's.
+    #[error("{error}")]
+    Hinted {
+        /// The error.
+        error: Box<Error>,
+        /// The hint: a sentence, capitalized, ending with a period.
+        hint: String,
+    },
+
     /// A bug: an invariant of Sluice itself was broken (XX000).
 
     #[error("internal error: {0}")]
@@ -253,6 +263,7 @@ impl Error {
             Error::OutOfRange(_) => "22003",
             Error::DivisionByZero => "22012",
             Error::Internal(_) => "XX000",
+            Error::Hinted { error, .. } => error.sqlstate(),
         }
     }
 
@@ -265,6 +276,7 @@ impl Error {
             Error::Corrupted { detail, .. }
             | Error::PlanChanged { detail, .. }
             | Error::DependentObjects { detail, .. } => Some(detail.clone()),
+            Error::Hinted { error, .. } => error.detail(),
             Error::DataFusion(e) => match e.find_root() {
                 DataFusionError::ResourcesExhausted(m) => Some(lowercase_first(m)),
                 DataFusionError::External(inner) => inner.downcast_ref::<Error>().and_then(Error::detail),
@@ -286,6 +298,7 @@ impl Error {
             Error::StateMemory { .. } => Some(STATE_MEMORY_HINT.into()),
             Error::Corrupted { .. } => Some(CORRUPTED_HINT.into()),
             Error::DependentObjects { .. } => Some("Use DROP ... CASCADE to drop the dependent objects too.".into()),
+            Error::Hinted { hint, .. } => Some(hint.clone()),
             Error::PlanChanged { what, .. } => Some(format!(
                 "Its data is kept: run the sluice release that created {what}, or drop it and create it again to compute it anew from its sources."
             )),
@@ -296,6 +309,11 @@ impl Error {
             },
             _ => None,
         }
+    }
+
+    /// This error with `hint` in Postgres' HINT field, for what the user can do instead.
+    pub fn with_hint(self, hint: impl Into<String>) -> Error {
+        Error::Hinted { error: Box::new(self), hint: hint.into() }
     }
 
     /// A [`Error::Corrupted`] now naming `what` (the object a reader was after), the

@@ -2,7 +2,9 @@
 //!
 //! Each file gets its own server and data directory. Paths in the files are relative to the
 //! repository root, where the server runs; `$FILES_DIR` (with `control substitution on`)
-//! is a directory for files the test makes, inside the server's file roots.
+//! is a directory for files the test makes, inside the server's file roots. An error reads
+//! `message (SQLSTATE code)`, then ` HINT: hint` when the server sent one, for
+//! `statement error` patterns to match.
 
 mod common;
 
@@ -33,7 +35,10 @@ impl sqllogictest::AsyncDB for Sluice {
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
         let messages = self.client.simple_query(sql).await.map_err(|e| match e.as_db_error() {
-            Some(db) => SqlError(format!("{} (SQLSTATE {})", db.message(), db.code().code())),
+            Some(db) => {
+                let hint = db.hint().map(|h| format!(" HINT: {h}")).unwrap_or_default();
+                SqlError(format!("{} (SQLSTATE {}){hint}", db.message(), db.code().code()))
+            }
             None => SqlError(e.to_string()),
         })?;
         let mut rows = Vec::new();

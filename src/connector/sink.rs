@@ -67,9 +67,8 @@ pub enum SinkFormat {
 pub fn validate(options: &Options, schema: &SchemaRef, keyed: bool) -> Result<()> {
     let format = format(options)?;
     if keyed && format == SinkFormat::Csv {
-        return Err(Error::Unsupported(
-            "csv cannot carry the updates and deletes of an updating view; use format = 'json'".into(),
-        ));
+        let error = Error::Unsupported("csv cannot carry the updates and deletes of an updating view".into());
+        return Err(error.with_hint("Use format = 'json'."));
     }
     if keyed && options.contains_key("key") {
         return Err(Error::InvalidParameter(

@@ -139,9 +139,11 @@ fn refused(stmt: &ast::Statement) -> Result<()> {
             Err(Error::Unsupported("SELECT INTO is not supported: Sluice has no temporary or plain tables".into()))
         }
         S::Query(_) | S::Explain { .. } | S::ShowTables { .. } | S::ShowColumns { .. } => Ok(()),
-        S::CreateTable(_) => Err(Error::Unsupported("CREATE TABLE is not supported; use CREATE STREAM".into())),
+        S::CreateTable(_) => {
+            Err(Error::Unsupported("CREATE TABLE is not supported".into()).with_hint("Use CREATE STREAM."))
+        }
         S::CreateView(_) => {
-            Err(Error::Unsupported("CREATE VIEW is not supported; use CREATE MATERIALIZED VIEW".into()))
+            Err(Error::Unsupported("CREATE VIEW is not supported".into()).with_hint("Use CREATE MATERIALIZED VIEW."))
         }
         S::Insert(_) | S::Update(_) | S::Delete(_) | S::Truncate(_) | S::Merge(_) => {
             Err(Error::Unsupported("streams and views are read-only: rows come from sources".into()))

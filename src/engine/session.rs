@@ -459,7 +459,7 @@ fn setting_text(values: &[Expr]) -> Result<String> {
             Expr::UnaryOp { op: ast::UnaryOperator::Minus, expr } => {
                 Ok(format!("-{}", setting_text(std::slice::from_ref(expr))?))
             }
-            other => Err(Error::Unsupported(format!("SET to {other} is not supported; use a constant"))),
+            other => Err(Error::Unsupported(format!("SET to {other} is not supported")).with_hint("Use a constant.")),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(parts.join(", "))

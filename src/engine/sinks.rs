@@ -101,10 +101,9 @@ impl Engine {
             }
         }
         if catalog.tables.contains_key(&stmt.from) {
-            return Err(Error::Unsupported(format!(
-                "sinks from tables are not supported yet; write out a stream or a materialized view instead of table \"{}\"",
-                stmt.from
-            )));
+            let error = Error::Unsupported("sinks from tables are not supported yet".into());
+            let hint = format!("Write out a stream or a materialized view instead of table \"{}\".", stmt.from);
+            return Err(error.with_hint(hint));
         }
         Err(Error::UnknownRelation { kind: "stream or materialized view", name: stmt.from.clone() })
     }

@@ -471,9 +471,8 @@ fn parse_create_stream(p: &mut Parser, table: bool) -> Result<CreateStream> {
             column.options.retain(|o| !matches!(o.option, ast::ColumnOption::PrimaryKey(_)));
             if column.options.len() != before {
                 if !table {
-                    return Err(Error::Parse(
-                        "a stream has no primary key; declare a TABLE to keep the latest row per key".into(),
-                    ));
+                    let error = Error::Parse("a stream has no primary key".into());
+                    return Err(error.with_hint("Declare a TABLE to keep the latest row per key."));
                 }
                 set_primary_key(&mut primary_key, vec![normalize(&column.name)])?;
             }

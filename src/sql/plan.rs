@@ -668,7 +668,8 @@ fn check_unique_names(schema: &Schema) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for f in schema.fields() {
         if !seen.insert(f.name().as_str()) {
-            return Err(Error::Plan(format!("column \"{}\" specified more than once; give it an alias", f.name())));
+            let error = Error::Plan(format!("column \"{}\" specified more than once", f.name()));
+            return Err(error.with_hint("Give it an alias."));
         }
     }
     Ok(())

@@ -28,10 +28,9 @@ impl Lowering<'_> {
     /// Lowers an inner join of two streams (or of results derived from streams).
     pub(super) fn stream_join(&mut self, j: &Join) -> Result<()> {
         if j.join_type != JoinType::Inner {
-            return Err(Error::Unsupported(format!(
-                "{} joins of two streams are not supported yet; use an INNER join",
-                j.join_type.to_string().to_uppercase()
-            )));
+            let kind = j.join_type.to_string().to_uppercase();
+            let error = Error::Unsupported(format!("{kind} joins of two streams are not supported yet"));
+            return Err(error.with_hint("Use an INNER join."));
         }
         let left = self.branch(&j.left)?;
         let right = self.branch(&j.right)?;
