@@ -514,4 +514,16 @@ async fn start_up_failures_are_one_line_errors() {
     let message = failed_start(std::path::Path::new("/sys/kernel/sluice-data"), &["--listen", "127.0.0.1:0"]);
     assert!(message.contains("data directory"), "{message}");
     drop(server);
+    // A store written by a newer sluice (its format version, `m format`, beyond this one's)
+    // is refused, untouched.
+    let store = sluice::Store::open(dir.path()).unwrap();
+    store.commit(vec![(b"mformat".to_vec(), Some(u32::MAX.to_be_bytes().to_vec()))]).unwrap();
+    drop(store);
+    let message = failed_start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    assert!(
+        message.contains(&format!("store of format version {}, newer than this sluice reads", u32::MAX)),
+        "{message}"
+    );
+    let store = sluice::Store::open(dir.path());
+    assert!(store.is_err(), "the newer store was changed into one this sluice opens");
 }
