@@ -36,6 +36,8 @@ pub use session::Session;
 mod copy;
 mod files;
 
+pub use crate::catalog::{CATALOG_NAME, SCHEMA_NAME};
+
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
@@ -186,7 +188,6 @@ struct Inner {
     state_budget: Arc<StateBudget>,
 }
 
-pub use crate::catalog::{CATALOG_NAME, SCHEMA_NAME};
 /// The Postgres version Sluice reports; clients pick SQL dialect features by it.
 pub const SERVER_VERSION: &str = "16.6";
 /// [`SERVER_VERSION`] as `server_version_num` gives it.

@@ -31,7 +31,7 @@ struct Fixture {
 }
 
 /// What the examples assume exists. Paths are relative to the repository root, where test
-/// servers run; `KAFKA` is replaced by the test broker's address.
+/// servers run.
 const FIXTURES: &[Fixture] = &[
     Fixture {
         name: "bids",
@@ -114,7 +114,6 @@ fn localize(sql: &str, broker: &Broker, out: &Path) -> String {
         .replace("'/out/", &format!("'{}/", out.display()))
         .replace("localhost:9092", &broker.servers())
         .replace("kafka:9092", &broker.servers())
-        .replace("KAFKA", &broker.servers())
 }
 
 /// The ```` ```sql ```` blocks of a Markdown file: (line, text), indentation and psql's
@@ -221,7 +220,7 @@ fn is_push(statement: &str) -> bool {
     let upper = statement.to_uppercase();
     upper.starts_with("SUBSCRIBE")
         || upper.starts_with("COPY (SUBSCRIBE")
-        || upper.contains("EMIT CHANGES") && !upper.starts_with("CREATE")
+        || (upper.contains("EMIT CHANGES") && !upper.starts_with("CREATE"))
 }
 
 /// Runs one statement of an example; panics with `at` and the server's error if it fails.

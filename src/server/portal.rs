@@ -27,7 +27,7 @@ use tracing::info;
 
 use super::errors::pg_error;
 use super::extended::Prepared;
-use super::subscribe::{ClientSocket, Waited, cancel_signal, canceled, send_batch, start, wait};
+use super::subscribe::{ClientSocket, Ended, Waited, cancel_signal, canceled, stream, wait};
 use super::types::{encode, fields};
 use crate::engine::{Engine, PushQuery};
 use crate::sql::Subscribe;
@@ -109,19 +109,9 @@ async fn copy_out(
     cancelled: &mut futures::channel::oneshot::Receiver<()>,
     backlog: &mut VecDeque<PgWireFrontendMessage>,
 ) -> PgWireResult<bool> {
-    let mut query = match wait(socket, engine.push(stmt), cancelled, backlog).await {
-        Waited::Item(query) => query.map_err(pg_error)?,
-        Waited::Cancelled => return Err(PgWireError::UserError(Box::new(canceled()))),
-        Waited::Left => return Ok(false),
-    };
-    info!(relation = %query.relation(), "push query started as a COPY on a portal");
-    start(socket, &query, true).await?;
-    loop {
-        match wait(socket, query.next(), cancelled, backlog).await {
-            Waited::Item(batch) => send_batch(socket, &query, batch.map_err(pg_error)?, true).await?,
-            Waited::Cancelled => return Err(PgWireError::UserError(Box::new(canceled()))),
-            Waited::Left => return Ok(false),
-        }
+    match stream(socket, engine, stmt, cancelled, backlog).await? {
+        Ended::Error(error) => Err(PgWireError::UserError(error)),
+        Ended::Left => Ok(false),
     }
 }
 

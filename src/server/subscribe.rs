@@ -111,30 +111,58 @@ pub(super) async fn serve(
     backlog: &mut VecDeque<PgWireFrontendMessage>,
 ) -> PgWireResult<bool> {
     let (_never, mut cancelled) = cancel_signal(socket).await;
-    let mut query = match wait(socket, engine.push(stmt), &mut cancelled, backlog).await {
+    match stream(socket, engine, stmt, &mut cancelled, backlog).await? {
+        Ended::Error(error) => finish(socket, Some(*error)).await.map(|_| true),
+        Ended::Left => Ok(false),
+    }
+}
+
+/// How streaming a push query ended.
+pub(super) enum Ended {
+    /// An error, a cancel (57014) among them, for the caller to send.
+    Error(Box<ErrorInfo>),
+    /// The client went away.
+    Left,
+}
+
+/// Starts `stmt` and sends its header (a row description, or CopyOut for `COPY (...) TO
+/// STDOUT`), then its rows as they commit, until an error or a cancel ends it or the
+/// client leaves. Both protocols stream a COPY this way (`super::portal`).
+pub(super) async fn stream(
+    socket: &mut impl ClientSocket,
+    engine: &Engine,
+    stmt: &Subscribe,
+    cancelled: &mut oneshot::Receiver<()>,
+    backlog: &mut VecDeque<PgWireFrontendMessage>,
+) -> PgWireResult<Ended> {
+    let mut query = match wait(socket, engine.push(stmt), cancelled, backlog).await {
         Waited::Item(Ok(query)) => query,
-        Waited::Item(Err(e)) => return finish(socket, Some(error_info(&e))).await.map(|_| true),
-        Waited::Cancelled => return finish(socket, Some(canceled())).await.map(|_| true),
-        Waited::Left => return Ok(false),
+        Waited::Item(Err(e)) => return Ok(Ended::Error(Box::new(error_info(&e)))),
+        Waited::Cancelled => return Ok(Ended::Error(Box::new(canceled()))),
+        Waited::Left => return Ok(Ended::Left),
     };
     start(socket, &query, stmt.copy).await?;
-    let ended = loop {
-        match wait(socket, query.next(), &mut cancelled, backlog).await {
+    loop {
+        match wait(socket, query.next(), cancelled, backlog).await {
             Waited::Item(Ok(batch)) => send_batch(socket, &query, batch, stmt.copy).await?,
-            Waited::Item(Err(e)) => break Some(error_info(&e)),
-            Waited::Cancelled => break Some(canceled()),
+            Waited::Item(Err(e)) => {
+                info!(relation = %query.relation(), "push query ended");
+                return Ok(Ended::Error(Box::new(error_info(&e))));
+            }
+            Waited::Cancelled => {
+                info!(relation = %query.relation(), "push query ended");
+                return Ok(Ended::Error(Box::new(canceled())));
+            }
             Waited::Left => {
                 info!(relation = %query.relation(), "subscriber left");
-                return Ok(false);
+                return Ok(Ended::Left);
             }
         }
-    };
-    info!(relation = %query.relation(), "push query ended");
-    finish(socket, ended).await.map(|_| true)
+    }
 }
 
 /// The header: a row description, or a CopyOut response in text format.
-pub(super) async fn start<S>(socket: &mut S, query: &PushQuery, copy: bool) -> PgWireResult<()>
+async fn start<S>(socket: &mut S, query: &PushQuery, copy: bool) -> PgWireResult<()>
 where
     S: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
@@ -152,7 +180,7 @@ where
 }
 
 /// Sends one batch's rows and flushes them to the client.
-pub(super) async fn send_batch<S>(socket: &mut S, query: &PushQuery, batch: RecordBatch, copy: bool) -> PgWireResult<()>
+async fn send_batch<S>(socket: &mut S, query: &PushQuery, batch: RecordBatch, copy: bool) -> PgWireResult<()>
 where
     S: Sink<PgWireBackendMessage> + Unpin,
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,

@@ -689,9 +689,9 @@ impl ViewPlan {
         self.root.check_windows(streams)
     }
 
-    /// Turns the plan into operators (consuming it).
-    /// The operators of the plan, each with its line of EXPLAIN (from which its stable id
-    /// is derived), after the source inputs and before the materialization or sink.
+    /// Turns the plan into operators (consuming it): those after the source inputs and
+    /// before the materialization or sink, each with its line of EXPLAIN, from which its
+    /// stable id is derived.
     pub fn into_flow(self) -> Result<Flow> {
         self.root.into_flow(&self.streams)
     }
