@@ -28,6 +28,7 @@ pub mod sink;
 pub mod source;
 pub mod stats;
 pub mod topn;
+pub mod transient;
 pub mod watermark;
 pub mod window;
 

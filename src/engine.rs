@@ -27,6 +27,7 @@ mod subscribe;
 mod system;
 mod tables;
 mod to_char;
+mod transient;
 mod type_of;
 mod value_limits;
 
@@ -311,6 +312,7 @@ impl Engine {
     pub async fn describe(&self, stmt: &Statement) -> Result<Description> {
         match stmt {
             Statement::Query(ast) => self.describe_query(ast).await,
+            Statement::Select(s) => self.describe_query(&s.query).await,
             Statement::ShowStreams
             | Statement::ShowTables
             | Statement::ShowViews
@@ -387,6 +389,7 @@ impl Engine {
                 "SUBSCRIBE and push queries (EMIT CHANGES) run only as the one statement of a client's query".into(),
             )),
             Statement::Query(ast) => self.query(ast, params).await,
+            Statement::Select(s) => self.select(s, params).await,
         }
     }
 

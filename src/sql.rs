@@ -24,8 +24,8 @@ pub mod parser;
 pub mod plan;
 pub mod push;
 pub mod relations;
-pub mod scan;
 pub(crate) mod semantics;
+pub mod transient;
 pub mod types;
 
-pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Statement, Subscribe, parse};
+pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Select, Statement, Subscribe, parse};

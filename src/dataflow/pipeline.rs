@@ -167,7 +167,7 @@ impl Pipeline {
 }
 
 /// Runs `f`, turning a panic into an internal error so a bug fails one view, not the server.
-fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(super) fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(panic) => Err(crate::error::from_panic(panic)),

@@ -60,6 +60,10 @@ pub struct SourceTask {
     pub checkpoint_interval: Duration,
     /// Shared counters.
     pub stats: Arc<ViewStats>,
+    /// Whether the end of an input moves its watermark to the end of time, closing every
+    /// window: the input has truly ended (`sluice run`). An ad-hoc query's read of what a
+    /// stream holds now only stops there, so it sees the windows a view sees.
+    pub end_closes_windows: bool,
 }
 
 /// One input while the loop runs.
@@ -76,6 +80,7 @@ struct Loop {
     batch_size: usize,
     checkpoint_interval: Duration,
     stats: Arc<ViewStats>,
+    end_closes_windows: bool,
     epoch: u64,
     state_prefix: Vec<u8>,
     out: SyncSender<Routed>,
@@ -123,6 +128,7 @@ impl SourceTask {
             batch_size: self.batch_size,
             checkpoint_interval: self.checkpoint_interval,
             stats: self.stats,
+            end_closes_windows: self.end_closes_windows,
             epoch,
             state_prefix: state.key(&[]),
             out,
@@ -265,7 +271,10 @@ impl Loop {
         self.inputs[i].ended = true;
         self.dirty = true;
         self.publish_watermark();
-        self.send(i, Message::Watermark(END_OF_TIME))
+        match self.end_closes_windows {
+            true => self.send(i, Message::Watermark(END_OF_TIME)),
+            false => Ok(()),
+        }
     }
 
     fn barrier(&mut self, with_acks: bool) -> Result<()> {

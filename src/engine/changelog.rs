@@ -52,11 +52,13 @@ impl Engine {
             catalog::persist(&self.inner.store, id, &stmt.to_string())?;
         }
         let what = format!("table \"{}\"", stmt.name);
-        let started = self.source_task(std::slice::from_ref(&def.source), id, &stats, 0).and_then(|source| {
-            let flow = Flow::input(0, &stmt.name).then(upsert.describe(), Box::new(upsert));
-            let flow = flow.then(materialize.describe(), Box::new(materialize));
-            Pipeline::start(&what, &stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
-        });
+        let started = self
+            .source_task(std::slice::from_ref(&def.source), id, &stats, 0, |_| self.inner.config.bounded)
+            .and_then(|source| {
+                let flow = Flow::input(0, &stmt.name).then(upsert.describe(), Box::new(upsert));
+                let flow = flow.then(materialize.describe(), Box::new(materialize));
+                Pipeline::start(&what, &stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
+            });
         let pipeline = match started {
             Ok(p) => Arc::new(p),
             // Replaying the catalog: listed as failed, so SHOW says why and DROP works.

@@ -53,7 +53,7 @@ impl Engine {
             }
         };
         let time_column = def.watermark.as_ref().map(|w| w.column);
-        let info = StreamInfo { schema: def.schema.clone(), time_column, options: def.options.clone() };
+        let info = StreamInfo { schema: def.schema.clone(), time_column };
         let table = Arc::new(StreamTable::new(&stmt.name, info.clone()));
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), table)?;
         if let Ok(mut schemas) = self.inner.stream_schemas.write() {
@@ -104,7 +104,7 @@ impl Engine {
     fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: &[StreamDef]) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
         let stats = Arc::new(ViewStats::default());
-        let source = self.source_task(defs, id, &stats, plan.grace)?;
+        let source = self.source_task(defs, id, &stats, plan.grace, |_| self.inner.config.bounded)?;
         let flow = self.view_flow(plan, id, &stats)?;
         self.register_view_rows(&stmt.name, id, &shape, &stats)?;
         let started = match new {
@@ -155,20 +155,22 @@ impl Engine {
     }
 
     /// The source stage of pipeline `id` reading `defs` (one input each), resuming from its
-    /// checkpoint, letting rows up to `grace` behind the watermark count.
+    /// checkpoint, letting rows up to `grace` behind the watermark count. `bounded` tells
+    /// which inputs end at the end of the data they hold now.
     pub(super) fn source_task(
         &self,
         defs: &[StreamDef],
         id: u64,
         stats: &Arc<ViewStats>,
         grace: Millis,
+        bounded: impl Fn(&StreamDef) -> bool,
     ) -> Result<SourceTask> {
         self.check_file_sources(defs.iter().map(|d| &d.options))?;
         let mut inputs = Vec::new();
         for (i, def) in defs.iter().enumerate() {
             let saved = self.inner.store.get(&state_key(id, 0, &input_key(i, b"pos")))?;
             inputs.push(SourceInput {
-                reader: connector::open(&def.options, def.schema.clone(), saved, self.inner.config.bounded)?,
+                reader: connector::open(&def.options, def.schema.clone(), saved, bounded(def))?,
                 watermark: def.watermark.clone().map(|w| WatermarkSpec { grace, ..w }),
                 idle: IdlePolicy {
                     timeout: connector::idle_timeout(&def.options)?,
@@ -181,6 +183,7 @@ impl Engine {
             batch_size: self.inner.config.batch_size,
             checkpoint_interval: self.inner.config.checkpoint_interval,
             stats: stats.clone(),
+            end_closes_windows: true,
         })
     }
 

@@ -11,17 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::datasource::source_as_provider;
-use datafusion::logical_expr::LogicalPlan;
-
 use super::Engine;
 use crate::catalog::Catalog;
 use crate::connector::file_access::{Access, glob_base, resolve};
 use crate::connector::{self, Options};
 use crate::error::{Error, Result};
 use crate::sql::Statement;
-use crate::sql::relations::WindowedStream;
 
 impl Engine {
     /// A new file stream or table: its path is allowed and its directory exists.
@@ -49,24 +44,6 @@ impl Engine {
             self.inner.config.file_roots.check(path, Access::Read)?;
         }
         Ok(())
-    }
-
-    /// Before an ad-hoc query reads streams, directly or through a window function: their
-    /// files are still allowed (a root may have been removed since a stream was created).
-    pub(super) fn check_scanned_files(&self, plan: &LogicalPlan) -> Result<()> {
-        let mut scanned = Vec::new();
-        plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node {
-                let windowed = source_as_provider(&scan.source).ok();
-                match windowed.as_ref().and_then(|p| p.downcast_ref::<WindowedStream>()) {
-                    Some(windowed) => scanned.push(windowed.stream.clone()),
-                    None => scanned.push(scan.table_name.table().to_string()),
-                }
-            }
-            Ok(TreeNodeRecursion::Continue)
-        })?;
-        let catalog = self.read_catalog()?;
-        self.check_file_sources(scanned.iter().filter_map(|name| catalog.streams.get(name).map(|s| &s.def.options)))
     }
 
     /// A file sink: its path is allowed, no other sink of `catalog` writes it, and a new

@@ -9,14 +9,18 @@
 use std::ops::ControlFlow;
 
 use datafusion::common::ParamValues;
+use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
 
 use super::pg_functions::RELATION_FUNCTIONS;
+use super::transient::Emit;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
+use crate::sql::Select;
+use crate::sql::plan::grace_millis;
 
 tokio::task_local! {
     /// The TimeZone of the session whose query runs in this task.
@@ -34,6 +38,22 @@ const MAX_PARAMETERS: usize = u16::MAX as usize;
 
 impl Engine {
     pub(super) async fn query(&self, stmt: &ast::Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        self.query_emitting(stmt, params, None).await
+    }
+
+    /// `SELECT ... EMIT ON WINDOW CLOSE | GRACE PERIOD ...`.
+    pub(super) async fn select(&self, select: &Select, params: Vec<ScalarValue>) -> Result<Output> {
+        self.query_emitting(&select.query, params, Some(select)).await
+    }
+
+    /// A query whose streaming parts emit as `clauses` say (as a view without them when
+    /// `None`).
+    async fn query_emitting(
+        &self,
+        stmt: &ast::Statement,
+        params: Vec<ScalarValue>,
+        clauses: Option<&Select>,
+    ) -> Result<Output> {
         refused(stmt)?;
         if self.inner.config.bounded {
             self.flush().await?;
@@ -41,11 +61,16 @@ impl Engine {
         if uses_relations(stmt) {
             self.read_pg_class().await?;
         }
-        let mut plan = self.plan(stmt).await?;
-        self.check_scanned_files(&plan)?;
+        let state = self.session_state();
+        let mut plan = Self::plan_in(&state, stmt).await?;
         if !params.is_empty() {
             plan = plan.with_param_values(ParamValues::List(params.into_iter().map(Into::into).collect()))?;
         }
+        let emit = match clauses {
+            None => Emit::default(),
+            Some(s) => Emit { on_close: s.emit_on_close, grace: grace_millis(&state, s.grace.as_ref()).await? },
+        };
+        let plan = self.with_pipelines(&state, plan, emit).await?;
         let frame = self.inner.ctx.execute_logical_plan(plan).await?;
         // The columns as executed: Sluice's analyzer rules change some types (`avg` of
         // integers is a numeric), which the unanalyzed plan does not know yet.
@@ -105,11 +130,20 @@ impl Engine {
     }
 
     async fn plan(&self, stmt: &ast::Statement) -> Result<LogicalPlan> {
+        Self::plan_in(&self.session_state(), stmt).await
+    }
+
+    async fn plan_in(state: &SessionState, stmt: &ast::Statement) -> Result<LogicalPlan> {
+        Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
+    }
+
+    /// The state queries are planned in: the session's time zone set.
+    fn session_state(&self) -> SessionState {
         let mut state = self.inner.ctx.state();
         if let Ok(zone) = TIME_ZONE.try_with(Clone::clone) {
             state.config_mut().options_mut().execution.time_zone = Some(zone);
         }
-        Ok(state.statement_to_plan(DFStatement::Statement(Box::new(stmt.clone()))).await?)
+        state
     }
 }
 

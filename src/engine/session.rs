@@ -29,7 +29,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use super::settings::Settings;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
-use crate::sql::Statement;
+use crate::sql::{Select, Statement};
 
 /// One client's session.
 pub struct Session {
@@ -106,6 +106,10 @@ impl Session {
 
     /// Parameter and result types of `stmt`.
     pub async fn describe(&self, stmt: &Statement) -> Result<Description> {
+        if let Statement::Select(select) = stmt {
+            let query = self.substitute(&select.query)?;
+            return self.engine.describe(&Statement::Select(Box::new(Select { query, ..*select.clone() }))).await;
+        }
         if let Statement::Query(ast) = stmt {
             if let Some(schema) = self.session_schema(ast)? {
                 return Ok(Description { params: vec![], schema });
@@ -132,6 +136,13 @@ impl Session {
     }
 
     async fn execute_unbounded(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        if let Statement::Select(select) = stmt {
+            let query = self.substitute(&select.query)?;
+            let select = Statement::Select(Box::new(Select { query, ..*select.clone() }));
+            let output =
+                super::query::in_time_zone(self.setting("TimeZone")?, self.engine.run(&select, params)).await?;
+            return self.localize(output);
+        }
         let Statement::Query(ast) = stmt else {
             if !self.superuser {
                 super::files::file_privilege(stmt, &self.user)?;

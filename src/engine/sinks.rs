@@ -59,7 +59,7 @@ impl Engine {
         let target = writer.target();
         let stats = Arc::new(ViewStats::default());
         let written = Arc::new(AtomicU64::new(0));
-        let source = self.source_task(&defs, id, &stats, plan.grace)?;
+        let source = self.source_task(&defs, id, &stats, plan.grace, |_| self.inner.config.bounded)?;
         let store = self.inner.store.clone();
         let sink = Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone());
         let flow = plan.into_flow()?.then(sink.describe(), Box::new(sink));

@@ -50,8 +50,22 @@ pub enum Statement {
     /// push query `SELECT ... FROM relation [WHERE ...] EMIT CHANGES`: a view's rows, then
     /// its changes as they commit; a stream's new rows as they arrive.
     Subscribe(Subscribe),
+    /// `SELECT ... EMIT ON WINDOW CLOSE | EMIT FINAL [GRACE PERIOD interval]`: a query
+    /// whose windows emit as a view's with those clauses do.
+    Select(Box<Select>),
     /// Anything else, for DataFusion.
     Query(Box<ast::Statement>),
+}
+
+/// A SELECT with a view's trailing clauses.
+#[derive(Debug, Clone)]
+pub struct Select {
+    /// The query, as a statement for DataFusion.
+    pub query: ast::Statement,
+    /// `EMIT ON WINDOW CLOSE` or ksqlDB's `EMIT FINAL`.
+    pub emit_on_close: bool,
+    /// `GRACE PERIOD interval`.
+    pub grace: Option<Expr>,
 }
 
 impl Statement {
@@ -66,6 +80,7 @@ impl Statement {
             | Statement::CreateSink(_)
             | Statement::Drop(_) => true,
             Statement::Query(_)
+            | Statement::Select(_)
             | Statement::Explain(_)
             | Statement::Describe(_)
             | Statement::Flush
@@ -192,8 +207,11 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             None => Error::Parse(lowercase_first(&e.to_string())),
         }
     })?;
-    // Only a text naming EMIT can hold a push query: others skip looking for one.
-    let emits = tokens.iter().any(|t| matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("EMIT")));
+    // Only a text naming EMIT or GRACE can hold a push query or a query with a view's
+    // trailing clauses: others skip looking for one (finding a query's end takes time).
+    let emits = tokens.iter().any(|t| {
+        matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("EMIT") || w.value.eq_ignore_ascii_case("GRACE"))
+    });
     let tokens = super::numbers::rewrite(super::ksql::rewrite(tokens)?);
     let budgeted = Dialect::for_tokens(tokens.len());
     let mut parser = Parser::new(&budgeted).with_tokens_with_locations(tokens);
@@ -229,6 +247,10 @@ fn for_datafusion(sql: &str, statements: Vec<Statement>) -> Vec<Statement> {
         .into_iter()
         .map(|s| match s {
             Statement::Query(q) => Statement::Query(Box::new(super::compat::rewrite(*q))),
+            Statement::Select(mut s) => {
+                s.query = super::compat::rewrite(s.query);
+                Statement::Select(s)
+            }
             other => other,
         })
         .collect()
@@ -255,6 +277,7 @@ fn check_depth(statement: &mut Statement) -> Result<()> {
         Statement::CreateSink(k) => k.query.as_mut().map_or(Ok(()), check),
         Statement::Subscribe(s) => s.query.as_mut().map_or(Ok(()), check),
         Statement::Query(q) => check(q.as_mut()),
+        Statement::Select(s) => check(&mut s.query),
         Statement::CreateStream(s) | Statement::CreateTable(s) => {
             s.watermark.as_mut().map_or(Ok(()), |(_, e)| check(e))
         }
@@ -306,6 +329,7 @@ fn normalize_table_functions(statement: &mut Statement) {
     let _ = match statement {
         Statement::CreateView(v) | Statement::Explain(v) => ast::visit_relations_mut(&mut v.query, fold),
         Statement::Query(q) => ast::visit_relations_mut(q.as_mut(), fold),
+        Statement::Select(s) => ast::visit_relations_mut(&mut s.query, fold),
         _ => std::ops::ControlFlow::Continue(()),
     };
 }
@@ -365,7 +389,33 @@ fn parse_statement(p: &mut Parser, emits: bool) -> Result<Statement> {
     if let Some(subscribe) = parse_subscribe(p, emits)? {
         return Ok(Statement::Subscribe(subscribe));
     }
+    if emits && let Some(select) = parse_select_with_tail(p)? {
+        return Ok(Statement::Select(Box::new(select)));
+    }
     Ok(Statement::Query(Box::new(p.parse_statement()?)))
+}
+
+/// A query followed by a view's trailing clauses (see [`parse_tail`]); any other text is
+/// left untouched.
+fn parse_select_with_tail(p: &mut Parser) -> Result<Option<Select>> {
+    let starts_query = match p.peek_token().token {
+        Token::Word(w) => matches!(w.keyword, Keyword::SELECT | Keyword::WITH),
+        Token::LParen => true,
+        _ => false,
+    };
+    if !starts_query {
+        return Ok(None);
+    }
+    let len = query_len(p);
+    let word_at = |i: usize, w: &str| matches!(p.peek_nth_token(i).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
+    let emit = word_at(len, "EMIT") && (word_at(len + 1, "FINAL") || word_at(len + 1, "ON"));
+    let grace = word_at(len, "GRACE") && word_at(len + 1, "PERIOD");
+    if !emit && !grace {
+        return Ok(None);
+    }
+    let query = ast::Statement::Query(parse_view_query(p)?);
+    let (emit_on_close, grace) = parse_tail(p)?;
+    Ok(Some(Select { query, emit_on_close, grace }))
 }
 
 /// `SUBSCRIBE [TO] relation [WITH (snapshot = ...)]`, the same inside `COPY (...) TO
@@ -559,26 +609,31 @@ fn parse_view_query(p: &mut Parser) -> Result<Box<ast::Query>> {
 
 /// How many tokens, from the parser's position, a view's query takes: up to the end of the
 /// statement or its trailing clauses (see [`parse_tail`]).
-fn query_len(p: &Parser) -> usize {
+fn query_len(p: &mut Parser) -> usize {
+    // Walks forward and back rather than peeking far ahead: a peek skips every token
+    // before the one it looks at, which would make long statements quadratic.
     let mut depth = 0usize;
     let mut len = 0;
     loop {
-        let token = p.peek_nth_token(len).token;
-        let word = |i: usize| match p.peek_nth_token(i).token {
+        let word = |i: usize| match p.peek_nth_token_ref(i).token.clone() {
             Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
             _ => String::new(),
         };
-        match token {
+        match p.peek_token_ref().token {
             Token::EOF | Token::SemiColon => break,
             Token::LParen => depth += 1,
             Token::RParen => depth = depth.saturating_sub(1),
-            _ if depth == 0 => match (word(len).as_str(), word(len + 1).as_str()) {
+            _ if depth == 0 => match (word(0).as_str(), word(1).as_str()) {
                 ("GRACE", "PERIOD") | ("EMIT", "CHANGES" | "FINAL" | "ON") => break,
                 _ => {}
             },
             _ => {}
         }
+        p.advance_token();
         len += 1;
+    }
+    for _ in 0..len {
+        p.prev_token();
     }
     len
 }
@@ -772,6 +827,20 @@ mod tests {
         let again = parse(&s.to_string()).unwrap();
         let Statement::CreateStream(t) = &again[0] else { panic!() };
         assert_eq!(t.to_string(), s.to_string());
+    }
+
+    #[test]
+    fn a_select_with_a_views_trailing_clauses() {
+        let sql = "SELECT k, count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY k EMIT FINAL; \
+                   SELECT a FROM TUMBLE(s, ts, INTERVAL '1' SECOND) GROUP BY a GRACE PERIOD INTERVAL '2' SECOND EMIT ON WINDOW CLOSE; \
+                   SELECT (SELECT 1) AS emit FROM s";
+        let statements = parse(sql).unwrap();
+        let Statement::Select(first) = &statements[0] else { panic!("{:?}", statements[0]) };
+        assert!(first.emit_on_close && first.grace.is_none());
+        let Statement::Select(second) = &statements[1] else { panic!("{:?}", statements[1]) };
+        assert!(second.emit_on_close);
+        assert_eq!(second.grace.as_ref().map(ToString::to_string).as_deref(), Some("INTERVAL '2' SECOND"));
+        assert!(matches!(&statements[2], Statement::Query(_)));
     }
 
     #[test]

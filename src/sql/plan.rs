@@ -279,6 +279,28 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
     let plan = state.statement_to_plan(statement).await?;
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
     refuse_volatile_functions(&plan)?;
+    let grace = plan_grace(state, stmt.grace.as_ref()).await?;
+    let planned = lower_query(state, plan, stmt.emit_on_close, grace)?;
+    check_unique_names(&planned.schema)?;
+    Ok(planned)
+}
+
+/// Plans the part of an ad-hoc query that reads streams (`plan`, as DataFusion planned it,
+/// before its analyzer) into a pipeline, exactly as a view with this query would be, except
+/// that its functions may be volatile and its columns may share a name: nothing is stored
+/// and nothing is recomputed. `grace` is in milliseconds.
+pub fn plan_transient(state: &SessionState, plan: LogicalPlan, emit_on_close: bool, grace: Millis) -> Result<ViewPlan> {
+    let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
+    lower_query(state, plan, emit_on_close, grace)
+}
+
+/// The milliseconds of a `GRACE PERIOD` (0 without one).
+pub async fn grace_millis(state: &SessionState, grace: Option<&ast::Expr>) -> Result<Millis> {
+    plan_grace(state, grace).await
+}
+
+/// Lowers an analyzed query plan into a pipeline.
+fn lower_query(state: &SessionState, plan: LogicalPlan, emit_on_close: bool, grace: Millis) -> Result<ViewPlan> {
     // Functions DataFusion only rewrites (coalesce, nvl, ... into CASE) and constants folded,
     // as its optimizer would before execution.
     let simplify = SimplifyExpressions::new();
@@ -299,23 +321,27 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
         streams: Vec::new(),
         tables: Vec::new(),
         views: Vec::new(),
-        chain: Building::new(stmt.emit_on_close),
+        chain: Building::new(emit_on_close),
     };
     lowering.lower(&plan)?;
     let windowed = lowering.chain.windowed;
     let keyed = lowering.chain.keyed;
     let root = lowering.chain.finish()?;
-    if stmt.emit_on_close && !windowed {
+    if emit_on_close && !windowed {
         return Err(Error::Plan(
             "EMIT ON WINDOW CLOSE needs an aggregation grouped by, or a top-N partitioned by, window_start or window_end"
                 .into(),
         ));
     }
     let schema = nullable(plan.schema());
-    check_unique_names(&schema)?;
-    let grace = plan_grace(state, stmt.grace.as_ref()).await?;
     let (streams, tables, views) = (lowering.streams, lowering.tables, lowering.views);
     Ok(ViewPlan { streams, tables, views, query: plan, root, schema, keyed, grace })
+}
+
+/// Whether `plan` ranks rows with a window function (what a rank filter over it makes a
+/// top-N of).
+pub fn topn_over_window(plan: &LogicalPlan) -> bool {
+    topn::over_window(plan)
 }
 
 /// Refuses functions whose result is not fixed by their arguments (`now()`, `random()`,
@@ -686,7 +712,17 @@ impl ViewPlan {
                 names.join("\", \"")
             )));
         }
-        self.root.check_windows(streams)
+        self.root.check_windows(streams, false)
+    }
+
+    /// [`ViewPlan::check_against`] for an ad-hoc query, which ends with its input: without
+    /// EMIT ON WINDOW CLOSE, windows over a stream with no watermark at all are fine (its
+    /// windows are never closed, and the query's state ends with it).
+    pub fn check_ad_hoc(&self, streams: &[StreamDef], emit_on_close: bool) -> Result<()> {
+        match emit_on_close {
+            true => self.check_against(streams),
+            false => self.root.check_windows(streams, true),
+        }
     }
 
     /// Turns the plan into operators (consuming it): those after the source inputs and
@@ -715,14 +751,19 @@ impl ViewPlan {
 }
 
 impl Chain {
-    fn check_windows(&self, streams: &[StreamDef]) -> Result<()> {
+    /// Windows use the watermark column as their time column (`unwatermarked`: or their
+    /// stream has no watermark at all).
+    fn check_windows(&self, streams: &[StreamDef], unwatermarked: bool) -> Result<()> {
         let stream = match &self.head {
             Head::Join(join) => {
-                join.left.check_windows(streams)?;
-                return join.right.check_windows(streams);
+                join.left.check_windows(streams, unwatermarked)?;
+                return join.right.check_windows(streams, unwatermarked);
             }
             Head::Input(i) => streams.get(*i).ok_or_else(|| Error::Internal("input without a stream".into()))?,
         };
+        if unwatermarked && stream.watermark.is_none() {
+            return Ok(());
+        }
         for node in &self.nodes {
             if let Node::Window(_, time, input) = node
                 && stream.watermark.as_ref().map(|w| w.column) != Some(*time)

@@ -5,8 +5,9 @@
 //!
 //! Registered with DataFusion by the engine so that a view's query plans like any other;
 //! the streaming planner (`super::plan`) then recognises scans of these tables and turns
-//! them into a source, optionally followed by window assignment. Scanning either outside a
-//! materialized view is an error: a stream has no stored contents of its own.
+//! them into a source, optionally followed by window assignment. A stream has no stored
+//! contents: an ad-hoc query reads it through a pipeline too (`super::transient`), and
+//! DataFusion never scans it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -19,8 +20,6 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::scan::StreamScan;
-use crate::connector::Options;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::window::{WindowKind, output_schema};
 
@@ -31,8 +30,6 @@ pub struct StreamInfo {
     pub schema: SchemaRef,
     /// Its watermark column: the time column when a window function names none.
     pub time_column: Option<usize>,
-    /// Its `WITH (...)` options, for ad-hoc reads.
-    pub options: Options,
 }
 
 /// Streams by name, shared with the engine's catalog.
@@ -144,8 +141,6 @@ pub struct WindowedStream {
     /// Index of the event-time column in the stream.
     pub time_column: usize,
     schema: SchemaRef,
-    /// The stream's columns and options, for ad-hoc reads.
-    source: StreamInfo,
 }
 
 impl TableFunctionImpl for WindowFunction {
@@ -186,7 +181,7 @@ impl TableFunctionImpl for WindowFunction {
             output_schema(&info.schema, time_column)
                 .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?,
         );
-        Ok(Arc::new(WindowedStream { stream, window, time_column, schema, source: info }))
+        Ok(Arc::new(WindowedStream { stream, window, time_column, schema }))
     }
 }
 
@@ -224,27 +219,24 @@ impl TableProvider for WindowedStream {
         TableType::Temporary
     }
 
-    /// An ad-hoc query: a bounded read of the stream with windows assigned.
+    /// Never: a query reads the stream through a pipeline (see `super::transient`).
     async fn scan(
         &self,
         _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
+        _projection: Option<&Vec<usize>>,
         _filters: &[Expr],
-        limit: Option<usize>,
+        _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let (options, source) = (self.source.options.clone(), self.source.schema.clone());
-        let window = Some((self.window.clone(), self.time_column));
-        StreamScan::new(options, source, window, self.schema.clone()).into_plan(projection, limit)
+        Err(not_scanned(&self.stream))
     }
 }
 
-/// A stream as a DataFusion table: it has a schema but no stored rows; an ad-hoc query
-/// reads its source (see [`StreamScan`]).
+/// A stream as a DataFusion table: it has a schema but no stored rows.
 #[derive(Debug)]
 pub struct StreamTable {
     /// The stream's name.
     pub name: String,
-    /// Its columns, watermark column and options.
+    /// Its columns and watermark column.
     pub info: StreamInfo,
 }
 
@@ -265,17 +257,21 @@ impl TableProvider for StreamTable {
         TableType::Base
     }
 
-    /// An ad-hoc query: a bounded read of the stream.
+    /// Never: a query reads the stream through a pipeline (see `super::transient`).
     async fn scan(
         &self,
         _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
+        _projection: Option<&Vec<usize>>,
         _filters: &[Expr],
-        limit: Option<usize>,
+        _limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        StreamScan::new(self.info.options.clone(), self.info.schema.clone(), None, self.info.schema.clone())
-            .into_plan(projection, limit)
+        Err(not_scanned(&self.name))
     }
+}
+
+/// The error of a scan of stream `name` that did not become a pipeline (a bug).
+fn not_scanned(name: &str) -> datafusion::error::DataFusionError {
+    ours(crate::error::Error::Internal(format!("stream \"{name}\" was scanned outside a pipeline")))
 }
 
 /// Implements `TableProvider` for a relation whose queries scan its stored `rows`.

@@ -244,6 +244,12 @@ impl KeyedBuilder {
         }
     }
 
+    /// Bytes of memory the collected changes hold.
+    pub fn bytes(&self) -> usize {
+        let rows = |r: &Option<RecordBatch>| r.as_ref().map_or(0, RecordBatch::get_array_memory_size);
+        self.parts.iter().map(|(keys, r)| keys.get_array_memory_size() + rows(r)).sum()
+    }
+
     /// The block of a run: sorted by key, the last change of each key. Empties the builder.
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let parts = std::mem::take(&mut self.parts);

@@ -3,9 +3,9 @@
 //! sends every new row as an `insert` stamped with the time it was read.
 //!
 //! Started by [`super::Engine::push`]; ends when the [`StreamTail`] is dropped (the thread
-//! notices the closed channel at its next poll, at most [`IDLE_WAIT`] later). Like an
-//! ad-hoc SELECT over a stream (`crate::sql::scan`) it is transient: no watermark, nothing
-//! stored, bad records skipped. The current end is found by reading the source to it
+//! notices the closed channel at its next poll, at most [`IDLE_WAIT`] later). It is
+//! transient: every row as read (a stream's rows have no watermark to be late against
+//! until a view or query windows them), nothing stored, bad records skipped. The current end is found by reading the source to it
 //! without decoding (files: up to the last whole line; Kafka: up to the end offsets when it
 //! starts); a generator has no end and is followed from its first row.
 
