@@ -390,6 +390,9 @@ impl Engine {
             )),
             Statement::Query(ast) => self.query(ast, params).await,
             Statement::Select(s) => self.select(s, params).await,
+            Statement::Session(_) | Statement::Copy(_) => {
+                Err(Error::Internal("session statements and COPY run in a session".into()))
+            }
         }
     }
 

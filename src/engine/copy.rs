@@ -13,9 +13,11 @@ use datafusion::sql::sqlparser::ast::{
 use super::CopyFormat;
 use crate::error::{Error, Result};
 
-/// The query and format of a `COPY ... TO STDOUT`; None for other statements.
-pub(super) fn copy_to_stdout(stmt: &ast::Statement) -> Result<Option<(ast::Statement, CopyFormat)>> {
-    let ast::Statement::Copy { source, to, target, options, legacy_options, .. } = stmt else { return Ok(None) };
+/// The query and format of a `COPY ... TO STDOUT`; other COPYs are refused.
+pub(super) fn copy_to_stdout(stmt: &ast::Statement) -> Result<(ast::Statement, CopyFormat)> {
+    let ast::Statement::Copy { source, to, target, options, legacy_options, .. } = stmt else {
+        return Err(Error::Internal(format!("not a COPY: {stmt}")));
+    };
     if !*to || !matches!(target, CopyTarget::Stdout) {
         return Err(Error::Unsupported(
             "only COPY ... TO STDOUT is supported (psql's \\copy ... to a file uses it)".into(),
@@ -38,7 +40,7 @@ pub(super) fn copy_to_stdout(stmt: &ast::Statement) -> Result<Option<(ast::State
                 .ok_or_else(|| Error::Internal("COPY's table did not make a query".into()))?
         }
     };
-    Ok(Some((query, format(options, legacy_options)?)))
+    Ok((query, format(options, legacy_options)?))
 }
 
 /// The format `options` ask for.
@@ -83,8 +85,8 @@ mod tests {
 
     fn parsed(sql: &str) -> Option<(ast::Statement, CopyFormat)> {
         let stmt = crate::sql::parse(sql).unwrap().pop().unwrap();
-        let crate::sql::Statement::Query(q) = stmt else { panic!("not plain SQL") };
-        copy_to_stdout(&q).unwrap()
+        let crate::sql::Statement::Copy(q) = stmt else { panic!("not a COPY") };
+        Some(copy_to_stdout(&q).unwrap())
     }
 
     #[test]
@@ -101,7 +103,7 @@ mod tests {
     #[test]
     fn copy_from_is_refused() {
         let stmt = crate::sql::parse("COPY v FROM STDIN").unwrap().pop().unwrap();
-        let crate::sql::Statement::Query(q) = stmt else { panic!() };
+        let crate::sql::Statement::Copy(q) = stmt else { panic!("not a COPY") };
         assert_eq!(copy_to_stdout(&q).unwrap_err().sqlstate(), "0A000");
     }
 }

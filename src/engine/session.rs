@@ -106,18 +106,12 @@ impl Session {
 
     /// Parameter and result types of `stmt`.
     pub async fn describe(&self, stmt: &Statement) -> Result<Description> {
-        if let Statement::Select(select) = stmt {
-            let query = self.substitute(&select.query)?;
-            return self.engine.describe(&Statement::Select(Box::new(Select { query, ..*select.clone() }))).await;
+        match stmt {
+            Statement::Session(ast) => Ok(Description { params: vec![], schema: self.session_schema(ast)? }),
+            Statement::Copy(_) => Ok(Description { params: vec![], schema: None }),
+            Statement::Select(_) | Statement::Query(_) => self.engine.describe(&self.substituted(stmt)?).await,
+            other => self.engine.describe(other).await,
         }
-        if let Statement::Query(ast) = stmt {
-            if let Some(schema) = self.session_schema(ast)? {
-                return Ok(Description { params: vec![], schema });
-            }
-            let ast = self.substitute(ast)?;
-            return self.engine.describe(&Statement::Query(Box::new(ast))).await;
-        }
-        self.engine.describe(stmt).await
     }
 
     /// Executes `stmt` with values for `$1..$n`, within the session's `statement_timeout`
@@ -136,33 +130,43 @@ impl Session {
     }
 
     async fn execute_unbounded(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
-        if let Statement::Select(select) = stmt {
-            let query = self.substitute(&select.query)?;
-            let select = Statement::Select(Box::new(Select { query, ..*select.clone() }));
-            let output =
-                super::query::in_time_zone(self.setting("TimeZone")?, self.engine.run(&select, params)).await?;
-            return self.localize(output);
-        }
-        let Statement::Query(ast) = stmt else {
-            if !self.superuser {
-                super::files::file_privilege(stmt, &self.user)?;
+        match stmt {
+            Statement::Session(ast) => self.session_statement(ast),
+            Statement::Copy(ast) => self.copy(ast, params).await,
+            Statement::Select(_) | Statement::Query(_) => {
+                let stmt = self.substituted(stmt)?;
+                let zone = self.setting("TimeZone")?;
+                let output = super::query::in_time_zone(zone, self.engine.run(&stmt, params)).await?;
+                self.localize(output)
             }
-            return self.engine.run(stmt, params).await;
-        };
-        if let Some(output) = self.session_statement(ast)? {
-            return Ok(output);
+            other => {
+                if !self.superuser {
+                    super::files::file_privilege(other, &self.user)?;
+                }
+                self.engine.run(other, params).await
+            }
         }
-        if let Some((query, format)) = super::copy::copy_to_stdout(ast)? {
-            let output = self.engine.run(&Statement::Query(Box::new(self.substitute(&query)?)), params).await?;
-            return match self.localize(output)? {
-                Output::Rows { schema, batches } => Ok(Output::Copy { schema, batches, format }),
-                other => Ok(other),
-            };
+    }
+
+    /// `COPY (query) TO STDOUT`: the query's rows as COPY data.
+    async fn copy(&self, stmt: &ast::Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        let (query, format) = super::copy::copy_to_stdout(stmt)?;
+        let output = self.engine.run(&Statement::Query(Box::new(self.substitute(&query)?)), params).await?;
+        match self.localize(output)? {
+            Output::Rows { schema, batches } => Ok(Output::Copy { schema, batches, format }),
+            other => Ok(other),
         }
-        let ast = self.substitute(ast)?;
-        let query = Statement::Query(Box::new(ast));
-        let output = super::query::in_time_zone(self.setting("TimeZone")?, self.engine.run(&query, params)).await?;
-        self.localize(output)
+    }
+
+    /// Query `stmt` with the session's values in place of the functions that read them.
+    fn substituted(&self, stmt: &Statement) -> Result<Statement> {
+        Ok(match stmt {
+            Statement::Select(select) => {
+                Statement::Select(Box::new(Select { query: self.substitute(&select.query)?, ..*select.clone() }))
+            }
+            Statement::Query(ast) => Statement::Query(Box::new(self.substitute(ast)?)),
+            other => other.clone(),
+        })
     }
 
     fn settings(&self) -> Result<MutexGuard<'_, Settings>> {
@@ -182,13 +186,13 @@ impl Session {
         }
     }
 
-    /// Answers the statements that only touch the session; None for the others.
-    fn session_statement(&self, stmt: &ast::Statement) -> Result<Option<Output>> {
+    /// Answers a statement that only touches the session.
+    fn session_statement(&self, stmt: &ast::Statement) -> Result<Output> {
         use ast::Statement as S;
         let tag = match stmt {
             S::Set(set) => self.set_statement(set)?,
             S::Reset(reset) => self.reset(&reset.reset)?,
-            S::ShowVariable { variable } => return self.show(variable).map(Some),
+            S::ShowVariable { variable } => return self.show(variable),
             S::StartTransaction { modes, begin, .. } => {
                 self.transaction_modes(modes, "transaction")?;
                 if *begin { "BEGIN" } else { "START TRANSACTION" }
@@ -204,30 +208,18 @@ impl Session {
                 "DISCARD ALL"
             }
             S::Deallocate { .. } => "DEALLOCATE",
-            _ => return Ok(None),
+            other => return Err(Error::Internal(format!("not a session statement: {other}"))),
         };
-        Ok(Some(Output::command(tag)))
+        Ok(Output::command(tag))
     }
 
-    /// The result columns of a session statement: SHOW's, or none; None if `stmt` is not
-    /// one.
-    fn session_schema(&self, stmt: &ast::Statement) -> Result<Option<Option<arrow::datatypes::SchemaRef>>> {
-        use ast::Statement as S;
+    /// The result columns of a session statement: SHOW's; the others have none.
+    fn session_schema(&self, stmt: &ast::Statement) -> Result<Option<arrow::datatypes::SchemaRef>> {
         match stmt {
-            S::ShowVariable { variable } => match self.show(variable)? {
-                Output::Rows { schema, .. } => Ok(Some(Some(schema))),
-                Output::Copy { .. } | Output::Command { .. } => Ok(Some(None)),
+            ast::Statement::ShowVariable { variable } => match self.show(variable)? {
+                Output::Rows { schema, .. } => Ok(Some(schema)),
+                Output::Copy { .. } | Output::Command { .. } => Ok(None),
             },
-            S::Copy { .. } => Ok(Some(None)),
-            S::Set(_)
-            | S::Reset(_)
-            | S::StartTransaction { .. }
-            | S::Commit { .. }
-            | S::Rollback { .. }
-            | S::Discard { .. }
-            | S::Savepoint { .. }
-            | S::ReleaseSavepoint { .. }
-            | S::Deallocate { .. } => Ok(Some(None)),
             _ => Ok(None),
         }
     }

@@ -53,6 +53,11 @@ pub enum Statement {
     /// `SELECT ... EMIT ON WINDOW CLOSE | EMIT FINAL [GRACE PERIOD interval]`: a query
     /// whose windows emit as a view's with those clauses do.
     Select(Box<Select>),
+    /// A statement that only touches the session: `SET`, `RESET`, `SHOW parameter`,
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, savepoints, `DISCARD`, `DEALLOCATE`.
+    Session(Box<ast::Statement>),
+    /// `COPY ... TO STDOUT` (and any other COPY, which is refused).
+    Copy(Box<ast::Statement>),
     /// Anything else, for DataFusion.
     Query(Box<ast::Statement>),
 }
@@ -81,6 +86,8 @@ impl Statement {
             | Statement::Drop(_) => true,
             Statement::Query(_)
             | Statement::Select(_)
+            | Statement::Session(_)
+            | Statement::Copy(_)
             | Statement::Explain(_)
             | Statement::Describe(_)
             | Statement::Flush
@@ -241,12 +248,12 @@ fn for_datafusion(sql: &str, statements: Vec<Statement>) -> Vec<Statement> {
         && let Some(known) = super::compat::known_client_queries(sql)
         && known.len() == statements.len()
     {
-        return known.into_iter().map(|s| Statement::Query(Box::new(s))).collect();
+        return known.into_iter().map(classify).collect();
     }
     statements
         .into_iter()
         .map(|s| match s {
-            Statement::Query(q) => Statement::Query(Box::new(super::compat::rewrite(*q))),
+            Statement::Query(q) => classify(super::compat::rewrite(*q)),
             Statement::Select(mut s) => {
                 s.query = super::compat::rewrite(s.query);
                 Statement::Select(s)
@@ -254,6 +261,25 @@ fn for_datafusion(sql: &str, statements: Vec<Statement>) -> Vec<Statement> {
             other => other,
         })
         .collect()
+}
+
+/// What a plain SQL statement is: a session statement, a COPY, or a query for DataFusion.
+fn classify(stmt: ast::Statement) -> Statement {
+    use ast::Statement as S;
+    match stmt {
+        S::Set(_)
+        | S::Reset(_)
+        | S::ShowVariable { .. }
+        | S::StartTransaction { .. }
+        | S::Commit { .. }
+        | S::Rollback { .. }
+        | S::Savepoint { .. }
+        | S::ReleaseSavepoint { .. }
+        | S::Discard { .. }
+        | S::Deallocate { .. } => Statement::Session(Box::new(stmt)),
+        S::Copy { .. } => Statement::Copy(Box::new(stmt)),
+        other => Statement::Query(Box::new(other)),
+    }
 }
 
 /// A parse that ran out of its budget (`super::dialect`) as 54001; other errors as they are.
@@ -276,7 +302,7 @@ fn check_depth(statement: &mut Statement) -> Result<()> {
         Statement::CreateView(v) | Statement::Explain(v) => check(&mut v.query),
         Statement::CreateSink(k) => k.query.as_mut().map_or(Ok(()), check),
         Statement::Subscribe(s) => s.query.as_mut().map_or(Ok(()), check),
-        Statement::Query(q) => check(q.as_mut()),
+        Statement::Query(q) | Statement::Session(q) | Statement::Copy(q) => check(q.as_mut()),
         Statement::Select(s) => check(&mut s.query),
         Statement::CreateStream(s) | Statement::CreateTable(s) => {
             s.watermark.as_mut().map_or(Ok(()), |(_, e)| check(e))
@@ -830,6 +856,22 @@ mod tests {
     }
 
     #[test]
+    fn session_statements_and_copy_are_told_apart_when_parsed() {
+        let statements =
+            parse("SET TimeZone = 'UTC'; SHOW TimeZone; BEGIN; COMMIT; COPY v TO STDOUT; SELECT 1").unwrap();
+        let kinds: Vec<&str> = statements
+            .iter()
+            .map(|s| match s {
+                Statement::Session(_) => "session",
+                Statement::Copy(_) => "copy",
+                Statement::Query(_) => "query",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["session", "session", "session", "session", "copy", "query"]);
+    }
+
+    #[test]
     fn a_select_with_a_views_trailing_clauses() {
         let sql = "SELECT k, count(*) FROM s WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY k EMIT FINAL; \
                    SELECT a FROM TUMBLE(s, ts, INTERVAL '1' SECOND) GROUP BY a GRACE PERIOD INTERVAL '2' SECOND EMIT ON WINDOW CLOSE; \
@@ -936,7 +978,8 @@ mod tests {
             panic!()
         };
         assert_eq!((s.view.as_str(), s.copy, s.query.is_some()), ("s", true, true));
-        assert!(matches!(&parse("COPY (SELECT emit FROM s) TO STDOUT").unwrap()[0], Statement::Query(_)));
+        // A column named emit is not a push query: a plain COPY.
+        assert!(matches!(&parse("COPY (SELECT emit FROM s) TO STDOUT").unwrap()[0], Statement::Copy(_)));
         let Statement::Subscribe(s) = &parse("SELECT a, b FROM v WHERE c > 10 EMIT CHANGES;").unwrap()[0] else {
             panic!()
         };
