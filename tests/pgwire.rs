@@ -1,5 +1,6 @@
 //! The Postgres protocol against the real engine with tokio-postgres: prepared statements
-//! with parameters (extended protocol), errors with SQLSTATEs that leave the connection
+//! with parameters (extended protocol), over views and over streams (a query with `EMIT ON
+//! WINDOW CLOSE` runs as a pipeline), errors with SQLSTATEs that leave the connection
 //! usable, and many concurrent sessions.
 
 mod common;
@@ -95,4 +96,26 @@ async fn many_concurrent_sessions() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_queries_over_streams_run_as_pipelines() {
+    let (_dir, server) = started().await;
+    let client = server.client().await;
+    // A parameter inside the part of the query that runs as a pipeline, and a view's
+    // trailing clause: only the windows the watermark (10:00:21) has closed, bids over $1.
+    let sql = "SELECT window_start, count(*) AS n, sum(price)::BIGINT AS volume \
+               FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND) WHERE price > $1 \
+               GROUP BY window_start ORDER BY window_start EMIT ON WINDOW CLOSE";
+    let stmt = client.prepare(sql).await.unwrap();
+    assert_eq!(stmt.params(), &[tokio_postgres::types::Type::INT8]);
+    let rows = client.query(&stmt, &[&20i64]).await.unwrap();
+    let got: Vec<(String, i64, i64)> =
+        rows.iter().map(|r| (r.get::<_, chrono::NaiveDateTime>(0).to_string(), r.get(1), r.get(2))).collect();
+    assert_eq!(got, vec![("2026-03-01 10:00:00".into(), 3, 105), ("2026-03-01 10:00:10".into(), 2, 100)]);
+
+    // Session statements through the extended protocol: no columns, their command tag.
+    assert_eq!(client.execute("SET application_name = 'prepared'", &[]).await.unwrap(), 0);
+    let name = client.query_one("SHOW application_name", &[]).await.unwrap();
+    assert_eq!(name.get::<_, String>(0), "prepared");
 }
