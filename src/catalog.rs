@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::pipeline::Pipeline;
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::StreamDef;
 use crate::sql::{CreateView, ObjectKind};
@@ -46,7 +46,7 @@ pub struct TableEntry {
     /// Its current rows, shared with the views that join with it.
     pub index: Arc<TableIndex>,
     /// Counters.
-    pub stats: Arc<ViewStats>,
+    pub stats: Arc<PipelineStats>,
     /// The running pipeline.
     pub pipeline: Arc<Pipeline>,
 }
@@ -70,7 +70,7 @@ pub struct ViewEntry {
     /// Its definition (sinks from the view plan it again).
     pub definition: CreateView,
     /// Counters.
-    pub stats: Arc<ViewStats>,
+    pub stats: Arc<PipelineStats>,
     /// The running pipeline.
     pub pipeline: Arc<Pipeline>,
 }
@@ -94,7 +94,7 @@ pub struct SinkEntry {
     /// Records written.
     pub written: Arc<AtomicU64>,
     /// Counters.
-    pub stats: Arc<ViewStats>,
+    pub stats: Arc<PipelineStats>,
     /// The running pipeline.
     pub pipeline: Arc<Pipeline>,
 }
@@ -147,7 +147,7 @@ impl Catalog {
 
     /// Every pipeline that reads a source, for SHOW SOURCES: (reader name, what each of its
     /// inputs reads, its counters), tables first, then views.
-    pub fn readers(&self) -> Vec<(&str, Vec<&str>, &Arc<ViewStats>)> {
+    pub fn readers(&self) -> Vec<(&str, Vec<&str>, &Arc<PipelineStats>)> {
         let tables = self.tables.iter().map(|(n, t)| (n.as_str(), vec![n.as_str()], &t.stats));
         let views =
             self.views.iter().map(|(n, v)| (n.as_str(), v.streams.iter().map(String::as_str).collect(), &v.stats));

@@ -16,7 +16,7 @@ use arrow::compute::{cast, is_null, or, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use super::lookup::TableIndex;
-use super::stats::ViewStats;
+use super::stats::PipelineStats;
 use super::{ChangeBatch, Message, Operator, StateReader};
 use crate::connector::BadRecord;
 use crate::error::{Error, Result};
@@ -37,7 +37,7 @@ pub struct Upsert {
     schema: SchemaRef,
     columns: ChangelogColumns,
     index: Arc<TableIndex>,
-    stats: Arc<ViewStats>,
+    stats: Arc<PipelineStats>,
 }
 
 impl Upsert {
@@ -48,7 +48,7 @@ impl Upsert {
         schema: SchemaRef,
         columns: ChangelogColumns,
         index: Arc<TableIndex>,
-        stats: Arc<ViewStats>,
+        stats: Arc<PipelineStats>,
     ) -> Upsert {
         Upsert { table: table.to_string(), schema, columns, index, stats }
     }
@@ -234,13 +234,13 @@ mod tests {
         RecordBatch::try_new(Arc::new(schema), columns).unwrap()
     }
 
-    fn table() -> (Upsert, Arc<TableIndex>, Arc<ViewStats>) {
+    fn table() -> (Upsert, Arc<TableIndex>, Arc<PipelineStats>) {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
         ]));
         let index = Arc::new(TableIndex::new(schema.clone(), vec![0]).unwrap());
-        let stats = Arc::new(ViewStats::default());
+        let stats = Arc::new(PipelineStats::default());
         let columns = ChangelogColumns { message_key: Some(2), deleted: Some(3) };
         (Upsert::new("users", schema, columns, index.clone(), stats.clone()), index, stats)
     }

@@ -18,7 +18,7 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use tracing::error;
 
-use super::stats::{Commit, ViewStats};
+use super::stats::{Commit, PipelineStats};
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
@@ -34,12 +34,12 @@ pub struct Materialize {
     /// Changes since the last barrier (keyed layout).
     changes: KeyedBuilder,
     runs: ViewRuns,
-    stats: Arc<ViewStats>,
+    stats: Arc<PipelineStats>,
 }
 
 impl Materialize {
     /// A writer for view `view` whose rows have `schema`.
-    pub fn new(view: u64, schema: &SchemaRef, layout: Layout, store: Store, stats: Arc<ViewStats>) -> Materialize {
+    pub fn new(view: u64, schema: &SchemaRef, layout: Layout, store: Store, stats: Arc<PipelineStats>) -> Materialize {
         Materialize {
             view,
             store,

@@ -2,7 +2,7 @@
 //!
 //! A pipeline is two threads: the source stage ([`super::source`]) and its operators (a
 //! [`Flow`]), joined by a bounded channel. The engine owns a [`Pipeline`] per view; it asks it to flush
-//! (`FLUSH`, and before queries in `sluice run`), reads its [`ViewStats`], and stops it on
+//! (`FLUSH`, and before queries in `sluice run`), reads its [`PipelineStats`], and stops it on
 //! DROP or shutdown. A pipeline that fails keeps the view's last committed contents and
 //! reports the error in its stats; it never takes the server down. One whose checkpoint
 //! could not be written fails the same way (the `FLUSH` waiting on it gets the error). A
@@ -23,7 +23,7 @@ use tracing::{error, info};
 use super::budget::{Reservation, StateBudget};
 use super::flow::Flow;
 use super::source::{Control, Routed, SourceTask};
-use super::stats::{Status, ViewStats};
+use super::stats::{PipelineStats, Status};
 use super::{Message, StateReader};
 use crate::error::{Error, Result};
 use crate::state::Store;
@@ -37,7 +37,7 @@ const CHANNEL_DEPTH: usize = 8;
 pub struct Pipeline {
     name: String,
     control: Sender<Control>,
-    stats: Arc<ViewStats>,
+    stats: Arc<PipelineStats>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -95,7 +95,7 @@ impl Pipeline {
 
     /// The stand-in pipeline of a view whose restore at start-up failed with `error`: no
     /// threads, status failed, so the view is listed in SHOW and DROP removes it.
-    pub fn failed(name: &str, stats: Arc<ViewStats>, error: &Error) -> Pipeline {
+    pub fn failed(name: &str, stats: Arc<PipelineStats>, error: &Error) -> Pipeline {
         if error.is_corrupted() {
             stats.mark_corrupted(error);
         } else {
@@ -105,7 +105,7 @@ impl Pipeline {
     }
 
     /// Counters and status.
-    pub fn stats(&self) -> &Arc<ViewStats> {
+    pub fn stats(&self) -> &Arc<PipelineStats> {
         &self.stats
     }
 
@@ -174,7 +174,7 @@ pub(super) fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-fn fail(name: &str, stats: &ViewStats, e: Error) {
+fn fail(name: &str, stats: &PipelineStats, e: Error) {
     if matches!(e, Error::Shutdown(_)) {
         return;
     }
@@ -194,7 +194,12 @@ fn fail(name: &str, stats: &ViewStats, e: Error) {
 
 /// Runs messages through the operators, keeping `memory` and the stats at the size of
 /// their state. Returns true when the input ended.
-fn run_operators(input: Receiver<Routed>, mut flow: Flow, mut memory: Reservation, stats: &ViewStats) -> Result<bool> {
+fn run_operators(
+    input: Receiver<Routed>,
+    mut flow: Flow,
+    mut memory: Reservation,
+    stats: &PipelineStats,
+) -> Result<bool> {
     let mut out = Vec::new();
     let mut account = |flow: &Flow| {
         let bytes = flow.state_bytes();

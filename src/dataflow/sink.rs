@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::stats::ViewStats;
+use super::stats::PipelineStats;
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::connector::sink::{Encoder, SinkWriter};
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ pub struct Sink {
     store: Store,
     encoder: Encoder,
     writer: Box<dyn SinkWriter>,
-    stats: Arc<ViewStats>,
+    stats: Arc<PipelineStats>,
     /// Records handed to the writer, shared with SHOW SINKS.
     written: Arc<AtomicU64>,
 }
@@ -43,7 +43,7 @@ impl Sink {
         encoder: Encoder,
         writer: Box<dyn SinkWriter>,
         store: Store,
-        stats: Arc<ViewStats>,
+        stats: Arc<PipelineStats>,
         written: Arc<AtomicU64>,
     ) -> Sink {
         Sink { store, encoder, writer, stats, written }

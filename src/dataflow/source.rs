@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
 use super::late::LateRows;
-use super::stats::ViewStats;
+use super::stats::PipelineStats;
 use super::watermark::{Applied, Watermarker, event_times};
 use super::{Barrier, END_OF_TIME, Message, Millis, StateReader, input_key};
 use crate::connector::{Poll, SourceReader};
@@ -59,7 +59,7 @@ pub struct SourceTask {
     /// Time between checkpoints.
     pub checkpoint_interval: Duration,
     /// Shared counters.
-    pub stats: Arc<ViewStats>,
+    pub stats: Arc<PipelineStats>,
     /// Whether the end of an input moves its watermark to the end of time, closing every
     /// window: the input has truly ended (`sluice run`). An ad-hoc query's read of what a
     /// stream holds now only stops there, so it sees the windows a view sees.
@@ -79,7 +79,7 @@ struct Loop {
     inputs: Vec<Input>,
     batch_size: usize,
     checkpoint_interval: Duration,
-    stats: Arc<ViewStats>,
+    stats: Arc<PipelineStats>,
     end_closes_windows: bool,
     epoch: u64,
     state_prefix: Vec<u8>,

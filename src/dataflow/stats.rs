@@ -1,6 +1,6 @@
 //! What a running pipeline shares with the engine: its status, counters, recent bad
 //! records and source positions, the lock that keeps queries to whole checkpoints, and the
-//! broadcast of committed changes that subscriptions read ([`ViewStats`]).
+//! broadcast of committed changes that subscriptions read ([`PipelineStats`]).
 //!
 //! The pipeline's threads (`super::pipeline`, `super::source`) and its materialize and
 //! sink operators write it; the engine reads it for SHOW, system tables, queries and
@@ -45,7 +45,7 @@ impl std::fmt::Display for Status {
 
 /// Counters of one view's pipeline; shared with the engine for SHOW and system views.
 #[derive(Debug)]
-pub struct ViewStats {
+pub struct PipelineStats {
     /// Rows read from the source (good ones).
     pub rows_read: AtomicU64,
     /// Source records that could not be decoded.
@@ -89,9 +89,9 @@ pub struct Commit {
 /// How many commits a subscriber may fall behind before it is cut off.
 const SUBSCRIBER_BACKLOG: usize = 1024;
 
-impl Default for ViewStats {
+impl Default for PipelineStats {
     fn default() -> Self {
-        ViewStats {
+        PipelineStats {
             rows_read: AtomicU64::new(0),
             bad_rows: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
@@ -109,7 +109,7 @@ impl Default for ViewStats {
     }
 }
 
-impl ViewStats {
+impl PipelineStats {
     /// Counts and remembers bad records.
     pub fn record_bad(&self, bad: Vec<BadRecord>) {
         self.bad_rows.fetch_add(bad.len() as u64, Ordering::Relaxed);

@@ -20,7 +20,7 @@ use crate::dataflow::flow::Flow;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::Pipeline;
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::error::Result;
 use crate::sql::plan::{TableDef, plan_table};
 use crate::sql::relations::TableRelation;
@@ -45,7 +45,7 @@ impl Engine {
             Some(id) => id,
             None => self.inner.store.next_id()?,
         };
-        let stats = Arc::new(ViewStats::default());
+        let stats = Arc::new(PipelineStats::default());
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
         let (upsert, materialize) = self.table_operators(&stmt.name, &def, id, &index, &stats);
         if new {
@@ -84,7 +84,7 @@ impl Engine {
         def: &TableDef,
         id: u64,
         index: &Arc<TableIndex>,
-        stats: &Arc<ViewStats>,
+        stats: &Arc<PipelineStats>,
     ) -> (Upsert, Materialize) {
         let columns = ChangelogColumns {
             message_key: def.source.schema.index_of("_key").ok(),

@@ -22,7 +22,7 @@ use crate::dataflow::input_key;
 use crate::dataflow::materialize::Materialize;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::source::{IdlePolicy, SourceInput, SourceTask, WatermarkSpec};
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
@@ -103,7 +103,7 @@ impl Engine {
     /// Registers view `id` and starts its pipeline (persisting it first when `new`).
     fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: &[StreamDef]) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
-        let stats = Arc::new(ViewStats::default());
+        let stats = Arc::new(PipelineStats::default());
         let source = self.source_task(defs, id, &stats, plan.grace, |_| self.inner.config.bounded)?;
         let flow = self.view_flow(plan, id, &stats)?;
         self.register_view_rows(&stmt.name, id, &shape, &stats)?;
@@ -137,7 +137,7 @@ impl Engine {
         name: &str,
         id: u64,
         shape: &ViewShape,
-        stats: &Arc<ViewStats>,
+        stats: &Arc<PipelineStats>,
     ) -> Result<()> {
         let what = format!("materialized view \"{name}\"");
         let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, shape.schema.clone(), stats.clone()));
@@ -161,7 +161,7 @@ impl Engine {
         &self,
         defs: &[StreamDef],
         id: u64,
-        stats: &Arc<ViewStats>,
+        stats: &Arc<PipelineStats>,
         grace: Millis,
         bounded: impl Fn(&StreamDef) -> bool,
     ) -> Result<SourceTask> {
@@ -187,7 +187,7 @@ impl Engine {
         })
     }
 
-    fn view_flow(&self, plan: ViewPlan, id: u64, stats: &Arc<ViewStats>) -> Result<Flow> {
+    fn view_flow(&self, plan: ViewPlan, id: u64, stats: &Arc<PipelineStats>) -> Result<Flow> {
         let schema = plan.schema.clone();
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let materialize = Materialize::new(id, &schema, layout, self.inner.store.clone(), stats.clone());

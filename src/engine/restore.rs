@@ -23,7 +23,7 @@ use super::Engine;
 use crate::catalog::ViewEntry;
 use crate::dataflow::Millis;
 use crate::dataflow::pipeline::Pipeline;
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::ViewPlan;
 use crate::sql::{CreateView, Statement};
@@ -56,7 +56,13 @@ impl ViewShape {
     }
 
     /// The catalog entry of view `id`.
-    pub fn into_entry(self, stmt: &CreateView, id: u64, stats: Arc<ViewStats>, pipeline: Arc<Pipeline>) -> ViewEntry {
+    pub fn into_entry(
+        self,
+        stmt: &CreateView,
+        id: u64,
+        stats: Arc<PipelineStats>,
+        pipeline: Arc<Pipeline>,
+    ) -> ViewEntry {
         let ViewShape { schema, keyed, streams, tables, views, emit_on_close, .. } = self;
         let definition = stmt.clone();
         ViewEntry { id, streams, tables, views, schema, keyed, emit_on_close, definition, stats, pipeline }
@@ -73,7 +79,7 @@ impl Engine {
         error: &Error,
         shape: Option<ViewShape>,
     ) -> Result<()> {
-        let stats = Arc::new(ViewStats::default());
+        let stats = Arc::new(PipelineStats::default());
         let what = format!("materialized view \"{}\"", stmt.name);
         let pipeline = failed_pipeline(&what, &stmt.name, id, &stats, error);
         let entry = match shape {
@@ -113,7 +119,13 @@ impl Engine {
 /// The stand-in pipeline of object `name` (`what`, as users call it, such as `table "t"`)
 /// whose restore failed with `error`: failed in SHOW, its queries refused if its data is
 /// damaged, removed by DROP.
-pub(super) fn failed_pipeline(what: &str, name: &str, id: u64, stats: &Arc<ViewStats>, error: &Error) -> Arc<Pipeline> {
+pub(super) fn failed_pipeline(
+    what: &str,
+    name: &str,
+    id: u64,
+    stats: &Arc<PipelineStats>,
+    error: &Error,
+) -> Arc<Pipeline> {
     let renamed = corrupted_naming(error, what);
     let error = renamed.as_ref().unwrap_or(error);
     let detail = error.detail().unwrap_or_default();

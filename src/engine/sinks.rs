@@ -16,7 +16,7 @@ use crate::catalog::{self, Catalog, SinkEntry};
 use crate::connector::sink::{self, Encoder};
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::sink::Sink;
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::plan_view;
 use crate::sql::{CreateSink, CreateView};
@@ -57,7 +57,7 @@ impl Engine {
         };
         let writer = sink::open(id, &stmt.options)?;
         let target = writer.target();
-        let stats = Arc::new(ViewStats::default());
+        let stats = Arc::new(PipelineStats::default());
         let written = Arc::new(AtomicU64::new(0));
         let source = self.source_task(&defs, id, &stats, plan.grace, |_| self.inner.config.bounded)?;
         let store = self.inner.store.clone();

@@ -17,7 +17,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::state::{Store, read_view};
 
@@ -29,12 +29,12 @@ pub struct ViewTable {
     /// The view as errors name it, e.g. `materialized view "v"`.
     what: String,
     schema: SchemaRef,
-    stats: Arc<ViewStats>,
+    stats: Arc<PipelineStats>,
 }
 
 impl ViewTable {
     /// The table of view `id`, named `what` in errors.
-    pub fn new(store: Store, id: u64, what: String, schema: SchemaRef, stats: Arc<ViewStats>) -> ViewTable {
+    pub fn new(store: Store, id: u64, what: String, schema: SchemaRef, stats: Arc<PipelineStats>) -> ViewTable {
         ViewTable { store, id, what, schema, stats }
     }
 

@@ -14,7 +14,7 @@ use datafusion::logical_expr::LogicalPlan;
 use super::Engine;
 use crate::connector::Options;
 use crate::dataflow::Millis;
-use crate::dataflow::stats::ViewStats;
+use crate::dataflow::stats::PipelineStats;
 use crate::dataflow::transient::{TRANSIENT, TransientPipeline};
 use crate::error::Result;
 use crate::sql::plan::{StreamDef, ViewPlan, plan_transient};
@@ -75,7 +75,7 @@ impl Engine {
         pipeline.install(Box::new(move || {
             let plan = plan_transient(&state, part.clone(), emit.on_close, emit.grace)?;
             let bounded = |def: &StreamDef| !(endless && is_generator(&def.options));
-            let stats = Arc::new(ViewStats::default());
+            let stats = Arc::new(PipelineStats::default());
             let mut source = engine.source_task(&defs, TRANSIENT, &stats, plan.grace, bounded)?;
             // Unless the input has truly ended (`sluice run`), the query sees the windows
             // a view over the same input sees now: open ones stay open.
