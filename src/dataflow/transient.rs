@@ -16,8 +16,7 @@ use std::fmt;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::filter_record_batch;
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -46,13 +45,7 @@ pub type Build = Box<dyn Fn() -> Result<(SourceTask, Flow)> + Send + Sync>;
 /// A transient pipeline, run each time DataFusion executes it (once, unless a plan reads
 /// the same part twice).
 pub struct TransientPipeline {
-    name: String,
-    /// The result's columns: the types the flow yields, under positional names.
-    schema: SchemaRef,
-    /// The flow yields keyed changes (an updating result) rather than appended rows.
-    keyed: bool,
-    store: Store,
-    budget: Arc<StateBudget>,
+    run: Arc<Run>,
     build: OnceLock<Build>,
     /// The first run's source and operators, built when installed (so that what cannot be
     /// opened fails the statement before anything runs).
@@ -61,24 +54,26 @@ pub struct TransientPipeline {
 
 impl fmt::Debug for TransientPipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TransientPipeline").field("name", &self.name).field("keyed", &self.keyed).finish()
+        f.debug_struct("TransientPipeline").field("name", &self.run.name).field("keyed", &self.run.keyed).finish()
     }
 }
 
 impl TransientPipeline {
     /// Pipeline `name` (for logs and thread names) yielding rows of `schema`.
     pub fn new(name: &str, schema: SchemaRef, keyed: bool, store: Store, budget: Arc<StateBudget>) -> Self {
-        let (build, first) = (OnceLock::new(), Mutex::new(None));
-        TransientPipeline { name: name.to_string(), schema, keyed, store, budget, build, first }
+        let run = Arc::new(Run { name: name.to_string(), schema, keyed, store, budget });
+        TransientPipeline { run, build: OnceLock::new(), first: Mutex::new(None) }
     }
 
-    /// Gives it what builds its source and operators, and builds the first run's.
-    pub fn install(&self, build: Build) -> Result<()> {
-        let parts = build()?;
-        if let Ok(mut first) = self.first.lock() {
-            *first = Some(parts);
+    /// Gives it the source and operators of its first run, and what builds those of any
+    /// later one.
+    pub fn install(&self, first: (SourceTask, Flow), build: Build) -> Result<()> {
+        if let Ok(mut slot) = self.first.lock() {
+            *slot = Some(first);
         }
-        self.build.set(build).map_err(|_| Error::Internal(format!("transient pipeline {} installed twice", self.name)))
+        self.build
+            .set(build)
+            .map_err(|_| Error::Internal(format!("transient pipeline {} installed twice", self.run.name)))
     }
 
     /// The source and operators of the next run.
@@ -86,30 +81,20 @@ impl TransientPipeline {
         if let Some(parts) = self.first.lock().ok().and_then(|mut p| p.take()) {
             return Ok(parts);
         }
-        let build = self
-            .build
-            .get()
-            .ok_or_else(|| Error::Internal(format!("transient pipeline {} not installed", self.name)))?;
-        build()
+        let not_installed = || Error::Internal(format!("transient pipeline {} not installed", self.run.name));
+        self.build.get().ok_or_else(not_installed)?()
     }
 }
 
 impl PartitionStream for TransientPipeline {
     fn schema(&self) -> &SchemaRef {
-        &self.schema
+        &self.run.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.run.schema.clone(), 2);
         let tx = builder.tx();
-        let parts = self.parts();
-        let run = Run {
-            name: self.name.clone(),
-            schema: self.schema.clone(),
-            keyed: self.keyed,
-            store: self.store.clone(),
-            budget: self.budget.clone(),
-        };
+        let (parts, run) = (self.parts(), self.run.clone());
         builder.spawn_blocking(move || {
             let result = parts.and_then(|(source, flow)| catch_panic(|| run.run(source, flow, &tx)));
             result.map_err(|e| DataFusionError::External(Box::new(e)))
@@ -118,10 +103,12 @@ impl PartitionStream for TransientPipeline {
     }
 }
 
-/// What the operator task needs.
+/// What every run of a pipeline shares.
 struct Run {
     name: String,
+    /// The result's columns: the types the flow yields, under positional names.
     schema: SchemaRef,
+    /// The flow yields keyed changes (an updating result) rather than appended rows.
     keyed: bool,
     store: Store,
     budget: Arc<StateBudget>,
@@ -133,7 +120,7 @@ type Failure = Arc<Mutex<Option<Error>>>;
 impl Run {
     /// Starts the source thread and runs the operators, sending the result to `tx`.
     fn run(
-        self,
+        &self,
         source: SourceTask,
         mut flow: Flow,
         tx: &Sender<datafusion::error::Result<RecordBatch>>,
@@ -197,12 +184,12 @@ impl Run {
                             let _ = ack.send(());
                         }
                         if self.keyed {
-                            result = compact(result, &self.schema)?;
+                            result.compact()?;
                         }
                     }
                     Message::End => {
                         if self.keyed {
-                            let rows = live_rows(&mut result)?;
+                            let rows = result.live_rows()?;
                             self.send(rows, tx)?;
                         }
                         return Ok(true);
@@ -220,23 +207,4 @@ impl Run {
         let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?;
         Ok(tx.blocking_send(Ok(batch)).is_ok())
     }
-}
-
-/// The current rows of a keyed result: the last value of every key not deleted.
-fn live_rows(result: &mut KeyedBuilder) -> Result<RecordBatch> {
-    let block = result.finish()?;
-    let live = filter_record_batch(&block, block.column(1).as_boolean())?;
-    Ok(live.project(&(2..live.num_columns()).collect::<Vec<_>>())?)
-}
-
-/// `result` reduced to one upsert per live key, so its memory follows the result's size
-/// rather than the number of changes.
-fn compact(mut result: KeyedBuilder, schema: &SchemaRef) -> Result<KeyedBuilder> {
-    let block = result.finish()?;
-    let live = filter_record_batch(&block, block.column(1).as_boolean())?;
-    let keys = live.column(0).as_binary::<i32>().clone();
-    let rows = RecordBatch::try_new(schema.clone(), live.columns()[2..].to_vec())?;
-    let mut compacted = KeyedBuilder::new(schema.clone());
-    compacted.upsert(keys, rows);
-    Ok(compacted)
 }

@@ -20,7 +20,7 @@ use super::transient::Emit;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
 use crate::sql::Select;
-use crate::sql::plan::grace_millis;
+use crate::sql::plan::plan_grace;
 
 tokio::task_local! {
     /// The TimeZone of the session whose query runs in this task.
@@ -68,7 +68,7 @@ impl Engine {
         }
         let emit = match clauses {
             None => Emit::default(),
-            Some(s) => Emit { on_close: s.emit_on_close, grace: grace_millis(&state, s.grace.as_ref()).await? },
+            Some(s) => Emit { on_close: s.emit_on_close, grace: plan_grace(&state, s.grace.as_ref()).await? },
         };
         let plan = self.with_pipelines(&state, plan, emit).await?;
         let frame = self.inner.ctx.execute_logical_plan(plan).await?;

@@ -14,6 +14,8 @@ use datafusion::logical_expr::LogicalPlan;
 use super::Engine;
 use crate::connector::Options;
 use crate::dataflow::Millis;
+use crate::dataflow::flow::Flow;
+use crate::dataflow::source::SourceTask;
 use crate::dataflow::stats::PipelineStats;
 use crate::dataflow::transient::{TRANSIENT, TransientPipeline};
 use crate::error::Result;
@@ -62,7 +64,8 @@ impl Engine {
         Ok(plan)
     }
 
-    /// Gives the pipeline of `part` what builds its source stage and operators.
+    /// Gives the pipeline of `part` its first run's source stage and operators, built from
+    /// the plan at hand, and what builds them again for a later run.
     async fn install(&self, state: &SessionState, part: Planned, emit: Emit) -> Result<()> {
         let Planned { part, plan, limited, pipeline } = part;
         let defs = self.stream_defs(&plan.streams)?;
@@ -71,17 +74,26 @@ impl Engine {
         // Files and topics are read to their current end; a generator has none, but when
         // only the first rows of an append-only result are read it need not end.
         let endless = limited && !plan.keyed;
+        let first = self.transient_parts(&defs, plan, endless)?;
         let (engine, state) = (self.clone(), state.clone());
-        pipeline.install(Box::new(move || {
-            let plan = plan_transient(&state, part.clone(), emit.on_close, emit.grace)?;
-            let bounded = |def: &StreamDef| !(endless && is_generator(&def.options));
-            let stats = Arc::new(PipelineStats::default());
-            let mut source = engine.source_task(&defs, TRANSIENT, &stats, plan.grace, bounded)?;
-            // Unless the input has truly ended (`sluice run`), the query sees the windows
-            // a view over the same input sees now: open ones stay open.
-            source.end_closes_windows = engine.inner.config.bounded;
-            Ok((source, plan.into_flow()?))
-        }))
+        pipeline.install(
+            first,
+            Box::new(move || {
+                let plan = plan_transient(&state, part.clone(), emit.on_close, emit.grace)?;
+                engine.transient_parts(&defs, plan, endless)
+            }),
+        )
+    }
+
+    /// The source stage reading `defs` and the operators of `plan`, for one run.
+    fn transient_parts(&self, defs: &[StreamDef], plan: ViewPlan, endless: bool) -> Result<(SourceTask, Flow)> {
+        let bounded = |def: &StreamDef| !(endless && is_generator(&def.options));
+        let stats = Arc::new(PipelineStats::default());
+        let mut source = self.source_task(defs, TRANSIENT, &stats, plan.grace, bounded)?;
+        // Unless the input has truly ended (`sluice run`), the query sees the windows a view
+        // over the same input sees now: open ones stay open.
+        source.end_closes_windows = self.inner.config.bounded;
+        Ok((source, plan.into_flow()?))
     }
 }
 

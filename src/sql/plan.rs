@@ -257,8 +257,8 @@ async fn interval_literal(state: &SessionState, expr: &ast::Expr) -> Result<Opti
     })
 }
 
-/// A view's `GRACE PERIOD`, in milliseconds (0 without one).
-async fn plan_grace(state: &SessionState, grace: Option<&ast::Expr>) -> Result<Millis> {
+/// A view's or query's `GRACE PERIOD`, in milliseconds (0 without one).
+pub async fn plan_grace(state: &SessionState, grace: Option<&ast::Expr>) -> Result<Millis> {
     let Some(expr) = grace else { return Ok(0) };
     let bad = || {
         Error::Plan(format!("grace period must be a non-negative interval such as INTERVAL '2' SECOND, found {expr}"))
@@ -292,11 +292,6 @@ pub async fn plan_view(state: &SessionState, stmt: &CreateView) -> Result<ViewPl
 pub fn plan_transient(state: &SessionState, plan: LogicalPlan, emit_on_close: bool, grace: Millis) -> Result<ViewPlan> {
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
     lower_query(state, plan, emit_on_close, grace)
-}
-
-/// The milliseconds of a `GRACE PERIOD` (0 without one).
-pub async fn grace_millis(state: &SessionState, grace: Option<&ast::Expr>) -> Result<Millis> {
-    plan_grace(state, grace).await
 }
 
 /// Lowers an analyzed query plan into a pipeline.

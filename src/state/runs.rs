@@ -250,6 +250,22 @@ impl KeyedBuilder {
         self.parts.iter().map(|(keys, r)| keys.get_array_memory_size() + rows(r)).sum()
     }
 
+    /// The current rows of every key not deleted (the view's columns), emptying the builder.
+    pub fn live_rows(&mut self) -> Result<RecordBatch> {
+        let block = drop_deletes(&self.finish()?)?;
+        Ok(block.project(&(2..block.num_columns()).collect::<Vec<_>>())?)
+    }
+
+    /// Reduces the changes collected to one upsert per live key, so the builder's memory
+    /// follows the number of keys rather than the number of changes.
+    pub fn compact(&mut self) -> Result<()> {
+        let block = drop_deletes(&self.finish()?)?;
+        let keys = block.column(0).as_binary::<i32>().clone();
+        let rows = RecordBatch::try_new(self.schema.clone(), block.columns()[2..].to_vec())?;
+        self.upsert(keys, rows);
+        Ok(())
+    }
+
     /// The block of a run: sorted by key, the last change of each key. Empties the builder.
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let parts = std::mem::take(&mut self.parts);
