@@ -12,11 +12,11 @@ use std::sync::atomic::AtomicU64;
 use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Serialize};
 
+use crate::dataflow::install::StreamDef;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
-use crate::sql::plan::StreamDef;
 use crate::sql::{CreateView, ObjectKind};
 use crate::state::{Store, catalog_key, space};
 

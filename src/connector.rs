@@ -219,6 +219,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
     Ok(Duration::from_millis(millis))
 }
 
+/// The path a file stream or sink with `options` reads or writes, if it is one.
+pub fn file_path(options: &Options) -> Option<&str> {
+    match options.get("connector").map(String::as_str) {
+        Some("file") => options.get("path").map(String::as_str),
+        _ => None,
+    }
+}
+
 /// Opens a reader for a stream with `options` and `schema`. `saved` is the checkpointed
 /// position; `bounded` makes the end of the data (for Kafka: the end offsets when the
 /// reader starts) the end of the stream.

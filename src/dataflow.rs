@@ -9,13 +9,15 @@
 //! Between them flow [`Message`]s: Arrow batches (append-only rows), change batches (keyed
 //! upserts and deletes, produced by aggregation), watermarks, checkpoint barriers and the end
 //! of a bounded input. The planner (`crate::sql::plan`) decides which operators a view needs;
-//! this module only runs them and never looks at SQL.
+//! the engine describes each pipeline (inputs, operators, where its rows go) as an
+//! [`install::PipelineSpec`], and this module builds and runs it and never looks at SQL.
 
 pub mod aggregate;
 pub mod budget;
 pub mod changelog;
 pub mod flow;
 pub mod identity;
+pub mod install;
 pub mod join;
 pub mod late;
 pub mod lookup;

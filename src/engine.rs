@@ -13,6 +13,7 @@ mod ddl;
 mod function_aliases;
 mod information_schema;
 mod json_functions;
+mod launch;
 mod memory;
 mod pg_catalog;
 mod pg_functions;
@@ -56,6 +57,7 @@ use tracing::{error, info};
 use crate::catalog::{self, Catalog};
 use crate::connector::file_access::FileRoots;
 use crate::dataflow::budget::StateBudget;
+use crate::dataflow::install::Env;
 use crate::error::{Error, Result};
 use crate::runtime::Workers;
 use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
@@ -185,8 +187,9 @@ struct Inner {
     config: EngineConfig,
     /// The threads statements run on.
     workers: Workers,
-    /// The memory budget of every pipeline's state.
-    state_budget: Arc<StateBudget>,
+    /// What every pipeline shares: the store, the memory budget of their state, batch size
+    /// and checkpoint interval, the directories files may be read from.
+    pipelines: Env,
 }
 
 /// The Postgres version Sluice reports; clients pick SQL dialect features by it.
@@ -247,12 +250,18 @@ impl Engine {
         filters_before_select_lists(&ctx);
         let engine = Engine {
             inner: Arc::new(Inner {
-                store,
+                store: store.clone(),
                 ctx,
                 catalog,
                 stream_schemas,
                 ddl: tokio::sync::Mutex::new(()),
-                state_budget: StateBudget::new(config.state_memory),
+                pipelines: Env {
+                    store,
+                    budget: StateBudget::new(config.state_memory),
+                    batch_size: config.batch_size,
+                    checkpoint_interval: config.checkpoint_interval,
+                    file_roots: config.file_roots.clone(),
+                },
                 config,
                 workers: Workers::start()?,
             }),

@@ -20,13 +20,13 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 use tracing::{error, info};
 
-use super::budget::{Reservation, StateBudget};
+use super::budget::Reservation;
 use super::flow::Flow;
-use super::source::{Control, Routed, SourceTask};
+use super::install::{Env, PipelineSpec};
+use super::source::{Control, Routed};
 use super::stats::{PipelineStats, Status};
 use super::{Message, StateReader};
 use crate::error::{Error, Result};
-use crate::state::Store;
 
 /// How long FLUSH waits for the status of a pipeline that dropped its checkpoint.
 const ACK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -42,24 +42,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Restores state from `store` and starts the threads of pipeline `view` (called `what`
-    /// in errors, `name` in logs and thread names), its state counted against `budget`.
-    /// The flow's operators must be the ones its state was stored by (see
-    /// `super::identity`): otherwise [`Error::PlanChanged`] and nothing is read or written.
-    pub fn start(
-        what: &str,
-        name: &str,
-        view: u64,
-        source: SourceTask,
-        flow: Flow,
-        store: Store,
-        budget: &Arc<StateBudget>,
-    ) -> Result<Pipeline> {
+    /// Builds pipeline `spec` (see [`PipelineSpec::build`]), restores its operators' state
+    /// and starts its threads, its state counted against the budget of `env`. The flow's
+    /// operators must be the ones its state was stored by (see `super::identity`):
+    /// otherwise [`Error::PlanChanged`] and no state is read or written.
+    pub fn start(spec: PipelineSpec, env: &Env) -> Result<Pipeline> {
+        let (view, name, what) = (spec.id, spec.name.clone(), spec.what.clone());
+        let (source, mut flow) = spec.build(env)?;
+        let (store, budget) = (env.store.clone(), &env.budget);
         let stats = source.stats.clone();
         let (control_tx, control_rx) = mpsc::channel();
         let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-        let mut flow = flow;
-        super::identity::verify(&store, view, what, &flow.operators())?;
+        super::identity::verify(&store, view, &what, &flow.operators())?;
         flow.open(&store, view, &mut 1)?;
         let source_thread = {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());

@@ -1,16 +1,18 @@
 //! A transient pipeline: the part of an ad-hoc query that reads streams, run by the same
 //! source stage and operators as a view, with nothing stored.
 //!
-//! The engine builds one for every part `crate::sql::transient` cuts out of a SELECT, and
-//! DataFusion reads its result as a [`PartitionStream`]. When DataFusion executes it, the
-//! source stage starts on its own thread, as in a view's [`super::pipeline::Pipeline`], and
-//! the operators run on a blocking task that hands on what leaves the last one: an
-//! append-only flow's batches as they come, a keyed flow's (an updating aggregation's)
-//! final rows when its bounded input ends. Barriers are acknowledged and their writes
-//! dropped; state is read from an id no object has ([`TRANSIENT`]), so every run starts
-//! empty. When the query stops reading (a LIMIT is met, the query is cancelled), the
-//! operators stop at their next message and the source at its next send or wait. The
-//! operators' state counts against the server's [`StateBudget`] like a view's.
+//! The engine describes one for every part `crate::sql::transient` cuts out of a SELECT
+//! (a [`PipelineSpec`] into `Destination::Query`, built like every other pipeline's by
+//! [`PipelineSpec::build`]), and DataFusion reads its result as a [`PartitionStream`].
+//! When DataFusion executes it, the source stage starts on its own thread, as in a view's
+//! [`super::pipeline::Pipeline`], and the operators run on a blocking task that hands on
+//! what leaves the last one: an append-only flow's batches as they come, a keyed flow's
+//! (an updating aggregation's) final rows when its bounded input ends. Barriers are
+//! acknowledged and their writes dropped; state is read from an id no object has
+//! ([`TRANSIENT`]), so every run starts empty. When the query stops reading (a LIMIT is
+//! met, the query is cancelled), the operators stop at their next message and the source
+//! at its next send or wait. The operators' state counts against the server's state budget
+//! like a view's.
 
 use std::fmt;
 use std::sync::mpsc::{self, Receiver};
@@ -24,13 +26,13 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use tokio::sync::mpsc::Sender;
 
-use super::budget::StateBudget;
 use super::flow::Flow;
+use super::install::{Env, PipelineSpec};
 use super::pipeline::catch_panic;
 use super::source::{Control, Routed, SourceTask};
 use super::{Message, StateReader};
 use crate::error::{Error, Result};
-use crate::state::{KeyedBuilder, Store};
+use crate::state::KeyedBuilder;
 
 /// The pipeline id transient pipelines read their (absent) state under: no catalog object
 /// has it, so nothing is ever found there, and nothing is written.
@@ -39,8 +41,8 @@ pub const TRANSIENT: u64 = u64::MAX;
 /// Messages in flight between the source and the operators.
 const CHANNEL_DEPTH: usize = 8;
 
-/// Builds a fresh source stage and operators for one run.
-pub type Build = Box<dyn Fn() -> Result<(SourceTask, Flow)> + Send + Sync>;
+/// Describes the pipeline of one run, planned afresh.
+pub type Build = Box<dyn Fn() -> Result<PipelineSpec> + Send + Sync>;
 
 /// A transient pipeline, run each time DataFusion executes it (once, unless a plan reads
 /// the same part twice).
@@ -59,15 +61,18 @@ impl fmt::Debug for TransientPipeline {
 }
 
 impl TransientPipeline {
-    /// Pipeline `name` (for logs and thread names) yielding rows of `schema`.
-    pub fn new(name: &str, schema: SchemaRef, keyed: bool, store: Store, budget: Arc<StateBudget>) -> Self {
-        let run = Arc::new(Run { name: name.to_string(), schema, keyed, store, budget });
+    /// Pipeline `name` (for logs and thread names) yielding rows of `schema`, run with the
+    /// server's `env`.
+    pub fn new(name: &str, schema: SchemaRef, keyed: bool, env: Env) -> Self {
+        let run = Arc::new(Run { name: name.to_string(), schema, keyed, env });
         TransientPipeline { run, build: OnceLock::new(), first: Mutex::new(None) }
     }
 
-    /// Gives it the source and operators of its first run, and what builds those of any
+    /// Gives it the pipeline of its first run, built now (so that an input that cannot be
+    /// opened fails the statement before anything runs), and what describes that of any
     /// later one.
-    pub fn install(&self, first: (SourceTask, Flow), build: Build) -> Result<()> {
+    pub fn install(&self, first: PipelineSpec, build: Build) -> Result<()> {
+        let first = first.build(&self.run.env)?;
         if let Ok(mut slot) = self.first.lock() {
             *slot = Some(first);
         }
@@ -82,7 +87,7 @@ impl TransientPipeline {
             return Ok(parts);
         }
         let not_installed = || Error::Internal(format!("transient pipeline {} not installed", self.run.name));
-        self.build.get().ok_or_else(not_installed)?()
+        self.build.get().ok_or_else(not_installed)?()?.build(&self.run.env)
     }
 }
 
@@ -110,8 +115,7 @@ struct Run {
     schema: SchemaRef,
     /// The flow yields keyed changes (an updating result) rather than appended rows.
     keyed: bool,
-    store: Store,
-    budget: Arc<StateBudget>,
+    env: Env,
 }
 
 /// Where the source thread leaves its error for the operator task.
@@ -125,12 +129,12 @@ impl Run {
         mut flow: Flow,
         tx: &Sender<datafusion::error::Result<RecordBatch>>,
     ) -> Result<()> {
-        flow.open(&self.store, TRANSIENT, &mut 1)?;
+        flow.open(&self.env.store, TRANSIENT, &mut 1)?;
         let (control_tx, control_rx) = mpsc::channel::<Control>();
         let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
         let failure: Failure = Arc::default();
         {
-            let (store, failure) = (self.store.clone(), failure.clone());
+            let (store, failure) = (self.env.store.clone(), failure.clone());
             crate::runtime::spawn_thread(format!("src-{}", self.name), move || {
                 let state = StateReader { store: &store, view: TRANSIENT, operator: 0 };
                 if let Err(e) = catch_panic(|| source.run(&state, control_rx, data_tx))
@@ -160,7 +164,7 @@ impl Run {
         mut flow: Flow,
         tx: &Sender<datafusion::error::Result<RecordBatch>>,
     ) -> Result<bool> {
-        let mut memory = self.budget.reserve(&self.name);
+        let mut memory = self.env.budget.reserve(&self.name);
         let mut result = KeyedBuilder::new(self.schema.clone());
         let mut out = Vec::new();
         while let Ok((from, msg)) = input.recv() {

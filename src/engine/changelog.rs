@@ -13,13 +13,12 @@ use tracing::info;
 
 use super::tables::ViewTable;
 use super::{Engine, Output};
-use crate::catalog::{self, TableEntry};
+use crate::catalog::TableEntry;
 use crate::connector;
 use crate::dataflow::changelog::{ChangelogColumns, Upsert};
 use crate::dataflow::flow::Flow;
+use crate::dataflow::install::{Destination, PipelineSpec};
 use crate::dataflow::lookup::TableIndex;
-use crate::dataflow::materialize::Materialize;
-use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::Result;
 use crate::sql::plan::{TableDef, plan_table};
@@ -45,29 +44,22 @@ impl Engine {
             Some(id) => id,
             None => self.inner.store.next_id()?,
         };
-        let stats = Arc::new(PipelineStats::default());
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
-        let (upsert, materialize) = self.table_operators(&stmt.name, &def, id, &index, &stats);
-        if new {
-            catalog::persist(&self.inner.store, id, &stmt.to_string())?;
-        }
         let what = format!("table \"{}\"", stmt.name);
-        let started = self
-            .source_task(std::slice::from_ref(&def.source), id, &stats, 0, |_| self.inner.config.bounded)
-            .and_then(|source| {
-                let flow = Flow::input(0, &stmt.name).then(upsert.describe(), Box::new(upsert));
-                let flow = flow.then(materialize.describe(), Box::new(materialize));
-                Pipeline::start(&what, &stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
-            });
-        let pipeline = match started {
-            Ok(p) => Arc::new(p),
-            // Replaying the catalog: listed as failed, so SHOW says why and DROP works.
-            Err(e) if !new => super::restore::failed_pipeline(&what, &stmt.name, id, &stats, &e),
-            Err(e) => {
-                catalog::forget(&self.inner.store, id)?;
-                return Err(e);
-            }
-        };
+        let destination = Destination::Store { schema: def.schema.clone(), layout: Layout::Keyed };
+        let spec = self.pipeline_spec(
+            id,
+            &stmt.name,
+            what.clone(),
+            vec![def.source.clone()],
+            Flow::input(0, &stmt.name),
+            destination,
+        );
+        let stats = spec.stats.clone();
+        let upsert = self.upsert(&stmt.name, &def, &index, &stats);
+        let spec = PipelineSpec { flow: spec.flow.then(upsert.describe(), Box::new(upsert)), ..spec };
+        let create = stmt.to_string();
+        let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
         let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, def.schema.clone(), stats.clone()));
         let relation = TableRelation::new(&stmt.name, index.clone(), rows);
         self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;
@@ -78,22 +70,13 @@ impl Engine {
         Ok(done)
     }
 
-    fn table_operators(
-        &self,
-        name: &str,
-        def: &TableDef,
-        id: u64,
-        index: &Arc<TableIndex>,
-        stats: &Arc<PipelineStats>,
-    ) -> (Upsert, Materialize) {
+    /// The upsert operator of table `name`: the latest row per primary key, kept in `index`.
+    fn upsert(&self, name: &str, def: &TableDef, index: &Arc<TableIndex>, stats: &Arc<PipelineStats>) -> Upsert {
         let columns = ChangelogColumns {
             message_key: def.source.schema.index_of("_key").ok(),
             deleted: def.source.schema.index_of("_deleted").ok(),
         };
-        let upsert = Upsert::new(name, def.schema.clone(), columns, index.clone(), stats.clone());
-        let store = self.inner.store.clone();
-        let materialize = Materialize::new(id, &def.schema, Layout::Keyed, store, stats.clone());
-        (upsert, materialize)
+        Upsert::new(name, def.schema.clone(), columns, index.clone(), stats.clone())
     }
 
     /// DROP TABLE (the views joining with it need CASCADE).

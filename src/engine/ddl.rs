@@ -16,18 +16,14 @@ use super::tables::ViewTable;
 use super::{Engine, Output};
 use crate::catalog::{self, StreamEntry};
 use crate::connector;
-use crate::dataflow::Millis;
-use crate::dataflow::flow::Flow;
-use crate::dataflow::input_key;
-use crate::dataflow::materialize::Materialize;
+use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::pipeline::Pipeline;
-use crate::dataflow::source::{IdlePolicy, SourceInput, SourceTask, WatermarkSpec};
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
-use crate::sql::plan::{StreamDef, ViewPlan, plan_stream, plan_view};
+use crate::sql::plan::{ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
 use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
-use crate::state::{Layout, state_key, state_prefix, view_prefix};
+use crate::state::{Layout, state_prefix, view_prefix};
 
 use super::restore::ViewShape;
 
@@ -76,13 +72,15 @@ impl Engine {
             let (plan, defs) = planned?;
             self.load_tables(&plan.tables).await?;
             let id = self.inner.store.next_id()?;
-            self.start_view(stmt, id, true, plan, &defs)?;
+            self.start_view(stmt, id, true, plan, defs)?;
             return Ok(done);
         };
+        // Replaying the catalog: a view that cannot be planned is registered as failed (one
+        // whose pipeline cannot start gets a failed stand-in from `launch`).
         let started = match planned {
             Ok((plan, defs)) => {
                 let shape = ViewShape::of(stmt, &plan);
-                self.start_view(stmt, id, false, plan, &defs).map_err(|e| (e, Some(shape)))
+                self.start_view(stmt, id, false, plan, defs).map_err(|e| (e, Some(shape)))
             }
             Err(e) => Err((e, None)),
         };
@@ -101,28 +99,20 @@ impl Engine {
     }
 
     /// Registers view `id` and starts its pipeline (persisting it first when `new`).
-    fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: &[StreamDef]) -> Result<()> {
+    fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: Vec<StreamDef>) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
-        let stats = Arc::new(PipelineStats::default());
-        let source = self.source_task(defs, id, &stats, plan.grace, |_| self.inner.config.bounded)?;
-        let flow = self.view_flow(plan, id, &stats)?;
+        let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
+        let output = Destination::Store { schema: plan.schema.clone(), layout };
+        let what = format!("materialized view \"{}\"", stmt.name);
+        let grace = plan.grace;
+        let spec = PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, output) };
+        let stats = spec.stats.clone();
         self.register_view_rows(&stmt.name, id, &shape, &stats)?;
-        let started = match new {
-            true => catalog::persist(&self.inner.store, id, &stmt.to_string()),
-            false => Ok(()),
-        }
-        .and_then(|()| {
-            let what = format!("materialized view \"{}\"", stmt.name);
-            Pipeline::start(&what, &stmt.name, id, source, flow, self.inner.store.clone(), &self.inner.state_budget)
-        });
-        let pipeline = match started {
-            Ok(p) => Arc::new(p),
+        let create = stmt.to_string();
+        let pipeline = match self.launch(spec, new.then_some(create.as_str())) {
+            Ok(pipeline) => pipeline,
             Err(e) => {
                 self.inner.ctx.deregister_table(TableReference::bare(stmt.name.as_str()))?;
-                if new {
-                    // Nothing to undo if the entry was never written.
-                    let _ = catalog::forget(&self.inner.store, id);
-                }
                 return Err(e);
             }
         };
@@ -152,46 +142,6 @@ impl Engine {
         tokio::task::spawn_blocking(move || connector::check_external(&options, &schema))
             .await
             .map_err(|e| Error::Internal(format!("connector check failed: {e}")))?
-    }
-
-    /// The source stage of pipeline `id` reading `defs` (one input each), resuming from its
-    /// checkpoint, letting rows up to `grace` behind the watermark count. `bounded` tells
-    /// which inputs end at the end of the data they hold now.
-    pub(super) fn source_task(
-        &self,
-        defs: &[StreamDef],
-        id: u64,
-        stats: &Arc<PipelineStats>,
-        grace: Millis,
-        bounded: impl Fn(&StreamDef) -> bool,
-    ) -> Result<SourceTask> {
-        self.check_file_sources(defs.iter().map(|d| &d.options))?;
-        let mut inputs = Vec::new();
-        for (i, def) in defs.iter().enumerate() {
-            let saved = self.inner.store.get(&state_key(id, 0, &input_key(i, b"pos")))?;
-            inputs.push(SourceInput {
-                reader: connector::open(&def.options, def.schema.clone(), saved, bounded(def))?,
-                watermark: def.watermark.clone().map(|w| WatermarkSpec { grace, ..w }),
-                idle: IdlePolicy {
-                    timeout: connector::idle_timeout(&def.options)?,
-                    advance: connector::idle_advance(&def.options)?,
-                },
-            });
-        }
-        Ok(SourceTask {
-            inputs,
-            batch_size: self.inner.config.batch_size,
-            checkpoint_interval: self.inner.config.checkpoint_interval,
-            stats: stats.clone(),
-            end_closes_windows: true,
-        })
-    }
-
-    fn view_flow(&self, plan: ViewPlan, id: u64, stats: &Arc<PipelineStats>) -> Result<Flow> {
-        let schema = plan.schema.clone();
-        let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
-        let materialize = Materialize::new(id, &schema, layout, self.inner.store.clone(), stats.clone());
-        Ok(plan.into_flow()?.then(materialize.describe(), Box::new(materialize)))
     }
 
     /// EXPLAIN CREATE MATERIALIZED VIEW: the dataflow plan, one line per row.
@@ -310,7 +260,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn stream_def(&self, name: &str) -> Result<crate::sql::plan::StreamDef> {
+    pub(super) fn stream_def(&self, name: &str) -> Result<StreamDef> {
         self.read_catalog()?
             .streams
             .get(name)
@@ -319,7 +269,7 @@ impl Engine {
     }
 
     /// The definitions of `names`, in order.
-    pub(super) fn stream_defs(&self, names: &[String]) -> Result<Vec<crate::sql::plan::StreamDef>> {
+    pub(super) fn stream_defs(&self, names: &[String]) -> Result<Vec<StreamDef>> {
         names.iter().map(|n| self.stream_def(n)).collect()
     }
 }

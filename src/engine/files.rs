@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::Engine;
 use crate::catalog::Catalog;
 use crate::connector::file_access::{Access, glob_base, resolve};
-use crate::connector::{self, Options};
+use crate::connector::{self, Options, file_path};
 use crate::error::{Error, Result};
 use crate::sql::Statement;
 
@@ -69,14 +69,6 @@ impl Engine {
             });
         }
         Ok(())
-    }
-}
-
-/// The path of file-connector options, if they are.
-fn file_path(options: &Options) -> Option<&str> {
-    match options.get("connector").map(String::as_str) {
-        Some("file") => options.get("path").map(String::as_str),
-        _ => None,
     }
 }
 

@@ -14,9 +14,7 @@ use tracing::info;
 use super::{Engine, Output};
 use crate::catalog::{self, Catalog, SinkEntry};
 use crate::connector::sink::{self, Encoder};
-use crate::dataflow::pipeline::Pipeline;
-use crate::dataflow::sink::Sink;
-use crate::dataflow::stats::PipelineStats;
+use crate::dataflow::install::{Destination, PipelineSpec};
 use crate::error::{Error, Result};
 use crate::sql::plan::plan_view;
 use crate::sql::{CreateSink, CreateView};
@@ -55,27 +53,16 @@ impl Engine {
             Some(id) => id,
             None => self.inner.store.next_id()?,
         };
-        let writer = sink::open(id, &stmt.options)?;
+        let (writer, written) = (sink::open(id, &stmt.options)?, Arc::new(AtomicU64::new(0)));
         let target = writer.target();
-        let stats = Arc::new(PipelineStats::default());
-        let written = Arc::new(AtomicU64::new(0));
-        let source = self.source_task(&defs, id, &stats, plan.grace, |_| self.inner.config.bounded)?;
-        let store = self.inner.store.clone();
-        let sink = Sink::new(encoder, writer, store.clone(), stats.clone(), written.clone());
-        let flow = plan.into_flow()?.then(sink.describe(), Box::new(sink));
-        if new {
-            catalog::persist(&store, id, &stmt.to_string())?;
-        }
         let what = format!("sink \"{}\"", stmt.name);
-        let pipeline = match Pipeline::start(&what, &stmt.name, id, source, flow, store, &self.inner.state_budget) {
-            Ok(p) => Arc::new(p),
-            // Replaying the catalog: listed as failed, so SHOW SINKS says why and DROP works.
-            Err(e) if !new => super::restore::failed_pipeline(&what, &stmt.name, id, &stats, &e),
-            Err(e) => {
-                catalog::forget(&self.inner.store, id)?;
-                return Err(e);
-            }
-        };
+        let destination = Destination::Sink { encoder, writer, written: written.clone() };
+        let grace = plan.grace;
+        let spec =
+            PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, destination) };
+        let stats = spec.stats.clone();
+        let create = stmt.to_string();
+        let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
         let from = if stmt.query.is_some() { streams.join(", ") } else { stmt.from.clone() };
         let (options, query_defined) = (stmt.options.clone(), stmt.query.is_some());
         let entry = SinkEntry { id, from, streams, tables, query_defined, options, target, written, stats, pipeline };

@@ -14,12 +14,10 @@ use datafusion::logical_expr::LogicalPlan;
 use super::Engine;
 use crate::connector::Options;
 use crate::dataflow::Millis;
-use crate::dataflow::flow::Flow;
-use crate::dataflow::source::SourceTask;
-use crate::dataflow::stats::PipelineStats;
+use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::transient::{TRANSIENT, TransientPipeline};
 use crate::error::Result;
-use crate::sql::plan::{StreamDef, ViewPlan, plan_transient};
+use crate::sql::plan::{ViewPlan, plan_transient};
 use crate::sql::transient::{Part, TransientTable, cut, positional_schema};
 
 /// How a SELECT's streaming parts emit: `EMIT ON WINDOW CLOSE` (ksqlDB's `EMIT FINAL`) and
@@ -53,8 +51,8 @@ impl Engine {
         let plan = cut(plan, !emit.on_close, &mut |Part { plan: part, limited }| {
             let plan = plan_transient(state, part.clone(), emit.on_close, emit.grace)?;
             let schema = positional_schema(&plan.schema);
-            let (store, budget) = (self.inner.store.clone(), self.inner.state_budget.clone());
-            let pipeline = Arc::new(TransientPipeline::new("select", schema, plan.keyed, store, budget));
+            let env = self.inner.pipelines.clone();
+            let pipeline = Arc::new(TransientPipeline::new("select", schema, plan.keyed, env));
             planned.push(Planned { part, plan, limited, pipeline: pipeline.clone() });
             Ok(TransientTable::new(pipeline))
         })?;
@@ -74,26 +72,31 @@ impl Engine {
         // Files and topics are read to their current end; a generator has none, but when
         // only the first rows of an append-only result are read it need not end.
         let endless = limited && !plan.keyed;
-        let first = self.transient_parts(&defs, plan, endless)?;
+        let first = self.transient_spec(&defs, plan, endless)?;
         let (engine, state) = (self.clone(), state.clone());
         pipeline.install(
             first,
             Box::new(move || {
                 let plan = plan_transient(&state, part.clone(), emit.on_close, emit.grace)?;
-                engine.transient_parts(&defs, plan, endless)
+                engine.transient_spec(&defs, plan, endless)
             }),
         )
     }
 
-    /// The source stage reading `defs` and the operators of `plan`, for one run.
-    fn transient_parts(&self, defs: &[StreamDef], plan: ViewPlan, endless: bool) -> Result<(SourceTask, Flow)> {
-        let bounded = |def: &StreamDef| !(endless && is_generator(&def.options));
-        let stats = Arc::new(PipelineStats::default());
-        let mut source = self.source_task(defs, TRANSIENT, &stats, plan.grace, bounded)?;
+    /// The pipeline of one run: `defs` read to the end of what they hold now (a generator
+    /// only when not `endless`), through the operators of `plan`, to the query.
+    fn transient_spec(&self, defs: &[StreamDef], plan: ViewPlan, endless: bool) -> Result<PipelineSpec> {
+        let what = "a query".to_string();
+        let (grace, flow) = (plan.grace, plan.into_flow()?);
+        let spec = self.pipeline_spec(TRANSIENT, "select", what, defs.to_vec(), flow, Destination::Query);
+        let inputs = spec.inputs.into_iter().map(|(def, _)| {
+            let bounded = !(endless && is_generator(&def.options));
+            (def, bounded)
+        });
         // Unless the input has truly ended (`sluice run`), the query sees the windows a view
         // over the same input sees now: open ones stay open.
-        source.end_closes_windows = self.inner.config.bounded;
-        Ok((source, plan.into_flow()?))
+        let end_closes_windows = self.inner.config.bounded;
+        Ok(PipelineSpec { inputs: inputs.collect(), grace, end_closes_windows, ..spec })
     }
 }
 

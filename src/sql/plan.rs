@@ -36,11 +36,11 @@ use datafusion::sql::sqlparser::ast::{self, BinaryOperator};
 
 use super::parser::{CreateStream, CreateView, normalize};
 use super::relations::{StreamTable, TableRelation, ViewRelation, WindowedStream, interval_millis};
-use crate::connector::Options;
 use crate::dataflow::Millis;
 use crate::dataflow::Operator;
 use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
 use crate::dataflow::flow::Flow;
+use crate::dataflow::install::StreamDef;
 use crate::dataflow::join::{JoinSpec, StreamJoin};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
@@ -50,19 +50,6 @@ use crate::dataflow::source::WatermarkSpec;
 use crate::dataflow::topn::{TopN, TopNEmit, TopNSpec};
 use crate::dataflow::window::{WindowAssign, WindowKind};
 use crate::error::{Error, Result};
-
-/// A planned stream.
-#[derive(Debug, Clone)]
-pub struct StreamDef {
-    /// Name.
-    pub name: String,
-    /// Columns as decoded from the source (timestamps in milliseconds).
-    pub schema: SchemaRef,
-    /// Watermark, if declared.
-    pub watermark: Option<WatermarkSpec>,
-    /// Connector options.
-    pub options: Options,
-}
 
 /// One streaming operator, before it runs.
 pub enum Node {

@@ -1,0 +1,68 @@
+//! Starting the pipeline of a catalog object: a view's, a table's or a sink's.
+//!
+//! The CREATE handlers (`ddl`, `changelog`, `sinks`) describe their pipeline as a
+//! [`PipelineSpec`] (made by [`Engine::pipeline_spec`]) and start it here, in one way: a
+//! new object is persisted in the catalog before its pipeline starts and forgotten again
+//! if it cannot start, so a failed CREATE leaves nothing behind; an object replayed at
+//! start-up whose pipeline cannot start is kept with a failed stand-in
+//! ([`super::restore::failed_pipeline`]), so SHOW says why and DROP removes it. The
+//! streaming parts of queries are built from the same description (`transient`).
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::Engine;
+use crate::catalog;
+use crate::dataflow::flow::Flow;
+use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
+use crate::dataflow::pipeline::Pipeline;
+use crate::error::Result;
+
+impl Engine {
+    /// The pipeline of object `id`, called `what` in errors and `name` in logs, reading
+    /// `defs` (to the end of their data in `sluice run`) through `flow` into `destination`.
+    pub(super) fn pipeline_spec(
+        &self,
+        id: u64,
+        name: &str,
+        what: String,
+        defs: Vec<StreamDef>,
+        flow: Flow,
+        destination: Destination,
+    ) -> PipelineSpec {
+        let bounded = self.inner.config.bounded;
+        PipelineSpec {
+            id,
+            name: name.to_string(),
+            what,
+            inputs: defs.into_iter().map(|def| (def, bounded)).collect(),
+            grace: 0,
+            end_closes_windows: true,
+            flow,
+            destination,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Starts pipeline `spec`; `create` is the object's CREATE statement when the object is
+    /// new, which is persisted first (and forgotten if the pipeline cannot start), and None
+    /// when it is replayed from the catalog (a pipeline that cannot start is then a failed
+    /// stand-in).
+    pub(super) fn launch(&self, spec: PipelineSpec, create: Option<&str>) -> Result<Arc<Pipeline>> {
+        let (id, name, what, stats) = (spec.id, spec.name.clone(), spec.what.clone(), spec.stats.clone());
+        if let Some(sql) = create {
+            catalog::persist(&self.inner.store, id, sql)?;
+        }
+        match Pipeline::start(spec, &self.inner.pipelines) {
+            Ok(pipeline) => Ok(Arc::new(pipeline)),
+            Err(e) if create.is_none() => Ok(super::restore::failed_pipeline(&what, &name, id, &stats, &e)),
+            Err(e) => {
+                if let Err(forgotten) = catalog::forget(&self.inner.store, id) {
+                    warn!(object = %what, id, error = %forgotten, "catalog entry of a failed CREATE not removed");
+                }
+                Err(e)
+            }
+        }
+    }
+}
