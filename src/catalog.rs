@@ -3,13 +3,18 @@
 //!
 //! Each object is persisted as the SQL text of its CREATE statement under its id, and
 //! replayed in id order at startup, so a restarted server plans every object exactly as
-//! before. The engine owns the one [`Catalog`]; system tables read it.
+//! before. The engine owns the one [`Catalog`]; system tables read it, and DataFusion
+//! resolves the names of streams, tables and views in it ([`UserRelations`]), so an object
+//! exists for queries exactly when it is in the catalog: there is no second registry.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 
 use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::DataFusionError;
 use serde::{Deserialize, Serialize};
 
 use crate::dataflow::install::StreamDef;
@@ -17,7 +22,7 @@ use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
-use crate::sql::{CreateView, ObjectKind};
+use crate::sql::CreateView;
 use crate::state::{Store, catalog_key, space};
 
 /// The DataFusion catalog user objects live in.
@@ -25,12 +30,39 @@ pub const CATALOG_NAME: &str = "sluice";
 /// The schema of user objects.
 pub const SCHEMA_NAME: &str = "public";
 
+/// Kinds of catalog objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A source stream.
+    Stream,
+    /// A changelog table: the latest row per primary key of a source.
+    Table,
+    /// A materialized view.
+    View,
+    /// A sink.
+    Sink,
+}
+
+impl ObjectKind {
+    /// Lowercase noun for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ObjectKind::Stream => "stream",
+            ObjectKind::Table => "table",
+            ObjectKind::View => "materialized view",
+            ObjectKind::Sink => "sink",
+        }
+    }
+}
+
 /// A stream.
 pub struct StreamEntry {
     /// Object id.
     pub id: u64,
     /// Planned definition.
     pub def: StreamDef,
+    /// What queries plan against: its columns and watermark, no stored rows.
+    pub relation: Arc<dyn TableProvider>,
 }
 
 /// A changelog table and its running pipeline.
@@ -45,6 +77,8 @@ pub struct TableEntry {
     pub primary_key: Vec<usize>,
     /// Its current rows, shared with the views that join with it.
     pub index: Arc<TableIndex>,
+    /// What queries read: its stored rows, or its index in a view's lookup join.
+    pub relation: Arc<dyn TableProvider>,
     /// Counters.
     pub stats: Arc<PipelineStats>,
     /// The running pipeline.
@@ -69,6 +103,8 @@ pub struct ViewEntry {
     pub emit_on_close: bool,
     /// Its definition (sinks from the view plan it again).
     pub definition: CreateView,
+    /// What queries read: its stored rows (none if it failed before it was planned).
+    pub relation: Option<Arc<dyn TableProvider>>,
     /// Counters.
     pub stats: Arc<PipelineStats>,
     /// The running pipeline.
@@ -154,12 +190,57 @@ impl Catalog {
         tables.chain(views).collect()
     }
 
+    /// What queries read as `name`: a stream, a table or a view.
+    pub fn relation(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        let stream = || self.streams.get(name).map(|s| s.relation.clone());
+        let table = || self.tables.get(name).map(|t| t.relation.clone());
+        stream().or_else(table).or_else(|| self.views.get(name).and_then(|v| v.relation.clone()))
+    }
+
     /// Fails with 42P07 when `name` is taken.
     pub fn check_free(&self, name: &str) -> Result<()> {
         match self.kind_of(name) {
             Some(kind) => Err(Error::DuplicateRelation { kind: kind.noun(), name: name.to_string() }),
             None => Ok(()),
         }
+    }
+}
+
+/// The schema DataFusion resolves user relations in (`sluice.public`): the catalog's
+/// streams, tables and views, read at every lookup.
+pub struct UserRelations {
+    catalog: Arc<RwLock<Catalog>>,
+}
+
+impl UserRelations {
+    /// The relations of `catalog`.
+    pub fn new(catalog: Arc<RwLock<Catalog>>) -> UserRelations {
+        UserRelations { catalog }
+    }
+}
+
+impl std::fmt::Debug for UserRelations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserRelations")
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for UserRelations {
+    fn table_names(&self) -> Vec<String> {
+        let Ok(catalog) = self.catalog.read() else { return Vec::new() };
+        let views = catalog.views.iter().filter(|(_, v)| v.relation.is_some()).map(|(n, _)| n);
+        catalog.streams.keys().chain(catalog.tables.keys()).chain(views).cloned().collect()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        let poisoned = || DataFusionError::External(Box::new(Error::Internal("catalog lock poisoned".into())));
+        let catalog = self.catalog.read().map_err(|_| poisoned())?;
+        Ok(catalog.relation(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.catalog.read().is_ok_and(|c| c.relation(name).is_some())
     }
 }
 

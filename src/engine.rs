@@ -4,33 +4,21 @@
 //! The server (pgwire) and `sluice run` both call [`Engine::parse`], [`Engine::describe`] and
 //! [`Engine::execute`]. DDL goes through `ddl` (one statement at a time), queries through
 //! DataFusion over the views' stored contents (`query`), SHOW and system tables through
-//! `system`.
+//! `system`. Postgres' system catalogs, settings and functions come from [`crate::pg`].
 
-mod array_functions;
 mod changelog;
-mod constraint_tables;
 mod ddl;
-mod function_aliases;
-mod information_schema;
-mod json_functions;
 mod launch;
 mod memory;
-mod pg_catalog;
-mod pg_functions;
 mod push;
 mod query;
 mod restore;
 mod session;
-mod settings;
 mod sinks;
-mod string_functions;
 mod subscribe;
 mod system;
 mod tables;
-mod to_char;
 mod transient;
-mod type_of;
-mod value_limits;
 
 pub use push::PushQuery;
 pub use session::Session;
@@ -40,7 +28,6 @@ mod files;
 
 pub use crate::catalog::{CATALOG_NAME, SCHEMA_NAME};
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -54,13 +41,13 @@ use datafusion::scalar::ScalarValue;
 use futures::FutureExt;
 use tracing::{error, info};
 
-use crate::catalog::{self, Catalog};
+use crate::catalog::{self, Catalog, UserRelations};
 use crate::connector::file_access::FileRoots;
 use crate::dataflow::budget::StateBudget;
 use crate::dataflow::install::Env;
 use crate::error::{Error, Result};
 use crate::runtime::Workers;
-use crate::sql::relations::{StreamSchemas, WindowFunction, WindowFunctionKind};
+use crate::sql::relations::{WindowFunction, WindowFunctionKind};
 use crate::sql::{self, Statement};
 use crate::state::Store;
 
@@ -181,7 +168,6 @@ struct Inner {
     store: Store,
     ctx: SessionContext,
     catalog: Arc<RwLock<Catalog>>,
-    stream_schemas: StreamSchemas,
     /// Serializes DDL.
     ddl: tokio::sync::Mutex<()>,
     config: EngineConfig,
@@ -192,10 +178,6 @@ struct Inner {
     pipelines: Env,
 }
 
-/// The Postgres version Sluice reports; clients pick SQL dialect features by it.
-pub const SERVER_VERSION: &str = "16.6";
-/// [`SERVER_VERSION`] as `server_version_num` gives it.
-pub const SERVER_VERSION_NUM: &str = "160006";
 /// The user of sessions nobody logged into (`sluice run`, [`Engine::execute`]).
 pub const DEFAULT_USER: &str = "sluice";
 
@@ -224,7 +206,9 @@ impl Engine {
             .set_str("datafusion.execution.time_zone", "UTC");
         let memory = RuntimeEnvBuilder::new().with_memory_limit(config.query_memory, 1.0).build_arc()?;
         let ctx = SessionContext::new_with_config_rt(session, memory);
-        let stream_schemas: StreamSchemas = Arc::new(RwLock::new(HashMap::new()));
+        let catalog = Arc::new(RwLock::new(Catalog::default()));
+        let user = ctx.catalog(CATALOG_NAME).ok_or_else(|| Error::Internal("default catalog missing".into()))?;
+        user.register_schema(SCHEMA_NAME, Arc::new(UserRelations::new(catalog.clone())))?;
         let windows = [
             ("tumble", WindowFunctionKind::Tumble),
             ("hop", WindowFunctionKind::Hop),
@@ -232,19 +216,10 @@ impl Engine {
             ("session", WindowFunctionKind::Session),
         ];
         for (name, kind) in windows {
-            ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, stream_schemas.clone())));
+            ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, catalog.clone())));
         }
-        let catalog = Arc::new(RwLock::new(Catalog::default()));
         system::register(&ctx, &catalog, &store)?;
-        let (relations, type_oids) = pg_catalog::register(&ctx, &catalog)?;
-        pg_functions::register(&ctx, relations, catalog.clone(), type_oids);
-        information_schema::register(&ctx, &catalog)?;
-        json_functions::register(&ctx);
-        string_functions::register(&ctx);
-        to_char::register(&ctx);
-        function_aliases::register(&ctx);
-        array_functions::register(&ctx);
-        value_limits::register(&ctx);
+        crate::pg::register(&ctx, &catalog)?;
         // After pg_catalog: its type planner is wrapped.
         sql::semantics::register(&ctx)?;
         filters_before_select_lists(&ctx);
@@ -253,7 +228,6 @@ impl Engine {
                 store: store.clone(),
                 ctx,
                 catalog,
-                stream_schemas,
                 ddl: tokio::sync::Mutex::new(()),
                 pipelines: Env {
                     store,

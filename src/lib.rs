@@ -22,7 +22,8 @@
 //! ```
 //!
 //! Modules follow the data: [`server`] speaks the Postgres protocol, [`engine`] executes
-//! statements, [`sql`] parses and plans, [`catalog`] remembers objects, [`dataflow`] runs
+//! statements, [`pg`] emulates Postgres' catalogs, settings and functions for it, [`sql`]
+//! parses and plans, [`catalog`] remembers objects, [`dataflow`] runs
 //! pipelines, [`state`] stores everything, [`connector`] reads sources and writes sinks,
 //! [`run`] executes scripts for `sluice run`; [`runtime`] owns the threads that statements
 //! and pipelines run on, and their stacks. See `docs/architecture.md` for checkpoints and
@@ -39,6 +40,7 @@ pub(crate) mod engine;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub(crate) mod pg;
 pub mod run;
 pub mod runtime;
 pub mod server;

@@ -28,4 +28,4 @@ pub(crate) mod semantics;
 pub mod transient;
 pub mod types;
 
-pub use parser::{CreateSink, CreateStream, CreateView, DropObject, ObjectKind, Select, Statement, Subscribe, parse};
+pub use parser::{CreateSink, CreateStream, CreateView, DropObject, Select, Statement, Subscribe, parse};

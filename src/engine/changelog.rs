@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use datafusion::common::TableReference;
 use tracing::info;
 
 use super::tables::ViewTable;
 use super::{Engine, Output};
-use crate::catalog::TableEntry;
+use crate::catalog::{ObjectKind, TableEntry};
 use crate::connector;
 use crate::dataflow::changelog::{ChangelogColumns, Upsert};
 use crate::dataflow::flow::Flow;
@@ -21,9 +20,9 @@ use crate::dataflow::install::{Destination, PipelineSpec};
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::Result;
+use crate::sql::CreateStream;
 use crate::sql::plan::{TableDef, plan_table};
 use crate::sql::relations::TableRelation;
-use crate::sql::{CreateStream, ObjectKind};
 use crate::state::Layout;
 
 impl Engine {
@@ -61,10 +60,9 @@ impl Engine {
         let create = stmt.to_string();
         let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
         let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, def.schema.clone(), stats.clone()));
-        let relation = TableRelation::new(&stmt.name, index.clone(), rows);
-        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), Arc::new(relation))?;
+        let relation = Arc::new(TableRelation::new(&stmt.name, index.clone(), rows));
         let TableDef { source, schema, primary_key } = def;
-        let entry = TableEntry { id, def: source, schema, primary_key, index, stats, pipeline };
+        let entry = TableEntry { id, def: source, schema, primary_key, index, relation, stats, pipeline };
         self.write_catalog()?.tables.insert(stmt.name.clone(), entry);
         info!(table = %stmt.name, id, "table created");
         Ok(done)
@@ -84,7 +82,7 @@ impl Engine {
         self.drop_dependent_views(ObjectKind::Table, name, cascade).await?;
         let entry = self.write_catalog()?.tables.remove(name);
         let Some(entry) = entry else { return Ok(()) };
-        self.discard(name, entry.id, &entry.pipeline).await?;
+        self.discard(entry.id, &entry.pipeline).await?;
         info!(table = %name, "table dropped");
         Ok(())
     }

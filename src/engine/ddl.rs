@@ -9,12 +9,12 @@ use std::sync::Arc;
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use datafusion::common::TableReference;
+use datafusion::catalog::TableProvider;
 use tracing::info;
 
 use super::tables::ViewTable;
 use super::{Engine, Output};
-use crate::catalog::{self, StreamEntry};
+use crate::catalog::{self, ObjectKind, StreamEntry};
 use crate::connector;
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::pipeline::Pipeline;
@@ -22,7 +22,7 @@ use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::{ViewPlan, plan_stream, plan_view};
 use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
-use crate::sql::{CreateStream, CreateView, DropObject, ObjectKind};
+use crate::sql::{CreateStream, CreateView, DropObject};
 use crate::state::{Layout, state_prefix, view_prefix};
 
 use super::restore::ViewShape;
@@ -50,12 +50,8 @@ impl Engine {
         };
         let time_column = def.watermark.as_ref().map(|w| w.column);
         let info = StreamInfo { schema: def.schema.clone(), time_column };
-        let table = Arc::new(StreamTable::new(&stmt.name, info.clone()));
-        self.inner.ctx.register_table(TableReference::bare(stmt.name.as_str()), table)?;
-        if let Ok(mut schemas) = self.inner.stream_schemas.write() {
-            schemas.insert(stmt.name.clone(), info);
-        }
-        self.write_catalog()?.streams.insert(stmt.name.clone(), StreamEntry { id, def });
+        let relation = Arc::new(StreamTable::new(&stmt.name, info));
+        self.write_catalog()?.streams.insert(stmt.name.clone(), StreamEntry { id, def, relation });
         info!(stream = %stmt.name, id, "stream created");
         Ok(done)
     }
@@ -107,33 +103,25 @@ impl Engine {
         let grace = plan.grace;
         let spec = PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, output) };
         let stats = spec.stats.clone();
-        self.register_view_rows(&stmt.name, id, &shape, &stats)?;
         let create = stmt.to_string();
-        let pipeline = match self.launch(spec, new.then_some(create.as_str())) {
-            Ok(pipeline) => pipeline,
-            Err(e) => {
-                self.inner.ctx.deregister_table(TableReference::bare(stmt.name.as_str()))?;
-                return Err(e);
-            }
-        };
-        self.write_catalog()?.views.insert(stmt.name.clone(), shape.into_entry(stmt, id, stats, pipeline));
+        let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
+        let relation = self.view_rows(&stmt.name, id, &shape, &stats);
+        self.write_catalog()?.views.insert(stmt.name.clone(), shape.into_entry(stmt, id, stats, pipeline, relation));
         info!(view = %stmt.name, id, "materialized view created");
         Ok(())
     }
 
-    /// Makes view `id`'s stored rows queryable as `name`.
-    pub(super) fn register_view_rows(
+    /// What queries of view `name` (`id`) read: its stored rows.
+    pub(super) fn view_rows(
         &self,
         name: &str,
         id: u64,
         shape: &ViewShape,
         stats: &Arc<PipelineStats>,
-    ) -> Result<()> {
+    ) -> Arc<dyn TableProvider> {
         let what = format!("materialized view \"{name}\"");
         let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, shape.schema.clone(), stats.clone()));
-        let relation = ViewRelation::new(name, shape.query.clone(), shape.emit_on_close, shape.grace, rows);
-        self.inner.ctx.register_table(TableReference::bare(name), Arc::new(relation))?;
-        Ok(())
+        Arc::new(ViewRelation::new(name, shape.query.clone(), shape.emit_on_close, shape.grace, rows))
     }
 
     /// Checks what a new stream or table refers to outside Sluice (the Kafka topic exists).
@@ -192,10 +180,6 @@ impl Engine {
         self.drop_dependent_views(ObjectKind::Stream, name, cascade).await?;
         let entry = self.write_catalog()?.streams.remove(name);
         if let Some(entry) = entry {
-            self.inner.ctx.deregister_table(TableReference::bare(name))?;
-            if let Ok(mut schemas) = self.inner.stream_schemas.write() {
-                schemas.remove(name);
-            }
             catalog::forget(&self.inner.store, entry.id)?;
         }
         info!(stream = %name, "stream dropped");
@@ -208,7 +192,7 @@ impl Engine {
         catalog::forget(&self.inner.store, id)?;
         let entry = self.write_catalog()?.views.remove(name);
         let Some(entry) = entry else { return Ok(()) };
-        self.discard(name, entry.id, &entry.pipeline).await?;
+        self.discard(entry.id, &entry.pipeline).await?;
         info!(view = %name, "materialized view dropped");
         Ok(())
     }
@@ -234,9 +218,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Removes a table's or view's name, pipeline, catalog entry, rows and state.
-    pub(super) async fn discard(&self, name: &str, id: u64, pipeline: &Pipeline) -> Result<()> {
-        self.inner.ctx.deregister_table(TableReference::bare(name))?;
+    /// Removes a table's or view's pipeline, catalog entry, rows and state (its entry is
+    /// out of the catalog already, so queries no longer find it).
+    pub(super) async fn discard(&self, id: u64, pipeline: &Pipeline) -> Result<()> {
         pipeline.stop().await;
         catalog::forget(&self.inner.store, id)?;
         self.inner.store.remove_prefix(&view_prefix(id))?;

@@ -15,10 +15,10 @@ use datafusion::scalar::ScalarValue;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast;
 
-use super::pg_functions::RELATION_FUNCTIONS;
 use super::transient::Emit;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
+use crate::pg::functions::RELATION_FUNCTIONS;
 use crate::sql::Select;
 use crate::sql::plan::plan_grace;
 

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::logical_expr::LogicalPlan;
 use tracing::error;
 
@@ -62,10 +63,11 @@ impl ViewShape {
         id: u64,
         stats: Arc<PipelineStats>,
         pipeline: Arc<Pipeline>,
+        relation: Arc<dyn TableProvider>,
     ) -> ViewEntry {
         let ViewShape { schema, keyed, streams, tables, views, emit_on_close, .. } = self;
-        let definition = stmt.clone();
-        ViewEntry { id, streams, tables, views, schema, keyed, emit_on_close, definition, stats, pipeline }
+        let (definition, relation) = (stmt.clone(), Some(relation));
+        ViewEntry { id, streams, tables, views, schema, keyed, emit_on_close, definition, relation, stats, pipeline }
     }
 }
 
@@ -84,8 +86,8 @@ impl Engine {
         let pipeline = failed_pipeline(&what, &stmt.name, id, &stats, error);
         let entry = match shape {
             Some(shape) => {
-                self.register_view_rows(&stmt.name, id, &shape, &stats)?;
-                shape.into_entry(stmt, id, stats, pipeline)
+                let relation = self.view_rows(&stmt.name, id, &shape, &stats);
+                shape.into_entry(stmt, id, stats, pipeline, relation)
             }
             None => ViewEntry {
                 id,
@@ -96,6 +98,7 @@ impl Engine {
                 keyed: false,
                 emit_on_close: stmt.emit_on_close,
                 definition: stmt.clone(),
+                relation: None,
                 stats,
                 pipeline,
             },

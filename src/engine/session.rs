@@ -26,9 +26,9 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::settings::Settings;
 use super::{Description, Engine, Output};
 use crate::error::{Error, Result};
+use crate::pg::settings::{self, Settings};
 use crate::sql::{Select, Statement};
 
 /// One client's session.
@@ -117,8 +117,8 @@ impl Session {
     /// Executes `stmt` with values for `$1..$n`, within the session's `statement_timeout`
     /// and `statement_mem`.
     pub async fn execute(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
-        let limit = super::settings::timeout_ms(&self.setting("statement_timeout")?)?;
-        let memory = super::settings::statement_mem_bytes(&self.setting("statement_mem")?)?;
+        let limit = settings::timeout_ms(&self.setting("statement_timeout")?)?;
+        let memory = settings::statement_mem_bytes(&self.setting("statement_mem")?)?;
         let work = super::memory::with_statement_mem(memory, self.execute_unbounded(stmt, params));
         if limit == 0 || stmt.changes_catalog() {
             return work.await;

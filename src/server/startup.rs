@@ -33,9 +33,6 @@ use super::scram::{self, Channel, Exchange, Outcome};
 use super::slots::Slots;
 use crate::error::Error;
 
-/// The Postgres version Sluice reports; clients pick SQL dialect features by it.
-pub(super) const SERVER_VERSION: &str = "16.6";
-
 /// Negotiates, authenticates and registers every client.
 pub(super) struct Startup {
     /// The ParameterStatus values sent after authentication.
@@ -191,7 +188,7 @@ impl Startup {
 /// What a client sees in ParameterStatus: Postgres 16 defaults, UTF8 and UTC.
 fn server_parameters() -> DefaultServerParameterProvider {
     let mut parameters = DefaultServerParameterProvider::default();
-    parameters.server_version = SERVER_VERSION.into();
+    parameters.server_version = crate::pg::SERVER_VERSION.into();
     parameters.server_encoding = "UTF8".into();
     parameters.client_encoding = Some("UTF8".into());
     parameters.date_style = "ISO, MDY".into();

@@ -14,6 +14,7 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 use super::dialect::Dialect;
+use crate::catalog::ObjectKind;
 use crate::error::{Error, Result, lowercase_first};
 
 /// One parsed statement.
@@ -113,31 +114,6 @@ pub struct Subscribe {
     pub snapshot: Option<bool>,
     /// Wrapped in `COPY (...) TO STDOUT`: rows go out as COPY text.
     pub copy: bool,
-}
-
-/// Kinds of catalog objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectKind {
-    /// A source stream.
-    Stream,
-    /// A changelog table: the latest row per primary key of a source.
-    Table,
-    /// A materialized view.
-    View,
-    /// A sink.
-    Sink,
-}
-
-impl ObjectKind {
-    /// Lowercase noun for messages.
-    pub fn noun(self) -> &'static str {
-        match self {
-            ObjectKind::Stream => "stream",
-            ObjectKind::Table => "table",
-            ObjectKind::View => "materialized view",
-            ObjectKind::Sink => "sink",
-        }
-    }
 }
 
 /// A parsed CREATE STREAM, or CREATE TABLE (which has a primary key).

@@ -3,13 +3,13 @@
 //! `TUMBLE(stream, time_column, size)` and `HOP(stream, time_column, slide, size)` yielding
 //! a [`WindowedStream`].
 //!
-//! Registered with DataFusion by the engine so that a view's query plans like any other;
+//! Held by the catalog's entries, where DataFusion finds them by name
+//! (`crate::catalog::UserRelations`), so that a view's query plans like any other;
 //! the streaming planner (`super::plan`) then recognises scans of these tables and turns
 //! them into a source, optionally followed by window assignment. A stream has no stored
 //! contents: an ad-hoc query reads it through a pipeline too (`super::transient`), and
 //! DataFusion never scans it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use arrow::datatypes::SchemaRef;
@@ -20,6 +20,7 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::catalog::Catalog;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::window::{WindowKind, output_schema};
 
@@ -31,9 +32,6 @@ pub struct StreamInfo {
     /// Its watermark column: the time column when a window function names none.
     pub time_column: Option<usize>,
 }
-
-/// Streams by name, shared with the engine's catalog.
-pub type StreamSchemas = Arc<RwLock<HashMap<String, StreamInfo>>>;
 
 /// Which window table function: `TUMBLE(stream, time_column, size)`,
 /// `HOP(stream, time_column, slide, size)` or `CUMULATE(stream, time_column, step, size)`.
@@ -49,11 +47,16 @@ pub enum WindowFunctionKind {
     Session,
 }
 
-/// A window table function over the streams in `streams`.
-#[derive(Debug)]
+/// A window table function over the streams of the catalog.
 pub struct WindowFunction {
-    streams: StreamSchemas,
+    catalog: Arc<RwLock<Catalog>>,
     kind: WindowFunctionKind,
+}
+
+impl std::fmt::Debug for WindowFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WindowFunction").field("kind", &self.kind).finish()
+    }
 }
 
 /// How many windows one row may fall into (a HOP's size over its slide, a CUMULATE's size
@@ -75,9 +78,15 @@ fn check_windows_per_row(function: &str, windows: i64, unit: &str) -> datafusion
 }
 
 impl WindowFunction {
-    /// The function `kind`, resolving stream names in `streams`.
-    pub fn new(kind: WindowFunctionKind, streams: StreamSchemas) -> WindowFunction {
-        WindowFunction { streams, kind }
+    /// The function `kind`, resolving stream names in `catalog`.
+    pub fn new(kind: WindowFunctionKind, catalog: Arc<RwLock<Catalog>>) -> WindowFunction {
+        WindowFunction { catalog, kind }
+    }
+
+    /// What the function knows of stream `name`: its relation's columns and watermark.
+    fn stream(&self, name: &str) -> Option<StreamInfo> {
+        let relation = self.catalog.read().ok()?.streams.get(name)?.relation.clone();
+        relation.downcast_ref::<StreamTable>().map(|s| s.info.clone())
     }
 
     /// The window kind from the size arguments.
@@ -152,10 +161,7 @@ impl TableFunctionImpl for WindowFunction {
         };
         let stream = name_of(stream, "stream")?;
         let info = self
-            .streams
-            .read()
-            .ok()
-            .and_then(|s| s.get(&stream).cloned())
+            .stream(&stream)
             .ok_or_else(|| ours(crate::error::Error::UnknownRelation { kind: "stream", name: stream.clone() }))?;
         let (time_column, sizes) = match rest {
             [Expr::Literal(..), ..] => match info.time_column {

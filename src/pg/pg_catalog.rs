@@ -45,9 +45,10 @@ use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables, setup_pg_catalog};
 
+use super::constraint_tables;
 use super::settings::Settings;
-use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables};
 use crate::catalog::Catalog;
+use crate::catalog::{CATALOG_NAME, SCHEMA_NAME};
 use crate::error::{Error, Result};
 use crate::sql::types::marked_type;
 use vectors::Element;
@@ -77,7 +78,7 @@ pub(super) type SharedRelations = Arc<RwLock<Relations>>;
 pub(super) type TypeOids = HashMap<String, i32>;
 
 /// Installs `pg_catalog` on `ctx`. Returns what the Postgres functions of
-/// `super::pg_functions` read: the relations the overlay learns of, and the object ids of
+/// `super::functions` read: the relations the overlay learns of, and the object ids of
 /// the built-in types by name.
 pub(super) fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>) -> Result<(SharedRelations, TypeOids)> {
     setup_pg_catalog(ctx, CATALOG_NAME, Roles).map_err(|e| Error::DataFusion(*e))?;

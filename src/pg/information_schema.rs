@@ -36,9 +36,10 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use pgwire::api::Type;
 
+use super::constraint_tables;
 use super::pg_catalog::{column, poisoned, read_all, replace_column};
-use super::{CATALOG_NAME, SCHEMA_NAME, constraint_tables};
 use crate::catalog::Catalog;
+use crate::catalog::{CATALOG_NAME, SCHEMA_NAME};
 use crate::error::{Error, Result};
 use crate::sql::compat::POSTGRES_COLUMNS;
 use crate::sql::types::marked_type;

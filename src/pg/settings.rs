@@ -377,15 +377,15 @@ pub(crate) fn timeout_ms(value: &str) -> Result<u64> {
     Ok(ms.round() as u64)
 }
 
-/// A memory size in Postgres's units (see [`super::memory::memory_bytes`]), stored in
+/// A memory size in Postgres's units (see [`memory_bytes`]), stored in
 /// the largest unit that divides it.
 fn statement_mem(value: &str) -> Result<String> {
-    Ok(super::memory::format_memory(super::memory::memory_bytes("statement_mem", value)?))
+    Ok(format_memory(memory_bytes("statement_mem", value)?))
 }
 
 /// The bytes of a `statement_mem` value.
 pub(crate) fn statement_mem_bytes(value: &str) -> Result<usize> {
-    super::memory::memory_bytes("statement_mem", value)
+    memory_bytes("statement_mem", value)
 }
 
 fn extra_float_digits(value: &str) -> Result<String> {
@@ -423,9 +423,62 @@ fn time_zone(value: &str) -> Result<String> {
     }
 }
 
+/// Bytes in Postgres's memory units (`kB`, `MB`, `GB`, `TB`), the largest that divides
+/// them, as `SHOW work_mem` writes them.
+pub(crate) fn format_memory(bytes: usize) -> String {
+    const UNITS: [(usize, &str); 4] = [(1 << 40, "TB"), (1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "kB")];
+    match UNITS.iter().find(|(size, _)| bytes >= *size && bytes.is_multiple_of(*size)) {
+        Some((size, unit)) => format!("{}{unit}", bytes / size),
+        None => format!("{bytes}B"),
+    }
+}
+
+/// The bytes of a memory setting in Postgres's form: a number of kilobytes, or a number
+/// with a unit (`B`, `kB`, `MB`, `GB`, `TB`); between 64kB and 2147483647kB, as Postgres
+/// allows for `work_mem`.
+fn memory_bytes(name: &str, value: &str) -> Result<usize> {
+    let text = value.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let invalid = || Error::InvalidParameter(format!("invalid value for parameter \"{name}\": \"{value}\""));
+    let factor: f64 = match unit.trim() {
+        "B" => 1.0,
+        "" | "kB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(invalid()),
+    };
+    let bytes = number.trim().parse::<f64>().map_err(|_| invalid())? * factor;
+    let kb = (bytes / 1024.0).round();
+    if !(64.0..=f64::from(i32::MAX)).contains(&kb) {
+        return Err(Error::InvalidParameter(format!(
+            "{kb} kB is outside the valid range for parameter \"{name}\" (64 .. 2147483647)"
+        )));
+    }
+    Ok(kb as usize * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_settings_read_and_write_postgres_units() {
+        for (given, bytes, shown) in [
+            ("512MB", 512 << 20, "512MB"),
+            ("1GB", 1 << 30, "1GB"),
+            ("65536", 64 << 20, "64MB"),
+            ("1536kB", 1536 << 10, "1536kB"),
+            (" 2 GB ", 2 << 30, "2GB"),
+        ] {
+            assert_eq!(memory_bytes("statement_mem", given).unwrap(), bytes, "{given}");
+            assert_eq!(format_memory(bytes), shown);
+        }
+        for bad in ["", "lots", "5 parsecs", "1mb", "-1MB", "32kB", "3TB"] {
+            assert_eq!(memory_bytes("statement_mem", bad).unwrap_err().sqlstate(), "22023", "{bad}");
+        }
+    }
 
     #[test]
     fn statement_timeout_reads_postgres_units() {
@@ -451,7 +504,7 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.get("datestyle").unwrap(), "ISO, MDY");
         assert_eq!(s.get("TIMEZONE").unwrap(), "UTC");
-        assert_eq!(s.get("server_version_num").unwrap(), crate::engine::SERVER_VERSION_NUM);
+        assert_eq!(s.get("server_version_num").unwrap(), crate::pg::SERVER_VERSION_NUM);
         assert_eq!(s.name_of("timezone").unwrap(), "TimeZone");
         assert_eq!(s.get("no_such").unwrap_err().sqlstate(), "42704");
     }

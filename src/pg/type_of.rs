@@ -1,7 +1,7 @@
 //! `pg_typeof(any)`: the name of its argument's Postgres type (`integer`, `numeric`,
 //! `timestamp with time zone`, `integer[]`), as Postgres's `regtype` output prints it.
 //! The name comes from the argument's field, so a `varchar` or `json` mark
-//! (`sql::types`) is seen. Registered by `pg_functions::register`.
+//! (`sql::types`) is seen. Registered by `functions::register`.
 
 use std::hash::Hash;
 

@@ -226,7 +226,7 @@ fn get_userbyid() -> ScalarUDF {
 
 /// The functions that answer from the relations the last read of `pg_class` recorded:
 /// the engine reads `pg_class` before a statement that calls one.
-pub(super) const RELATION_FUNCTIONS: &[&str] = &["to_regclass", "pg_table_is_visible", "pg_get_viewdef"];
+pub(crate) const RELATION_FUNCTIONS: &[&str] = &["to_regclass", "pg_table_is_visible", "pg_get_viewdef"];
 
 /// `to_regclass(name)`: the object id of the relation `name` (`bids`, `public.bids`, with
 /// identifier quotes as `format('%I.%I', ...)` writes them), NULL when there is none.
