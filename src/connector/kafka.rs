@@ -449,10 +449,23 @@ impl KafkaSource {
     }
 
     /// Whether input known to exist is not yet read: after `FLUSH`, until every partition
-    /// reaches the end offset it had then. An unreachable broker ends the wait.
+    /// reaches the end offset it had then. An unreachable broker ends the wait; a broker
+    /// that answers but did not give the end offsets this time (a fresh consumer, a leader
+    /// moving) is asked again at the next poll, so the flush does not end before the input.
     fn behind(&mut self) -> bool {
         if std::mem::take(&mut self.catch_up) {
-            self.targets = self.end_offsets().map_err(|e| debug!(error = %e, "cannot read end offsets")).ok();
+            self.targets = match self.end_offsets() {
+                Ok(targets) => Some(targets),
+                Err(e) if self.broker_error().is_none() => {
+                    debug!(error = %e, "cannot read end offsets yet; asking again");
+                    self.catch_up = true;
+                    return true;
+                }
+                Err(e) => {
+                    debug!(error = %e, "cannot read end offsets: the broker is unreachable");
+                    None
+                }
+            };
             if let (Some(targets), Ok(mut shared)) = (&self.targets, self.shared.lock()) {
                 shared.high.extend(targets.iter().map(|(&p, &o)| (p, o)));
             }
@@ -465,6 +478,11 @@ impl KafkaSource {
             self.targets = None;
         }
         !caught_up
+    }
+
+    /// What librdkafka last reported wrong with the broker connection, while it lasts.
+    fn broker_error(&self) -> Option<String> {
+        self.shared.lock().ok().and_then(|s| s.error.clone())
     }
 
     fn end_offsets(&self) -> Result<BTreeMap<i32, i64>> {
