@@ -15,6 +15,7 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::ast;
 use serde::{Deserialize, Serialize};
 
 use crate::dataflow::install::StreamDef;
@@ -22,7 +23,6 @@ use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
-use crate::sql::CreateView;
 use crate::state::{Store, catalog_key, space};
 
 /// The DataFusion catalog user objects live in.
@@ -101,8 +101,11 @@ pub struct ViewEntry {
     pub keyed: bool,
     /// `EMIT ON WINDOW CLOSE`.
     pub emit_on_close: bool,
-    /// Its definition (sinks from the view plan it again).
-    pub definition: CreateView,
+    /// Its defining query, as written (sinks from the view plan it again; `pg_matviews`
+    /// shows it).
+    pub definition: Box<ast::Query>,
+    /// Its `GRACE PERIOD`, as written.
+    pub grace: Option<ast::Expr>,
     /// What queries read: its stored rows (none if it failed before it was planned).
     pub relation: Option<Arc<dyn TableProvider>>,
     /// Counters.

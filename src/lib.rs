@@ -6,8 +6,9 @@
 //!  psql / driver ──pgwire──▶ server ──▶ engine ──▶ sql::parser ──▶ sql::plan ──▶ catalog
 //!                                         │            (DataFusion LogicalPlan → streaming operators)
 //!                                         │
-//!            ┌────────────────────────────┘ CREATE TABLE / MATERIALIZED VIEW / SINK starts a pipeline:
-//!            ▼
+//!            ┌────────────────────────────┘ CREATE TABLE / MATERIALIZED VIEW / SINK (and a SELECT
+//!            │                              over a stream) describes a pipeline, which
+//!            ▼                              dataflow::install builds and starts:
 //!   connector (file, kafka: read, decode json/csv;   ──▶ RecordBatch (per file / partition)
 //!              nexmark, datagen: generate)
 //!   dataflow::source (per input: watermark, late rows; barriers) ──▶ Message::{Batch, Watermark, Barrier, End}
@@ -19,6 +20,7 @@
 //!   (or dataflow::sink ──▶ connector::sink: Kafka / file, around the same checkpoints)
 //!
 //!   SELECT ... FROM view ──▶ engine ──▶ DataFusion over the view's stored rows ──▶ client
+//!   SELECT ... FROM pg_catalog.pg_class ──▶ engine ──▶ DataFusion over pg's tables ──▶ client
 //! ```
 //!
 //! Modules follow the data: [`server`] speaks the Postgres protocol, [`engine`] executes

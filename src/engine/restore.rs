@@ -66,8 +66,21 @@ impl ViewShape {
         relation: Arc<dyn TableProvider>,
     ) -> ViewEntry {
         let ViewShape { schema, keyed, streams, tables, views, emit_on_close, .. } = self;
-        let (definition, relation) = (stmt.clone(), Some(relation));
-        ViewEntry { id, streams, tables, views, schema, keyed, emit_on_close, definition, relation, stats, pipeline }
+        let (definition, grace, relation) = (stmt.query.clone(), stmt.grace.clone(), Some(relation));
+        ViewEntry {
+            id,
+            streams,
+            tables,
+            views,
+            schema,
+            keyed,
+            emit_on_close,
+            definition,
+            grace,
+            relation,
+            stats,
+            pipeline,
+        }
     }
 }
 
@@ -97,7 +110,8 @@ impl Engine {
                 schema: Arc::new(Schema::empty()),
                 keyed: false,
                 emit_on_close: stmt.emit_on_close,
-                definition: stmt.clone(),
+                definition: stmt.query.clone(),
+                grace: stmt.grace.clone(),
                 relation: None,
                 stats,
                 pipeline,

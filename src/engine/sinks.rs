@@ -79,7 +79,9 @@ impl Engine {
         }
         let catalog = self.read_catalog()?;
         if let Some(view) = catalog.views.get(&stmt.from) {
-            return Ok(CreateView { name: stmt.name.clone(), ..view.definition.clone() });
+            let (query, grace) = (view.definition.clone(), view.grace.clone());
+            let (name, emit_on_close) = (stmt.name.clone(), view.emit_on_close);
+            return Ok(CreateView { name, query, emit_on_close, grace, if_not_exists: false });
         }
         if catalog.streams.contains_key(&stmt.from) {
             let sql = format!("CREATE MATERIALIZED VIEW x AS SELECT * FROM \"{}\"", stmt.from.replace('"', "\"\""));

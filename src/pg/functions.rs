@@ -296,7 +296,7 @@ fn get_viewdef(relations: Arc<RwLock<Relations>>, catalog: Arc<RwLock<Catalog>>)
     let body: Body = Arc::new(move |args, _| {
         let relations = relations.read().map_err(|_| poisoned())?;
         let catalog = catalog.read().map_err(|_| poisoned())?;
-        let by_name = |name: &str| catalog.views.get(name).map(|v| view_definition(&v.definition.query));
+        let by_name = |name: &str| catalog.views.get(name).map(|v| view_definition(&v.definition));
         let defs: StringArray = if args[0].data_type() == &DataType::Utf8 {
             args[0].as_string::<i32>().iter().map(|n| n.and_then(by_name)).collect()
         } else {

@@ -407,7 +407,7 @@ impl OverlayTable {
     fn pg_matviews(&self) -> DfResult<RecordBatch> {
         let catalog = self.catalog.read().map_err(|_| poisoned())?;
         let names: Vec<&str> = catalog.views.keys().map(String::as_str).collect();
-        let definitions: Vec<String> = catalog.views.values().map(|v| view_definition(&v.definition.query)).collect();
+        let definitions: Vec<String> = catalog.views.values().map(|v| view_definition(&v.definition)).collect();
         let n = names.len();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![SCHEMA_NAME; n])),
