@@ -353,12 +353,6 @@ const CORRUPTED_HINT: &str =
 const STATE_MEMORY_HINT: &str = "Bound the view's state (a window, a watermark, a time bound on a join, fewer groups), drop views you do not need, or start the server with a larger --state-memory.";
 const MEMORY_HINT: &str = "Reduce the rows the query holds at once (a narrower WHERE, a LIMIT), or start the server with a larger --query-memory.";
 
-/// Builds an [`Error::Plan`] from format arguments.
-#[macro_export]
-macro_rules! plan_err {
-    ($($arg:tt)*) => { Err($crate::error::Error::Plan(format!($($arg)*))) };
-}
-
 fn datafusion_sqlstate(e: &DataFusionError) -> &'static str {
     match e.find_root() {
         DataFusionError::SQL(..) => "42601",

@@ -42,6 +42,7 @@ pub(crate) mod engine;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz;
+pub(crate) mod ipc;
 pub(crate) mod pg;
 pub mod run;
 pub mod runtime;

@@ -24,8 +24,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::record_batch::RecordBatch;
-
 use crate::error::{Error, Result};
 
 mod integrity;
@@ -353,6 +351,20 @@ pub struct StateReader<'a> {
     pub operator: u8,
 }
 
+impl crate::connector::sink::SinkState for StateReader<'_> {
+    fn key(&self, sub: &[u8]) -> Vec<u8> {
+        StateReader::key(self, sub)
+    }
+
+    fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>> {
+        StateReader::get(self, sub)
+    }
+
+    fn commit_now(&self, entries: Vec<Write>) -> Result<()> {
+        self.store.commit(entries)
+    }
+}
+
 impl StateReader<'_> {
     /// Reads one sub key.
     pub fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -376,35 +388,6 @@ pub fn catalog_key(id: u64) -> Vec<u8> {
     let mut k = vec![space::CATALOG];
     k.extend_from_slice(&id.to_be_bytes());
     k
-}
-
-/// Encodes a batch as an Arrow IPC stream (operator state blobs).
-pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    encode_batches(std::slice::from_ref(batch))
-}
-
-/// Encodes batches of one schema as one Arrow IPC stream.
-pub fn encode_batches(batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    if let Some(first) = batches.first() {
-        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &first.schema())?;
-        for batch in batches {
-            writer.write(batch)?;
-        }
-        writer.finish()?;
-    }
-    Ok(buf)
-}
-
-/// Decodes a batch written by [`encode_batch`].
-pub fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
-    decode_batches(bytes)?.into_iter().next().ok_or_else(|| Error::Internal("empty state blob".into()))
-}
-
-/// Decodes every batch of an IPC stream written by [`encode_batches`].
-pub fn decode_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
-    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)?;
-    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! encoded [`Record`]s and drives the checkpoint protocol of [`SinkWriter`]: `write` as rows
 //! arrive, `prepare` before the checkpoint commits (make the epoch's output durable or
 //! recoverable, adding the writer's own state to the checkpoint), `committed` after it
-//! (publish the epoch). Each transport documents its delivery guarantee.
+//! (publish the epoch). A writer keeps that state through [`SinkState`], which the store
+//! provides, so this module does not depend on the store. Each transport documents its
+//! delivery guarantee.
 //!
 //! The engine checks a sink's options with [`validate`] at CREATE SINK and opens the writer
 //! with [`open`].
@@ -20,8 +22,6 @@ use arrow::util::display::array_value_to_string;
 
 use super::{Options, connector_name, required};
 use crate::error::{Error, Result};
-use crate::state::StateReader;
-use crate::state::Write;
 
 /// One output record: for Kafka a message (`value: None` is a tombstone), for files a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,22 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     /// Encoded row; `None` deletes the key.
     pub value: Option<Vec<u8>>,
+}
+
+/// One change to a store: a key and its new value (`None` removes the key), as a
+/// checkpoint commits it.
+pub type Entry = (Vec<u8>, Option<Vec<u8>>);
+
+/// Where a sink writer keeps what it needs to resume exactly once: entries under its own
+/// keys in its pipeline's store, committed with the pipeline's checkpoints. The store
+/// (`crate::state::StateReader`) provides it; a writer sees only keys and bytes.
+pub trait SinkState {
+    /// The full key of the writer's entry `sub`, for the entries it adds to a checkpoint.
+    fn key(&self, sub: &[u8]) -> Vec<u8>;
+    /// The value of the writer's entry `sub`, as last committed.
+    fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Commits `entries` (full keys) durably now, outside any checkpoint.
+    fn commit_now(&self, entries: Vec<Entry>) -> Result<()>;
 }
 
 /// A sink transport; see the module docs for the protocol.
@@ -41,13 +57,13 @@ pub struct Record {
 pub trait SinkWriter: Send {
     /// Restores from the last checkpoint; whatever it left half done is finished by the
     /// next call that reaches the target. Must not block on the target.
-    fn open(&mut self, state: &StateReader<'_>) -> Result<()>;
+    fn open(&mut self, state: &dyn SinkState) -> Result<()>;
     /// Writes records of the current epoch.
     fn write(&mut self, records: Vec<Record>) -> Result<()>;
     /// Drops the connection after a transient error; the next call reconnects.
     fn reset(&mut self) {}
     /// Called with checkpoint `epoch`'s writes before they commit.
-    fn prepare(&mut self, epoch: u64, writes: &mut Vec<Write>) -> Result<()>;
+    fn prepare(&mut self, epoch: u64, writes: &mut Vec<Entry>) -> Result<()>;
     /// Called once checkpoint `epoch` is durable.
     fn committed(&mut self, epoch: u64) -> Result<()>;
     /// Short description of the target, for SHOW SINKS.

@@ -33,7 +33,7 @@ use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use super::{Barrier, ChangeBatch, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
-use crate::state::{decode_batch, encode_batch};
+use crate::ipc::{decode_batch, encode_batch};
 
 /// Which group column is the window, and how to get the window end from it.
 #[derive(Debug, Clone)]

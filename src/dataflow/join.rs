@@ -25,7 +25,7 @@ use super::aggregate::{as_boolean, evaluate_all};
 use super::flow::{BinaryOperator, Side};
 use super::{Barrier, END_OF_TIME, ENTRY_OVERHEAD, Message, Millis, StateReader};
 use crate::error::{Error, Result};
-use crate::state::{decode_batch, encode_batch};
+use crate::ipc::{decode_batch, encode_batch};
 
 /// How the two sides' event times must relate: `right.t - left.t` in `[lower, upper]`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -18,7 +18,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use super::{Millis, StateReader};
 use crate::error::{Error, Result};
-use crate::state::{Store, Write, decode_batch, encode_batch, state_key};
+use crate::ipc::{decode_batch, encode_batch};
+use crate::state::{Store, Write, state_key};
 
 /// How many late rows a pipeline keeps at most (whole checkpoints are removed, oldest first).
 pub const MAX_LATE_ROWS: usize = 100_000;

@@ -27,7 +27,7 @@ use datafusion::logical_expr::Accumulator;
 use super::aggregate::{AggregateSpec, as_boolean, as_times, evaluate_all as evaluate};
 use super::{Barrier, ChangeBatch, ENTRY_OVERHEAD, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
-use crate::state::{decode_batch, encode_batch};
+use crate::ipc::{decode_batch, encode_batch};
 
 /// What the planner hands to [`SessionAggregate::new`].
 pub struct SessionSpec {

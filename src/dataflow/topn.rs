@@ -33,7 +33,7 @@ use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use super::aggregate::{WindowKey, as_times, evaluate_all};
 use super::{Barrier, ChangeBatch, ENTRY_OVERHEAD, Message, Millis, Operator, StateReader};
 use crate::error::{Error, Result};
-use crate::state::{decode_batch, encode_batch};
+use crate::ipc::{decode_batch, encode_batch};
 
 /// How the operator emits its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,8 +27,9 @@ use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, RecordBa
 use arrow::compute::{concat_batches, filter_record_batch, interleave};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::{Store, Write, decode_batches, encode_batches, runs_key, view_key, view_prefix};
+use super::{Store, Write, runs_key, view_key, view_prefix};
 use crate::error::{Error, Result};
+use crate::ipc::{decode_batches, encode_batches};
 
 /// First byte of a run's value.
 const APPEND: u8 = b'a';

@@ -19,10 +19,8 @@ use std::path::PathBuf;
 
 use tracing::warn;
 
-use super::{Record, SinkWriter};
+use super::{Entry, Record, SinkState, SinkWriter};
 use crate::error::{Error, Result};
-use crate::state::StateReader;
-use crate::state::Write;
 
 /// State key of the committed file length.
 const LENGTH: &[u8] = b"len";
@@ -53,7 +51,7 @@ impl FileSink {
     }
 
     /// Creates the file (or adopts an empty one) and records it as the sink's own.
-    fn create(&mut self, state: &StateReader<'_>) -> Result<File> {
+    fn create(&mut self, state: &dyn SinkState) -> Result<File> {
         let file = match OpenOptions::new().create_new(true).append(true).open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => self.adopt_empty()?,
@@ -62,7 +60,7 @@ impl FileSink {
         self.length = 0;
         let identity = identity(&file.metadata().map_err(|e| self.io(e))?);
         let length = self.length.to_be_bytes().to_vec();
-        state.store.commit(vec![(state.key(IDENTITY), Some(identity)), (self.length_key.clone(), Some(length))])?;
+        state.commit_now(vec![(state.key(IDENTITY), Some(identity)), (self.length_key.clone(), Some(length))])?;
         Ok(file)
     }
 
@@ -80,7 +78,7 @@ impl FileSink {
 
     /// Opens the file the sink created before, checking it is still that file and holds
     /// at least the committed length. A file removed meanwhile is created again.
-    fn reopen(&mut self, owned: Option<&[u8]>, state: &StateReader<'_>) -> Result<File> {
+    fn reopen(&mut self, owned: Option<&[u8]>, state: &dyn SinkState) -> Result<File> {
         let file = match OpenOptions::new().append(true).open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -105,7 +103,7 @@ impl FileSink {
         }
         if owned.is_none() {
             // Written before sinks recorded their file: it is the sink's own.
-            state.store.commit(vec![(state.key(IDENTITY), Some(identity(&meta)))])?;
+            state.commit_now(vec![(state.key(IDENTITY), Some(identity(&meta)))])?;
         }
         Ok(file)
     }
@@ -118,7 +116,7 @@ fn identity(meta: &std::fs::Metadata) -> Vec<u8> {
 }
 
 impl SinkWriter for FileSink {
-    fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
+    fn open(&mut self, state: &dyn SinkState) -> Result<()> {
         self.length_key = state.key(LENGTH);
         let committed = match state.get(LENGTH)? {
             Some(bytes) => Some(u64::from_be_bytes(
@@ -160,7 +158,7 @@ impl SinkWriter for FileSink {
         Ok(())
     }
 
-    fn prepare(&mut self, _epoch: u64, writes: &mut Vec<Write>) -> Result<()> {
+    fn prepare(&mut self, _epoch: u64, writes: &mut Vec<Entry>) -> Result<()> {
         let path = self.path.clone();
         let io = |e: std::io::Error| Error::Connector(format!("cannot write \"{}\": {e}", path.display()));
         let out = self.out()?;
@@ -197,7 +195,7 @@ mod tests {
     use std::io::Write as _;
 
     use super::*;
-    use crate::state::Store;
+    use crate::state::{StateReader, Store};
 
     fn line(text: &str) -> Record {
         Record { key: None, value: Some(text.as_bytes().to_vec()) }

@@ -29,11 +29,10 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::info;
 
-use super::{Record, SinkWriter};
+use super::{Entry, Record, SinkState, SinkWriter};
 use crate::connector::{Options, required};
 use crate::error::{Error, Result, lowercase_first};
-use crate::state::StateReader;
-use crate::state::{Write, decode_batch, encode_batch};
+use crate::ipc::{decode_batch, encode_batch};
 
 /// How long transactional calls may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -303,7 +302,7 @@ impl KafkaSink {
 }
 
 impl SinkWriter for KafkaSink {
-    fn open(&mut self, state: &StateReader<'_>) -> Result<()> {
+    fn open(&mut self, state: &dyn SinkState) -> Result<()> {
         self.pending_key = state.key(PENDING);
         if let (true, Some(saved)) = (self.opts.exactly_once, state.get(PENDING)?) {
             self.unconfirmed = Some(decode_pending(&saved)?);
@@ -324,7 +323,7 @@ impl SinkWriter for KafkaSink {
         self.sent = 0;
     }
 
-    fn prepare(&mut self, epoch: u64, writes: &mut Vec<Write>) -> Result<()> {
+    fn prepare(&mut self, epoch: u64, writes: &mut Vec<Entry>) -> Result<()> {
         if self.epoch.is_empty() && self.unconfirmed.is_none() {
             if self.opts.exactly_once {
                 writes.push((self.pending_key.clone(), None));
