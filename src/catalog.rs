@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataflow::install::StreamDef;
 use crate::dataflow::lookup::TableIndex;
 use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::published::Published;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::state::{Store, catalog_key, space};
@@ -108,6 +109,8 @@ pub struct ViewEntry {
     pub grace: Option<ast::Expr>,
     /// What queries read: its stored rows (none if it failed before it was planned).
     pub relation: Option<Arc<dyn TableProvider>>,
+    /// Its committed rows as queries and subscriptions see them.
+    pub published: Arc<Published>,
     /// Counters.
     pub stats: Arc<PipelineStats>,
     /// The running pipeline.

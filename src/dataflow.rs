@@ -24,6 +24,7 @@ pub mod lookup;
 pub mod map;
 pub mod materialize;
 pub mod pipeline;
+pub mod published;
 pub mod reaggregate;
 pub mod session;
 pub mod sink;

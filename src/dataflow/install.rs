@@ -28,6 +28,7 @@ use super::budget::StateBudget;
 use super::flow::Flow;
 use super::input_key;
 use super::materialize::Materialize;
+use super::published::Published;
 use super::sink::Sink;
 use super::source::{IdlePolicy, SourceInput, SourceTask};
 use super::stats::PipelineStats;
@@ -60,6 +61,8 @@ pub enum Destination {
         schema: SchemaRef,
         /// Keyed or appended.
         layout: Layout,
+        /// Where queries and subscriptions read them.
+        published: Arc<Published>,
     },
     /// Written out by a sink.
     Sink {
@@ -118,8 +121,8 @@ impl PipelineSpec {
     pub fn build(self, env: &Env) -> Result<(SourceTask, Flow)> {
         let PipelineSpec { id, inputs, grace, end_closes_windows, flow, destination, stats, .. } = self;
         let flow = match destination {
-            Destination::Store { schema, layout } => {
-                let materialize = Materialize::new(id, &schema, layout, env.store.clone(), stats.clone());
+            Destination::Store { schema, layout, published } => {
+                let materialize = Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published);
                 flow.then(materialize.describe(), Box::new(materialize))
             }
             Destination::Sink { encoder, writer, written } => {

@@ -18,7 +18,8 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use tracing::error;
 
-use super::stats::{Commit, PipelineStats};
+use super::published::Published;
+use super::stats::PipelineStats;
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
@@ -35,11 +36,20 @@ pub struct Materialize {
     changes: KeyedBuilder,
     runs: ViewRuns,
     stats: Arc<PipelineStats>,
+    /// Where queries and subscriptions read the committed rows.
+    published: Arc<Published>,
 }
 
 impl Materialize {
-    /// A writer for view `view` whose rows have `schema`.
-    pub fn new(view: u64, schema: &SchemaRef, layout: Layout, store: Store, stats: Arc<PipelineStats>) -> Materialize {
+    /// A writer for view `view` whose rows have `schema`, publishing them to `published`.
+    pub fn new(
+        view: u64,
+        schema: &SchemaRef,
+        layout: Layout,
+        store: Store,
+        stats: Arc<PipelineStats>,
+        published: Arc<Published>,
+    ) -> Materialize {
         Materialize {
             view,
             store,
@@ -49,6 +59,7 @@ impl Materialize {
             changes: KeyedBuilder::new(schema.clone()),
             runs: ViewRuns::new(view, layout),
             stats,
+            published,
         }
     }
 
@@ -91,22 +102,16 @@ impl Materialize {
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
         let Barrier { epoch, mut writes, acks } = barrier;
         let block = self.block()?;
-        let published = block.clone(); // shares the arrays
+        let rows = block.clone(); // shares the arrays
 
         self.runs.add(&self.store, block, &mut writes)?;
-        {
-            let _guard = self.stats.rows_lock.write().map_err(|_| Error::Internal("view lock poisoned".into()))?;
-            if let Err(e) = self.store.commit(writes) {
-                error!(view = self.view, epoch, error = %e, "checkpoint not durable; the last good one stays");
-                return Err(e);
-            }
-            // Checked under the lock: a subscriber that arrived before it gets this commit.
-            if self.stats.commits.receiver_count() > 0 && published.num_rows() > 0 {
-                let at =
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-                let _ = self.stats.commits.send(Arc::new(Commit { at: at as i64, block: published }));
-            }
-        }
+        let (store, view) = (&self.store, self.view);
+        let commit = || {
+            store.commit(writes).inspect_err(|e| {
+                error!(view, epoch, error = %e, "checkpoint not durable; the last good one stays");
+            })
+        };
+        self.published.publish(commit, rows)?;
         self.stats.committed(epoch);
         for ack in acks {
             let _ = ack.send(());

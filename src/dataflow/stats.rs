@@ -1,17 +1,17 @@
-//! What a running pipeline shares with the engine: its status, counters, recent bad
-//! records and source positions, the lock that keeps queries to whole checkpoints, and the
-//! broadcast of committed changes that subscriptions read ([`PipelineStats`]).
+//! What a running pipeline shares with the engine ([`PipelineStats`]): its status,
+//! counters, recent bad records and source positions, and whether its stored rows were
+//! found damaged. Its committed rows, for queries and subscriptions, are
+//! `super::published`'s.
 //!
 //! The pipeline's threads (`super::pipeline`, `super::source`) and its materialize and
 //! sink operators write it; the engine reads it for SHOW, system tables, queries and
 //! SUBSCRIBE.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
-use arrow::record_batch::RecordBatch;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 use crate::connector::{BadRecord, SourceStatus};
 use crate::error::{Error, Result};
@@ -43,7 +43,8 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// Counters of one view's pipeline; shared with the engine for SHOW and system views.
+/// The status and counters of one pipeline; shared with the engine for SHOW and system
+/// views.
 #[derive(Debug)]
 pub struct PipelineStats {
     /// Rows read from the source (good ones).
@@ -62,32 +63,12 @@ pub struct PipelineStats {
     pub recent_bad: Mutex<VecDeque<BadRecord>>,
     /// Where each input's source reader stands (refreshed by the source thread).
     pub source: Mutex<Vec<SourceStatus>>,
-    /// Held for writing while a checkpoint commits and for reading while a query scans the
-    /// view, so queries see whole checkpoints only.
-    pub rows_lock: std::sync::RwLock<()>,
     /// Set when the pipeline is being stopped; operators that wait (a sink retrying) give up.
     pub stopping: AtomicBool,
-    /// Every committed checkpoint's block of view rows, for subscriptions (`SUBSCRIBE`).
-    /// Sent while the rows lock is held for writing, so a subscriber that subscribes while
-    /// holding it for reading sees exactly the commits after the rows it read.
-    pub commits: broadcast::Sender<Arc<Commit>>,
     /// Where the view's stored data was found damaged, once it was: queries are refused.
     damage: Mutex<Option<String>>,
     status: watch::Sender<Status>,
 }
-
-/// One committed checkpoint of a view, as subscribers see it.
-#[derive(Debug)]
-pub struct Commit {
-    /// When it was committed (ms since the Unix epoch).
-    pub at: i64,
-    /// The rows: appended rows, or for a keyed view `key`, `live` and the view's columns
-    /// (the last change per key; `live` false for deletes).
-    pub block: RecordBatch,
-}
-
-/// How many commits a subscriber may fall behind before it is cut off.
-const SUBSCRIBER_BACKLOG: usize = 1024;
 
 impl Default for PipelineStats {
     fn default() -> Self {
@@ -100,9 +81,7 @@ impl Default for PipelineStats {
             state_bytes: AtomicU64::new(0),
             recent_bad: Mutex::new(VecDeque::new()),
             source: Mutex::new(Vec::new()),
-            rows_lock: std::sync::RwLock::new(()),
             stopping: AtomicBool::new(false),
-            commits: broadcast::channel(SUBSCRIBER_BACKLOG).0,
             damage: Mutex::new(None),
             status: watch::channel(Status::Running).0,
         }

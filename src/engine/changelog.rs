@@ -18,6 +18,7 @@ use crate::dataflow::changelog::{ChangelogColumns, Upsert};
 use crate::dataflow::flow::Flow;
 use crate::dataflow::install::{Destination, PipelineSpec};
 use crate::dataflow::lookup::TableIndex;
+use crate::dataflow::published::Published;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::Result;
 use crate::sql::CreateStream;
@@ -45,7 +46,9 @@ impl Engine {
         };
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
         let what = format!("table \"{}\"", stmt.name);
-        let destination = Destination::Store { schema: def.schema.clone(), layout: Layout::Keyed };
+        let published = Arc::new(Published::default());
+        let (schema, layout) = (def.schema.clone(), Layout::Keyed);
+        let destination = Destination::Store { schema, layout, published: published.clone() };
         let spec = self.pipeline_spec(
             id,
             &stmt.name,
@@ -59,7 +62,8 @@ impl Engine {
         let spec = PipelineSpec { flow: spec.flow.then(upsert.describe(), Box::new(upsert)), ..spec };
         let create = stmt.to_string();
         let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
-        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, def.schema.clone(), stats.clone()));
+        let (store, schema) = (self.inner.store.clone(), def.schema.clone());
+        let rows = Arc::new(ViewTable::new(store, id, what, schema, stats.clone(), published));
         let relation = Arc::new(TableRelation::new(&stmt.name, index.clone(), rows));
         let TableDef { source, schema, primary_key } = def;
         let entry = TableEntry { id, def: source, schema, primary_key, index, relation, stats, pipeline };

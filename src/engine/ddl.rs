@@ -18,6 +18,7 @@ use crate::catalog::{self, ObjectKind, StreamEntry};
 use crate::connector;
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::published::Published;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::{ViewPlan, plan_stream, plan_view};
@@ -98,29 +99,33 @@ impl Engine {
     fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: Vec<StreamDef>) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
-        let output = Destination::Store { schema: plan.schema.clone(), layout };
+        let published = Arc::new(Published::default());
+        let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone() };
         let what = format!("materialized view \"{}\"", stmt.name);
         let grace = plan.grace;
         let spec = PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, output) };
         let stats = spec.stats.clone();
         let create = stmt.to_string();
         let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
-        let relation = self.view_rows(&stmt.name, id, &shape, &stats);
-        self.write_catalog()?.views.insert(stmt.name.clone(), shape.into_entry(stmt, id, stats, pipeline, relation));
+        let relation = self.view_rows(&stmt.name, id, &shape, &stats, &published);
+        let entry = shape.into_entry(stmt, id, stats, pipeline, relation, published);
+        self.write_catalog()?.views.insert(stmt.name.clone(), entry);
         info!(view = %stmt.name, id, "materialized view created");
         Ok(())
     }
 
-    /// What queries of view `name` (`id`) read: its stored rows.
+    /// What queries of view `name` (`id`) read: its stored rows, committed under `published`.
     pub(super) fn view_rows(
         &self,
         name: &str,
         id: u64,
         shape: &ViewShape,
         stats: &Arc<PipelineStats>,
+        published: &Arc<Published>,
     ) -> Arc<dyn TableProvider> {
         let what = format!("materialized view \"{name}\"");
-        let rows = Arc::new(ViewTable::new(self.inner.store.clone(), id, what, shape.schema.clone(), stats.clone()));
+        let (store, schema) = (self.inner.store.clone(), shape.schema.clone());
+        let rows = Arc::new(ViewTable::new(store, id, what, schema, stats.clone(), published.clone()));
         Arc::new(ViewRelation::new(name, shape.query.clone(), shape.emit_on_close, shape.grace, rows))
     }
 

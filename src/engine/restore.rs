@@ -24,6 +24,7 @@ use super::Engine;
 use crate::catalog::ViewEntry;
 use crate::dataflow::Millis;
 use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::published::Published;
 use crate::dataflow::stats::PipelineStats;
 use crate::error::{Error, Result};
 use crate::sql::plan::ViewPlan;
@@ -64,6 +65,7 @@ impl ViewShape {
         stats: Arc<PipelineStats>,
         pipeline: Arc<Pipeline>,
         relation: Arc<dyn TableProvider>,
+        published: Arc<Published>,
     ) -> ViewEntry {
         let ViewShape { schema, keyed, streams, tables, views, emit_on_close, .. } = self;
         let (definition, grace, relation) = (stmt.query.clone(), stmt.grace.clone(), Some(relation));
@@ -78,6 +80,7 @@ impl ViewShape {
             definition,
             grace,
             relation,
+            published,
             stats,
             pipeline,
         }
@@ -99,8 +102,9 @@ impl Engine {
         let pipeline = failed_pipeline(&what, &stmt.name, id, &stats, error);
         let entry = match shape {
             Some(shape) => {
-                let relation = self.view_rows(&stmt.name, id, &shape, &stats);
-                shape.into_entry(stmt, id, stats, pipeline, relation)
+                let published = Arc::new(Published::default());
+                let relation = self.view_rows(&stmt.name, id, &shape, &stats, &published);
+                shape.into_entry(stmt, id, stats, pipeline, relation, published)
             }
             None => ViewEntry {
                 id,
@@ -113,6 +117,7 @@ impl Engine {
                 definition: stmt.query.clone(),
                 grace: stmt.grace.clone(),
                 relation: None,
+                published: Arc::default(),
                 stats,
                 pipeline,
             },

@@ -19,7 +19,7 @@ use datafusion::common::ScalarValue;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::Engine;
-use crate::dataflow::stats::Commit;
+use crate::dataflow::published::Commit;
 use crate::error::{Error, Result};
 use crate::sql::Subscribe;
 use crate::state::{read_keyed_view, read_view};
@@ -47,13 +47,14 @@ impl Engine {
             let kind = if catalog.kind_of(&stmt.view).is_some() { "materialized view" } else { "relation" };
             Error::UnknownRelation { kind, name: stmt.view.clone() }
         })?;
-        let (id, keyed, view_schema, stats) = (view.id, view.keyed, view.schema.clone(), view.stats.clone());
+        let (id, keyed, view_schema) = (view.id, view.keyed, view.schema.clone());
+        let (stats, published) = (view.stats.clone(), view.published.clone());
         drop(catalog);
         let what = format!("materialized view \"{}\"", stmt.view);
         stats.check_readable(&what)?;
-        let guard = stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
+        let guard = published.read()?;
         // Subscribed under the lock: every commit after the rows read here will arrive.
-        let commits = stats.commits.subscribe();
+        let commits = published.subscribe();
         let store = &self.inner.store;
         let wanted = stmt.snapshot.unwrap_or(true);
         let snapshot = match (wanted, keyed) {

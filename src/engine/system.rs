@@ -204,7 +204,7 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let (mut read, mut late, mut bad, mut wm, mut epoch) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut subscribers, mut state) = (vec![], vec![]);
     for (name, v) in &catalog.views {
-        subscribers.push(v.stats.commits.receiver_count() as u64);
+        subscribers.push(v.published.subscribers() as u64);
         state.push(v.stats.state_bytes.load(Ordering::Relaxed));
         cols.0.push(name.clone());
         cols.1.push(distinct(&v.streams).join(", "));

@@ -2,7 +2,7 @@
 //!
 //! Registered by the engine for every view; DataFusion calls `scan` when a query reads
 //! the view. The scan decodes the runs of the last committed checkpoint (under the view's
-//! rows lock, so it never sees half a checkpoint) into Arrow batches. Damaged rows are an
+//! rows lock, `Published::read`, so it never sees half a checkpoint) into Arrow batches. Damaged rows are an
 //! XX001 error naming the view, never fewer rows.
 
 use std::sync::Arc;
@@ -17,8 +17,9 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::dataflow::published::Published;
 use crate::dataflow::stats::PipelineStats;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::{Store, read_view};
 
 /// A view's stored rows.
@@ -30,18 +31,26 @@ pub struct ViewTable {
     what: String,
     schema: SchemaRef,
     stats: Arc<PipelineStats>,
+    published: Arc<Published>,
 }
 
 impl ViewTable {
-    /// The table of view `id`, named `what` in errors.
-    pub fn new(store: Store, id: u64, what: String, schema: SchemaRef, stats: Arc<PipelineStats>) -> ViewTable {
-        ViewTable { store, id, what, schema, stats }
+    /// The table of view `id`, named `what` in errors, its rows committed under `published`.
+    pub fn new(
+        store: Store,
+        id: u64,
+        what: String,
+        schema: SchemaRef,
+        stats: Arc<PipelineStats>,
+        published: Arc<Published>,
+    ) -> ViewTable {
+        ViewTable { store, id, what, schema, stats, published }
     }
 
     /// Reads every row.
     pub fn read(&self) -> Result<Vec<RecordBatch>> {
         self.stats.check_readable(&self.what)?;
-        let _guard = self.stats.rows_lock.read().map_err(|_| Error::Internal("view lock poisoned".into()))?;
+        let _guard = self.published.read()?;
         read_view(&self.store, self.id, &self.schema).map_err(|e| self.stats.read_failed(&self.what, e))
     }
 }
