@@ -186,9 +186,13 @@ where
     PgWireError: From<<S as Sink<PgWireBackendMessage>>::Error>,
 {
     if copy {
-        let text = copy::rows(&batch, &CopyFormat::text())
+        let lines = copy::rows(&batch, &CopyFormat::text())
             .map_err(|e| PgWireError::UserError(Box::new(error_info(&Error::from(e)))))?;
-        socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(text.concat())))).await?;
+        // One row per CopyData message, as Postgres sends them: drivers such as psycopg
+        // parse one row from each message.
+        for line in lines {
+            socket.feed(PgWireBackendMessage::CopyData(CopyData::new(Bytes::from(line)))).await?;
+        }
     } else {
         let fields = Arc::new(fields(&query.schema(), &Format::UnifiedText)?);
         for row in encode(fields, batch) {

@@ -10,6 +10,7 @@ Prints one line per failed check and exits 1 if any failed.
 
 import datetime
 import sys
+import threading
 from decimal import Decimal
 
 import psycopg
@@ -154,6 +155,28 @@ def errors(conn):
         check_equal(VIEW_ROWS, cur.fetchall(), "view after errors")
 
 
+def subscribe(conn):
+    """COPY (SUBSCRIBE ...) TO STDOUT read with psycopg's copy.rows(), which parses one row
+    from each CopyData message: every row of the view's snapshot (one commit) arrives."""
+    rows = []
+    timer = threading.Timer(30, conn.cancel)  # a missing row must not hang the test
+    timer.start()
+    try:
+        with conn.cursor().copy("COPY (SUBSCRIBE TO auction_stats) TO STDOUT") as copy:
+            for row in copy.rows():
+                rows.append(row)
+                if len(rows) == len(VIEW_ROWS):
+                    conn.cancel()
+    except psycopg.errors.QueryCanceled:
+        pass
+    finally:
+        timer.cancel()
+    expected = sorted((str(r[0]), r[1].strftime("%Y-%m-%d %H:%M:%S")) for r in VIEW_ROWS)
+    check_equal(["insert"] * len(VIEW_ROWS), [r[0] for r in rows], "subscribe: every row of the snapshot")
+    check_equal(expected, sorted((r[2], r[3]) for r in rows), "subscribe: the snapshot's windows")
+    check_equal([(1,)], conn.execute("SELECT 1").fetchall(), "subscribe: the connection goes on")
+
+
 def expect_error(conn, sql, params, sqlstate, prepare=None):
     try:
         conn.execute(sql, params, prepare=prepare)
@@ -174,6 +197,7 @@ def main():
         section("types", types, conn)
         if not only_types:
             section("errors", errors, conn)
+            section("subscribe", subscribe, conn)
     finish(f"psycopg {psycopg.__version__}")
 
 
