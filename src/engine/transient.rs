@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::Engine;
 use crate::connector::Options;
@@ -18,7 +19,7 @@ use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::transient::{TRANSIENT, TransientPipeline};
 use crate::error::Result;
 use crate::sql::plan::{ViewPlan, plan_transient};
-use crate::sql::transient::{Part, TransientTable, cut, positional_schema};
+use crate::sql::transient::{Part, cut, positional_schema};
 
 /// How a SELECT's streaming parts emit: `EMIT ON WINDOW CLOSE` (ksqlDB's `EMIT FINAL`) and
 /// the grace period in milliseconds.
@@ -54,7 +55,7 @@ impl Engine {
             let env = self.inner.pipelines.clone();
             let pipeline = Arc::new(TransientPipeline::new("select", schema, plan.keyed, env));
             planned.push(Planned { part, plan, limited, pipeline: pipeline.clone() });
-            Ok(TransientTable::new(pipeline))
+            Ok(pipeline as Arc<dyn PartitionStream>)
         })?;
         for part in planned {
             self.install(state, part, emit).await?;

@@ -4,7 +4,7 @@
 //! the same windows, sessions, watermarks and late rows. So every part of its plan that
 //! reads a stream and that the streaming planner can express (scans, window functions,
 //! filters, projections, aggregations, joins, top-N) is cut out and replaced by a scan of a
-//! [`TransientTable`]: a pipeline planned by [`super::plan::plan_transient`], run to the end
+//! pipeline's result (DataFusion's `StreamingTable` over it): a pipeline planned by [`super::plan::plan_transient`], run to the end
 //! of its bounded input, whose result rows DataFusion reads. What is left above the cuts
 //! (ORDER BY, LIMIT, UNION, window functions over the result, subqueries, joins with
 //! catalog tables) is ordinary SQL over finished results, which DataFusion runs as it runs
@@ -16,32 +16,15 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use async_trait::async_trait;
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::datasource::{TableType, provider_as_source, source_as_provider};
+use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::plan::topn_over_window;
 use super::relations::{StreamTable, TableRelation, ViewRelation, WindowedStream};
 use crate::error::Result;
-
-/// The result of one transient pipeline as DataFusion sees it: columns `c0`, `c1`, ... of
-/// the types the cut-out part yields, read once from `stream`.
-#[derive(Debug)]
-pub struct TransientTable {
-    schema: SchemaRef,
-    stream: Arc<dyn PartitionStream>,
-}
-
-impl TransientTable {
-    /// The table reading `stream`, whose batches have `schema`'s types.
-    pub fn new(stream: Arc<dyn PartitionStream>) -> TransientTable {
-        TransientTable { schema: stream.schema().clone(), stream }
-    }
-}
 
 /// The columns of a cut-out part, renamed by position: an ad-hoc query's columns may share
 /// a name (`SELECT * FROM a JOIN b`), the result's may not.
@@ -53,35 +36,6 @@ pub fn positional_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-#[async_trait]
-impl TableProvider for TransientTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        limit: Option<usize>,
-    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let exec = StreamingTableExec::try_new(
-            self.schema.clone(),
-            vec![self.stream.clone()],
-            projection,
-            vec![],
-            false,
-            limit,
-        )?;
-        Ok(Arc::new(exec))
-    }
-}
-
 /// One part of a query cut out for a streaming pipeline.
 pub struct Part {
     /// The part's plan, as DataFusion planned it (not yet analyzed).
@@ -91,11 +45,12 @@ pub struct Part {
     pub limited: bool,
 }
 
-/// Makes the table of a part, or refuses it.
-pub type Pipeline<'a> = dyn FnMut(Part) -> Result<TransientTable> + 'a;
+/// Makes the pipeline of a part, or refuses it: what DataFusion reads as the part's result,
+/// columns `c0`, `c1`, ... (see [`positional_schema`]), read once.
+pub type Pipeline<'a> = dyn FnMut(Part) -> Result<Arc<dyn PartitionStream>> + 'a;
 
 /// `plan` with every part that reads a stream and can run as a pipeline replaced by a scan
-/// of the table `pipeline` makes for it. With `finished_inputs`, a part whose top node the
+/// of the pipeline `pipeline` makes for it. With `finished_inputs`, a part whose top node the
 /// streaming planner does not support (0A000: a join of two streams without an equality,
 /// an aggregate that cannot retract) runs in DataFusion over the finished results of the
 /// parts below it, as it would over tables; without, the refusal is the query's error.
@@ -115,7 +70,7 @@ impl Cutter<'_, '_> {
         }
         if streamable(&plan) {
             match (self.pipeline)(Part { plan: plan.clone(), limited }) {
-                Ok(table) => return scan_of(&plan, table),
+                Ok(stream) => return scan_of(&plan, stream),
                 Err(e) if self.finished_inputs && e.sqlstate() == "0A000" && !is_scan(&plan) => {}
                 Err(e) => return Err(e),
             }
@@ -147,9 +102,10 @@ impl Cutter<'_, '_> {
     }
 }
 
-/// A scan of `table` in place of `part`: the result's columns under the names and
+/// A scan of `pipeline`'s result in place of `part`: its columns under the names and
 /// qualifiers the rest of the query uses.
-fn scan_of(part: &LogicalPlan, table: TransientTable) -> Result<LogicalPlan> {
+fn scan_of(part: &LogicalPlan, pipeline: Arc<dyn PartitionStream>) -> Result<LogicalPlan> {
+    let table = StreamingTable::try_new(pipeline.schema().clone(), vec![pipeline])?;
     let columns = (part.schema().iter().enumerate()).map(|(i, (qualifier, field))| {
         Expr::Column(format!("c{i}").into()).alias_qualified(qualifier.cloned(), field.name())
     });
