@@ -155,6 +155,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The ids of every object.
+    pub fn ids(&self) -> std::collections::BTreeSet<u64> {
+        let streams = self.streams.values().map(|s| s.id);
+        let tables = self.tables.values().map(|t| t.id);
+        let views = self.views.values().map(|v| v.id);
+        streams.chain(tables).chain(views).chain(self.sinks.values().map(|s| s.id)).collect()
+    }
+
     /// What `name` is, if it exists.
     pub fn kind_of(&self, name: &str) -> Option<ObjectKind> {
         if self.streams.contains_key(name) {

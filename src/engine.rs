@@ -7,6 +7,7 @@
 //! `system`. Postgres' system catalogs, settings and functions come from [`crate::pg`].
 
 mod changelog;
+mod cluster;
 mod ddl;
 mod launch;
 mod memory;
@@ -41,7 +42,9 @@ use datafusion::scalar::ScalarValue;
 use futures::FutureExt;
 use tracing::{error, info};
 
+use self::launch::Origin;
 use crate::catalog::{self, Catalog, UserRelations};
+use crate::cluster::ClusterConfig;
 use crate::connector::file_access::FileRoots;
 use crate::dataflow::budget::StateBudget;
 use crate::dataflow::install::Env;
@@ -128,6 +131,8 @@ pub struct EngineConfig {
     pub state_memory: usize,
     /// The directories file streams and sinks may use (`--file-root`).
     pub file_roots: FileRoots,
+    /// The cluster this node joins (`--cluster`), if any.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for EngineConfig {
@@ -141,6 +146,7 @@ impl Default for EngineConfig {
             statement_mem: DEFAULT_STATEMENT_MEM,
             state_memory: DEFAULT_STATE_MEMORY,
             file_roots: FileRoots::default(),
+            cluster: None,
         }
     }
 }
@@ -176,6 +182,8 @@ struct Inner {
     /// What every pipeline shares: the store, the memory budget of their state, batch size
     /// and checkpoint interval, the directories files may be read from.
     pipelines: Env,
+    /// This node's part in its cluster (`--cluster`); None for a single node.
+    cluster: Option<cluster::ClusterNode>,
 }
 
 /// The user of sessions nobody logged into (`sluice run`, [`Engine::execute`]).
@@ -194,8 +202,15 @@ fn filters_before_select_lists(ctx: &SessionContext) {
 }
 
 impl Engine {
-    /// Opens the engine over `store`, restoring every stream and view found there.
+    /// Opens the engine over `store`, restoring every stream and view found there; as a
+    /// node of a cluster, joins it and replays its catalog first.
     pub async fn open(store: Store, config: EngineConfig) -> Result<Engine> {
+        let has_objects = !catalog::load(&store)?.is_empty();
+        crate::cluster::claim(&store, config.cluster.as_ref().map(|c| c.name.as_str()), has_objects)?;
+        let cluster = match &config.cluster {
+            Some(c) => Some(cluster::ClusterNode::join(c, &store).await?),
+            None => None,
+        };
         let session = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, SCHEMA_NAME)
             .with_information_schema(false)
@@ -218,7 +233,9 @@ impl Engine {
         for (name, kind) in windows {
             ctx.register_udtf(name, Arc::new(WindowFunction::new(kind, catalog.clone())));
         }
-        system::register(&ctx, &catalog, &store)?;
+        let membership = cluster.as_ref().map(cluster::ClusterNode::membership);
+        let cluster_table: system::Builder = Arc::new(move |_, _| cluster::cluster_rows(membership.clone()));
+        system::register(&ctx, &catalog, &store, vec![("cluster", cluster_table)])?;
         crate::pg::register(&ctx, &catalog)?;
         // After pg_catalog: its type planner is wrapped.
         sql::semantics::register(&ctx)?;
@@ -238,9 +255,14 @@ impl Engine {
                 },
                 config,
                 workers: Workers::start()?,
+                cluster,
             }),
         };
-        engine.restore().await?;
+        if engine.inner.cluster.is_some() {
+            engine.replay_cluster_catalog().await?;
+        } else {
+            engine.restore().await?;
+        }
         Ok(engine)
     }
 
@@ -278,10 +300,10 @@ impl Engine {
 
     async fn restore_entry(&self, id: u64, sql: &str) -> Result<Output> {
         match sql::parse(sql)?.into_iter().next() {
-            Some(Statement::CreateStream(s)) => self.create_stream(&s, Some(id)).await,
-            Some(Statement::CreateTable(t)) => self.create_table(&t, Some(id)).await,
-            Some(Statement::CreateView(v)) => self.create_view(&v, Some(id)).await,
-            Some(Statement::CreateSink(k)) => self.create_sink(&k, Some(id)).await,
+            Some(Statement::CreateStream(s)) => self.create_stream(&s, Origin::Restore(id)).await,
+            Some(Statement::CreateTable(t)) => self.create_table(&t, Origin::Restore(id)).await,
+            Some(Statement::CreateView(v)) => self.create_view(&v, Origin::Restore(id)).await,
+            Some(Statement::CreateSink(k)) => self.create_sink(&k, Origin::Restore(id)).await,
             _ => Err(Error::Internal(format!("catalog entry {id} is not a CREATE statement"))),
         }
     }
@@ -301,6 +323,7 @@ impl Engine {
             | Statement::ShowViews
             | Statement::ShowSources
             | Statement::ShowSinks
+            | Statement::ShowCluster
             | Statement::Describe(_)
             | Statement::Explain(_) => {
                 let schema = match self.run(stmt, vec![]).await? {
@@ -339,22 +362,25 @@ impl Engine {
     }
 
     async fn execute_inner(&self, stmt: &Statement, params: Vec<ScalarValue>) -> Result<Output> {
+        if self.inner.cluster.is_some() && stmt.changes_catalog() {
+            return self.submit(stmt).await;
+        }
         match stmt {
             Statement::CreateStream(s) => {
                 let _ddl = self.inner.ddl.lock().await;
-                self.create_stream(s, None).await
+                self.create_stream(s, Origin::Client).await
             }
             Statement::CreateTable(t) => {
                 let _ddl = self.inner.ddl.lock().await;
-                self.create_table(t, None).await
+                self.create_table(t, Origin::Client).await
             }
             Statement::CreateView(v) => {
                 let _ddl = self.inner.ddl.lock().await;
-                self.create_view(v, None).await
+                self.create_view(v, Origin::Client).await
             }
             Statement::CreateSink(k) => {
                 let _ddl = self.inner.ddl.lock().await;
-                self.create_sink(k, None).await
+                self.create_sink(k, Origin::Client).await
             }
             Statement::Drop(d) => {
                 let _ddl = self.inner.ddl.lock().await;
@@ -366,6 +392,7 @@ impl Engine {
             Statement::ShowViews => system::show_views(&self.inner.catalog),
             Statement::ShowSources => system::show_sources(&self.inner.catalog),
             Statement::ShowSinks => sinks::show_sinks(&*self.read_catalog()?),
+            Statement::ShowCluster => self.show_cluster(),
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
             Statement::Subscribe(_) => Err(Error::Unsupported(
@@ -417,6 +444,7 @@ impl Engine {
         for p in pipelines {
             p.stop().await;
         }
+        self.leave_cluster().await;
     }
 
     fn read_catalog(&self) -> Result<std::sync::RwLockReadGuard<'_, Catalog>> {

@@ -71,7 +71,8 @@ pub fn sql(data: &[u8]) -> usize {
             | Statement::ShowTables
             | Statement::ShowViews
             | Statement::ShowSinks
-            | Statement::ShowSources) => s,
+            | Statement::ShowSources
+            | Statement::ShowCluster) => s,
             _ => continue,
         };
         planned += usize::from(harness.runtime.block_on(harness.engine.describe(&stmt)).is_ok());

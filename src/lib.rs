@@ -24,18 +24,20 @@
 //! ```
 //!
 //! Modules follow the data: [`server`] speaks the Postgres protocol, [`engine`] executes
-//! statements, [`pg`] emulates Postgres' catalogs, settings and functions for it, [`sql`]
-//! parses and plans, [`catalog`] remembers objects, [`dataflow`] runs
-//! pipelines, [`state`] stores everything, [`connector`] reads sources and writes sinks,
-//! [`run`] executes scripts for `sluice run`; [`runtime`] owns the threads that statements
-//! and pipelines run on, and their stacks. See `docs/architecture.md` for checkpoints and
-//! recovery, and `docs/reliability.md` for the limits every statement runs within.
+//! statements (as a node of a cluster, DDL through the Kafka topics of [`cluster`]), [`pg`]
+//! emulates Postgres' catalogs, settings and functions for it, [`sql`] parses and plans,
+//! [`catalog`] remembers objects, [`dataflow`] runs pipelines, [`state`] stores everything,
+//! [`connector`] reads sources and writes sinks, [`run`] executes scripts for `sluice run`;
+//! [`runtime`] owns the threads that statements and pipelines run on, and their stacks.
+//! See `docs/architecture.md` for checkpoints and recovery, `docs/cluster.md` for
+//! clusters, and `docs/reliability.md` for the limits every statement runs within.
 //!
 //! Only what the binary, the integration tests and the fuzz targets use is public: the
 //! re-exports below, [`server`], [`run`], [`runtime`], [`error`] and the hidden `fuzz`.
 //! Everything else is crate-private, so the compiler reports code nobody calls.
 
 pub(crate) mod catalog;
+pub(crate) mod cluster;
 pub(crate) mod connector;
 pub(crate) mod dataflow;
 pub(crate) mod engine;
@@ -50,6 +52,7 @@ pub mod server;
 pub(crate) mod sql;
 pub(crate) mod state;
 
+pub use cluster::ClusterConfig;
 pub use connector::file_access::FileRoots;
 pub use connector::nexmark;
 pub use dataflow::identity;

@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sluice::run::{OutputFormat, run_script};
 use sluice::server::{Security, Tls, Users, Verifier};
-use sluice::{Engine, EngineConfig, FileRoots, Store};
+use sluice::{ClusterConfig, Engine, EngineConfig, FileRoots, Store};
 use tracing::{info, warn};
 
 /// mimalloc: Arrow batches are allocated on one thread and freed on another, which glibc's
@@ -32,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server and keep materialized views up to date until stopped.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Execute a SQL script in a temporary instance over bounded sources and print results.
     Run {
         /// The script to execute.
@@ -111,6 +111,20 @@ struct ServeArgs {
     /// `..` (repeatable; default: the working directory). See docs/security.md.
     #[arg(long, value_name = "DIR")]
     file_root: Vec<PathBuf>,
+    /// Join a cluster whose nodes meet on these Kafka brokers: kafka://host:port[,host:port].
+    /// See docs/cluster.md.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// The cluster's name: nodes with the same brokers and name form one Sluice.
+    #[arg(long, value_name = "NAME", default_value = "sluice", requires = "cluster")]
+    cluster_name: String,
+    /// Replication factor of the cluster's internal topics (-1: the brokers' default).
+    #[arg(long, value_name = "N", default_value_t = -1, requires = "cluster")]
+    cluster_replication_factor: i32,
+    /// A librdkafka property for the cluster's Kafka clients, such as
+    /// security.protocol=SASL_SSL (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", requires = "cluster")]
+    cluster_property: Vec<String>,
 }
 
 fn main() {
@@ -137,7 +151,7 @@ fn start() -> anyhow::Result<()> {
     std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
     let runtime = sluice::runtime::io_runtime().context("cannot start the async runtime")?;
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Run { script, format, file_root } => runtime.block_on(run(script, format, file_root)),
         Command::HashPassword { user, iterations } => hash_password(user, iterations),
     };
@@ -167,8 +181,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..EngineConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    let engine = Engine::open(store, config).await?;
     let address = listener.local_addr()?;
+    let config = EngineConfig { cluster: cluster(&args, address)?, ..config };
+    let engine = Engine::open(store, config).await?;
     warn_if_exposed(address, &security);
     info!(%address, data_dir = %data_dir.display(), "sluice is ready for connections");
     let limits = sluice::server::Limits {
@@ -187,6 +202,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// How long pipelines get to checkpoint and stop at shutdown.
 const SHUTDOWN_PIPELINES: Duration = Duration::from_secs(10);
+
+/// How this node joins its cluster (`--cluster`), if it does; `address` is where it listens.
+fn cluster(args: &ServeArgs, address: SocketAddr) -> anyhow::Result<Option<ClusterConfig>> {
+    let Some(url) = &args.cluster else { return Ok(None) };
+    let servers = ClusterConfig::servers_from_url(url)?;
+    ClusterConfig::check_name(&args.cluster_name)?;
+    let properties = (args.cluster_property.iter())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => anyhow::bail!("--cluster-property \"{p}\" must be KEY=VALUE"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    // A wildcard address is reached by the host's name.
+    let host = if address.ip().is_unspecified() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "localhost".into())
+    } else {
+        address.ip().to_string()
+    };
+    Ok(Some(ClusterConfig {
+        servers,
+        name: args.cluster_name.clone(),
+        replication_factor: args.cluster_replication_factor,
+        properties,
+        address: format!("{host}:{}", address.port()),
+    }))
+}
 
 /// Loads the auth file and the TLS certificate, if given.
 fn security(args: &ServeArgs) -> anyhow::Result<Security> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
+use super::launch::Origin;
 use super::tables::ViewTable;
 use super::{Engine, Output};
 use crate::catalog::{ObjectKind, TableEntry};
@@ -27,23 +28,20 @@ use crate::sql::relations::TableRelation;
 use crate::state::Layout;
 
 impl Engine {
-    /// CREATE TABLE; `id` is given when replaying the catalog.
-    pub(super) async fn create_table(&self, stmt: &CreateStream, id: Option<u64>) -> Result<Output> {
+    /// CREATE TABLE, from `origin`.
+    pub(super) async fn create_table(&self, stmt: &CreateStream, origin: Origin) -> Result<Output> {
         let done = Output::command("CREATE TABLE");
-        if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
+        if origin.checks_names() && self.exists(&stmt.name, stmt.if_not_exists)? {
             return Ok(done);
         }
         let def = plan_table(&self.inner.ctx.state(), stmt).await?;
         connector::validate(&def.source.options, &def.source.schema)?;
-        let new = id.is_none();
-        if new {
+        if origin.checks_outside() {
             self.check_new_file_source(&def.source.options)?;
             self.check_external(&def.source).await?;
         }
-        let id = match id {
-            Some(id) => id,
-            None => self.inner.store.next_id()?,
-        };
+        let create = stmt.to_string();
+        let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
         let index = Arc::new(TableIndex::new(def.schema.clone(), def.primary_key.clone())?);
         let what = format!("table \"{}\"", stmt.name);
         let published = Arc::new(Published::default());
@@ -60,8 +58,7 @@ impl Engine {
         let stats = spec.stats.clone();
         let upsert = self.upsert(&stmt.name, &def, &index, &stats);
         let spec = PipelineSpec { flow: spec.flow.then(upsert.describe(), Box::new(upsert)), ..spec };
-        let create = stmt.to_string();
-        let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
+        let pipeline = self.launch(spec, origin.persist(&create))?;
         let (store, schema) = (self.inner.store.clone(), def.schema.clone());
         let rows = Arc::new(ViewTable::new(store, id, what, schema, stats.clone(), published));
         let relation = Arc::new(TableRelation::new(&stmt.name, index.clone(), rows));

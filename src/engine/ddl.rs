@@ -26,29 +26,27 @@ use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
 use crate::sql::{CreateStream, CreateView, DropObject};
 use crate::state::{Layout, state_prefix, view_prefix};
 
+use super::launch::Origin;
 use super::restore::ViewShape;
 
 impl Engine {
-    /// CREATE STREAM; `id` is given when replaying the catalog.
-    pub(super) async fn create_stream(&self, stmt: &CreateStream, id: Option<u64>) -> Result<Output> {
+    /// CREATE STREAM, from `origin`.
+    pub(super) async fn create_stream(&self, stmt: &CreateStream, origin: Origin) -> Result<Output> {
         let done = Output::command("CREATE STREAM");
-        if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
+        if origin.checks_names() && self.exists(&stmt.name, stmt.if_not_exists)? {
             return Ok(done);
         }
         let def = plan_stream(&self.inner.ctx.state(), stmt).await?;
         connector::validate(&def.options, &def.schema)?;
-        if id.is_none() {
+        if origin.checks_outside() {
             self.check_new_file_source(&def.options)?;
             self.check_external(&def).await?;
         }
-        let id = match id {
-            Some(id) => id,
-            None => {
-                let id = self.inner.store.next_id()?;
-                catalog::persist(&self.inner.store, id, &stmt.to_string())?;
-                id
-            }
-        };
+        let create = stmt.to_string();
+        let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
+        if let Some(sql) = origin.persist(&create) {
+            catalog::persist(&self.inner.store, id, sql)?;
+        }
         let time_column = def.watermark.as_ref().map(|w| w.column);
         let info = StreamInfo { schema: def.schema.clone(), time_column };
         let relation = Arc::new(StreamTable::new(&stmt.name, info));
@@ -57,27 +55,27 @@ impl Engine {
         Ok(done)
     }
 
-    /// CREATE MATERIALIZED VIEW; `id` is given when replaying the catalog, and then a view
-    /// that cannot be restored is still registered, as failed (see `restore`).
-    pub(super) async fn create_view(&self, stmt: &CreateView, id: Option<u64>) -> Result<Output> {
+    /// CREATE MATERIALIZED VIEW, from `origin`. A view replayed (from this node's catalog
+    /// or the cluster's log) that cannot be planned or started is still registered, as
+    /// failed (see `restore`).
+    pub(super) async fn create_view(&self, stmt: &CreateView, origin: Origin) -> Result<Output> {
         let done = Output::command("CREATE MATERIALIZED VIEW");
-        if id.is_none() && self.exists(&stmt.name, stmt.if_not_exists)? {
+        if origin.checks_names() && self.exists(&stmt.name, stmt.if_not_exists)? {
             return Ok(done);
         }
         let planned = self.plan_checked(stmt).await;
-        let Some(id) = id else {
+        if origin.checks_outside() {
             let (plan, defs) = planned?;
+            let Some(id) = self.object_id(origin, "")? else { return Ok(done) };
             self.load_tables(&plan.tables).await?;
-            let id = self.inner.store.next_id()?;
-            self.start_view(stmt, id, true, plan, defs)?;
+            self.start_view(stmt, id, origin, plan, defs)?;
             return Ok(done);
-        };
-        // Replaying the catalog: a view that cannot be planned is registered as failed (one
-        // whose pipeline cannot start gets a failed stand-in from `launch`).
+        }
+        let Some(id) = self.object_id(origin, &stmt.to_string())? else { return Ok(done) };
         let started = match planned {
             Ok((plan, defs)) => {
                 let shape = ViewShape::of(stmt, &plan);
-                self.start_view(stmt, id, false, plan, defs).map_err(|e| (e, Some(shape)))
+                self.start_view(stmt, id, origin, plan, defs).map_err(|e| (e, Some(shape)))
             }
             Err(e) => Err((e, None)),
         };
@@ -95,8 +93,15 @@ impl Engine {
         Ok((plan, defs))
     }
 
-    /// Registers view `id` and starts its pipeline (persisting it first when `new`).
-    fn start_view(&self, stmt: &CreateView, id: u64, new: bool, plan: ViewPlan, defs: Vec<StreamDef>) -> Result<()> {
+    /// Registers view `id` and starts its pipeline (persisting it first for a client).
+    fn start_view(
+        &self,
+        stmt: &CreateView,
+        id: u64,
+        origin: Origin,
+        plan: ViewPlan,
+        defs: Vec<StreamDef>,
+    ) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let published = Arc::new(Published::default());
@@ -106,7 +111,7 @@ impl Engine {
         let spec = PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, output) };
         let stats = spec.stats.clone();
         let create = stmt.to_string();
-        let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
+        let pipeline = self.launch(spec, origin.persist(&create))?;
         let relation = self.view_rows(&stmt.name, id, &shape, &stats, &published);
         let entry = shape.into_entry(stmt, id, stats, pipeline, relation, published);
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);

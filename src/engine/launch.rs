@@ -19,7 +19,60 @@ use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::pipeline::Pipeline;
 use crate::error::Result;
 
+/// Where a CREATE comes from, which decides what is checked and where its id comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// A client's statement on a single node: checked against the catalog and the outside
+    /// world (files, Kafka topics), given a new id and persisted; if anything fails,
+    /// nothing is left behind.
+    Client,
+    /// The checks of `Client` and nothing else: a cluster node checks a statement before it
+    /// appends it to the cluster's catalog log.
+    Check,
+    /// A command of the cluster's catalog log, applied under the id its offset gives:
+    /// checked against the catalog, which is the same on every node at that point of the
+    /// log, but not against the outside world (the node that appended it did that);
+    /// persisted here if new; an object that cannot start is kept as failed, as at start-up.
+    Log(u64),
+    /// Replayed from this node's catalog at start-up, under its stored id.
+    Restore(u64),
+}
+
+impl Origin {
+    /// The name must be free (or IF NOT EXISTS makes the statement do nothing).
+    pub fn checks_names(self) -> bool {
+        !matches!(self, Origin::Restore(_))
+    }
+
+    /// Files and brokers the object refers to are checked.
+    pub fn checks_outside(self) -> bool {
+        matches!(self, Origin::Client | Origin::Check)
+    }
+
+    /// The CREATE statement to persist when the pipeline starts (see [`Engine::launch`]).
+    pub fn persist(self, sql: &str) -> Option<&str> {
+        (self == Origin::Client).then_some(sql)
+    }
+}
+
 impl Engine {
+    /// The id of an object being created from `origin`, with its entry `sql` persisted
+    /// when it comes from the cluster's log; None for a check, which creates nothing. A
+    /// client's new object is persisted by its caller (or [`Engine::launch`]).
+    pub(super) fn object_id(&self, origin: Origin, sql: &str) -> Result<Option<u64>> {
+        match origin {
+            Origin::Client => self.inner.store.next_id().map(Some),
+            Origin::Check => Ok(None),
+            Origin::Restore(id) => Ok(Some(id)),
+            Origin::Log(id) => {
+                if self.inner.store.get(&crate::state::catalog_key(id))?.is_none() {
+                    catalog::persist(&self.inner.store, id, sql)?;
+                }
+                Ok(Some(id))
+            }
+        }
+    }
+
     /// The pipeline of object `id`, called `what` in errors and `name` in logs, reading
     /// `defs` (to the end of their data in `sluice run`) through `flow` into `destination`.
     pub(super) fn pipeline_spec(

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::{Int64Array, StringArray, UInt64Array};
 use tracing::info;
 
+use super::launch::Origin;
 use super::{Engine, Output};
 use crate::catalog::{self, Catalog, SinkEntry};
 use crate::connector::sink::{self, Encoder};
@@ -21,16 +22,16 @@ use crate::sql::{CreateSink, CreateView};
 use crate::state::state_prefix;
 
 impl Engine {
-    /// CREATE SINK; `id` is given when replaying the catalog.
-    pub(super) async fn create_sink(&self, stmt: &CreateSink, id: Option<u64>) -> Result<Output> {
+    /// CREATE SINK, from `origin`.
+    pub(super) async fn create_sink(&self, stmt: &CreateSink, origin: Origin) -> Result<Output> {
         let done = Output::command("CREATE SINK");
-        if id.is_none() && self.read_catalog()?.sinks.contains_key(&stmt.name) {
+        if origin.checks_names() && self.read_catalog()?.sinks.contains_key(&stmt.name) {
             if stmt.if_not_exists {
                 return Ok(done);
             }
             return Err(Error::DuplicateRelation { kind: "sink", name: stmt.name.clone() });
         }
-        if id.is_none() && stmt.query.is_some() {
+        if origin.checks_names() && stmt.query.is_some() {
             self.read_catalog()?.check_free(&stmt.name)?;
         }
         let query = self.sink_query(stmt)?;
@@ -38,21 +39,18 @@ impl Engine {
         let defs = self.stream_defs(&plan.streams)?;
         plan.check_against(&defs)?;
         sink::validate(&stmt.options, &plan.schema, plan.keyed)?;
-        self.check_file_sink(&*self.read_catalog()?, &stmt.name, &stmt.options, id.is_none())?;
+        self.check_file_sink(&*self.read_catalog()?, &stmt.name, &stmt.options, origin.checks_outside())?;
         let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
         let (streams, tables) = (plan.streams.clone(), plan.tables.clone());
-        let new = id.is_none();
-        if new {
+        if origin.checks_outside() {
             let options = stmt.options.clone();
             tokio::task::spawn_blocking(move || sink::check_external(&options))
                 .await
                 .map_err(|e| Error::Internal(format!("sink check failed: {e}")))??;
             self.load_tables(&tables).await?;
         }
-        let id = match id {
-            Some(id) => id,
-            None => self.inner.store.next_id()?,
-        };
+        let create = stmt.to_string();
+        let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
         let (writer, written) = (sink::open(id, &stmt.options)?, Arc::new(AtomicU64::new(0)));
         let target = writer.target();
         let what = format!("sink \"{}\"", stmt.name);
@@ -61,8 +59,7 @@ impl Engine {
         let spec =
             PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, destination) };
         let stats = spec.stats.clone();
-        let create = stmt.to_string();
-        let pipeline = self.launch(spec, new.then_some(create.as_str()))?;
+        let pipeline = self.launch(spec, origin.persist(&create))?;
         let from = if stmt.query.is_some() { streams.join(", ") } else { stmt.from.clone() };
         let (options, query_defined) = (stmt.options.clone(), stmt.query.is_some());
         let entry = SinkEntry { id, from, streams, tables, query_defined, options, target, written, stats, pipeline };

@@ -1,5 +1,5 @@
 //! System tables (`sluice_catalog.streams`, `.tables`, `.views`, `.sources`,
-//! `.source_errors`, `.late_rows`), SHOW and DESCRIBE.
+//! `.source_errors`, `.late_rows`, and `.cluster` from `cluster`), SHOW and DESCRIBE.
 //!
 //! Each system table is built from the live catalog and pipeline counters when a query
 //! scans it; SHOW STREAMS, SHOW TABLES, SHOW MATERIALIZED VIEWS and SHOW SOURCES return
@@ -27,7 +27,8 @@ use crate::dataflow::late;
 use crate::error::{Error, Result};
 use crate::state::Store;
 
-type Builder = fn(&Catalog, &Store) -> Result<RecordBatch>;
+/// Makes a system table's rows when a query scans it.
+pub(super) type Builder = Arc<dyn Fn(&Catalog, &Store) -> Result<RecordBatch> + Send + Sync>;
 
 /// A table computed from the catalog (and the store) at scan time.
 struct SystemTable {
@@ -43,18 +44,24 @@ impl std::fmt::Debug for SystemTable {
     }
 }
 
-/// Registers the `sluice_catalog` schema and its tables.
-pub fn register(ctx: &SessionContext, catalog: &Arc<RwLock<Catalog>>, store: &Store) -> Result<()> {
+/// Registers the `sluice_catalog` schema: its tables over the catalog, and `more` (such as
+/// `cluster`, which the engine builds from what it knows of its cluster).
+pub fn register(
+    ctx: &SessionContext,
+    catalog: &Arc<RwLock<Catalog>>,
+    store: &Store,
+    more: Vec<(&str, Builder)>,
+) -> Result<()> {
     let schema = Arc::new(MemorySchemaProvider::new());
     let tables: [(&str, Builder); 6] = [
-        ("streams", |c, _| streams_batch(c)),
-        ("tables", |c, _| tables_batch(c)),
-        ("views", |c, _| views_batch(c)),
-        ("sources", |c, _| sources_batch(c)),
-        ("source_errors", |c, _| errors_batch(c)),
-        ("late_rows", late_rows_batch),
+        ("streams", Arc::new(|c, _| streams_batch(c))),
+        ("tables", Arc::new(|c, _| tables_batch(c))),
+        ("views", Arc::new(|c, _| views_batch(c))),
+        ("sources", Arc::new(|c, _| sources_batch(c))),
+        ("source_errors", Arc::new(|c, _| errors_batch(c))),
+        ("late_rows", Arc::new(late_rows_batch)),
     ];
-    for (name, build) in tables {
+    for (name, build) in tables.into_iter().chain(more) {
         let empty = Catalog::default();
         let schema_of = build(&empty, store)?.schema();
         let table = SystemTable { catalog: catalog.clone(), store: store.clone(), schema: schema_of, build };

@@ -41,6 +41,8 @@ pub enum Statement {
     ShowViews,
     /// `SHOW SOURCES`: where every view's source reader stands.
     ShowSources,
+    /// `SHOW CLUSTER`: the nodes of this Sluice.
+    ShowCluster,
     /// `DESCRIBE name`.
     Describe(String),
     /// `EXPLAIN CREATE MATERIALIZED VIEW ...`: the dataflow plan.
@@ -97,7 +99,8 @@ impl Statement {
             | Statement::ShowStreams
             | Statement::ShowTables
             | Statement::ShowViews
-            | Statement::ShowSources => false,
+            | Statement::ShowSources
+            | Statement::ShowCluster => false,
         }
     }
 }
@@ -168,7 +171,7 @@ pub struct CreateSink {
 }
 
 /// A parsed DROP.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DropObject {
     /// What is dropped.
     pub kind: ObjectKind,
@@ -289,6 +292,7 @@ fn check_depth(statement: &mut Statement) -> Result<()> {
         | Statement::ShowTables
         | Statement::ShowViews
         | Statement::ShowSources
+        | Statement::ShowCluster
         | Statement::Describe(_)
         | Statement::Flush => Ok(()),
     }
@@ -366,6 +370,9 @@ fn parse_statement(p: &mut Parser, emits: bool) -> Result<Statement> {
     }
     if eat_words(p, &["SHOW", "SINKS"]) {
         return Ok(Statement::ShowSinks);
+    }
+    if eat_words(p, &["SHOW", "CLUSTER"]) {
+        return Ok(Statement::ShowCluster);
     }
     if eat_words(p, &["CREATE", "SINK"]) {
         return Ok(Statement::CreateSink(parse_create_sink(p)?));
@@ -781,6 +788,14 @@ fn write_tail(f: &mut fmt::Formatter<'_>, emit_on_close: bool, grace: Option<&Ex
     Ok(())
 }
 
+impl fmt::Display for DropObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let if_exists = if self.if_exists { "IF EXISTS " } else { "" };
+        let cascade = if self.cascade { " CASCADE" } else { "" };
+        write!(f, "DROP {} {if_exists}{}{cascade}", self.kind.noun().to_uppercase(), quoted(&self.name))
+    }
+}
+
 impl fmt::Display for CreateView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CREATE MATERIALIZED VIEW {} AS {}", quoted(&self.name), self.query)?;
@@ -882,6 +897,9 @@ mod tests {
         assert!(matches!(stmts[1], Statement::ShowStreams));
         assert!(matches!(&stmts[2], Statement::Describe(n) if n == "x"));
         assert!(matches!(stmts[3], Statement::Flush));
+        assert_eq!(d.to_string(), "DROP MATERIALIZED VIEW IF EXISTS \"v\" CASCADE");
+        let Statement::Drop(again) = &parse(&d.to_string()).unwrap()[0] else { panic!() };
+        assert_eq!(again, d);
     }
 
     #[test]
@@ -900,6 +918,7 @@ mod tests {
             Statement::Drop(DropObject { kind: ObjectKind::Sink, .. })
         ));
         assert!(matches!(parse("SHOW SINKS").unwrap()[0], Statement::ShowSinks));
+        assert!(matches!(parse("show cluster").unwrap()[0], Statement::ShowCluster));
     }
 
     #[test]

@@ -1,0 +1,170 @@
+//! Who is in the cluster: every node appends a heartbeat to the nodes log (keyed by its
+//! id, so compaction keeps the latest) every [`HEARTBEAT`], and reads everyone's.
+//!
+//! A node whose last heartbeat is older than [`DOWN_AFTER`] is `down`; one that stopped
+//! gracefully said so in its last heartbeat. `SHOW CLUSTER` and `sluice_catalog.cluster`
+//! list [`Nodes::members`]. Started by the engine when it joins a cluster.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use super::log::Log;
+use super::{ClusterConfig, now_ms};
+use crate::error::{Error, Result};
+
+/// How often a node says it is alive.
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long without a heartbeat until a node counts as down.
+pub(crate) const DOWN_AFTER: Duration = Duration::from_secs(10);
+
+/// What a node says about itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Heartbeat {
+    /// Its id.
+    pub node: String,
+    /// Where clients reach it.
+    pub address: String,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When it sent this (ms since the epoch).
+    pub at: i64,
+    /// How many catalog commands it has applied.
+    pub applied: i64,
+    /// Pipelines it runs.
+    pub pipelines: usize,
+    /// It left the cluster gracefully.
+    pub stopped: bool,
+}
+
+/// A node as `SHOW CLUSTER` lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct Member {
+    /// Its last heartbeat.
+    pub heartbeat: Heartbeat,
+    /// `up`, `down` or `stopped`.
+    pub state: &'static str,
+    /// This node.
+    pub me: bool,
+}
+
+/// The membership of one cluster, seen from one node.
+pub(crate) struct Nodes {
+    log: Log,
+    /// This node's heartbeat, as it will next be sent.
+    mine: Mutex<Heartbeat>,
+    /// The latest heartbeat of every node.
+    seen: Mutex<BTreeMap<String, Heartbeat>>,
+}
+
+impl Nodes {
+    /// Joins the membership of `config`'s cluster as node `node`: sends a first heartbeat,
+    /// then one every [`HEARTBEAT`], and follows everyone's.
+    pub async fn join(config: &ClusterConfig, node: &str) -> Result<Arc<Nodes>> {
+        let log = Log::open(config, config.nodes_topic()).await?;
+        let now = now_ms();
+        let mine = Heartbeat {
+            node: node.to_string(),
+            address: config.address.clone(),
+            started: now,
+            at: now,
+            ..Default::default()
+        };
+        let nodes = Arc::new(Nodes { log, mine: Mutex::new(mine), seen: Mutex::new(BTreeMap::new()) });
+        nodes.beat().await?;
+        let reader = nodes.log.reader(0)?;
+        let follower = Arc::downgrade(&nodes);
+        tokio::spawn(async move {
+            loop {
+                let record = reader.next().await;
+                let Some(nodes) = follower.upgrade() else { return };
+                match record {
+                    Ok(r) => nodes.saw(r.key, r.value.as_deref()),
+                    Err(e) => {
+                        debug!(error = %e, "cannot read heartbeats");
+                        tokio::time::sleep(HEARTBEAT).await;
+                    }
+                }
+            }
+        });
+        let beater = Arc::downgrade(&nodes);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(HEARTBEAT).await;
+                let Some(nodes) = beater.upgrade() else { return };
+                if nodes.stopped() {
+                    return;
+                }
+                if let Err(e) = nodes.beat().await {
+                    warn!(error = %e, "cannot send a heartbeat");
+                }
+            }
+        });
+        Ok(nodes)
+    }
+
+    /// Changes what the next heartbeat says.
+    pub fn update(&self, change: impl FnOnce(&mut Heartbeat)) {
+        if let Ok(mut mine) = self.mine.lock() {
+            change(&mut mine);
+        }
+    }
+
+    /// Says that this node leaves the cluster.
+    pub async fn leave(&self) {
+        self.update(|h| h.stopped = true);
+        if let Err(e) = self.beat().await {
+            warn!(error = %e, "cannot say goodbye to the cluster");
+        }
+    }
+
+    /// Every node that ever sent a heartbeat, by id, with its state now.
+    pub fn members(&self) -> Vec<Member> {
+        let me = self.mine.lock().map(|h| h.clone()).unwrap_or_default();
+        let mut seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        seen.insert(me.node.clone(), me.clone());
+        let now = now_ms();
+        seen.into_values()
+            .map(|heartbeat| {
+                let state = if heartbeat.stopped {
+                    "stopped"
+                } else if heartbeat.node != me.node && now - heartbeat.at > DOWN_AFTER.as_millis() as i64 {
+                    "down"
+                } else {
+                    "up"
+                };
+                Member { me: heartbeat.node == me.node, heartbeat, state }
+            })
+            .collect()
+    }
+
+    fn stopped(&self) -> bool {
+        self.mine.lock().map(|h| h.stopped).unwrap_or(true)
+    }
+
+    async fn beat(&self) -> Result<()> {
+        let heartbeat = {
+            let mut mine = self.mine.lock().map_err(|_| Error::Internal("heartbeat lock poisoned".into()))?;
+            mine.at = now_ms();
+            mine.clone()
+        };
+        let value = serde_json::to_vec(&heartbeat).map_err(|e| Error::Internal(format!("heartbeat: {e}")))?;
+        self.log.append(&heartbeat.node, Some(&value)).await.map(|_| ())
+    }
+
+    fn saw(&self, node: String, value: Option<&[u8]>) {
+        let Ok(mut seen) = self.seen.lock() else { return };
+        match value.map(serde_json::from_slice::<Heartbeat>) {
+            Some(Ok(heartbeat)) => {
+                seen.insert(node, heartbeat);
+            }
+            Some(Err(e)) => warn!(node, error = %e, "a heartbeat that does not decode"),
+            None => {
+                seen.remove(&node);
+            }
+        }
+    }
+}

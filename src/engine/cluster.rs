@@ -1,0 +1,264 @@
+//! The engine as a node of a cluster (`sluice serve --cluster`): DDL goes through the
+//! cluster's catalog log, so every node applies the same statements in the same order.
+//!
+//! ```text
+//!   client ─ CREATE/DROP ─▶ node A: check (Origin::Check) ─▶ append to _sluice-<name>-catalog
+//!                                                                   │ offset o
+//!   every node (A too): follow the log ─▶ apply o (Origin::Log(o + 1)) ─┤
+//!                                                                   ▼
+//!   node A answers the client with the result of applying o on A
+//! ```
+//!
+//! An object's id is its command's offset + 1 on every node, so ids (and the keys of its
+//! state) agree across the cluster. At start-up a node replays the whole log before it
+//! accepts clients: objects it has state for (from an earlier run) continue from that
+//! state; those it never had start fresh; those dropped while it was away are removed here.
+//! A statement is checked against the outside world (files, topics) only on the node that
+//! appends it; applying it checks only what every node agrees on (the names in the
+//! catalog), so every node reaches the same catalog. Called from `Engine::open` and
+//! `Engine::execute_inner`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray, UInt64Array};
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::launch::Origin;
+use super::{Engine, Output};
+use crate::catalog;
+use crate::cluster::log::{Log, Reader, Record};
+use crate::cluster::nodes::{Member, Nodes};
+use crate::cluster::{self, ClusterConfig};
+use crate::error::{Error, Result};
+use crate::sql::{self, Statement};
+use crate::state::{Store, state_prefix, view_prefix};
+
+/// How long a node waits for the next catalog command at start-up before it takes the
+/// log's end offset as reached (compaction can leave the last offsets empty).
+const REPLAY_QUIET: Duration = Duration::from_secs(10);
+/// Wait before reading the log again after an error.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// One catalog command as stored in the log.
+#[derive(Debug, Serialize, Deserialize)]
+struct Command {
+    /// The node that appended it.
+    node: String,
+    /// The statement.
+    sql: String,
+}
+
+/// This node's part in its cluster.
+pub(super) struct ClusterNode {
+    /// This node's id.
+    id: String,
+    config: ClusterConfig,
+    /// The catalog log.
+    log: Log,
+    /// Who else is there.
+    nodes: Arc<Nodes>,
+    /// Commands this node appended, by key, and where their result goes.
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<Output>>>>,
+    /// Numbers the keys of this node's commands.
+    sequence: AtomicU64,
+}
+
+impl ClusterNode {
+    /// Joins the cluster of `config` with the node id kept in `store`.
+    pub async fn join(config: &ClusterConfig, store: &Store) -> Result<ClusterNode> {
+        let id = cluster::node_id(store)?;
+        let log = Log::open(config, config.catalog_topic()).await?;
+        let nodes = Nodes::join(config, &id).await?;
+        info!(node = %id, cluster = %config.name, servers = %config.servers, "joined the cluster");
+        let sequence = AtomicU64::new(cluster::now_ms() as u64 * 1000);
+        Ok(ClusterNode { id, config: config.clone(), log, nodes, pending: Mutex::default(), sequence })
+    }
+}
+
+impl Engine {
+    fn cluster(&self) -> Result<&ClusterNode> {
+        self.inner.cluster.as_ref().ok_or_else(|| Error::Internal("not a node of a cluster".into()))
+    }
+
+    /// Replays the cluster's catalog log from its start, then follows it in a task of its
+    /// own: start-up of a node.
+    pub(super) async fn replay_cluster_catalog(&self) -> Result<()> {
+        let node = self.cluster()?;
+        let local: BTreeSet<u64> = catalog::load(&self.inner.store)?.into_iter().map(|(id, _)| id).collect();
+        let end = node.log.end().await?;
+        let reader = node.log.reader(0)?;
+        let mut next = 0;
+        while next < end {
+            let record = match tokio::time::timeout(REPLAY_QUIET, reader.next()).await {
+                Ok(record) => record?,
+                Err(_) => {
+                    warn!(at = next, end, "no catalog command arrived; taking the catalog log as replayed");
+                    break;
+                }
+            };
+            next = record.offset + 1;
+            self.apply(record).await;
+        }
+        let live = self.read_catalog()?.ids();
+        for id in local.difference(&live) {
+            // Dropped while this node was away, or a command that failed here.
+            catalog::forget(&self.inner.store, *id)?;
+            self.inner.store.remove_prefix(&view_prefix(*id))?;
+            self.inner.store.remove_prefix(&state_prefix(*id))?;
+        }
+        info!(commands = end, objects = live.len(), "catalog replayed from the cluster");
+        let engine = self.clone();
+        tokio::spawn(async move { engine.follow(reader).await });
+        Ok(())
+    }
+
+    /// Applies every command appended to the catalog log from now on.
+    async fn follow(&self, reader: Reader) {
+        loop {
+            match reader.next().await {
+                Ok(record) => self.apply(record).await,
+                Err(e) => {
+                    warn!(error = %e, "cannot read the cluster's catalog; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Applies one catalog command, on the statement threads under the DDL lock, and hands
+    /// its result to the client waiting for it on this node.
+    async fn apply(&self, record: Record) {
+        let Some(value) = record.value else { return };
+        let command: Command = match serde_json::from_slice(&value) {
+            Ok(command) => command,
+            Err(e) => {
+                warn!(offset = record.offset, error = %e, "a catalog command that does not decode; skipped");
+                return;
+            }
+        };
+        let id = record.offset as u64 + 1;
+        let engine = self.clone();
+        let sql = command.sql.clone();
+        let result = self
+            .offload(async move {
+                let _ddl = engine.inner.ddl.lock().await;
+                engine.apply_command(id, &sql).await
+            })
+            .await;
+        let Ok(node) = self.cluster() else { return };
+        let pipelines = self.read_catalog().map(|c| c.pipelines().len()).unwrap_or(0);
+        node.nodes.update(|h| {
+            h.applied = record.offset + 1;
+            h.pipelines = pipelines;
+        });
+        let waiting = node.pending.lock().ok().and_then(|mut p| p.remove(&record.key));
+        match (waiting, result) {
+            (Some(client), result) => {
+                let _ = client.send(result);
+            }
+            (None, Err(e)) => {
+                info!(offset = record.offset, from = %command.node, error = %e, sql = %command.sql, "catalog command failed");
+            }
+            (None, Ok(_)) => {}
+        }
+    }
+
+    /// Applies the command at catalog id `id`.
+    async fn apply_command(&self, id: u64, sql: &str) -> Result<Output> {
+        let statement = sql::parse(sql)?.into_iter().next();
+        match statement {
+            Some(Statement::CreateStream(s)) => self.create_stream(&s, Origin::Log(id)).await,
+            Some(Statement::CreateTable(t)) => self.create_table(&t, Origin::Log(id)).await,
+            Some(Statement::CreateView(v)) => self.create_view(&v, Origin::Log(id)).await,
+            Some(Statement::Drop(d)) => self.drop_object(&d).await,
+            Some(Statement::CreateSink(_)) => Err(sinks_unsupported()),
+            _ => Err(Error::Internal(format!("catalog command {id} is not CREATE or DROP: {sql}"))),
+        }
+    }
+
+    /// Runs a CREATE or DROP in the cluster: checks it here, appends it to the catalog log
+    /// and returns once this node has applied it, with the result of applying it.
+    pub(super) async fn submit(&self, statement: &Statement) -> Result<Output> {
+        let sql = {
+            let _ddl = self.inner.ddl.lock().await;
+            match statement {
+                Statement::CreateStream(s) => self.create_stream(s, Origin::Check).await.map(|_| s.to_string()),
+                Statement::CreateTable(t) => self.create_table(t, Origin::Check).await.map(|_| t.to_string()),
+                Statement::CreateView(v) => self.create_view(v, Origin::Check).await.map(|_| v.to_string()),
+                Statement::Drop(d) => Ok(d.to_string()),
+                Statement::CreateSink(_) => Err(sinks_unsupported()),
+                _ => Err(Error::Internal("only CREATE and DROP go through the catalog log".into())),
+            }?
+        };
+        let node = self.cluster()?;
+        let key = format!("{}-{}", node.id, node.sequence.fetch_add(1, Ordering::Relaxed));
+        let value = serde_json::to_vec(&Command { node: node.id.clone(), sql })
+            .map_err(|e| Error::Internal(format!("cannot encode a catalog command: {e}")))?;
+        let (sender, applied) = oneshot::channel();
+        node.pending.lock().map_err(|_| Error::Internal("pending lock poisoned".into()))?.insert(key.clone(), sender);
+        if let Err(e) = node.log.append(&key, Some(&value)).await {
+            node.pending.lock().map_err(|_| Error::Internal("pending lock poisoned".into()))?.remove(&key);
+            return Err(e);
+        }
+        applied.await.map_err(|_| Error::Shutdown("the node stopped before it applied the statement".into()))?
+    }
+
+    /// Says goodbye to the cluster at shutdown.
+    pub(super) async fn leave_cluster(&self) {
+        if let Ok(node) = self.cluster() {
+            node.nodes.leave().await;
+        }
+    }
+
+    /// SHOW CLUSTER: the nodes, as their heartbeats describe them (none on a single node).
+    pub(super) fn show_cluster(&self) -> Result<Output> {
+        let batch = cluster_rows(self.inner.cluster.as_ref().map(ClusterNode::membership))?;
+        Ok(Output::Rows { schema: batch.schema(), batches: vec![batch] })
+    }
+}
+
+impl ClusterNode {
+    /// The cluster's name and who is in it, for `SHOW CLUSTER` and `sluice_catalog.cluster`.
+    pub fn membership(&self) -> (String, Arc<Nodes>) {
+        (self.config.name.clone(), self.nodes.clone())
+    }
+}
+
+/// The rows of SHOW CLUSTER and `sluice_catalog.cluster` for cluster `name` with `nodes`.
+pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<RecordBatch> {
+    let (name, members) = match membership {
+        Some((name, nodes)) => (Some(name), nodes.members()),
+        None => (None, vec![]),
+    };
+    let column = |f: &dyn Fn(&Member) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(members.iter().map(f).collect::<Vec<_>>()))
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("cluster", column(&|_| name.clone())),
+        ("node", column(&|m| Some(m.heartbeat.node.clone()))),
+        ("address", column(&|m| Some(m.heartbeat.address.clone()))),
+        ("state", column(&|m| Some(m.state.to_string()))),
+        ("this_node", Arc::new(members.iter().map(|m| Some(m.me)).collect::<BooleanArray>())),
+        ("pipelines", Arc::new(members.iter().map(|m| m.heartbeat.pipelines as u64).collect::<UInt64Array>())),
+        ("catalog_applied", Arc::new(members.iter().map(|m| m.heartbeat.applied).collect::<Int64Array>())),
+        ("started", timestamps(members.iter().map(|m| m.heartbeat.started))),
+        ("last_heartbeat", timestamps(members.iter().map(|m| m.heartbeat.at))),
+    ];
+    Ok(RecordBatch::try_from_iter(columns)?)
+}
+
+fn timestamps(values: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from(values.collect::<Vec<_>>()))
+}
+
+/// Sinks need state every node can read before they can move between nodes.
+fn sinks_unsupported() -> Error {
+    Error::Unsupported("sinks are not supported yet in a cluster (--cluster)".into())
+        .with_hint("Run the sink on a single node, reading the same Kafka topics.")
+}
