@@ -15,6 +15,7 @@
 pub mod aggregate;
 pub mod budget;
 pub mod changelog;
+pub mod exchange;
 pub mod flow;
 pub mod identity;
 pub mod install;

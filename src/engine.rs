@@ -133,6 +133,9 @@ pub struct EngineConfig {
     pub file_roots: FileRoots,
     /// The cluster this node joins (`--cluster`), if any.
     pub cluster: Option<ClusterConfig>,
+    /// How many shards a new view's keyed operators run as, each on a thread of its own
+    /// (`--parallelism`); a view keeps the number it was created with.
+    pub parallelism: usize,
 }
 
 impl Default for EngineConfig {
@@ -147,6 +150,7 @@ impl Default for EngineConfig {
             state_memory: DEFAULT_STATE_MEMORY,
             file_roots: FileRoots::default(),
             cluster: None,
+            parallelism: 1,
         }
     }
 }

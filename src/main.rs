@@ -44,6 +44,9 @@ enum Command {
         /// directory).
         #[arg(long, value_name = "DIR")]
         file_root: Vec<PathBuf>,
+        /// How many shards the keyed operators of each materialized view run as.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        parallelism: u16,
     },
     /// Read a password from standard input and print its SCRAM-SHA-256 verifier, for the
     /// file given to `serve --auth`.
@@ -111,6 +114,10 @@ struct ServeArgs {
     /// `..` (repeatable; default: the working directory). See docs/security.md.
     #[arg(long, value_name = "DIR")]
     file_root: Vec<PathBuf>,
+    /// How many shards the keyed operators (aggregates, top-N) of a new materialized view
+    /// run as, each on a thread of its own; a view keeps the number it was created with.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    parallelism: u16,
     /// Join a cluster whose nodes meet on these Kafka brokers: kafka://host:port[,host:port].
     /// See docs/cluster.md.
     #[arg(long, value_name = "URL")]
@@ -152,7 +159,9 @@ fn start() -> anyhow::Result<()> {
     let runtime = sluice::runtime::io_runtime().context("cannot start the async runtime")?;
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)),
-        Command::Run { script, format, file_root } => runtime.block_on(run(script, format, file_root)),
+        Command::Run { script, format, file_root, parallelism } => {
+            runtime.block_on(run(script, format, file_root, usize::from(parallelism)))
+        }
         Command::HashPassword { user, iterations } => hash_password(user, iterations),
     };
     // Blocking work still running (a write to a failing disk) must not hold the exit.
@@ -178,6 +187,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         statement_mem: usize::try_from(args.statement_mem.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         state_memory: usize::try_from(args.state_memory.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
         file_roots: file_roots(&args.file_root)?,
+        parallelism: usize::from(args.parallelism),
         ..EngineConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -325,11 +335,11 @@ async fn shutdown_signal() {
     ctrl_c.await.unwrap_or(());
 }
 
-async fn run(script: PathBuf, format: OutputFormat, file_root: Vec<PathBuf>) -> anyhow::Result<()> {
+async fn run(script: PathBuf, format: OutputFormat, file_root: Vec<PathBuf>, parallelism: usize) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&script).with_context(|| format!("cannot read {}", script.display()))?;
     let roots = file_roots(&file_root)?;
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = run_script(&text, format, roots, &mut stdout).await {
+    if let Err(e) = run_script(&text, format, roots, parallelism, &mut stdout).await {
         eprintln!("ERROR:  {e}");
         std::process::exit(1);
     }

@@ -27,8 +27,14 @@ pub enum OutputFormat {
 
 /// Runs the statements of `script`, printing results to `out`; file streams and sinks may
 /// use only `file_roots`.
-pub async fn run_script(script: &str, format: OutputFormat, file_roots: FileRoots, out: &mut dyn Write) -> Result<()> {
-    let config = EngineConfig { bounded: true, file_roots, ..EngineConfig::default() };
+pub async fn run_script(
+    script: &str,
+    format: OutputFormat,
+    file_roots: FileRoots,
+    parallelism: usize,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let config = EngineConfig { bounded: true, file_roots, parallelism, ..EngineConfig::default() };
     let engine = Engine::open(Store::temporary()?, config).await?;
     let result = run_statements(&engine, script, format, out).await;
     engine.shutdown().await;

@@ -349,6 +349,9 @@ pub struct StateReader<'a> {
     pub view: u64,
     /// The operator's index in the pipeline.
     pub operator: u8,
+    /// The shard whose state this is, for the operators a pipeline runs once per shard
+    /// (their keys start with it); None for the others.
+    pub shard: Option<u16>,
 }
 
 impl crate::connector::sink::SinkState for StateReader<'_> {
@@ -368,18 +371,21 @@ impl crate::connector::sink::SinkState for StateReader<'_> {
 impl StateReader<'_> {
     /// Reads one sub key.
     pub fn get(&self, sub: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.store.get(&state_key(self.view, self.operator, sub))
+        self.store.get(&self.key(sub))
     }
 
-    /// All (sub key, value) pairs of this operator.
+    /// All (sub key, value) pairs of this operator (of its shard).
     pub fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let prefix = state_key(self.view, self.operator, &[]);
+        let prefix = self.key(&[]);
         self.store.scan_prefix(&prefix).map(|r| r.map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec()))).collect()
     }
 
     /// The full store key of a sub key (for writes at the next checkpoint).
     pub fn key(&self, sub: &[u8]) -> Vec<u8> {
-        state_key(self.view, self.operator, sub)
+        match self.shard {
+            Some(shard) => state_key(self.view, self.operator, &[&shard.to_be_bytes()[..], sub].concat()),
+            None => state_key(self.view, self.operator, sub),
+        }
     }
 }
 

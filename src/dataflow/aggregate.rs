@@ -45,6 +45,7 @@ pub struct WindowKey {
 }
 
 /// What the planner hands to [`Aggregate::new`].
+#[derive(Clone)]
 pub struct AggregateSpec {
     /// Group expressions over the input.
     pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,

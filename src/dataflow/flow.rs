@@ -72,6 +72,12 @@ impl Flow {
         Flow { head: Head::Input(input), head_id: OperatorId::source(input, stream), ops: Vec::new() }
     }
 
+    /// A flow that continues after operator `id` of another flow, reading what it sends as
+    /// input 0: a shard's operators after the exchange, or what follows the shards.
+    pub fn after(id: OperatorId) -> Flow {
+        Flow { head: Head::Input(0), head_id: id, ops: Vec::new() }
+    }
+
     /// A flow that starts at `op` (described by `what`) over `left` and `right`.
     pub fn join(op: Box<dyn BinaryOperator>, what: String, left: Flow, right: Flow) -> Flow {
         let head_id = OperatorId::derive(&[left.last_id(), right.last_id()], &what);
@@ -87,7 +93,7 @@ impl Flow {
     }
 
     /// The id of the last operator (or of the head, if there is none).
-    fn last_id(&self) -> OperatorId {
+    pub fn last_id(&self) -> OperatorId {
         self.ops.last().map_or(self.head_id, |s| s.id)
     }
 
@@ -110,13 +116,18 @@ impl Flow {
     /// Restores every operator's state, numbering them from `next` (the source stage is 0),
     /// in the order of [`Flow::operators`].
     pub fn open(&mut self, store: &Store, view: u64, next: &mut u8) -> Result<()> {
+        self.open_shard(store, view, next, None)
+    }
+
+    /// [`Flow::open`] for the operators of one shard, whose state keys start with `shard`.
+    pub fn open_shard(&mut self, store: &Store, view: u64, next: &mut u8, shard: Option<u16>) -> Result<()> {
         if let Head::Join { op, left, right, .. } = &mut self.head {
-            left.open(store, view, next)?;
-            right.open(store, view, next)?;
-            op.open(&StateReader { store, view, operator: number(next)? })?;
+            left.open_shard(store, view, next, shard)?;
+            right.open_shard(store, view, next, shard)?;
+            op.open(&StateReader { store, view, operator: number(next)?, shard })?;
         }
         for step in &mut self.ops {
-            step.op.open(&StateReader { store, view, operator: number(next)? })?;
+            step.op.open(&StateReader { store, view, operator: number(next)?, shard })?;
         }
         Ok(())
     }

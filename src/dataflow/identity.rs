@@ -128,6 +128,21 @@ impl Manifest {
     }
 }
 
+/// How many shards the stored state of pipeline `view` is split into, from its manifest's
+/// exchange (`Exchange: ... into N shards`): 1 without one, None without a manifest.
+pub fn stored_shards(store: &Store, view: u64) -> Result<Option<usize>> {
+    let Some(bytes) = store.get(&state_key(view, MANIFEST_SLOT, &[]))? else { return Ok(None) };
+    let stored: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupted {
+        what: format!("the plan manifest of pipeline {view}"),
+        detail: format!("it does not decode: {e}"),
+    })?;
+    let shards = stored.operators.iter().find_map(|o| {
+        let rest = o.what.strip_prefix("Exchange: ")?;
+        rest.rsplit(" into ").next()?.strip_suffix(" shards")?.parse().ok()
+    });
+    Ok(Some(shards.unwrap_or(1)))
+}
+
 /// Records the manifest of `operators` for pipeline `view` (called `what` in errors) if
 /// none is stored, or checks that the stored one is the same: [`Error::PlanChanged`] if
 /// not, and nothing is written.

@@ -25,6 +25,7 @@ use arrow::datatypes::SchemaRef;
 
 use super::Millis;
 use super::budget::StateBudget;
+use super::exchange::Sharding;
 use super::flow::Flow;
 use super::input_key;
 use super::materialize::Materialize;
@@ -92,8 +93,10 @@ pub struct PipelineSpec {
     pub grace: Millis,
     /// Whether the end of an input closes every window (see [`SourceTask`]).
     pub end_closes_windows: bool,
-    /// The operators the planner chose.
+    /// The operators the planner chose (before the exchange, when sharded).
     pub flow: Flow,
+    /// The keyed operators, once per shard, when the view runs as shards.
+    pub sharding: Option<Sharding>,
     /// Where the rows go.
     pub destination: Destination,
     /// Counters and status.
@@ -115,12 +118,40 @@ pub struct Env {
     pub file_roots: FileRoots,
 }
 
+/// A pipeline built: the source stage, the operators, and for a sharded pipeline its
+/// shards and the flow after them, which ends in the output.
+pub struct Built {
+    /// The source stage.
+    pub source: SourceTask,
+    /// The operators after the source; with the output at the end unless sharded.
+    pub flow: Flow,
+    /// The shards, and what follows them (the output).
+    pub shards: Option<(Sharding, Flow)>,
+}
+
+impl Built {
+    /// The source stage and the operators of a pipeline that is not sharded.
+    pub fn unsharded(self) -> Result<(SourceTask, Flow)> {
+        match self.shards {
+            None => Ok((self.source, self.flow)),
+            Some(_) => Err(crate::error::Error::Internal("a sharded pipeline run unsharded".into())),
+        }
+    }
+}
+
 impl PipelineSpec {
     /// The source stage and the operators, with the output at the end, each input opened
     /// at its checkpointed position.
-    pub fn build(self, env: &Env) -> Result<(SourceTask, Flow)> {
-        let PipelineSpec { id, inputs, grace, end_closes_windows, flow, destination, stats, .. } = self;
-        let flow = match destination {
+    pub fn build(self, env: &Env) -> Result<Built> {
+        let PipelineSpec { id, inputs, grace, end_closes_windows, flow, sharding, destination, stats, .. } = self;
+        let (flow, shards) = match sharding {
+            Some(sharding) => {
+                let last = sharding.flows.first().map_or(sharding.id, Flow::last_id);
+                (flow, Some((sharding, Flow::after(last))))
+            }
+            None => (flow, None),
+        };
+        let output = |flow: Flow| match destination {
             Destination::Store { schema, layout, published } => {
                 let materialize = Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published);
                 flow.then(materialize.describe(), Box::new(materialize))
@@ -130,6 +161,10 @@ impl PipelineSpec {
                 flow.then(sink.describe(), Box::new(sink))
             }
             Destination::Query => flow,
+        };
+        let (flow, shards) = match shards {
+            Some((sharding, tail)) => (flow, Some((sharding, output(tail)))),
+            None => (output(flow), None),
         };
         let mut opened = Vec::new();
         for (i, (def, bounded)) in inputs.iter().enumerate() {
@@ -153,6 +188,6 @@ impl PipelineSpec {
             stats,
             end_closes_windows,
         };
-        Ok((source, flow))
+        Ok(Built { source, flow, shards })
     }
 }

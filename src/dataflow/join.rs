@@ -469,7 +469,7 @@ mod tests {
             let Some(Message::Barrier(b)) = out.pop() else { panic!("no barrier") };
             store.commit(b.writes).unwrap();
         };
-        let state = StateReader { store: &store, view: 1, operator: 3 };
+        let state = StateReader { store: &store, view: 1, operator: 3, shard: None };
         let mut first = join();
         first.open(&state).unwrap();
         run(&mut first, Side::Left, rows(&[(1, 0)]));

@@ -140,7 +140,7 @@ mod tests {
     fn checkpoints_keep_rows_and_drop_the_oldest_beyond_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let state = StateReader { store: &store, view: 7, operator: 0 };
+        let state = StateReader { store: &store, view: 7, operator: 0, shard: None };
         let mut late = LateRows::restore(&state, b"").unwrap();
         for epoch in 1..=3u64 {
             let (batch, times) = rows(MAX_LATE_ROWS / 2);

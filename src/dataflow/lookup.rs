@@ -152,6 +152,7 @@ impl TableIndex {
 }
 
 /// What the planner decided about one stream-table join.
+#[derive(Clone)]
 pub struct LookupSpec {
     /// The table's name, for EXPLAIN.
     pub table: String,

@@ -12,7 +12,7 @@
 //! it is listed and can be dropped. The operators' state counts against the server's
 //! [`StateBudget`]; a pipeline that grows beyond it fails like any other.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -21,8 +21,9 @@ use tokio::sync::oneshot;
 use tracing::{error, info};
 
 use super::budget::Reservation;
+use super::exchange::{Exchange, Gather, Sharding};
 use super::flow::Flow;
-use super::install::{Env, PipelineSpec};
+use super::install::{Built, Env, PipelineSpec};
 use super::source::{Control, Routed};
 use super::stats::{PipelineStats, Status};
 use super::{Message, StateReader};
@@ -48,43 +49,46 @@ impl Pipeline {
     /// otherwise [`Error::PlanChanged`] and no state is read or written.
     pub fn start(spec: PipelineSpec, env: &Env) -> Result<Pipeline> {
         let (view, name, what) = (spec.id, spec.name.clone(), spec.what.clone());
-        let (source, mut flow) = spec.build(env)?;
-        let (store, budget) = (env.store.clone(), &env.budget);
+        let Built { source, mut flow, mut shards } = spec.build(env)?;
+        let store = env.store.clone();
         let stats = source.stats.clone();
         let (control_tx, control_rx) = mpsc::channel();
         let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-        super::identity::verify(&store, view, &what, &flow.operators())?;
-        flow.open(&store, view, &mut 1)?;
+        let mut operators = flow.operators();
+        if let Some((sharding, tail)) = &shards {
+            operators.push((sharding.id, sharding.what.clone()));
+            operators.extend(sharding.flows.first().map(Flow::operators).unwrap_or_default());
+            operators.extend(tail.operators());
+        }
+        super::identity::verify(&store, view, &what, &operators)?;
+        let mut next = 1;
+        flow.open(&store, view, &mut next)?;
+        if let Some((sharding, tail)) = &mut shards {
+            // The exchange has a slot of its own, without state.
+            let first = next + 1;
+            for (shard, flow) in sharding.flows.iter_mut().enumerate() {
+                next = first;
+                flow.open_shard(&store, view, &mut next, Some(shard as u16))?;
+            }
+            tail.open(&store, view, &mut next)?;
+        }
         let source_thread = {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
             crate::runtime::spawn_thread(format!("src-{name}"), move || {
-                let state = StateReader { store: &store, view, operator: 0 };
+                let state = StateReader { store: &store, view, operator: 0, shard: None };
                 let result = catch_panic(|| source.run(&state, control_rx, data_tx));
                 if let Err(e) = result {
                     fail(&name, &stats, e);
                 }
             })?
         };
-        let operator_thread = {
-            let (stats, name) = (stats.clone(), name.to_string());
-            let memory = budget.reserve(name.as_str());
-            crate::runtime::spawn_thread(format!("ops-{name}"), move || {
-                let result = catch_panic(|| run_operators(data_rx, flow, memory, &stats));
-                stats.state_bytes.store(0, Ordering::Relaxed);
-                match result {
-                    Ok(true) => stats.set_status(Status::Finished),
-                    Ok(false) => {}
-                    Err(e) => fail(&name, &stats, e),
-                }
-            })?
-        };
+        let mut threads = vec![source_thread];
+        match shards {
+            None => threads.push(spawn_operators(&name, data_rx, flow, env, &stats)?),
+            Some((sharding, tail)) => threads.extend(spawn_shards(&name, data_rx, flow, sharding, tail, env, &stats)?),
+        }
         info!(view = %name, "pipeline started");
-        Ok(Pipeline {
-            name: name.to_string(),
-            control: control_tx,
-            stats,
-            threads: Mutex::new(vec![source_thread, operator_thread]),
-        })
+        Ok(Pipeline { name: name.to_string(), control: control_tx, stats, threads: Mutex::new(threads) })
     }
 
     /// The stand-in pipeline of a view whose restore at start-up failed with `error`: no
@@ -160,6 +164,115 @@ impl Pipeline {
     }
 }
 
+/// Starts the operator thread of an unsharded pipeline: `flow` over what the source sends.
+fn spawn_operators(
+    name: &str,
+    input: Receiver<Routed>,
+    flow: Flow,
+    env: &Env,
+    stats: &Arc<PipelineStats>,
+) -> Result<JoinHandle<()>> {
+    let (stats, name) = (stats.clone(), name.to_string());
+    let memory = env.budget.reserve(name.as_str());
+    Ok(crate::runtime::spawn_thread(format!("ops-{name}"), move || {
+        let held = AtomicU64::new(0);
+        let result = catch_panic(|| run_operators(input, flow, memory, &stats, &[&held], |_| true));
+        stats.state_bytes.store(0, Ordering::Relaxed);
+        finish(&name, &stats, result);
+    })?)
+}
+
+/// Starts the threads of a sharded pipeline (see [`super::exchange`]): one that runs the
+/// operators before the exchange and splits their rows among the shards, one per shard,
+/// and one that gathers what the shards send into `tail`.
+fn spawn_shards(
+    name: &str,
+    input: Receiver<Routed>,
+    mut prefix: Flow,
+    sharding: Sharding,
+    tail: Flow,
+    env: &Env,
+    stats: &Arc<PipelineStats>,
+) -> Result<Vec<JoinHandle<()>>> {
+    let count = sharding.flows.len();
+    let exchange = Exchange::new(sharding.key, count);
+    let (gather_tx, gather_rx) = mpsc::sync_channel::<Routed>(CHANNEL_DEPTH * count);
+    let held: Arc<Vec<AtomicU64>> = Arc::new((0..count).map(|_| AtomicU64::new(0)).collect());
+    let mut threads = Vec::new();
+    let mut senders = Vec::new();
+    for (shard, flow) in sharding.flows.into_iter().enumerate() {
+        let (tx, rx) = mpsc::sync_channel::<Routed>(CHANNEL_DEPTH);
+        senders.push(tx);
+        let (stats, name, out, held) = (stats.clone(), format!("{name}#{shard}"), gather_tx.clone(), held.clone());
+        let memory = env.budget.reserve(name.as_str());
+        threads.push(crate::runtime::spawn_thread(format!("ops-{name}"), move || {
+            let all: Vec<&AtomicU64> = std::iter::once(&held[shard])
+                .chain(held.iter().enumerate().filter(|(i, _)| *i != shard).map(|(_, h)| h))
+                .collect();
+            let emit = |msg: Message| out.send((shard, msg)).is_ok();
+            let result = catch_panic(|| run_operators(rx, flow, memory, &stats, &all, emit));
+            if let Err(e) = result {
+                fail(&name, &stats, e);
+            }
+        })?);
+    }
+    drop(gather_tx);
+    let (route_stats, route_name) = (stats.clone(), name.to_string());
+    threads.push(crate::runtime::spawn_thread(format!("route-{name}"), move || {
+        let result = catch_panic(|| {
+            let mut out = Vec::new();
+            while let Ok((from, msg)) = input.recv() {
+                prefix.push(from, msg, &mut out)?;
+                for msg in out.drain(..) {
+                    for (shard, part) in exchange.split(msg)?.into_iter().enumerate() {
+                        if let Some(part) = part
+                            && senders[shard].send((0, part)).is_err()
+                        {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            fail(&route_name, &route_stats, e);
+        }
+    })?);
+    let (stats, name) = (stats.clone(), name.to_string());
+    threads.push(crate::runtime::spawn_thread(format!("ops-{name}"), move || {
+        // The operators after the shards write the output; they hold no state.
+        let result = catch_panic(|| {
+            let mut tail = tail;
+            let mut gather = Gather::new(count);
+            let (mut gathered, mut out) = (Vec::new(), Vec::new());
+            while let Ok((shard, msg)) = gather_rx.recv() {
+                gather.push(shard, msg, &mut gathered)?;
+                for msg in gathered.drain(..) {
+                    let end = matches!(msg, Message::End);
+                    tail.push(0, msg, &mut out)?;
+                    out.clear();
+                    if end {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        });
+        finish(&name, &stats, result);
+    })?);
+    Ok(threads)
+}
+
+/// Sets the status of a pipeline whose last operators returned `result`.
+fn finish(name: &str, stats: &PipelineStats, result: Result<bool>) {
+    match result {
+        Ok(true) => stats.set_status(Status::Finished),
+        Ok(false) => {}
+        Err(e) => fail(name, stats, e),
+    }
+}
+
 /// Runs `f`, turning a panic into an internal error so a bug fails one view, not the server.
 pub(super) fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
@@ -187,18 +300,24 @@ fn fail(name: &str, stats: &PipelineStats, e: Error) {
 }
 
 /// Runs messages through the operators, keeping `memory` and the stats at the size of
-/// their state. Returns true when the input ended.
+/// their state (`held[0]` is theirs, the rest other shards' of the same pipeline, summed
+/// into the stats), and hands what leaves them to `emit` (false: nobody listens any
+/// more). Returns true when the input ended.
 fn run_operators(
     input: Receiver<Routed>,
     mut flow: Flow,
     mut memory: Reservation,
     stats: &PipelineStats,
+    held: &[&AtomicU64],
+    mut emit: impl FnMut(Message) -> bool,
 ) -> Result<bool> {
     let mut out = Vec::new();
     let mut account = |flow: &Flow| {
         let bytes = flow.state_bytes();
         if bytes != memory.held() {
-            stats.state_bytes.store(bytes as u64, Ordering::Relaxed);
+            held[0].store(bytes as u64, Ordering::Relaxed);
+            let total: u64 = held.iter().map(|h| h.load(Ordering::Relaxed)).sum();
+            stats.state_bytes.store(total, Ordering::Relaxed);
             memory.set(bytes)?;
         }
         Ok::<_, Error>(())
@@ -207,7 +326,11 @@ fn run_operators(
     while let Ok((from, msg)) = input.recv() {
         let end = matches!(msg, Message::End);
         flow.push(from, msg, &mut out)?;
-        out.clear();
+        for msg in out.drain(..) {
+            if !emit(msg) {
+                return Ok(false);
+            }
+        }
         account(&flow)?;
         if end {
             return Ok(true);

@@ -33,6 +33,7 @@ use super::{Barrier, ChangeBatch, ENTRY_OVERHEAD, Message, Operator, StateReader
 use crate::error::{Error, Result};
 
 /// What the planner hands to [`Reaggregate::new`].
+#[derive(Clone)]
 pub struct ReaggregateSpec {
     /// Group expressions over the input rows.
     pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
@@ -457,7 +458,7 @@ mod tests {
 
     fn opened(global: bool, store: &Store) -> Reaggregate {
         let mut op = Reaggregate::new(spec(global)).unwrap();
-        op.open(&StateReader { store, view: 3, operator: 1 }).unwrap();
+        op.open(&StateReader { store, view: 3, operator: 1, shard: None }).unwrap();
         op
     }
 

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::ipc::{decode_batch, encode_batch};
 
 /// What the planner hands to [`SessionAggregate::new`].
+#[derive(Clone)]
 pub struct SessionSpec {
     /// The aggregation; its window key is unused.
     pub aggregate: AggregateSpec,
@@ -524,7 +525,7 @@ mod tests {
     fn sessions_grow_merge_retract_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let state = StateReader { store: &store, view: 3, operator: 1 };
+        let state = StateReader { store: &store, view: 3, operator: 1, shard: None };
         let mut op = operator();
         op.open(&state).unwrap();
         assert_eq!(step(&mut op, &store, vec![click("a", 0, 1)]), (vec![(0, 5, 1)], 0));

@@ -58,6 +58,7 @@ pub enum TopNKind {
 }
 
 /// What the planner hands to [`TopN::new`].
+#[derive(Clone)]
 pub struct TopNSpec {
     /// PARTITION BY expressions over the input.
     pub partition: Vec<Arc<dyn PhysicalExpr>>,
@@ -806,7 +807,7 @@ mod tests {
 
     fn opened(spec: TopNSpec, store: &Store) -> TopN {
         let mut op = TopN::new(spec).unwrap();
-        op.open(&StateReader { store, view: 7, operator: 2 }).unwrap();
+        op.open(&StateReader { store, view: 7, operator: 2, shard: None }).unwrap();
         op
     }
 

@@ -72,7 +72,7 @@ impl TransientPipeline {
     /// opened fails the statement before anything runs), and what describes that of any
     /// later one.
     pub fn install(&self, first: PipelineSpec, build: Build) -> Result<()> {
-        let first = first.build(&self.run.env)?;
+        let first = first.build(&self.run.env)?.unsharded()?;
         if let Ok(mut slot) = self.first.lock() {
             *slot = Some(first);
         }
@@ -87,7 +87,7 @@ impl TransientPipeline {
             return Ok(parts);
         }
         let not_installed = || Error::Internal(format!("transient pipeline {} not installed", self.run.name));
-        self.build.get().ok_or_else(not_installed)?()?.build(&self.run.env)
+        self.build.get().ok_or_else(not_installed)?()?.build(&self.run.env)?.unsharded()
     }
 }
 
@@ -136,7 +136,7 @@ impl Run {
         {
             let (store, failure) = (self.env.store.clone(), failure.clone());
             crate::runtime::spawn_thread(format!("src-{}", self.name), move || {
-                let state = StateReader { store: &store, view: TRANSIENT, operator: 0 };
+                let state = StateReader { store: &store, view: TRANSIENT, operator: 0, shard: None };
                 if let Err(e) = catch_panic(|| source.run(&state, control_rx, data_tx))
                     && let Ok(mut slot) = failure.lock()
                 {

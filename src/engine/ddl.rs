@@ -16,6 +16,7 @@ use super::tables::ViewTable;
 use super::{Engine, Output};
 use crate::catalog::{self, ObjectKind, StreamEntry};
 use crate::connector;
+use crate::dataflow::identity;
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::published::Published;
@@ -108,7 +109,10 @@ impl Engine {
         let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone() };
         let what = format!("materialized view \"{}\"", stmt.name);
         let grace = plan.grace;
-        let spec = PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, output) };
+        // A view keeps the shards it was created with: its state is stored by shard.
+        let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
+        let (flow, sharding) = plan.into_flows(shards)?;
+        let spec = PipelineSpec { grace, sharding, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) };
         let stats = spec.stats.clone();
         let create = stmt.to_string();
         let pipeline = self.launch(spec, origin.persist(&create))?;
@@ -145,7 +149,7 @@ impl Engine {
     /// EXPLAIN CREATE MATERIALIZED VIEW: the dataflow plan, one line per row.
     pub(super) async fn explain_view(&self, stmt: &CreateView) -> Result<Output> {
         let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
-        let text = plan.explain(&stmt.name, &self.stream_defs(&plan.streams)?);
+        let text = plan.explain(&stmt.name, &self.stream_defs(&plan.streams)?, self.inner.config.parallelism);
         let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
         let lines = StringArray::from(text.lines().collect::<Vec<_>>());
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(lines)])?;

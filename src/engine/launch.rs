@@ -93,6 +93,7 @@ impl Engine {
             grace: 0,
             end_closes_windows: true,
             flow,
+            sharding: None,
             destination,
             stats: Arc::default(),
         }

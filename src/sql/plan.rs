@@ -39,7 +39,9 @@ use super::relations::{StreamTable, TableRelation, ViewRelation, WindowedStream,
 use crate::dataflow::Millis;
 use crate::dataflow::Operator;
 use crate::dataflow::aggregate::{Aggregate, AggregateSpec, WindowKey};
+use crate::dataflow::exchange::Sharding;
 use crate::dataflow::flow::Flow;
+use crate::dataflow::identity::OperatorId;
 use crate::dataflow::install::StreamDef;
 use crate::dataflow::join::{JoinSpec, StreamJoin};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
@@ -52,6 +54,7 @@ use crate::dataflow::window::{WindowAssign, WindowKind};
 use crate::error::{Error, Result};
 
 /// One streaming operator, before it runs.
+#[derive(Clone)]
 pub enum Node {
     /// Window assignment.
     Window(WindowKind, usize, SchemaRef),
@@ -714,6 +717,31 @@ impl ViewPlan {
         self.root.into_flow(&self.streams)
     }
 
+    /// The operators, as [`ViewPlan::into_flow`], run as `shards` shards where the plan can
+    /// be cut (see [`Chain::shard_cut`]): the flow before the cut, and the shards' flows.
+    /// With one shard, or no cut, the whole flow and no sharding.
+    pub fn into_flows(self, shards: usize) -> Result<(Flow, Option<Sharding>)> {
+        let cut = if shards > 1 { self.root.shard_cut() } else { None };
+        let Some(cut) = cut else { return Ok((self.into_flow()?, None)) };
+        let Chain { head, mut nodes } = self.root;
+        let keyed = nodes.split_off(cut);
+        let prefix = Chain { head, nodes }.into_flow(&self.streams)?;
+        let key = keyed.first().and_then(Node::partition_key).unwrap_or_default();
+        let what = explain::explain_exchange(&key, shards);
+        let id = OperatorId::derive(&[prefix.last_id()], &what);
+        let flows = (0..shards)
+            .map(|_| {
+                let mut flow = Flow::after(id);
+                for node in keyed.iter().cloned() {
+                    let what = explain::explain_node(&node);
+                    flow = flow.then(what, node.into_operator()?);
+                }
+                Ok(flow)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((prefix, Some(Sharding { id, flows, key, what })))
+    }
+
     /// The group key columns of an updating result (what its change keys encode).
     pub fn group_key_schema(&self) -> Option<SchemaRef> {
         if !self.keyed {
@@ -733,6 +761,22 @@ impl ViewPlan {
 }
 
 impl Chain {
+    /// Where the plan can be cut into shards: before its only keyed operator (an
+    /// aggregate with GROUP BY, or a top-N with PARTITION BY) over one input, when every
+    /// operator before it is stateless (windows, filters, projections, lookups), so rows
+    /// can be split among the shards by that operator's key. None when there is no such
+    /// place (a join of two streams, a second keyed operator, a global aggregate).
+    fn shard_cut(&self) -> Option<usize> {
+        if !matches!(self.head, Head::Input(_)) {
+            return None;
+        }
+        let keyed =
+            |n: &Node| matches!(n, Node::Aggregate(_) | Node::Reaggregate(_) | Node::Session(_) | Node::TopN(_));
+        let first = self.nodes.iter().position(keyed)?;
+        let later = self.nodes[first + 1..].iter().any(keyed);
+        (!later && self.nodes[first].partition_key().is_some()).then_some(first)
+    }
+
     /// Windows use the watermark column as their time column (`unwatermarked`: or their
     /// stream has no watermark at all).
     fn check_windows(&self, streams: &[StreamDef], unwatermarked: bool) -> Result<()> {
@@ -780,6 +824,18 @@ impl Chain {
 }
 
 impl Node {
+    /// What a keyed operator's rows can be split among shards by: its group or
+    /// partition key over its input. None for other operators, and for keyed ones that
+    /// need every row in one place (no GROUP BY or PARTITION BY).
+    fn partition_key(&self) -> Option<Vec<Arc<dyn PhysicalExpr>>> {
+        let key = match self {
+            Node::Aggregate(spec) => spec.group_exprs.clone(),
+            Node::TopN(spec) if !spec.updating_input => spec.partition.clone(),
+            _ => return None,
+        };
+        (!key.is_empty()).then_some(key)
+    }
+
     fn into_operator(self) -> Result<Box<dyn Operator>> {
         Ok(match self {
             Node::Window(kind, time, input) => Box::new(WindowAssign::new(kind, time, &input)?),

@@ -204,7 +204,7 @@ mod tests {
     /// Opens a sink on `path` with the state of `store`, as a (re)started pipeline does.
     fn start(store: &Store, path: &std::path::Path) -> Result<FileSink> {
         let mut sink = FileSink::new(path.to_str().unwrap());
-        sink.open(&StateReader { store, view: 7, operator: 1 })?;
+        sink.open(&StateReader { store, view: 7, operator: 1, shard: None })?;
         Ok(sink)
     }
 

@@ -13,19 +13,35 @@ use crate::dataflow::window::WindowKind;
 
 impl ViewPlan {
     /// The dataflow plan as text, top (the view) first; `streams[i]` is input i's stream.
-    pub fn explain(&self, view: &str, streams: &[StreamDef]) -> String {
+    /// With more than one shard, the exchange where the plan is cut into shards (if it
+    /// can be) is shown above the operators before it.
+    pub fn explain(&self, view: &str, streams: &[StreamDef], shards: usize) -> String {
         let mode = if self.keyed { "upsert by group key" } else { "append" };
         let mut lines = vec![(0, format!("Materialize: view={view} mode={mode}"))];
-        self.root.explain(1, streams, self.grace, &mut lines);
+        let cut = if shards > 1 { self.root.shard_cut() } else { None };
+        let exchange =
+            cut.and_then(|at| Some((at, explain_exchange(&self.root.nodes.get(at)?.partition_key()?, shards))));
+        self.root.explain(1, streams, self.grace, exchange, &mut lines);
         lines.iter().map(|(depth, l)| format!("{}{l}", "  ".repeat(*depth))).collect::<Vec<_>>().join("\n")
     }
 }
 
 impl Chain {
-    fn explain(&self, mut depth: usize, streams: &[StreamDef], grace: i64, lines: &mut Vec<(usize, String)>) {
-        for node in self.nodes.iter().rev() {
+    fn explain(
+        &self,
+        mut depth: usize,
+        streams: &[StreamDef],
+        grace: i64,
+        exchange: Option<(usize, String)>,
+        lines: &mut Vec<(usize, String)>,
+    ) {
+        for (i, node) in self.nodes.iter().enumerate().rev() {
             lines.push((depth, explain_node(node)));
             depth += 1;
+            if let Some((_, what)) = exchange.as_ref().filter(|(at, _)| *at == i) {
+                lines.push((depth, what.clone()));
+                depth += 1;
+            }
         }
         match &self.head {
             Head::Input(i) => match streams.get(*i) {
@@ -34,11 +50,20 @@ impl Chain {
             },
             Head::Join(join) => {
                 lines.push((depth, explain_join(join)));
-                join.left.explain(depth + 1, streams, grace, lines);
-                join.right.explain(depth + 1, streams, grace, lines);
+                join.left.explain(depth + 1, streams, grace, None, lines);
+                join.right.explain(depth + 1, streams, grace, None, lines);
             }
         }
     }
+}
+
+/// The line of the exchange that splits rows among `shards` shards by `key`.
+pub(super) fn explain_exchange(
+    key: &[std::sync::Arc<dyn datafusion::physical_plan::PhysicalExpr>],
+    shards: usize,
+) -> String {
+    let shown: Vec<String> = key.iter().map(|e| e.to_string()).collect();
+    format!("Exchange: hash({}) into {shards} shards", shown.join(", "))
 }
 
 pub(super) fn explain_node(node: &Node) -> String {
