@@ -398,6 +398,9 @@ impl Engine {
             Statement::ShowSinks => sinks::show_sinks(&*self.read_catalog()?),
             Statement::ShowCluster => self.show_cluster(),
             Statement::Describe(name) => system::describe(&self.inner.catalog, name),
+            Statement::Flush if self.inner.cluster.is_some() => {
+                self.flush_cluster().await.map(|_| Output::command("FLUSH"))
+            }
             Statement::Flush => self.flush().await.map(|_| Output::command("FLUSH")),
             Statement::Subscribe(_) => Err(Error::Unsupported(
                 "SUBSCRIBE and push queries (EMIT CHANGES) run only as the one statement of a client's query".into(),

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use common::kafka::Broker;
 use common::{Server, query_rows, wait_for};
 
-/// Starts a node of cluster `name` on the broker, with its own data directory.
+/// Starts a node of cluster `name` on the broker, with its own data directory. Its views
+/// commit only when flushed (checkpoints a minute apart), so what a query sees depends on
+/// FLUSH alone.
 fn node(broker: &Broker, name: &str, dir: &std::path::Path) -> Server {
     let url = format!("kafka://{}", broker.servers());
-    Server::start_with(dir, &["--checkpoint-interval-ms", "100", "--cluster", &url, "--cluster-name", name])
+    Server::start_with(dir, &["--checkpoint-interval-ms", "60000", "--cluster", &url, "--cluster-name", name])
 }
 
 /// `n` bids over 3 partitions: (partition, value).
@@ -47,6 +49,10 @@ fn totals(msgs: &[(i32, Option<String>, String)]) -> BTreeMap<String, (String, S
 
 async fn view_totals(client: &tokio_postgres::Client) -> BTreeMap<String, (String, String)> {
     client.batch_execute("FLUSH").await.unwrap();
+    read_totals(client).await
+}
+
+async fn read_totals(client: &tokio_postgres::Client) -> BTreeMap<String, (String, String)> {
     query_rows(client, "SELECT auction, n, total FROM totals")
         .await
         .into_iter()
@@ -154,6 +160,16 @@ async fn ddl_on_any_node_is_applied_by_every_node_in_order() {
     }
     wait_for(&cd, "SELECT count(*) FROM sluice_catalog.cluster WHERE state = 'up'", 0, |n| n == "4", "SHOW CLUSTER")
         .await;
+
+    // FLUSH on one node flushes every node: the others answer right after it, unflushed.
+    let last = bids(4500, 2000);
+    send(&broker, &last);
+    let all: Vec<_> = all.iter().chain(&last).cloned().collect();
+    let expected = totals(&all);
+    cc.batch_execute("FLUSH").await.unwrap();
+    for client in [&ca, &cb, &cc, &cd] {
+        assert_eq!(read_totals(client).await, expected);
+    }
     let shown = query_rows(&cd, "SHOW CLUSTER").await;
     assert_eq!(shown.len(), 4, "{shown:?}");
 }

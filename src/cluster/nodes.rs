@@ -2,7 +2,10 @@
 //! id, so compaction keeps the latest) every [`HEARTBEAT`], and reads everyone's.
 //!
 //! A node whose last heartbeat is older than [`DOWN_AFTER`] is `down`; one that stopped
-//! gracefully said so in its last heartbeat. `SHOW CLUSTER` and `sluice_catalog.cluster`
+//! gracefully said so in its last heartbeat. Heartbeats also carry FLUSH across the
+//! cluster: a node asks by numbering a request in its heartbeat, every node (itself too)
+//! flushes its pipelines when it reads it and says so in its own, and the asking node
+//! waits until every node that is up has. `SHOW CLUSTER` and `sluice_catalog.cluster`
 //! list [`Nodes::members`]. Started by the engine when it joins a cluster.
 
 use std::collections::BTreeMap;
@@ -20,6 +23,8 @@ use crate::error::{Error, Result};
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long without a heartbeat until a node counts as down.
 pub(crate) const DOWN_AFTER: Duration = Duration::from_secs(10);
+/// How often a node waiting for a cluster-wide FLUSH looks at the heartbeats.
+const FLUSH_POLL: Duration = Duration::from_millis(20);
 
 /// What a node says about itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -38,6 +43,12 @@ pub(crate) struct Heartbeat {
     pub pipelines: usize,
     /// It left the cluster gracefully.
     pub stopped: bool,
+    /// Its latest request that every node flush (FLUSH on it), numbered from 1.
+    #[serde(default)]
+    pub flush: u64,
+    /// Per node, the latest of its flush requests this node has carried out.
+    #[serde(default)]
+    pub flushed: BTreeMap<String, u64>,
 }
 
 /// A node as `SHOW CLUSTER` lists it.
@@ -51,9 +62,14 @@ pub(crate) struct Member {
     pub me: bool,
 }
 
+/// A node's request that every node flush: its id and the request's number.
+pub(crate) type FlushRequest = (String, u64);
+
 /// The membership of one cluster, seen from one node.
 pub(crate) struct Nodes {
     log: Log,
+    /// Where the flush requests of every node (this one too) go, to be carried out.
+    requests: tokio::sync::mpsc::UnboundedSender<FlushRequest>,
     /// This node's heartbeat, as it will next be sent.
     mine: Mutex<Heartbeat>,
     /// The latest heartbeat of every node.
@@ -62,8 +78,13 @@ pub(crate) struct Nodes {
 
 impl Nodes {
     /// Joins the membership of `config`'s cluster as node `node`: sends a first heartbeat,
-    /// then one every [`HEARTBEAT`], and follows everyone's.
-    pub async fn join(config: &ClusterConfig, node: &str) -> Result<Arc<Nodes>> {
+    /// then one every [`HEARTBEAT`], and follows everyone's, handing each new flush request
+    /// to `requests`.
+    pub async fn join(
+        config: &ClusterConfig,
+        node: &str,
+        requests: tokio::sync::mpsc::UnboundedSender<FlushRequest>,
+    ) -> Result<Arc<Nodes>> {
         let log = Log::open(config, config.nodes_topic()).await?;
         let now = now_ms();
         let mine = Heartbeat {
@@ -73,7 +94,7 @@ impl Nodes {
             at: now,
             ..Default::default()
         };
-        let nodes = Arc::new(Nodes { log, mine: Mutex::new(mine), seen: Mutex::new(BTreeMap::new()) });
+        let nodes = Arc::new(Nodes { log, requests, mine: Mutex::new(mine), seen: Mutex::new(BTreeMap::new()) });
         nodes.beat().await?;
         let reader = nodes.log.reader(0)?;
         let follower = Arc::downgrade(&nodes);
@@ -121,6 +142,47 @@ impl Nodes {
         }
     }
 
+    /// Asks every node to flush (this one too) and returns the request's number: the
+    /// clock in milliseconds (or one more than the last), so that numbers keep rising
+    /// across this node's restarts and an answer to an earlier run's request never counts.
+    pub async fn request_flush(&self) -> Result<u64> {
+        let mut number = 0;
+        self.update(|h| {
+            h.flush = (h.flush + 1).max(now_ms() as u64);
+            number = h.flush;
+        });
+        self.beat().await?;
+        Ok(number)
+    }
+
+    /// Says that this node has carried out flush request `number` of `node`.
+    pub async fn flushed(&self, node: &str, number: u64) {
+        self.update(|h| {
+            let done = h.flushed.entry(node.to_string()).or_default();
+            *done = (*done).max(number);
+        });
+        if let Err(e) = self.beat().await {
+            warn!(error = %e, "cannot say that a flush is done");
+        }
+    }
+
+    /// Waits until every node that is up has carried out this node's flush request
+    /// `number`; a node that goes down meanwhile is not waited for.
+    pub async fn wait_flushed(&self, number: u64) {
+        loop {
+            let me = self.mine.lock().map(|h| h.node.clone()).unwrap_or_default();
+            let done = self
+                .members()
+                .iter()
+                .filter(|m| m.state == "up")
+                .all(|m| m.heartbeat.flushed.get(&me).is_some_and(|n| *n >= number));
+            if done {
+                return;
+            }
+            tokio::time::sleep(FLUSH_POLL).await;
+        }
+    }
+
     /// Every node that ever sent a heartbeat, by id, with its state now.
     pub fn members(&self) -> Vec<Member> {
         let me = self.mine.lock().map(|h| h.clone()).unwrap_or_default();
@@ -159,6 +221,10 @@ impl Nodes {
         let Ok(mut seen) = self.seen.lock() else { return };
         match value.map(serde_json::from_slice::<Heartbeat>) {
             Some(Ok(heartbeat)) => {
+                let before = seen.get(&node).map_or(0, |h| h.flush);
+                if heartbeat.flush > before && !heartbeat.stopped {
+                    let _ = self.requests.send((node.clone(), heartbeat.flush));
+                }
                 seen.insert(node, heartbeat);
             }
             Some(Err(e)) => warn!(node, error = %e, "a heartbeat that does not decode"),

@@ -33,7 +33,7 @@ use super::launch::Origin;
 use super::{Engine, Output};
 use crate::catalog;
 use crate::cluster::log::{Log, Reader, Record};
-use crate::cluster::nodes::{Member, Nodes};
+use crate::cluster::nodes::{FlushRequest, Member, Nodes};
 use crate::cluster::{self, ClusterConfig};
 use crate::error::{Error, Result};
 use crate::sql::{self, Statement};
@@ -67,6 +67,8 @@ pub(super) struct ClusterNode {
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Output>>>>,
     /// Numbers the keys of this node's commands.
     sequence: AtomicU64,
+    /// The flush requests of every node, until the engine carries them out.
+    flushes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<FlushRequest>>>,
 }
 
 impl ClusterNode {
@@ -74,10 +76,12 @@ impl ClusterNode {
     pub async fn join(config: &ClusterConfig, store: &Store) -> Result<ClusterNode> {
         let id = cluster::node_id(store)?;
         let log = Log::open(config, config.catalog_topic()).await?;
-        let nodes = Nodes::join(config, &id).await?;
+        let (requests, flushes) = tokio::sync::mpsc::unbounded_channel();
+        let nodes = Nodes::join(config, &id, requests).await?;
         info!(node = %id, cluster = %config.name, servers = %config.servers, "joined the cluster");
         let sequence = AtomicU64::new(cluster::now_ms() as u64 * 1000);
-        Ok(ClusterNode { id, config: config.clone(), log, nodes, pending: Mutex::default(), sequence })
+        let flushes = Mutex::new(Some(flushes));
+        Ok(ClusterNode { id, config: config.clone(), log, nodes, pending: Mutex::default(), sequence, flushes })
     }
 }
 
@@ -115,7 +119,38 @@ impl Engine {
         info!(commands = end, objects = live.len(), "catalog replayed from the cluster");
         let engine = self.clone();
         tokio::spawn(async move { engine.follow(reader).await });
+        if let Some(mut flushes) = node.flushes.lock().ok().and_then(|mut f| f.take()) {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                while let Some((from, number)) = flushes.recv().await {
+                    engine.carry_out_flush(&from, number).await;
+                }
+            });
+        }
         Ok(())
+    }
+
+    /// FLUSH in a cluster: asks every node to flush its pipelines and waits until every
+    /// node that is up has (a node that goes down meanwhile is not waited for). This
+    /// node's own pipelines are flushed here too, so that one failing makes FLUSH fail as
+    /// on a single node; other nodes log theirs.
+    pub(super) async fn flush_cluster(&self) -> Result<()> {
+        let node = self.cluster()?;
+        let number = node.nodes.request_flush().await?;
+        let local = self.flush().await;
+        node.nodes.wait_flushed(number).await;
+        local
+    }
+
+    /// Flushes this node's pipelines for flush request `number` of node `from`, and says so.
+    async fn carry_out_flush(&self, from: &str, number: u64) {
+        let engine = self.clone();
+        if let Err(e) = self.offload(async move { engine.flush().await }).await {
+            warn!(from, number, error = %e, "a pipeline failed during a cluster-wide FLUSH");
+        }
+        if let Ok(node) = self.cluster() {
+            node.nodes.flushed(from, number).await;
+        }
     }
 
     /// Applies every command appended to the catalog log from now on.
