@@ -144,6 +144,10 @@ async fn ddl_on_any_node_is_applied_by_every_node_in_order() {
     cb.batch_execute("CREATE MATERIALIZED VIEW totals AS SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction")
         .await
         .unwrap();
+    // FLUSH on another node covers a view created elsewhere just before: C applies the
+    // catalog as far as it goes before it flushes.
+    cc.batch_execute("FLUSH").await.unwrap();
+    assert_eq!(read_totals(&cc).await, totals(&first));
 
     // B restarts and D joins later: both replay the catalog (D from nothing).
     b.terminate();

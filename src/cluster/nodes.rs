@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long without a heartbeat until a node counts as down.
 pub(crate) const DOWN_AFTER: Duration = Duration::from_secs(10);
+/// Pause after an error reading heartbeats.
+const ERROR_PAUSE: Duration = Duration::from_millis(20);
 /// How often a node waiting for a cluster-wide FLUSH looks at the heartbeats.
 const FLUSH_POLL: Duration = Duration::from_millis(20);
 
@@ -104,9 +106,11 @@ impl Nodes {
                 let Some(nodes) = follower.upgrade() else { return };
                 match record {
                     Ok(r) => nodes.saw(r.key, r.value.as_deref()),
+                    // Each failed attempt while the brokers are away is an error; the next
+                    // record comes when they are back.
                     Err(e) => {
                         debug!(error = %e, "cannot read heartbeats");
-                        tokio::time::sleep(HEARTBEAT).await;
+                        tokio::time::sleep(ERROR_PAUSE).await;
                     }
                 }
             }

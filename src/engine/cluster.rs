@@ -42,8 +42,10 @@ use crate::state::{Store, state_prefix, view_prefix};
 /// How long a node waits for the next catalog command at start-up before it takes the
 /// log's end offset as reached (compaction can leave the last offsets empty).
 const REPLAY_QUIET: Duration = Duration::from_secs(10);
-/// Wait before reading the log again after an error.
-const RETRY: Duration = Duration::from_secs(1);
+/// How often FLUSH looks whether this node has applied the catalog far enough.
+const CATCH_UP_POLL: Duration = Duration::from_millis(10);
+/// Wait before reading the log again after a repeated error.
+const RETRY: Duration = Duration::from_millis(20);
 
 /// One catalog command as stored in the log.
 #[derive(Debug, Serialize, Deserialize)]
@@ -67,6 +69,8 @@ pub(super) struct ClusterNode {
     pending: Mutex<HashMap<String, oneshot::Sender<Result<Output>>>>,
     /// Numbers the keys of this node's commands.
     sequence: AtomicU64,
+    /// The offset after the last catalog command this node has applied.
+    applied: std::sync::atomic::AtomicI64,
     /// The flush requests of every node, until the engine carries them out.
     flushes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<FlushRequest>>>,
 }
@@ -81,7 +85,17 @@ impl ClusterNode {
         info!(node = %id, cluster = %config.name, servers = %config.servers, "joined the cluster");
         let sequence = AtomicU64::new(cluster::now_ms() as u64 * 1000);
         let flushes = Mutex::new(Some(flushes));
-        Ok(ClusterNode { id, config: config.clone(), log, nodes, pending: Mutex::default(), sequence, flushes })
+        let applied = std::sync::atomic::AtomicI64::new(0);
+        Ok(ClusterNode {
+            id,
+            config: config.clone(),
+            log,
+            nodes,
+            pending: Mutex::default(),
+            sequence,
+            applied,
+            flushes,
+        })
     }
 }
 
@@ -109,6 +123,7 @@ impl Engine {
             next = record.offset + 1;
             self.apply(record).await;
         }
+        node.applied.fetch_max(end, Ordering::Relaxed);
         let live = self.read_catalog()?.ids();
         for id in local.difference(&live) {
             // Dropped while this node was away, or a command that failed here.
@@ -136,14 +151,30 @@ impl Engine {
     /// on a single node; other nodes log theirs.
     pub(super) async fn flush_cluster(&self) -> Result<()> {
         let node = self.cluster()?;
+        self.catch_up().await?;
         let number = node.nodes.request_flush().await?;
         let local = self.flush().await;
         node.nodes.wait_flushed(number).await;
         local
     }
 
-    /// Flushes this node's pipelines for flush request `number` of node `from`, and says so.
+    /// Waits until this node has applied every catalog command appended so far, so that a
+    /// FLUSH covers the objects another node created before it.
+    async fn catch_up(&self) -> Result<()> {
+        let node = self.cluster()?;
+        let end = node.log.end().await?;
+        while node.applied.load(Ordering::Relaxed) < end {
+            tokio::time::sleep(CATCH_UP_POLL).await;
+        }
+        Ok(())
+    }
+
+    /// Flushes this node's pipelines for flush request `number` of node `from` (after
+    /// applying the catalog as far as it goes now), and says so.
     async fn carry_out_flush(&self, from: &str, number: u64) {
+        if let Err(e) = self.catch_up().await {
+            warn!(from, number, error = %e, "cannot read the catalog's end for a cluster-wide FLUSH");
+        }
         let engine = self.clone();
         if let Err(e) = self.offload(async move { engine.flush().await }).await {
             warn!(from, number, error = %e, "a pipeline failed during a cluster-wide FLUSH");
@@ -153,15 +184,25 @@ impl Engine {
         }
     }
 
-    /// Applies every command appended to the catalog log from now on.
+    /// Applies every command appended to the catalog log from now on. While the brokers
+    /// are away librdkafka reports each failed attempt as an error, which is logged once
+    /// per outage and otherwise passed over: waiting after each would leave the reader
+    /// behind by one wait per error when the brokers return.
     async fn follow(&self, reader: Reader) {
+        let mut outage = false;
         loop {
             match reader.next().await {
-                Ok(record) => self.apply(record).await,
-                Err(e) => {
-                    warn!(error = %e, "cannot read the cluster's catalog; retrying");
-                    tokio::time::sleep(RETRY).await;
+                Ok(record) => {
+                    if std::mem::take(&mut outage) {
+                        info!("reading the cluster's catalog again");
+                    }
+                    self.apply(record).await
                 }
+                Err(e) if !outage => {
+                    outage = true;
+                    warn!(error = %e, "cannot read the cluster's catalog; retrying");
+                }
+                Err(_) => tokio::time::sleep(RETRY).await,
             }
         }
     }
@@ -187,6 +228,7 @@ impl Engine {
             })
             .await;
         let Ok(node) = self.cluster() else { return };
+        node.applied.fetch_max(record.offset + 1, Ordering::Relaxed);
         let pipelines = self.read_catalog().map(|c| c.pipelines().len()).unwrap_or(0);
         node.nodes.update(|h| {
             h.applied = record.offset + 1;
