@@ -6,6 +6,7 @@
 //! reader sees. Called by the engine's cluster node (`engine/cluster.rs`) and by
 //! [`super::nodes`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -28,6 +29,8 @@ pub(crate) struct Log {
     topic: String,
     config: ClusterConfig,
     producer: FutureProducer,
+    /// Asks the broker for the log's end (kept: FLUSH asks on every node each time).
+    offsets: Arc<BaseConsumer>,
 }
 
 /// One record read back.
@@ -52,7 +55,9 @@ impl Log {
             .set("message.timeout.ms", REQUEST_TIMEOUT.as_millis().to_string())
             .create()
             .map_err(|e| Error::Config(format!("invalid kafka option for --cluster: {e}")))?;
-        Ok(Log { topic, config: config.clone(), producer })
+        let offsets =
+            config.client().create().map_err(|e| Error::Config(format!("invalid kafka option for --cluster: {e}")))?;
+        Ok(Log { topic, config: config.clone(), producer, offsets: Arc::new(offsets) })
     }
 
     /// Appends a record and returns its offset once the broker has it; `value` None writes
@@ -90,11 +95,9 @@ impl Log {
 
     /// The offset the next record will have: where a reader from the start has read all.
     pub async fn end(&self) -> Result<i64> {
-        let config = self.config.clone();
-        let topic = self.topic.clone();
+        let (offsets, topic) = (self.offsets.clone(), self.topic.clone());
         let fetched = tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = config.client().create()?;
-            consumer.fetch_watermarks(&topic, 0, REQUEST_TIMEOUT).map(|(_, high)| high)
+            offsets.fetch_watermarks(&topic, 0, REQUEST_TIMEOUT).map(|(_, high)| high)
         })
         .await
         .map_err(|e| Error::Internal(format!("cannot read the log's end: {e}")))?;

@@ -175,8 +175,8 @@ fn spawn_operators(
     let (stats, name) = (stats.clone(), name.to_string());
     let memory = env.budget.reserve(name.as_str());
     Ok(crate::runtime::spawn_thread(format!("ops-{name}"), move || {
-        let held = AtomicU64::new(0);
-        let result = catch_panic(|| run_operators(input, flow, memory, &stats, &[&held], |_| true));
+        let held = [AtomicU64::new(0)];
+        let result = catch_panic(|| run_operators(input, flow, memory, &stats, (&held, 0), |_| true));
         stats.state_bytes.store(0, Ordering::Relaxed);
         finish(&name, &stats, result);
     })?)
@@ -206,11 +206,10 @@ fn spawn_shards(
         let (stats, name, out, held) = (stats.clone(), format!("{name}#{shard}"), gather_tx.clone(), held.clone());
         let memory = env.budget.reserve(name.as_str());
         threads.push(crate::runtime::spawn_thread(format!("ops-{name}"), move || {
-            let all: Vec<&AtomicU64> = std::iter::once(&held[shard])
-                .chain(held.iter().enumerate().filter(|(i, _)| *i != shard).map(|(_, h)| h))
-                .collect();
             let emit = |msg: Message| out.send((shard, msg)).is_ok();
-            let result = catch_panic(|| run_operators(rx, flow, memory, &stats, &all, emit));
+            let result = catch_panic(|| run_operators(rx, flow, memory, &stats, (&held, shard), emit));
+            held[shard].store(0, Ordering::Relaxed);
+            stats.state_bytes.store(held.iter().map(|h| h.load(Ordering::Relaxed)).sum(), Ordering::Relaxed);
             if let Err(e) = result {
                 fail(&name, &stats, e);
             }
@@ -300,22 +299,22 @@ fn fail(name: &str, stats: &PipelineStats, e: Error) {
 }
 
 /// Runs messages through the operators, keeping `memory` and the stats at the size of
-/// their state (`held[0]` is theirs, the rest other shards' of the same pipeline, summed
-/// into the stats), and hands what leaves them to `emit` (false: nobody listens any
+/// their state (`held.0[held.1]` is theirs, the others the other shards' of the same
+/// pipeline, summed into the stats), and hands what leaves them to `emit` (false: nobody listens any
 /// more). Returns true when the input ended.
 fn run_operators(
     input: Receiver<Routed>,
     mut flow: Flow,
     mut memory: Reservation,
     stats: &PipelineStats,
-    held: &[&AtomicU64],
+    (held, mine): (&[AtomicU64], usize),
     mut emit: impl FnMut(Message) -> bool,
 ) -> Result<bool> {
     let mut out = Vec::new();
     let mut account = |flow: &Flow| {
         let bytes = flow.state_bytes();
         if bytes != memory.held() {
-            held[0].store(bytes as u64, Ordering::Relaxed);
+            held[mine].store(bytes as u64, Ordering::Relaxed);
             let total: u64 = held.iter().map(|h| h.load(Ordering::Relaxed)).sum();
             stats.state_bytes.store(total, Ordering::Relaxed);
             memory.set(bytes)?;

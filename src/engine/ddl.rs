@@ -65,14 +65,15 @@ impl Engine {
             return Ok(done);
         }
         let planned = self.plan_checked(stmt).await;
+        let create = stmt.to_string();
         if origin.checks_outside() {
             let (plan, defs) = planned?;
-            let Some(id) = self.object_id(origin, "")? else { return Ok(done) };
+            let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
             self.load_tables(&plan.tables).await?;
             self.start_view(stmt, id, origin, plan, defs)?;
             return Ok(done);
         }
-        let Some(id) = self.object_id(origin, &stmt.to_string())? else { return Ok(done) };
+        let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
         let started = match planned {
             Ok((plan, defs)) => {
                 let shape = ViewShape::of(stmt, &plan);
