@@ -10,13 +10,29 @@
 //!                            what it runs), which `SHOW CLUSTER` lists
 //! ```
 //!
+//! Each view has a third, its changelog, and the nodes share the views through a consumer
+//! group:
+//!
+//! ```text
+//!   _sluice-<name>-view-<id> the view's committed checkpoints (key: a store key; value:
+//!                            its bytes), written by the one node that runs the view and
+//!                            applied by every node to its own store
+//!   group sluice-<name>-views assigns each view's changelog to one node, which runs it
+//! ```
+//!
 //! There is no coordinator of Sluice's own: the order of the catalog topic is the order of
-//! DDL, and a node that starts later replays it. [`log::Log`] is the ordered topic,
-//! [`nodes::Nodes`] the membership. The engine (`engine/cluster.rs`) submits statements to
-//! the log and applies what it reads.
+//! DDL, and a node that starts later replays it; Kafka's group decides who runs what.
+//! [`log::Log`] is the ordered topic, [`nodes::Nodes`] the membership,
+//! [`owners::Owners`] the view group, [`changelog`] the checkpoints of the view a node
+//! runs and [`replica::Replica`] this node's copy of every view. The engine
+//! (`engine/cluster.rs`) submits statements to the log, applies what it reads, and starts
+//! and stops pipelines as the group says.
 
+pub(crate) mod changelog;
 pub(crate) mod log;
 pub(crate) mod nodes;
+pub(crate) mod owners;
+pub(crate) mod replica;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

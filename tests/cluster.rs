@@ -199,3 +199,195 @@ async fn a_data_directory_belongs_to_one_cluster() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("must be a kafka:// URL"));
 }
+
+/// Expected `auction -> max(price)`, and the count and sum of the bids priced 90 or more.
+fn peaks(msgs: &[(i32, Option<String>, String)]) -> (BTreeMap<String, String>, (i64, i64)) {
+    let (mut peak, mut dear) = (BTreeMap::<i64, i64>::new(), (0, 0));
+    for (_, _, v) in msgs {
+        let json: serde_json::Value = serde_json::from_str(v).unwrap();
+        let (auction, price) = (json["auction"].as_i64().unwrap(), json["price"].as_i64().unwrap());
+        let top = peak.entry(auction).or_insert(price);
+        *top = (*top).max(price);
+        if price >= 90 {
+            dear = (dear.0 + 1, dear.1 + price);
+        }
+    }
+    (peak.into_iter().map(|(a, p)| (a.to_string(), p.to_string())).collect(), dear)
+}
+
+/// What `client` serves of the three views of the test below.
+async fn served(
+    client: &tokio_postgres::Client,
+) -> (BTreeMap<String, (String, String)>, BTreeMap<String, String>, (i64, i64)) {
+    let peak =
+        query_rows(client, "SELECT auction, top FROM peak").await.into_iter().map(|r| (r[0].clone(), r[1].clone()));
+    let dear = query_rows(client, "SELECT count(*), coalesce(sum(price), 0) FROM dear").await;
+    let dear = (dear[0][0].parse().unwrap(), dear[0][1].parse().unwrap());
+    (read_totals(client).await, peak.collect(), dear)
+}
+
+/// The node (index into `nodes`) that runs view `view`, as SHOW CLUSTER on `client` says
+/// (waiting while a rebalance leaves it on no node, or on two in heartbeats of different
+/// ages).
+async fn runner(client: &tokio_postgres::Client, nodes: &[Server], view: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = query_rows(client, "SELECT address, views FROM sluice_catalog.cluster WHERE state = 'up'").await;
+        let runs: Vec<&Vec<String>> = rows.iter().filter(|r| r[1].split(", ").any(|v| v == view)).collect();
+        if let [one] = runs.as_slice() {
+            return nodes.iter().position(|n| one[0] == format!("127.0.0.1:{}", n.port)).expect("a node of the test");
+        }
+        assert!(Instant::now() < deadline, "view {view} does not run on exactly one node: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each view runs on one node, and moves with its state when that node goes: killed (ten
+/// times, at random moments, some right after a FLUSH, some while bids arrive) or stopped
+/// gracefully. Every node keeps serving the same rows, exactly the rows of every bid sent,
+/// counted once; a dropped view's changelog topic is deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn views_move_with_their_state_when_their_node_goes() {
+    let broker = Broker::start();
+    broker.create_topic("bids", 3).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "move", d.path())).collect();
+    let stream = format!(
+        "CREATE STREAM bids (auction BIGINT, price BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) \
+         WITH (connector = 'kafka', topic = 'bids', bootstrap_servers = '{}', format = 'json')",
+        broker.servers()
+    );
+    let first = nodes[0].client().await;
+    first.batch_execute(&stream).await.unwrap();
+    for view in [
+        "CREATE MATERIALIZED VIEW totals AS SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction",
+        "CREATE MATERIALIZED VIEW peak AS SELECT auction, max(price) AS top FROM bids GROUP BY auction",
+        "CREATE MATERIALIZED VIEW dear AS SELECT auction, price FROM bids WHERE price >= 90",
+    ] {
+        first.batch_execute(view).await.unwrap();
+    }
+    drop(first);
+    let mut sent = bids(0, 1000);
+    send(&broker, &sent);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut random = seed;
+    let mut next = move |n: u64| {
+        random = random.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (random >> 33) % n
+    };
+    for round in 0..10 {
+        let any = nodes[0].client().await;
+        let victim = runner(&any, &nodes, "totals").await;
+        let survivor = (victim + 1 + next(2) as usize) % 3;
+        if next(2) == 0 {
+            any.batch_execute("FLUSH").await.unwrap();
+        }
+        let batch = bids(sent.len(), 500);
+        send(&broker, &batch[..250]);
+        tokio::time::sleep(Duration::from_millis(next(1500))).await;
+        nodes[victim].kill9();
+        let killed = Instant::now();
+        send(&broker, &batch[250..]);
+        sent.extend(batch);
+        let client = nodes[survivor].client().await;
+        client.batch_execute("FLUSH").await.unwrap();
+        eprintln!(
+            "round {round}: node {victim} killed; FLUSH on node {survivor} returned after {:?}",
+            killed.elapsed()
+        );
+        let expected = (totals(&sent), peaks(&sent).0, peaks(&sent).1);
+        for (i, n) in nodes.iter().enumerate() {
+            if i != victim {
+                assert_eq!(served(&n.client().await).await, expected, "round {round}, node {i}");
+            }
+        }
+        nodes[victim] = node(&broker, "move", dirs[victim].path());
+        let back = nodes[victim].client().await;
+        back.batch_execute("FLUSH").await.unwrap();
+        assert_eq!(served(&back).await, expected, "round {round}, the restarted node");
+    }
+
+    // A node stopped gracefully hands its views over at once.
+    let any = nodes[0].client().await;
+    let victim = runner(&any, &nodes, "peak").await;
+    nodes[victim].terminate();
+    let more = bids(sent.len(), 500);
+    send(&broker, &more);
+    sent.extend(more);
+    let survivor = (victim + 1) % 3;
+    let client = nodes[survivor].client().await;
+    let stopped = Instant::now();
+    client.batch_execute("FLUSH").await.unwrap();
+    eprintln!("graceful stop: FLUSH returned after {:?}", stopped.elapsed());
+    assert_eq!(served(&client).await, (totals(&sent), peaks(&sent).0, peaks(&sent).1));
+    runner(&client, &nodes, "peak").await;
+
+    // DROP removes the view everywhere, with its changelog topic.
+    let changelogs = || broker.topics().into_iter().filter(|t| t.starts_with("_sluice-move-view-")).count();
+    assert_eq!(changelogs(), 3);
+    client.batch_execute("DROP MATERIALIZED VIEW dear").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while changelogs() != 2 {
+        assert!(Instant::now() < deadline, "the changelog of the dropped view still exists: {:?}", broker.topics());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for n in nodes.iter().filter(|n| n.pid() != 0) {
+        let views = query_rows(&n.client().await, "SELECT name FROM sluice_catalog.views ORDER BY name").await;
+        assert_eq!(views, vec![vec!["peak".to_string()], vec!["totals".to_string()]]);
+    }
+}
+
+/// Appends `msgs` (their values) to `path`, one JSON line each.
+fn append_lines(path: &std::path::Path, msgs: &[(i32, Option<String>, String)]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for (_, _, value) in msgs {
+        writeln!(file, "{value}").unwrap();
+    }
+    file.sync_all().unwrap();
+}
+
+/// A view over a file stream runs on one node, which reads the file (at the same path on
+/// every node); when that node is killed, the node given the view continues from the
+/// position committed with the view's state, so every line counts once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_stream_is_read_by_the_node_running_its_view() {
+    let broker = Broker::start();
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("bids.json");
+    let mut sent = bids(0, 2000);
+    append_lines(&path, &sent);
+    let dirs: Vec<_> = ["a", "b", "c"].iter().map(|d| root.path().join(d)).collect();
+    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "files", d)).collect();
+    let client = nodes[1].client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM bids (auction BIGINT, price BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) \
+             WITH (connector = 'file', path = '{}', format = 'json'); \
+             CREATE MATERIALIZED VIEW totals AS SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction",
+            path.display()
+        ))
+        .await
+        .unwrap();
+    client.batch_execute("FLUSH").await.unwrap();
+    for n in &nodes {
+        assert_eq!(read_totals(&n.client().await).await, totals(&sent));
+    }
+    let victim = runner(&client, &nodes, "totals").await;
+    nodes[victim].kill9();
+    let more = bids(2000, 1000);
+    append_lines(&path, &more);
+    sent.extend(more);
+    let survivor = (victim + 1) % 3;
+    let client = nodes[survivor].client().await;
+    client.batch_execute("FLUSH").await.unwrap();
+    assert_ne!(runner(&client, &nodes, "totals").await, victim);
+    for (i, n) in nodes.iter().enumerate().filter(|(i, _)| *i != victim) {
+        assert_eq!(read_totals(&n.client().await).await, totals(&sent), "node {i}");
+    }
+    nodes[victim] = node(&broker, "files", &dirs[victim]);
+    let back = nodes[victim].client().await;
+    back.batch_execute("FLUSH").await.unwrap();
+    assert_eq!(read_totals(&back).await, totals(&sent));
+}

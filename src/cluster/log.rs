@@ -137,23 +137,49 @@ impl Reader {
 }
 
 /// Creates `topic` with one partition, compacted, unless it exists.
-async fn create_topic(config: &ClusterConfig, topic: &str) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        config.client().create().map_err(|e| Error::Config(format!("invalid kafka option for --cluster: {e}")))?;
+pub(crate) async fn create_topic(config: &ClusterConfig, topic: &str) -> Result<()> {
     let new =
         NewTopic::new(topic, 1, TopicReplication::Fixed(config.replication_factor)).set("cleanup.policy", "compact");
+    let (admin, options) = admin(config)?;
+    let results = admin.create_topics([&new], &options).await;
+    checked(config, "create", topic, results, &[RDKafkaErrorCode::TopicAlreadyExists])
+}
+
+/// Deletes `topic`; one that does not exist (another node deleted it) is no error.
+pub(crate) async fn delete_topic(config: &ClusterConfig, topic: &str) -> Result<()> {
+    let (admin, options) = admin(config)?;
+    let results = admin.delete_topics(&[topic], &options).await;
+    let gone = [RDKafkaErrorCode::UnknownTopicOrPartition, RDKafkaErrorCode::UnknownTopic];
+    checked(config, "delete", topic, results, &gone)
+}
+
+/// An admin client for the cluster's brokers, and the options of its requests.
+fn admin(config: &ClusterConfig) -> Result<(AdminClient<DefaultClientContext>, AdminOptions)> {
+    let admin =
+        config.client().create().map_err(|e| Error::Config(format!("invalid kafka option for --cluster: {e}")))?;
     let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT)).operation_timeout(Some(REQUEST_TIMEOUT));
+    Ok((admin, options))
+}
+
+/// The outcome of an admin request to `verb` `topic`: the codes in `fine` are no error.
+fn checked(
+    config: &ClusterConfig,
+    verb: &str,
+    topic: &str,
+    results: rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>,
+    fine: &[RDKafkaErrorCode],
+) -> Result<()> {
     let unreachable = |e: String| {
         Error::Unreachable(format!(
-            "cannot create the cluster topic \"{topic}\" at \"{}\": {}",
+            "cannot {verb} the cluster topic \"{topic}\" at \"{}\": {}",
             config.servers,
             lowercase_first(&e)
         ))
     };
-    let results = admin.create_topics([&new], &options).await.map_err(|e| unreachable(e.to_string()))?;
-    for result in results {
+    for result in results.map_err(|e| unreachable(e.to_string()))? {
         match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Ok(_) => {}
+            Err((_, code)) if fine.contains(&code) => {}
             Err((_, code)) => return Err(unreachable(code.to_string())),
         }
     }

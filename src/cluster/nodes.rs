@@ -5,7 +5,8 @@
 //! gracefully said so in its last heartbeat. Heartbeats also carry FLUSH across the
 //! cluster: a node asks by numbering a request in its heartbeat, every node (itself too)
 //! flushes its pipelines when it reads it and says so in its own, and the asking node
-//! waits until every node that is up has. `SHOW CLUSTER` and `sluice_catalog.cluster`
+//! waits until every node that is up has, then until every node has applied what they all
+//! committed. `SHOW CLUSTER` and `sluice_catalog.cluster`
 //! list [`Nodes::members`]. Started by the engine when it joins a cluster.
 
 use std::collections::BTreeMap;
@@ -20,9 +21,10 @@ use super::{ClusterConfig, now_ms};
 use crate::error::{Error, Result};
 
 /// How often a node says it is alive.
-pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
-/// How long without a heartbeat until a node counts as down.
-pub(crate) const DOWN_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long without a heartbeat until a node counts as down (as long as the view group
+/// keeps a silent member, see `super::owners`).
+pub(crate) const DOWN_AFTER: Duration = Duration::from_secs(6);
 /// Pause after an error reading heartbeats.
 const ERROR_PAUSE: Duration = Duration::from_millis(20);
 /// How often a node waiting for a cluster-wide FLUSH looks at the heartbeats.
@@ -51,6 +53,13 @@ pub(crate) struct Heartbeat {
     /// Per node, the latest of its flush requests this node has carried out.
     #[serde(default)]
     pub flushed: BTreeMap<String, u64>,
+    /// Per node, the latest of its flush requests after which this node has applied every
+    /// view's changelog as far as the flush committed it.
+    #[serde(default)]
+    pub synced: BTreeMap<String, u64>,
+    /// The views it runs.
+    #[serde(default)]
+    pub views: Vec<String>,
 }
 
 /// A node as `SHOW CLUSTER` lists it.
@@ -138,6 +147,25 @@ impl Nodes {
         }
     }
 
+    /// Changes what this node's heartbeat says and sends it now.
+    pub async fn announce(&self, change: impl FnOnce(&mut Heartbeat)) {
+        self.update(change);
+        if let Err(e) = self.beat().await {
+            warn!(error = %e, "cannot send a heartbeat");
+        }
+    }
+
+    /// The nodes up that run each view, as their heartbeats say.
+    pub fn view_runners(&self) -> BTreeMap<String, Vec<String>> {
+        let mut runners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for member in self.members().into_iter().filter(|m| m.state == "up") {
+            for view in member.heartbeat.views {
+                runners.entry(view).or_default().push(member.heartbeat.node.clone());
+            }
+        }
+        runners
+    }
+
     /// Says that this node leaves the cluster.
     pub async fn leave(&self) {
         self.update(|h| h.stopped = true);
@@ -159,10 +187,12 @@ impl Nodes {
         Ok(number)
     }
 
-    /// Says that this node has carried out flush request `number` of `node`.
-    pub async fn flushed(&self, node: &str, number: u64) {
+    /// Says that this node has carried out flush request `number` of `node`: flushed its
+    /// pipelines, or (`synced`) also applied every view as far as all nodes flushed them.
+    pub async fn flushed(&self, node: &str, number: u64, synced: bool) {
         self.update(|h| {
-            let done = h.flushed.entry(node.to_string()).or_default();
+            let done = if synced { &mut h.synced } else { &mut h.flushed };
+            let done = done.entry(node.to_string()).or_default();
             *done = (*done).max(number);
         });
         if let Err(e) = self.beat().await {
@@ -170,16 +200,15 @@ impl Nodes {
         }
     }
 
-    /// Waits until every node that is up has carried out this node's flush request
-    /// `number`; a node that goes down meanwhile is not waited for.
-    pub async fn wait_flushed(&self, number: u64) {
+    /// Waits until every node that is up has carried out flush request `number` of node
+    /// `from` (`synced`: to the end, see [`Nodes::flushed`]); a node that goes down
+    /// meanwhile is not waited for.
+    pub async fn wait_flushed(&self, from: &str, number: u64, synced: bool) {
         loop {
-            let me = self.mine.lock().map(|h| h.node.clone()).unwrap_or_default();
-            let done = self
-                .members()
-                .iter()
-                .filter(|m| m.state == "up")
-                .all(|m| m.heartbeat.flushed.get(&me).is_some_and(|n| *n >= number));
+            let done = self.members().iter().filter(|m| m.state == "up").all(|m| {
+                let done = if synced { &m.heartbeat.synced } else { &m.heartbeat.flushed };
+                done.get(from).is_some_and(|n| *n >= number)
+            });
             if done {
                 return;
             }

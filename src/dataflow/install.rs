@@ -28,7 +28,7 @@ use super::budget::StateBudget;
 use super::exchange::Sharding;
 use super::flow::Flow;
 use super::input_key;
-use super::materialize::Materialize;
+use super::materialize::{CheckpointLog, Materialize};
 use super::published::Published;
 use super::sink::Sink;
 use super::source::{IdlePolicy, SourceInput, SourceTask};
@@ -64,6 +64,8 @@ pub enum Destination {
         layout: Layout,
         /// Where queries and subscriptions read them.
         published: Arc<Published>,
+        /// Where checkpoints go instead of the store (a view in a cluster).
+        log: Option<Box<dyn CheckpointLog>>,
     },
     /// Written out by a sink.
     Sink {
@@ -152,8 +154,9 @@ impl PipelineSpec {
             None => (flow, None),
         };
         let output = |flow: Flow| match destination {
-            Destination::Store { schema, layout, published } => {
-                let materialize = Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published);
+            Destination::Store { schema, layout, published, log } => {
+                let materialize =
+                    Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published).logged(log);
                 flow.then(materialize.describe(), Box::new(materialize))
             }
             Destination::Sink { encoder, writer, written } => {

@@ -10,6 +10,10 @@
 //! A commit that fails (the disk refuses the write or the fsync) fails the pipeline: no
 //! acknowledgement is sent, so the `FLUSH` waiting on it gets the error, and the view keeps
 //! its last good checkpoint, from which a restarted server resumes.
+//!
+//! In a cluster a view's checkpoints go to a [`CheckpointLog`] instead (its changelog
+//! topic, see `crate::cluster::changelog`), which every node applies to its own store and
+//! publishes from; this node's store gets them the same way, before the commit returns.
 
 use std::sync::Arc;
 
@@ -23,6 +27,21 @@ use super::stats::PipelineStats;
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::error::{Error, Result};
 use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
+
+/// Where a view's checkpoints go when the store does not take them directly: the log
+/// every node of a cluster applies (implemented by `crate::cluster::changelog`).
+pub trait CheckpointLog: Send {
+    /// Makes checkpoint `epoch` durable: its `writes`, and its `rows` for subscribers.
+    /// Returns once this node's store holds the writes and its subscribers have the rows;
+    /// while it cannot, it retries until `stopping` is set (then [`Error::Shutdown`]).
+    fn commit(
+        &mut self,
+        epoch: u64,
+        writes: Vec<crate::state::Write>,
+        rows: RecordBatch,
+        stopping: &std::sync::atomic::AtomicBool,
+    ) -> Result<()>;
+}
 
 /// Writes a view's rows.
 pub struct Materialize {
@@ -38,6 +57,8 @@ pub struct Materialize {
     stats: Arc<PipelineStats>,
     /// Where queries and subscriptions read the committed rows.
     published: Arc<Published>,
+    /// Where checkpoints go instead of the store, in a cluster.
+    log: Option<Box<dyn CheckpointLog>>,
 }
 
 impl Materialize {
@@ -60,7 +81,14 @@ impl Materialize {
             runs: ViewRuns::new(view, layout),
             stats,
             published,
+            log: None,
         }
+    }
+
+    /// Sends checkpoints to `log` rather than to the store.
+    pub fn logged(mut self, log: Option<Box<dyn CheckpointLog>>) -> Materialize {
+        self.log = log;
+        self
     }
 
     /// What it stores, for its operator id: the layout and the columns.
@@ -106,12 +134,11 @@ impl Materialize {
 
         self.runs.add(&self.store, block, &mut writes)?;
         let (store, view) = (&self.store, self.view);
-        let commit = || {
-            store.commit(writes).inspect_err(|e| {
-                error!(view, epoch, error = %e, "checkpoint not durable; the last good one stays");
-            })
-        };
-        self.published.publish(commit, rows)?;
+        let failed = |e: &Error| error!(view, epoch, error = %e, "checkpoint not durable; the last good one stays");
+        match &mut self.log {
+            Some(log) => log.commit(epoch, writes, rows, &self.stats.stopping).inspect_err(failed)?,
+            None => self.published.publish(|| store.commit(writes).inspect_err(failed), rows)?,
+        }
         self.stats.committed(epoch);
         for ack in acks {
             let _ = ack.send(());

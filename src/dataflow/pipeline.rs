@@ -37,7 +37,8 @@ const CHANNEL_DEPTH: usize = 8;
 /// A running view pipeline.
 pub struct Pipeline {
     name: String,
-    control: Sender<Control>,
+    /// Reaches the source thread (a sender nobody receives while standing by).
+    control: Mutex<Sender<Control>>,
     stats: Arc<PipelineStats>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -48,10 +49,26 @@ impl Pipeline {
     /// operators must be the ones its state was stored by (see `super::identity`):
     /// otherwise [`Error::PlanChanged`] and no state is read or written.
     pub fn start(spec: PipelineSpec, env: &Env) -> Result<Pipeline> {
+        let pipeline = Pipeline::standby(&spec.name, spec.stats.clone());
+        pipeline.run(spec, env)?;
+        Ok(pipeline)
+    }
+
+    /// A pipeline without threads, standing by while another node of the cluster runs it
+    /// (its view's rows arrive through the cluster), until [`Pipeline::run`].
+    pub fn standby(name: &str, stats: Arc<PipelineStats>) -> Pipeline {
+        stats.set_status(Status::Standby);
+        let control = Mutex::new(mpsc::channel().0);
+        Pipeline { name: name.to_string(), control, stats, threads: Mutex::new(Vec::new()) }
+    }
+
+    /// Starts the threads of `spec` in this pipeline, which has none running (a new one, or
+    /// one standing by): see [`Pipeline::start`].
+    pub fn run(&self, spec: PipelineSpec, env: &Env) -> Result<()> {
         let (view, name, what) = (spec.id, spec.name.clone(), spec.what.clone());
         let Built { source, mut flow, mut shards } = spec.build(env)?;
         let store = env.store.clone();
-        let stats = source.stats.clone();
+        let stats = self.stats.clone();
         let (control_tx, control_rx) = mpsc::channel();
         let (data_tx, data_rx) = mpsc::sync_channel(CHANNEL_DEPTH);
         let mut operators = flow.operators();
@@ -72,6 +89,8 @@ impl Pipeline {
             }
             tail.open(&store, view, &mut next)?;
         }
+        stats.stopping.store(false, Ordering::Relaxed);
+        stats.set_status(Status::Running);
         let source_thread = {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
             crate::runtime::spawn_thread(format!("src-{name}"), move || {
@@ -88,7 +107,9 @@ impl Pipeline {
             Some((sharding, tail)) => threads.extend(spawn_shards(&name, data_rx, flow, sharding, tail, env, &stats)?),
         }
         info!(view = %name, "pipeline started");
-        Ok(Pipeline { name: name.to_string(), control: control_tx, stats, threads: Mutex::new(threads) })
+        *self.control.lock().map_err(|_| Error::Internal("pipeline lock poisoned".into()))? = control_tx;
+        self.threads.lock().map_err(|_| Error::Internal("pipeline lock poisoned".into()))?.extend(threads);
+        Ok(())
     }
 
     /// The stand-in pipeline of a view whose restore at start-up failed with `error`: no
@@ -99,7 +120,12 @@ impl Pipeline {
         } else {
             stats.set_status(Status::Failed(error.to_string()));
         }
-        Pipeline { name: name.to_string(), control: mpsc::channel().0, stats, threads: Mutex::new(Vec::new()) }
+        Pipeline {
+            name: name.to_string(),
+            control: Mutex::new(mpsc::channel().0),
+            stats,
+            threads: Mutex::new(Vec::new()),
+        }
     }
 
     /// Counters and status.
@@ -115,7 +141,7 @@ impl Pipeline {
         let mut status = self.stats.watch_status();
         let mut acked = true;
         if self.stats.status() == Status::Running {
-            if self.control.send(Control::Flush(tx)).is_ok() {
+            if self.send(Control::Flush(tx)) {
                 acked = tokio::select! {
                     ack = rx => ack.is_ok(),
                     _ = status.wait_for(|s| *s != Status::Running) => true,
@@ -153,7 +179,7 @@ impl Pipeline {
     /// Stops both threads and waits for them, so nothing is written for this view afterwards.
     pub async fn stop(&self) {
         self.stats.stopping.store(true, Ordering::Relaxed);
-        let _ = self.control.send(Control::Stop);
+        self.send(Control::Stop);
         let threads: Vec<_> = self.threads.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
         let _ = tokio::task::spawn_blocking(move || {
             for t in threads {
@@ -161,6 +187,20 @@ impl Pipeline {
             }
         })
         .await;
+    }
+
+    /// Stops the threads, leaving the pipeline standing by: another node of the cluster
+    /// runs it now.
+    pub async fn stand_by(&self) {
+        self.stop().await;
+        if !matches!(self.stats.status(), Status::Failed(_)) {
+            self.stats.set_status(Status::Standby);
+        }
+    }
+
+    /// Sends `control` to the source thread; false if nothing receives it.
+    fn send(&self, control: Control) -> bool {
+        self.control.lock().map(|c| c.send(control).is_ok()).unwrap_or(false)
     }
 }
 

@@ -30,6 +30,8 @@ pub enum Status {
     Retrying(String),
     /// Stopped by an error.
     Failed(String),
+    /// Run by another node of the cluster; this node applies what it commits.
+    Standby,
 }
 
 impl std::fmt::Display for Status {
@@ -39,6 +41,7 @@ impl std::fmt::Display for Status {
             Status::Finished => write!(f, "finished"),
             Status::Retrying(e) => write!(f, "retrying: {e}"),
             Status::Failed(e) => write!(f, "failed: {e}"),
+            Status::Standby => write!(f, "standby"),
         }
     }
 }
@@ -117,7 +120,7 @@ impl PipelineStats {
         self.status.subscribe()
     }
 
-    pub(super) fn set_status(&self, status: Status) {
+    pub(crate) fn set_status(&self, status: Status) {
         self.status.send_replace(status);
     }
 

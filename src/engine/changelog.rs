@@ -46,7 +46,7 @@ impl Engine {
         let what = format!("table \"{}\"", stmt.name);
         let published = Arc::new(Published::default());
         let (schema, layout) = (def.schema.clone(), Layout::Keyed);
-        let destination = Destination::Store { schema, layout, published: published.clone() };
+        let destination = Destination::Store { schema, layout, published: published.clone(), log: None };
         let spec = self.pipeline_spec(
             id,
             &stmt.name,

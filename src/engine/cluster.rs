@@ -17,8 +17,19 @@
 //! appends it; applying it checks only what every node agrees on (the names in the
 //! catalog), so every node reaches the same catalog. Called from `Engine::open` and
 //! `Engine::execute_inner`.
+//!
+//! A view runs on one node at a time, the one the cluster's view group gives it to
+//! (`crate::cluster::owners`); on the others its pipeline stands by while their replica
+//! applies what the running node commits to the view's changelog. When the group moves a
+//! view, the node losing it stops its pipeline and the node gaining it fences the last
+//! writer, catches up and starts the pipeline from the state it now holds:
+//!
+//! ```text
+//!   group: Gained(view) ─▶ take_over: fence + catch up (ChangelogWriter) ─▶ plan ─▶ Pipeline::run
+//!   group: Lost(view)   ─▶ release: Pipeline::stand_by
+//! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,9 +43,13 @@ use tracing::{info, warn};
 use super::launch::Origin;
 use super::{Engine, Output};
 use crate::catalog;
+use crate::cluster::changelog::{self, ChangelogWriter};
 use crate::cluster::log::{Log, Reader, Record};
 use crate::cluster::nodes::{FlushRequest, Member, Nodes};
+use crate::cluster::owners::{Owners, Ownership};
+use crate::cluster::replica::Replica;
 use crate::cluster::{self, ClusterConfig};
+use crate::dataflow::stats::Status;
 use crate::error::{Error, Result};
 use crate::sql::{self, Statement};
 use crate::state::{Store, state_prefix, view_prefix};
@@ -46,6 +61,8 @@ const REPLAY_QUIET: Duration = Duration::from_secs(10);
 const CATCH_UP_POLL: Duration = Duration::from_millis(10);
 /// Wait before reading the log again after a repeated error.
 const RETRY: Duration = Duration::from_millis(20);
+/// How long a node may take to apply what a cluster-wide FLUSH committed.
+const SYNC_WAIT: Duration = Duration::from_secs(60);
 
 /// One catalog command as stored in the log.
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,6 +90,14 @@ pub(super) struct ClusterNode {
     applied: std::sync::atomic::AtomicI64,
     /// The flush requests of every node, until the engine carries them out.
     flushes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<FlushRequest>>>,
+    /// This node's copy of every view.
+    replica: Arc<Replica>,
+    /// Who runs which view.
+    owners: Arc<Owners>,
+    /// What the group gives and takes, until the engine follows it.
+    ownership: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Ownership>>>,
+    /// Numbers this node's takeovers (with its id, the token of a view's writer).
+    takeovers: AtomicU64,
 }
 
 impl ClusterNode {
@@ -86,6 +111,9 @@ impl ClusterNode {
         let sequence = AtomicU64::new(cluster::now_ms() as u64 * 1000);
         let flushes = Mutex::new(Some(flushes));
         let applied = std::sync::atomic::AtomicI64::new(0);
+        let replica = Replica::start(config, &id, store.clone())?;
+        let (events, ownership) = tokio::sync::mpsc::unbounded_channel();
+        let owners = Arc::new(Owners::join(config, events)?);
         Ok(ClusterNode {
             id,
             config: config.clone(),
@@ -95,6 +123,10 @@ impl ClusterNode {
             sequence,
             applied,
             flushes,
+            replica,
+            owners,
+            ownership: Mutex::new(Some(ownership)),
+            takeovers: AtomicU64::new(cluster::now_ms() as u64),
         })
     }
 }
@@ -138,11 +170,175 @@ impl Engine {
             let engine = self.clone();
             tokio::spawn(async move {
                 while let Some((from, number)) = flushes.recv().await {
-                    engine.carry_out_flush(&from, number).await;
+                    // Each on its own: one waits for the other nodes, which may be
+                    // carrying out another first.
+                    let engine = engine.clone();
+                    tokio::spawn(async move { engine.carry_out_flush(&from, number).await });
+                }
+            });
+        }
+        if let Some(mut events) = node.ownership.lock().ok().and_then(|mut o| o.take()) {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    engine.follow_ownership(event).await;
                 }
             });
         }
         Ok(())
+    }
+
+    /// Starts or stops the pipelines of the views the group gave this node or took from it.
+    async fn follow_ownership(&self, event: Ownership) {
+        let Ok(node) = self.cluster() else { return };
+        let (gained, topics) = match event {
+            Ownership::Gained(topics) => (true, topics),
+            Ownership::Lost(topics) => (false, topics),
+        };
+        for id in topics.iter().filter_map(|t| changelog::view_of(&node.config, t)) {
+            if gained {
+                let started = std::time::Instant::now();
+                match self.take_over(id).await {
+                    Ok(Some(name)) => info!(view = %name, ms = started.elapsed().as_millis() as u64, "view taken over"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(view = id, error = %e, "cannot take the view over");
+                        if let Some((_, entry_stats)) = self.view_stats(id) {
+                            entry_stats.set_status(Status::Failed(e.to_string()));
+                        }
+                    }
+                }
+            } else {
+                self.release(id).await;
+            }
+        }
+        let (pipelines, views) = self.running_here();
+        node.nodes
+            .announce(|h| {
+                h.pipelines = pipelines;
+                h.views = views;
+            })
+            .await;
+    }
+
+    /// How many pipelines run on this node (not standing by), and the views among them.
+    fn running_here(&self) -> (usize, Vec<String>) {
+        let Ok(catalog) = self.read_catalog() else { return (0, Vec::new()) };
+        let pipelines = catalog.pipelines().iter().filter(|p| p.stats().status() != Status::Standby).count();
+        let running = catalog.views.iter().filter(|(_, v)| v.stats.status() != Status::Standby);
+        (pipelines, running.map(|(name, _)| name.clone()).collect())
+    }
+
+    /// Waits until every view runs on exactly one node that is up (a new view's first node,
+    /// or the next one after its node went down, may still be starting it), and returns
+    /// who runs what, for FLUSH.
+    async fn wait_views_running(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let node = self.cluster()?;
+        let deadline = std::time::Instant::now() + SYNC_WAIT;
+        loop {
+            let views: Vec<String> = self.read_catalog()?.views.keys().cloned().collect();
+            let runners = node.nodes.view_runners();
+            let Some(idle) = views.iter().find(|v| runners.get(*v).is_none_or(|r| r.len() != 1)) else {
+                return Ok(runners);
+            };
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Unreachable(format!("materialized view \"{idle}\" runs on no node of the cluster")));
+            }
+            tokio::time::sleep(CATCH_UP_POLL).await;
+        }
+    }
+
+    /// Runs view `id` on this node from now on: fences the node that ran it, catches up
+    /// with what it committed and starts the pipeline. Returns the view's name (None if it
+    /// is gone or runs here already).
+    async fn take_over(&self, id: u64) -> Result<Option<String>> {
+        let node = self.cluster()?;
+        let _ddl = self.inner.ddl.lock().await;
+        let found = self.read_catalog()?.views.iter().find(|(_, v)| v.id == id).map(|(name, v)| {
+            let stmt = sql::CreateView {
+                name: name.clone(),
+                query: v.definition.clone(),
+                emit_on_close: v.emit_on_close,
+                grace: v.grace.clone(),
+                if_not_exists: false,
+            };
+            (stmt, v.published.clone(), v.stats.clone(), v.pipeline.clone())
+        });
+        let Some((stmt, published, stats, pipeline)) = found else { return Ok(None) };
+        if stats.status() == Status::Running {
+            return Ok(None);
+        }
+        let token = format!("{}/{}", node.id, node.takeovers.fetch_add(1, Ordering::Relaxed));
+        let (config, store, replica, name) =
+            (node.config.clone(), self.inner.store.clone(), node.replica.clone(), stmt.name.clone());
+        let (owners, topic) = (node.owners.clone(), changelog::topic(&node.config, id));
+        let still_mine: changelog::StillMine = Arc::new(move || owners.holds(&topic));
+        let writer = tokio::task::spawn_blocking(move || {
+            ChangelogWriter::take_over(&config, (id, &name), token, (store, replica), still_mine)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("takeover failed: {e}")))??;
+        let (plan, defs) = self.plan_checked(&stmt).await?;
+        self.load_tables(&plan.tables).await?;
+        let mut spec = self.view_spec(&stmt, id, plan, defs, &published, Some(Box::new(writer)))?;
+        spec.stats = stats;
+        pipeline.run(spec, &self.inner.pipelines)?;
+        Ok(Some(stmt.name))
+    }
+
+    /// Stops running view `id` here: another node runs it now.
+    async fn release(&self, id: u64) {
+        let pipeline =
+            self.read_catalog().ok().and_then(|c| c.views.values().find(|v| v.id == id).map(|v| v.pipeline.clone()));
+        if let Some(pipeline) = pipeline {
+            pipeline.stand_by().await;
+            info!(view = id, "view handed to another node");
+        }
+    }
+
+    /// The name and counters of view `id`.
+    fn view_stats(&self, id: u64) -> Option<(String, Arc<crate::dataflow::stats::PipelineStats>)> {
+        let catalog = self.read_catalog().ok()?;
+        catalog.views.iter().find(|(_, v)| v.id == id).map(|(name, v)| (name.clone(), v.stats.clone()))
+    }
+
+    /// Makes view `id`, just created, part of the cluster: its changelog topic exists, this
+    /// node keeps a copy of it, and offers to run it. A failure fails the view here.
+    pub(super) async fn host_view(&self, id: u64) {
+        let Ok(node) = self.cluster() else { return };
+        let topic = changelog::topic(&node.config, id);
+        let published =
+            self.read_catalog().ok().and_then(|c| c.views.values().find(|v| v.id == id).map(|v| v.published.clone()));
+        let Some(published) = published else { return };
+        let hosted = async {
+            cluster::log::create_topic(&node.config, &topic).await?;
+            node.replica.follow(&topic, id, published)?;
+            node.owners.add(&topic)
+        };
+        if let Err(e) = hosted.await {
+            warn!(view = id, error = %e, "cannot share the view with the cluster");
+            if let Some((_, stats)) = self.view_stats(id) {
+                stats.set_status(Status::Failed(e.to_string()));
+            }
+        }
+    }
+
+    /// Takes view `id`, being dropped, out of the cluster: nobody runs it or applies its
+    /// changelog here any more.
+    pub(super) fn unhost_view(&self, id: u64) -> Result<()> {
+        let node = self.cluster()?;
+        let topic = changelog::topic(&node.config, id);
+        node.owners.remove(&topic)?;
+        node.replica.leave(&topic)
+    }
+
+    /// Deletes the changelog topic of dropped view `id` (every node tries; one succeeds).
+    pub(super) async fn delete_changelog(&self, id: u64) {
+        let Ok(node) = self.cluster() else { return };
+        let topic = changelog::topic(&node.config, id);
+        if let Err(e) = cluster::log::delete_topic(&node.config, &topic).await {
+            warn!(view = id, error = %e, "cannot delete the changelog of a dropped view");
+        }
     }
 
     /// FLUSH in a cluster: asks every node to flush its pipelines and waits until every
@@ -152,10 +348,20 @@ impl Engine {
     pub(super) async fn flush_cluster(&self) -> Result<()> {
         let node = self.cluster()?;
         self.catch_up().await?;
-        let number = node.nodes.request_flush().await?;
-        let local = self.flush().await;
-        node.nodes.wait_flushed(number).await;
-        local
+        loop {
+            let runners = self.wait_views_running().await?;
+            let number = node.nodes.request_flush().await?;
+            let local = self.flush().await;
+            node.nodes.wait_flushed(&node.id, number, false).await;
+            // A view that moved meanwhile (its node went down) may have been flushed by
+            // nobody: once more, with the nodes that run it now.
+            if node.nodes.view_runners() != runners {
+                info!("views moved during a cluster-wide FLUSH; flushing again");
+                continue;
+            }
+            node.nodes.wait_flushed(&node.id, number, true).await;
+            return local;
+        }
     }
 
     /// Waits until this node has applied every catalog command appended so far, so that a
@@ -179,9 +385,17 @@ impl Engine {
         if let Err(e) = self.offload(async move { engine.flush().await }).await {
             warn!(from, number, error = %e, "a pipeline failed during a cluster-wide FLUSH");
         }
-        if let Ok(node) = self.cluster() {
-            node.nodes.flushed(from, number).await;
+        let Ok(node) = self.cluster() else { return };
+        node.nodes.flushed(from, number, false).await;
+        // Every node has committed what it runs: apply all of it here.
+        node.nodes.wait_flushed(from, number, false).await;
+        let replica = node.replica.clone();
+        match tokio::task::spawn_blocking(move || replica.sync(SYNC_WAIT)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(from, number, error = %e, "views not applied to the end for a cluster-wide FLUSH"),
+            Err(e) => warn!(from, number, error = %e, "views not applied to the end for a cluster-wide FLUSH"),
         }
+        node.nodes.flushed(from, number, true).await;
     }
 
     /// Applies every command appended to the catalog log from now on. While the brokers
@@ -229,10 +443,11 @@ impl Engine {
             .await;
         let Ok(node) = self.cluster() else { return };
         node.applied.fetch_max(record.offset + 1, Ordering::Relaxed);
-        let pipelines = self.read_catalog().map(|c| c.pipelines().len()).unwrap_or(0);
+        let (pipelines, views) = self.running_here();
         node.nodes.update(|h| {
             h.applied = record.offset + 1;
             h.pipelines = pipelines;
+            h.views = views;
         });
         let waiting = node.pending.lock().ok().and_then(|mut p| p.remove(&record.key));
         match (waiting, result) {
@@ -288,6 +503,14 @@ impl Engine {
 
     /// Says goodbye to the cluster at shutdown.
     pub(super) async fn leave_cluster(&self) {
+        let Some(engine) = self.inner.cluster.as_ref().map(|_| self.clone()) else { return };
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(node) = engine.cluster() {
+                node.owners.leave();
+                node.replica.stop();
+            }
+        })
+        .await;
         if let Ok(node) = self.cluster() {
             node.nodes.leave().await;
         }
@@ -324,6 +547,7 @@ pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<R
         ("this_node", Arc::new(members.iter().map(|m| Some(m.me)).collect::<BooleanArray>())),
         ("pipelines", Arc::new(members.iter().map(|m| m.heartbeat.pipelines as u64).collect::<UInt64Array>())),
         ("catalog_applied", Arc::new(members.iter().map(|m| m.heartbeat.applied).collect::<Int64Array>())),
+        ("views", column(&|m| Some(m.heartbeat.views.join(", ")))),
         ("started", timestamps(members.iter().map(|m| m.heartbeat.started))),
         ("last_heartbeat", timestamps(members.iter().map(|m| m.heartbeat.at))),
     ];

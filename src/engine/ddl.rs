@@ -18,6 +18,7 @@ use crate::catalog::{self, ObjectKind, StreamEntry};
 use crate::connector;
 use crate::dataflow::identity;
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
+use crate::dataflow::materialize::CheckpointLog;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::published::Published;
 use crate::dataflow::stats::PipelineStats;
@@ -81,21 +82,24 @@ impl Engine {
             }
             Err(e) => Err((e, None)),
         };
-        if let Err((error, shape)) = started {
-            self.register_failed_view(stmt, id, &error, shape)?;
+        match started {
+            Err((error, shape)) => self.register_failed_view(stmt, id, &error, shape)?,
+            Ok(()) if self.inner.cluster.is_some() => self.host_view(id).await,
+            Ok(()) => {}
         }
         Ok(done)
     }
 
     /// The plan of a view and the definitions of the streams it reads, checked.
-    async fn plan_checked(&self, stmt: &CreateView) -> Result<(ViewPlan, Vec<StreamDef>)> {
+    pub(super) async fn plan_checked(&self, stmt: &CreateView) -> Result<(ViewPlan, Vec<StreamDef>)> {
         let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
         let defs = self.stream_defs(&plan.streams)?;
         plan.check_against(&defs)?;
         Ok((plan, defs))
     }
 
-    /// Registers view `id` and starts its pipeline (persisting it first for a client).
+    /// Registers view `id` and starts its pipeline (persisting it first for a client). In a
+    /// cluster the pipeline stands by until the cluster gives this node the view.
     fn start_view(
         &self,
         stmt: &CreateView,
@@ -105,23 +109,44 @@ impl Engine {
         defs: Vec<StreamDef>,
     ) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
-        let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let published = Arc::new(Published::default());
-        let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone() };
-        let what = format!("materialized view \"{}\"", stmt.name);
-        let grace = plan.grace;
-        // A view keeps the shards it was created with: its state is stored by shard.
-        let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
-        let (flow, sharding) = plan.into_flows(shards)?;
-        let spec = PipelineSpec { grace, sharding, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) };
+        let spec = self.view_spec(stmt, id, plan, defs, &published, None)?;
         let stats = spec.stats.clone();
         let create = stmt.to_string();
-        let pipeline = self.launch(spec, origin.persist(&create))?;
+        let pipeline = if self.inner.cluster.is_some() {
+            if let Some(sql) = origin.persist(&create) {
+                catalog::persist(&self.inner.store, id, sql)?;
+            }
+            Arc::new(Pipeline::standby(&stmt.name, stats.clone()))
+        } else {
+            self.launch(spec, origin.persist(&create))?
+        };
         let relation = self.view_rows(&stmt.name, id, &shape, &stats, &published);
         let entry = shape.into_entry(stmt, id, stats, pipeline, relation, published);
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);
         info!(view = %stmt.name, id, "materialized view created");
         Ok(())
+    }
+
+    /// The pipeline of view `id` planned as `plan`, its rows committed under `published`
+    /// (through `log` in a cluster).
+    pub(super) fn view_spec(
+        &self,
+        stmt: &CreateView,
+        id: u64,
+        plan: ViewPlan,
+        defs: Vec<StreamDef>,
+        published: &Arc<Published>,
+        log: Option<Box<dyn CheckpointLog>>,
+    ) -> Result<PipelineSpec> {
+        let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
+        let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone(), log };
+        let what = format!("materialized view \"{}\"", stmt.name);
+        let grace = plan.grace;
+        // A view keeps the shards it was created with: its state is stored by shard.
+        let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
+        let (flow, sharding) = plan.into_flows(shards)?;
+        Ok(PipelineSpec { grace, sharding, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) })
     }
 
     /// What queries of view `name` (`id`) read: its stored rows, committed under `published`.
@@ -205,9 +230,15 @@ impl Engine {
         let Some(id) = self.read_catalog()?.views.get(name).map(|v| v.id) else { return Ok(()) };
         // First the stored entry: if the disk refuses, the view stays as it was.
         catalog::forget(&self.inner.store, id)?;
+        if self.inner.cluster.is_some() {
+            self.unhost_view(id)?;
+        }
         let entry = self.write_catalog()?.views.remove(name);
         let Some(entry) = entry else { return Ok(()) };
         self.discard(entry.id, &entry.pipeline).await?;
+        if self.inner.cluster.is_some() {
+            self.delete_changelog(id).await;
+        }
         info!(view = %name, "materialized view dropped");
         Ok(())
     }

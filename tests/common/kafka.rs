@@ -236,6 +236,13 @@ impl Broker {
             .collect()
     }
 
+    /// The names of the topics the broker has.
+    pub fn topics(&self) -> Vec<String> {
+        let consumer = self.group_consumer("sluice-tests");
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(30)).expect("metadata");
+        metadata.topics().iter().map(|t| t.name().to_string()).collect()
+    }
+
     fn group_consumer(&self, group: &str) -> BaseConsumer {
         ClientConfig::new()
             .set("bootstrap.servers", self.servers())
