@@ -10,14 +10,14 @@
 //!                            what it runs), which `SHOW CLUSTER` lists
 //! ```
 //!
-//! Each view has a third, its changelog, and the nodes share the views through a consumer
-//! group:
+//! Each view and sink has a third, its changelog, and the nodes share them through a
+//! consumer group:
 //!
 //! ```text
-//!   _sluice-<name>-view-<id> the view's committed checkpoints (key: a store key; value:
-//!                            its bytes), written by the one node that runs the view and
-//!                            applied by every node to its own store
-//!   group sluice-<name>-views assigns each view's changelog to one node, which runs it
+//!   _sluice-<name>-changelog-<id>  the committed checkpoints of view or sink <id> (key: a
+//!                                  store key; value: its bytes), written by the one node
+//!                                  that runs it and applied by every node to its store
+//!   group sluice-<name>-views      gives each changelog to one node, which runs its pipeline
 //! ```
 //!
 //! There is no coordinator of Sluice's own: the order of the catalog topic is the order of

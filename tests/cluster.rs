@@ -232,7 +232,7 @@ async fn served(
 async fn runner(client: &tokio_postgres::Client, nodes: &[Server], view: &str) -> usize {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rows = query_rows(client, "SELECT address, views FROM sluice_catalog.cluster WHERE state = 'up'").await;
+        let rows = query_rows(client, "SELECT address, runs FROM sluice_catalog.cluster WHERE state = 'up'").await;
         let runs: Vec<&Vec<String>> = rows.iter().filter(|r| r[1].split(", ").any(|v| v == view)).collect();
         if let [one] = runs.as_slice() {
             return nodes.iter().position(|n| one[0] == format!("127.0.0.1:{}", n.port)).expect("a node of the test");
@@ -242,10 +242,11 @@ async fn runner(client: &tokio_postgres::Client, nodes: &[Server], view: &str) -
     }
 }
 
-/// Each view runs on one node, and moves with its state when that node goes: killed (ten
-/// times, at random moments, some right after a FLUSH, some while bids arrive) or stopped
-/// gracefully. Every node keeps serving the same rows, exactly the rows of every bid sent,
-/// counted once; a dropped view's changelog topic is deleted.
+/// Each view and sink runs on one node, and moves with its state when that node goes:
+/// killed (ten times, at random moments, some right after a FLUSH, some while bids arrive)
+/// or stopped gracefully. Every node keeps serving the same rows, exactly the rows of every
+/// bid sent, counted once; the exactly-once Kafka sink writes each row once; a dropped
+/// view's and sink's changelog topics are deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn views_move_with_their_state_when_their_node_goes() {
     let broker = Broker::start();
@@ -259,10 +260,15 @@ async fn views_move_with_their_state_when_their_node_goes() {
     );
     let first = nodes[0].client().await;
     first.batch_execute(&stream).await.unwrap();
+    broker.create_topic("dear_out", 1).await;
     for view in [
         "CREATE MATERIALIZED VIEW totals AS SELECT auction, count(*) AS n, sum(price) AS total FROM bids GROUP BY auction",
         "CREATE MATERIALIZED VIEW peak AS SELECT auction, max(price) AS top FROM bids GROUP BY auction",
         "CREATE MATERIALIZED VIEW dear AS SELECT auction, price FROM bids WHERE price >= 90",
+        &format!(
+            "CREATE SINK dear_out FROM dear WITH (connector = 'kafka', topic = 'dear_out', bootstrap_servers = '{}')",
+            broker.servers()
+        ),
     ] {
         first.batch_execute(view).await.unwrap();
     }
@@ -278,7 +284,8 @@ async fn views_move_with_their_state_when_their_node_goes() {
     };
     for round in 0..10 {
         let any = nodes[0].client().await;
-        let victim = runner(&any, &nodes, "totals").await;
+        // Kill the node running the sink every other round, the one running totals else.
+        let victim = runner(&any, &nodes, if round % 2 == 0 { "dear_out" } else { "totals" }).await;
         let survivor = (victim + 1 + next(2) as usize) % 3;
         if next(2) == 0 {
             any.batch_execute("FLUSH").await.unwrap();
@@ -323,10 +330,37 @@ async fn views_move_with_their_state_when_their_node_goes() {
     assert_eq!(served(&client).await, (totals(&sent), peaks(&sent).0, peaks(&sent).1));
     runner(&client, &nodes, "peak").await;
 
-    // DROP removes the view everywhere, with its changelog topic.
-    let changelogs = || broker.topics().into_iter().filter(|t| t.starts_with("_sluice-move-view-")).count();
-    assert_eq!(changelogs(), 3);
-    client.batch_execute("DROP MATERIALIZED VIEW dear").await.unwrap();
+    // A fourth node joins: the group gives it some of the views and sinks, which it takes
+    // over with their state, and every node still serves the same rows.
+    let fourth = tempfile::tempdir().unwrap();
+    nodes.push(node(&broker, "move", fourth.path()));
+    let more = bids(sent.len(), 500);
+    send(&broker, &more);
+    sent.extend(more);
+    let late = nodes[3].client().await;
+    let runs = format!("SELECT runs FROM sluice_catalog.cluster WHERE address = '127.0.0.1:{}'", nodes[3].port);
+    wait_for(&late, &runs, 0, |r| !r.is_empty(), "the fourth node runs something").await;
+    late.batch_execute("FLUSH").await.unwrap();
+    let expected = (totals(&sent), peaks(&sent).0, peaks(&sent).1);
+    for n in nodes.iter().filter(|n| n.pid() != 0) {
+        assert_eq!(served(&n.client().await).await, expected);
+    }
+    let rebalanced = "SELECT count(*) FROM sluice_catalog.cluster WHERE state = 'up' AND last_rebalance IS NOT NULL";
+    assert_eq!(query_rows(&client, rebalanced).await, vec![vec!["3".to_string()]]);
+
+    // The sink wrote every dear bid once (read_committed), whichever node ran it when.
+    let dear = peaks(&sent).1;
+    let written = common::kafka::consume_all(&broker.servers(), "dear_out", true, dear.0 as usize);
+    let prices = written.iter().map(|(_, v)| {
+        let json: serde_json::Value = serde_json::from_str(v.as_deref().unwrap()).unwrap();
+        json["price"].as_i64().unwrap()
+    });
+    assert_eq!((written.len() as i64, prices.sum::<i64>()), dear);
+
+    // DROP removes the view and the sink everywhere, with their changelog topics.
+    let changelogs = || broker.topics().into_iter().filter(|t| t.starts_with("_sluice-move-changelog-")).count();
+    assert_eq!(changelogs(), 4);
+    client.batch_execute("DROP MATERIALIZED VIEW dear CASCADE").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while changelogs() != 2 {
         assert!(Instant::now() < deadline, "the changelog of the dropped view still exists: {:?}", broker.topics());
@@ -390,4 +424,37 @@ async fn a_file_stream_is_read_by_the_node_running_its_view() {
     let back = nodes[victim].client().await;
     back.batch_execute("FLUSH").await.unwrap();
     assert_eq!(read_totals(&back).await, totals(&sent));
+}
+
+/// A view over a generator runs on one node; the node taking it over when that one is
+/// killed continues the generator where the last checkpoint left it, so every row counts
+/// once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generator_continues_on_the_node_taking_its_view_over() {
+    let broker = Broker::start();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "gen", d.path())).collect();
+    let client = nodes[0].client().await;
+    client
+        .batch_execute(
+            "CREATE STREAM seq (id BIGINT) WITH (connector = 'datagen', rows_per_second = '1000', \
+               number_of_rows = '4000', fields.id.kind = 'sequence', fields.id.start = '1'); \
+             CREATE MATERIALIZED VIEW seen AS SELECT count(*) AS n, sum(id) AS total FROM seq",
+        )
+        .await
+        .unwrap();
+    client.batch_execute("FLUSH").await.unwrap();
+    let victim = runner(&client, &nodes, "seen").await;
+    nodes[victim].kill9();
+    let client = nodes[1 - victim].client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        client.batch_execute("FLUSH").await.unwrap();
+        let seen = query_rows(&client, "SELECT n, total FROM seen").await;
+        if seen == vec![vec!["4000".to_string(), "8002000".to_string()]] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the generator's rows after the takeover: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -2,7 +2,7 @@
 //! from which every node (that one too) applies them to its own store.
 //!
 //! ```text
-//!   owner: Materialize ─ checkpoint ─▶ ChangelogWriter ─ one Kafka transaction ─▶ _sluice-<name>-view-<id>
+//!   owner: Materialize ─ checkpoint ─▶ ChangelogWriter ─ one Kafka transaction ─▶ _sluice-<name>-changelog-<id>
 //!                                                                                   │ read_committed
 //!   every node: Replica (super::replica) ─ a checkpoint's writes, one atomic commit ◀─┘ ─▶ store, subscribers
 //! ```
@@ -52,14 +52,14 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Whether this node still holds a view (the view group has not taken it away).
 pub(crate) type StillMine = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// The changelog topic of view `id` in cluster `config`.
+/// The changelog topic of view or sink `id` in cluster `config`.
 pub(crate) fn topic(config: &ClusterConfig, id: u64) -> String {
-    format!("_sluice-{}-view-{id}", config.name)
+    format!("_sluice-{}-changelog-{id}", config.name)
 }
 
-/// The view a changelog topic of cluster `config` belongs to.
-pub(crate) fn view_of(config: &ClusterConfig, topic: &str) -> Option<u64> {
-    topic.strip_prefix(&format!("_sluice-{}-view-", config.name))?.parse().ok()
+/// The view or sink a changelog topic of cluster `config` belongs to.
+pub(crate) fn object_of(config: &ClusterConfig, topic: &str) -> Option<u64> {
+    topic.strip_prefix(&format!("_sluice-{}-changelog-", config.name))?.parse().ok()
 }
 
 /// A record of a changelog: its key, and its value (None: a tombstone).
@@ -216,7 +216,7 @@ impl ChangelogWriter {
     /// view is still this node's: it fences the old one, whatever it left open.
     fn reopen(&mut self) -> Result<()> {
         if !(self.still_mine)() {
-            return Err(Error::Shutdown(format!("materialized view \"{}\" is run by another node now", self.view)));
+            return Err(moved(&self.view));
         }
         self.producer = transactional(&self.config, &self.topic)?;
         self.producer.init_transactions(REQUEST_TIMEOUT).map_err(|e| self.failed(e))
@@ -277,7 +277,7 @@ impl ChangelogWriter {
             Some(RDKafkaErrorCode::Fenced | RDKafkaErrorCode::ProducerFenced | RDKafkaErrorCode::InvalidProducerEpoch)
         );
         if fenced {
-            return Error::Shutdown(format!("materialized view \"{}\" is run by another node now", self.view));
+            return moved(&self.view);
         }
         Error::Unreachable(format!(
             "cannot commit a checkpoint of materialized view \"{}\" to \"{}\": {}",
@@ -286,6 +286,17 @@ impl ChangelogWriter {
             lowercase_first(&e.to_string())
         ))
     }
+}
+
+/// The error of a pipeline whose changelog another node writes now: it fails here, and
+/// stands by once the group takes the view or sink away (or starts again, if the group
+/// still gives it to this node: see `engine/cluster.rs`).
+fn moved(name: &str) -> Error {
+    Error::Connector(format!("\"{name}\" is run by another node now"))
+}
+
+fn is_moved(e: &Error) -> bool {
+    matches!(e, Error::Connector(m) if m.ends_with("is run by another node now"))
 }
 
 /// A transactional producer for changelog `topic` (its transactional id).
@@ -313,7 +324,7 @@ impl CheckpointLog for ChangelogWriter {
                     return Ok(());
                 }
                 Ok(()) => return Ok(()),
-                Err(e @ Error::Shutdown(_)) => return Err(e),
+                Err(e) if is_moved(&e) => return Err(e),
                 Err(e) if !std::mem::replace(&mut outage, true) => {
                     warn!(view = %self.view, epoch, error = %e, "cannot commit a checkpoint to the cluster; retrying");
                 }
@@ -324,7 +335,7 @@ impl CheckpointLog for ChangelogWriter {
                 return Err(Error::Shutdown(format!("materialized view \"{}\" stopped", self.view)));
             }
             if let Err(e) = self.reopen() {
-                if matches!(e, Error::Shutdown(_)) {
+                if is_moved(&e) {
                     return Err(e);
                 }
                 debug!(view = %self.view, error = %e, "cannot reopen the changelog's producer");

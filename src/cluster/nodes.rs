@@ -57,9 +57,13 @@ pub(crate) struct Heartbeat {
     /// view's changelog as far as the flush committed it.
     #[serde(default)]
     pub synced: BTreeMap<String, u64>,
-    /// The views it runs.
+    /// The views and sinks it runs.
     #[serde(default)]
     pub views: Vec<String>,
+    /// When the view group last gave it views or took some away (ms since the epoch; 0:
+    /// never).
+    #[serde(default)]
+    pub rebalanced: i64,
 }
 
 /// A node as `SHOW CLUSTER` lists it.

@@ -75,6 +75,8 @@ pub enum Destination {
         writer: Box<dyn SinkWriter>,
         /// Records written, shared with SHOW SINKS.
         written: Arc<AtomicU64>,
+        /// Where checkpoints go instead of the store (a sink in a cluster).
+        log: Option<Box<dyn CheckpointLog>>,
     },
     /// Handed to the query that runs it: nothing is stored.
     Query,
@@ -159,8 +161,8 @@ impl PipelineSpec {
                     Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published).logged(log);
                 flow.then(materialize.describe(), Box::new(materialize))
             }
-            Destination::Sink { encoder, writer, written } => {
-                let sink = Sink::new(encoder, writer, env.store.clone(), stats.clone(), written);
+            Destination::Sink { encoder, writer, written, log } => {
+                let sink = Sink::new(encoder, writer, env.store.clone(), stats.clone(), written).logged(log);
                 flow.then(sink.describe(), Box::new(sink))
             }
             Destination::Query => flow,

@@ -190,12 +190,10 @@ impl Pipeline {
     }
 
     /// Stops the threads, leaving the pipeline standing by: another node of the cluster
-    /// runs it now.
+    /// runs it now (whatever became of it here).
     pub async fn stand_by(&self) {
         self.stop().await;
-        if !matches!(self.stats.status(), Status::Failed(_)) {
-            self.stats.set_status(Status::Standby);
-        }
+        self.stats.set_status(Status::Standby);
     }
 
     /// Sends `control` to the source thread; false if nothing receives it.

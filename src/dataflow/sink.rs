@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::materialize::CheckpointLog;
 use super::stats::PipelineStats;
 use super::{Barrier, ChangeBatch, Message, Operator, StateReader};
 use crate::connector::sink::{Encoder, SinkWriter};
@@ -35,6 +36,8 @@ pub struct Sink {
     stats: Arc<PipelineStats>,
     /// Records handed to the writer, shared with SHOW SINKS.
     written: Arc<AtomicU64>,
+    /// Where checkpoints go instead of the store, in a cluster.
+    log: Option<Box<dyn CheckpointLog>>,
 }
 
 impl Sink {
@@ -46,7 +49,13 @@ impl Sink {
         stats: Arc<PipelineStats>,
         written: Arc<AtomicU64>,
     ) -> Sink {
-        Sink { store, encoder, writer, stats, written }
+        Sink { store, encoder, writer, stats, written, log: None }
+    }
+
+    /// Sends checkpoints to `log` rather than to the store.
+    pub fn logged(mut self, log: Option<Box<dyn CheckpointLog>>) -> Sink {
+        self.log = log;
+        self
     }
 
     /// Where it writes, for its operator id.
@@ -70,7 +79,13 @@ impl Sink {
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
         let Barrier { epoch, mut writes, acks } = barrier;
         self.retry(|w| w.prepare(epoch, &mut writes))?;
-        self.store.commit(writes)?;
+        match &mut self.log {
+            Some(log) => {
+                let rows = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
+                log.commit(epoch, writes, rows, &self.stats.stopping)?;
+            }
+            None => self.store.commit(writes)?,
+        }
         self.retry(|w| w.committed(epoch))?;
         self.stats.committed(epoch);
         for ack in acks {

@@ -49,7 +49,11 @@ use crate::cluster::nodes::{FlushRequest, Member, Nodes};
 use crate::cluster::owners::{Owners, Ownership};
 use crate::cluster::replica::Replica;
 use crate::cluster::{self, ClusterConfig};
-use crate::dataflow::stats::Status;
+use crate::dataflow::install::PipelineSpec;
+use crate::dataflow::materialize::CheckpointLog;
+use crate::dataflow::pipeline::Pipeline;
+use crate::dataflow::published::Published;
+use crate::dataflow::stats::{PipelineStats, Status};
 use crate::error::{Error, Result};
 use crate::sql::{self, Statement};
 use crate::state::{Store, state_prefix, view_prefix};
@@ -61,8 +65,13 @@ const REPLAY_QUIET: Duration = Duration::from_secs(10);
 const CATCH_UP_POLL: Duration = Duration::from_millis(10);
 /// Wait before reading the log again after a repeated error.
 const RETRY: Duration = Duration::from_millis(20);
+/// How often a node starts again the failed views and sinks it holds.
+const RESTART_FAILED: Duration = Duration::from_secs(5);
 /// How long a node may take to apply what a cluster-wide FLUSH committed.
 const SYNC_WAIT: Duration = Duration::from_secs(60);
+
+/// A view or sink that a node may run: its name, counters and pipeline.
+type Runnable = (String, Arc<PipelineStats>, Arc<Pipeline>);
 
 /// One catalog command as stored in the log.
 #[derive(Debug, Serialize, Deserialize)]
@@ -180,8 +189,15 @@ impl Engine {
         if let Some(mut events) = node.ownership.lock().ok().and_then(|mut o| o.take()) {
             let engine = self.clone();
             tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    engine.follow_ownership(event).await;
+                let mut retry = tokio::time::interval(RESTART_FAILED);
+                loop {
+                    tokio::select! {
+                        event = events.recv() => match event {
+                            Some(event) => engine.follow_ownership(event).await,
+                            None => return,
+                        },
+                        _ = retry.tick() => engine.restart_failed().await,
+                    }
                 }
             });
         }
@@ -195,16 +211,16 @@ impl Engine {
             Ownership::Gained(topics) => (true, topics),
             Ownership::Lost(topics) => (false, topics),
         };
-        for id in topics.iter().filter_map(|t| changelog::view_of(&node.config, t)) {
+        for id in topics.iter().filter_map(|t| changelog::object_of(&node.config, t)) {
             if gained {
                 let started = std::time::Instant::now();
                 match self.take_over(id).await {
-                    Ok(Some(name)) => info!(view = %name, ms = started.elapsed().as_millis() as u64, "view taken over"),
+                    Ok(Some(name)) => info!(name = %name, ms = started.elapsed().as_millis() as u64, "taken over"),
                     Ok(None) => {}
                     Err(e) => {
-                        warn!(view = id, error = %e, "cannot take the view over");
-                        if let Some((_, entry_stats)) = self.view_stats(id) {
-                            entry_stats.set_status(Status::Failed(e.to_string()));
+                        warn!(id, error = %e, "cannot take a view or sink over");
+                        if let Ok(Some((_, stats, _))) = self.runnable(id) {
+                            stats.set_status(Status::Failed(e.to_string()));
                         }
                     }
                 }
@@ -217,6 +233,7 @@ impl Engine {
             .announce(|h| {
                 h.pipelines = pipelines;
                 h.views = views;
+                h.rebalanced = cluster::now_ms();
             })
             .await;
     }
@@ -225,7 +242,9 @@ impl Engine {
     fn running_here(&self) -> (usize, Vec<String>) {
         let Ok(catalog) = self.read_catalog() else { return (0, Vec::new()) };
         let pipelines = catalog.pipelines().iter().filter(|p| p.stats().status() != Status::Standby).count();
-        let running = catalog.views.iter().filter(|(_, v)| v.stats.status() != Status::Standby);
+        let views = catalog.views.iter().map(|(name, v)| (name, &v.stats));
+        let running = views.chain(catalog.sinks.iter().map(|(name, s)| (name, &s.stats)));
+        let running = running.filter(|(_, stats)| stats.status() != Status::Standby);
         (pipelines, running.map(|(name, _)| name.clone()).collect())
     }
 
@@ -236,7 +255,10 @@ impl Engine {
         let node = self.cluster()?;
         let deadline = std::time::Instant::now() + SYNC_WAIT;
         loop {
-            let views: Vec<String> = self.read_catalog()?.views.keys().cloned().collect();
+            let views: Vec<String> = {
+                let catalog = self.read_catalog()?;
+                catalog.views.keys().chain(catalog.sinks.keys()).cloned().collect()
+            };
             let runners = node.nodes.view_runners();
             let Some(idle) = views.iter().find(|v| runners.get(*v).is_none_or(|r| r.len() != 1)) else {
                 return Ok(runners);
@@ -248,67 +270,112 @@ impl Engine {
         }
     }
 
-    /// Runs view `id` on this node from now on: fences the node that ran it, catches up
-    /// with what it committed and starts the pipeline. Returns the view's name (None if it
-    /// is gone or runs here already).
+    /// Starts again the views and sinks the group still gives this node whose pipelines
+    /// failed here (fenced by a node that had them for a moment, or a broker error).
+    async fn restart_failed(&self) {
+        let Ok(node) = self.cluster() else { return };
+        let failed: Vec<u64> = match self.read_catalog() {
+            Ok(catalog) => {
+                let views = catalog.views.values().map(|v| (v.id, &v.stats));
+                let all = views.chain(catalog.sinks.values().map(|s| (s.id, &s.stats)));
+                let failed = all.filter(|(_, stats)| matches!(stats.status(), Status::Failed(_)));
+                failed.map(|(id, _)| id).collect()
+            }
+            Err(_) => return,
+        };
+        for id in failed.into_iter().filter(|id| node.owners.holds(&changelog::topic(&node.config, *id))) {
+            match self.take_over(id).await {
+                Ok(Some(name)) => info!(name = %name, "started again after a failure"),
+                Ok(None) => {}
+                Err(e) => warn!(id, error = %e, "cannot start a failed view or sink again"),
+            }
+        }
+    }
+
+    /// Runs view or sink `id` on this node from now on: fences the node that ran it,
+    /// catches up with what it committed and starts the pipeline. Returns its name (None
+    /// if it is gone or runs here already).
     async fn take_over(&self, id: u64) -> Result<Option<String>> {
         let node = self.cluster()?;
         let _ddl = self.inner.ddl.lock().await;
-        let found = self.read_catalog()?.views.iter().find(|(_, v)| v.id == id).map(|(name, v)| {
-            let stmt = sql::CreateView {
-                name: name.clone(),
-                query: v.definition.clone(),
-                emit_on_close: v.emit_on_close,
-                grace: v.grace.clone(),
-                if_not_exists: false,
-            };
-            (stmt, v.published.clone(), v.stats.clone(), v.pipeline.clone())
-        });
-        let Some((stmt, published, stats, pipeline)) = found else { return Ok(None) };
+        let Some((name, stats, pipeline)) = self.runnable(id)? else { return Ok(None) };
         if stats.status() == Status::Running {
             return Ok(None);
         }
+        // Whatever is left of an earlier run here (a failed one's source thread).
+        pipeline.stop().await;
         let token = format!("{}/{}", node.id, node.takeovers.fetch_add(1, Ordering::Relaxed));
-        let (config, store, replica, name) =
-            (node.config.clone(), self.inner.store.clone(), node.replica.clone(), stmt.name.clone());
+        let (config, store, replica, writer_name) =
+            (node.config.clone(), self.inner.store.clone(), node.replica.clone(), name.clone());
         let (owners, topic) = (node.owners.clone(), changelog::topic(&node.config, id));
         let still_mine: changelog::StillMine = Arc::new(move || owners.holds(&topic));
         let writer = tokio::task::spawn_blocking(move || {
-            ChangelogWriter::take_over(&config, (id, &name), token, (store, replica), still_mine)
+            ChangelogWriter::take_over(&config, (id, &writer_name), token, (store, replica), still_mine)
         })
         .await
         .map_err(|e| Error::Internal(format!("takeover failed: {e}")))??;
-        let (plan, defs) = self.plan_checked(&stmt).await?;
-        self.load_tables(&plan.tables).await?;
-        let mut spec = self.view_spec(&stmt, id, plan, defs, &published, Some(Box::new(writer)))?;
+        let mut spec = self.spec_to_run(id, &name, Box::new(writer)).await?;
         spec.stats = stats;
         pipeline.run(spec, &self.inner.pipelines)?;
-        Ok(Some(stmt.name))
+        Ok(Some(name))
     }
 
-    /// Stops running view `id` here: another node runs it now.
+    /// The name, counters and pipeline of view or sink `id`.
+    fn runnable(&self, id: u64) -> Result<Option<Runnable>> {
+        let catalog = self.read_catalog()?;
+        let views = catalog.views.iter().map(|(n, v)| (n, v.id, &v.stats, &v.pipeline));
+        let sinks = catalog.sinks.iter().map(|(n, s)| (n, s.id, &s.stats, &s.pipeline));
+        let found = views.chain(sinks).find(|(_, i, _, _)| *i == id);
+        Ok(found.map(|(name, _, stats, pipeline)| (name.clone(), stats.clone(), pipeline.clone())))
+    }
+
+    /// The pipeline of view or sink `id` (`name`), planned again, committing through `log`.
+    async fn spec_to_run(&self, id: u64, name: &str, log: Box<dyn CheckpointLog>) -> Result<PipelineSpec> {
+        let view = self.read_catalog()?.views.get(name).filter(|v| v.id == id).map(|v| {
+            let (query, emit_on_close, grace) = (v.definition.clone(), v.emit_on_close, v.grace.clone());
+            (
+                sql::CreateView { name: name.to_string(), query, emit_on_close, grace, if_not_exists: false },
+                v.published.clone(),
+            )
+        });
+        if let Some((stmt, published)) = view {
+            let (plan, defs) = self.plan_checked(&stmt).await?;
+            self.load_tables(&plan.tables).await?;
+            return self.view_spec(&stmt, id, plan, defs, &published, Some(log));
+        }
+        let written = self.read_catalog()?.sinks.get(name).map(|s| s.written.clone());
+        let created = self.inner.store.get(&crate::state::catalog_key(id))?;
+        let stmt = created.as_deref().and_then(|bytes| serde_json::from_slice::<catalog::Persisted>(bytes).ok());
+        let stmt = match stmt.map(|p| sql::parse(&p.sql)) {
+            Some(Ok(statements)) => statements.into_iter().next(),
+            _ => None,
+        };
+        let (Some(Statement::CreateSink(stmt)), Some(written)) = (stmt, written) else {
+            return Err(Error::Internal(format!("no view or sink {id} (\"{name}\") to run")));
+        };
+        let (plan, defs) = self.plan_sink(&stmt).await?;
+        self.load_tables(&plan.tables).await?;
+        self.sink_spec(&stmt, id, plan, defs, written, Some(log)).map(|(spec, _)| spec)
+    }
+
+    /// Stops running view or sink `id` here: another node runs it now.
     async fn release(&self, id: u64) {
-        let pipeline =
-            self.read_catalog().ok().and_then(|c| c.views.values().find(|v| v.id == id).map(|v| v.pipeline.clone()));
-        if let Some(pipeline) = pipeline {
+        if let Ok(Some((name, _, pipeline))) = self.runnable(id) {
             pipeline.stand_by().await;
-            info!(view = id, "view handed to another node");
+            info!(name = %name, "handed to another node");
         }
     }
 
-    /// The name and counters of view `id`.
-    fn view_stats(&self, id: u64) -> Option<(String, Arc<crate::dataflow::stats::PipelineStats>)> {
-        let catalog = self.read_catalog().ok()?;
-        catalog.views.iter().find(|(_, v)| v.id == id).map(|(name, v)| (name.clone(), v.stats.clone()))
-    }
-
-    /// Makes view `id`, just created, part of the cluster: its changelog topic exists, this
-    /// node keeps a copy of it, and offers to run it. A failure fails the view here.
-    pub(super) async fn host_view(&self, id: u64) {
+    /// Makes view or sink `id`, just created, part of the cluster: its changelog topic
+    /// exists, this node keeps a copy of it, and offers to run it. A failure fails it here.
+    pub(super) async fn host(&self, id: u64) {
         let Ok(node) = self.cluster() else { return };
         let topic = changelog::topic(&node.config, id);
-        let published =
-            self.read_catalog().ok().and_then(|c| c.views.values().find(|v| v.id == id).map(|v| v.published.clone()));
+        // A sink's checkpoints carry no rows for subscribers.
+        let published = self.read_catalog().ok().map(|c| {
+            let view = c.views.values().find(|v| v.id == id);
+            view.map_or_else(|| Arc::new(Published::default()), |v| v.published.clone())
+        });
         let Some(published) = published else { return };
         let hosted = async {
             cluster::log::create_topic(&node.config, &topic).await?;
@@ -316,16 +383,16 @@ impl Engine {
             node.owners.add(&topic)
         };
         if let Err(e) = hosted.await {
-            warn!(view = id, error = %e, "cannot share the view with the cluster");
-            if let Some((_, stats)) = self.view_stats(id) {
+            warn!(id, error = %e, "cannot share a view or sink with the cluster");
+            if let Ok(Some((_, stats, _))) = self.runnable(id) {
                 stats.set_status(Status::Failed(e.to_string()));
             }
         }
     }
 
-    /// Takes view `id`, being dropped, out of the cluster: nobody runs it or applies its
-    /// changelog here any more.
-    pub(super) fn unhost_view(&self, id: u64) -> Result<()> {
+    /// Takes view or sink `id`, being dropped, out of the cluster: nobody runs it or
+    /// applies its changelog here any more.
+    pub(super) fn unhost(&self, id: u64) -> Result<()> {
         let node = self.cluster()?;
         let topic = changelog::topic(&node.config, id);
         node.owners.remove(&topic)?;
@@ -469,7 +536,7 @@ impl Engine {
             Some(Statement::CreateTable(t)) => self.create_table(&t, Origin::Log(id)).await,
             Some(Statement::CreateView(v)) => self.create_view(&v, Origin::Log(id)).await,
             Some(Statement::Drop(d)) => self.drop_object(&d).await,
-            Some(Statement::CreateSink(_)) => Err(sinks_unsupported()),
+            Some(Statement::CreateSink(s)) => self.create_sink(&s, Origin::Log(id)).await,
             _ => Err(Error::Internal(format!("catalog command {id} is not CREATE or DROP: {sql}"))),
         }
     }
@@ -484,7 +551,7 @@ impl Engine {
                 Statement::CreateTable(t) => self.create_table(t, Origin::Check).await.map(|_| t.to_string()),
                 Statement::CreateView(v) => self.create_view(v, Origin::Check).await.map(|_| v.to_string()),
                 Statement::Drop(d) => Ok(d.to_string()),
-                Statement::CreateSink(_) => Err(sinks_unsupported()),
+                Statement::CreateSink(s) => self.create_sink(s, Origin::Check).await.map(|_| s.to_string()),
                 _ => Err(Error::Internal("only CREATE and DROP go through the catalog log".into())),
             }?
         };
@@ -547,8 +614,12 @@ pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<R
         ("this_node", Arc::new(members.iter().map(|m| Some(m.me)).collect::<BooleanArray>())),
         ("pipelines", Arc::new(members.iter().map(|m| m.heartbeat.pipelines as u64).collect::<UInt64Array>())),
         ("catalog_applied", Arc::new(members.iter().map(|m| m.heartbeat.applied).collect::<Int64Array>())),
-        ("views", column(&|m| Some(m.heartbeat.views.join(", ")))),
+        ("runs", column(&|m| Some(m.heartbeat.views.join(", ")))),
         ("started", timestamps(members.iter().map(|m| m.heartbeat.started))),
+        ("last_rebalance", {
+            let at = members.iter().map(|m| (m.heartbeat.rebalanced > 0).then_some(m.heartbeat.rebalanced));
+            Arc::new(TimestampMillisecondArray::from(at.collect::<Vec<_>>()))
+        }),
         ("last_heartbeat", timestamps(members.iter().map(|m| m.heartbeat.at))),
     ];
     Ok(RecordBatch::try_from_iter(columns)?)
@@ -556,10 +627,4 @@ pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<R
 
 fn timestamps(values: impl Iterator<Item = i64>) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from(values.collect::<Vec<_>>()))
-}
-
-/// Sinks need state every node can read before they can move between nodes.
-fn sinks_unsupported() -> Error {
-    Error::Unsupported("sinks are not supported yet in a cluster (--cluster)".into())
-        .with_hint("Run the sink on a single node, reading the same Kafka topics.")
 }

@@ -84,7 +84,7 @@ impl Engine {
         };
         match started {
             Err((error, shape)) => self.register_failed_view(stmt, id, &error, shape)?,
-            Ok(()) if self.inner.cluster.is_some() => self.host_view(id).await,
+            Ok(()) if self.inner.cluster.is_some() => self.host(id).await,
             Ok(()) => {}
         }
         Ok(done)
@@ -113,14 +113,7 @@ impl Engine {
         let spec = self.view_spec(stmt, id, plan, defs, &published, None)?;
         let stats = spec.stats.clone();
         let create = stmt.to_string();
-        let pipeline = if self.inner.cluster.is_some() {
-            if let Some(sql) = origin.persist(&create) {
-                catalog::persist(&self.inner.store, id, sql)?;
-            }
-            Arc::new(Pipeline::standby(&stmt.name, stats.clone()))
-        } else {
-            self.launch(spec, origin.persist(&create))?
-        };
+        let pipeline = self.launch_here(spec, origin.persist(&create))?;
         let relation = self.view_rows(&stmt.name, id, &shape, &stats, &published);
         let entry = shape.into_entry(stmt, id, stats, pipeline, relation, published);
         self.write_catalog()?.views.insert(stmt.name.clone(), entry);
@@ -231,7 +224,7 @@ impl Engine {
         // First the stored entry: if the disk refuses, the view stays as it was.
         catalog::forget(&self.inner.store, id)?;
         if self.inner.cluster.is_some() {
-            self.unhost_view(id)?;
+            self.unhost(id)?;
         }
         let entry = self.write_catalog()?.views.remove(name);
         let Some(entry) = entry else { return Ok(()) };

@@ -99,6 +99,19 @@ impl Engine {
         }
     }
 
+    /// Starts pipeline `spec` as [`Engine::launch`] does; in a cluster, persists `create`
+    /// (if given) and leaves the pipeline standing by until the cluster gives this node
+    /// the object (`engine/cluster.rs`).
+    pub(super) fn launch_here(&self, spec: PipelineSpec, create: Option<&str>) -> Result<Arc<Pipeline>> {
+        if self.inner.cluster.is_none() {
+            return self.launch(spec, create);
+        }
+        if let Some(sql) = create {
+            catalog::persist(&self.inner.store, spec.id, sql)?;
+        }
+        Ok(Arc::new(Pipeline::standby(&spec.name, spec.stats.clone())))
+    }
+
     /// Starts pipeline `spec`; `create` is the object's CREATE statement when the object is
     /// new, which is persisted first (and forgotten if the pipeline cannot start), and None
     /// when it is replayed from the catalog (a pipeline that cannot start is then a failed

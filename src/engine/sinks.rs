@@ -15,9 +15,10 @@ use super::launch::Origin;
 use super::{Engine, Output};
 use crate::catalog::{self, Catalog, SinkEntry};
 use crate::connector::sink::{self, Encoder};
-use crate::dataflow::install::{Destination, PipelineSpec};
+use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
+use crate::dataflow::materialize::CheckpointLog;
 use crate::error::{Error, Result};
-use crate::sql::plan::plan_view;
+use crate::sql::plan::{ViewPlan, plan_view};
 use crate::sql::{CreateSink, CreateView};
 use crate::state::state_prefix;
 
@@ -34,13 +35,16 @@ impl Engine {
         if origin.checks_names() && stmt.query.is_some() {
             self.read_catalog()?.check_free(&stmt.name)?;
         }
-        let query = self.sink_query(stmt)?;
-        let plan = plan_view(&self.inner.ctx.state(), &query).await?;
-        let defs = self.stream_defs(&plan.streams)?;
-        plan.check_against(&defs)?;
+        if self.inner.cluster.is_some() && stmt.options.get("connector").is_some_and(|c| c.eq_ignore_ascii_case("file"))
+        {
+            return Err(Error::Unsupported("file sinks are not supported in a cluster (--cluster)".into())
+                .with_hint("Write to a Kafka topic, or run the file sink on a single node."));
+        }
+        let (plan, defs) = self.plan_sink(stmt).await?;
         sink::validate(&stmt.options, &plan.schema, plan.keyed)?;
         self.check_file_sink(&*self.read_catalog()?, &stmt.name, &stmt.options, origin.checks_outside())?;
-        let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
+        // Checked here, before the sink exists; built again with its pipeline.
+        Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
         let (streams, tables) = (plan.streams.clone(), plan.tables.clone());
         if origin.checks_outside() {
             let options = stmt.options.clone();
@@ -51,21 +55,50 @@ impl Engine {
         }
         let create = stmt.to_string();
         let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
-        let (writer, written) = (sink::open(id, &stmt.options)?, Arc::new(AtomicU64::new(0)));
-        let target = writer.target();
-        let what = format!("sink \"{}\"", stmt.name);
-        let destination = Destination::Sink { encoder, writer, written: written.clone() };
-        let grace = plan.grace;
-        let spec =
-            PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, destination) };
+        let written = Arc::new(AtomicU64::new(0));
+        let (spec, target) = self.sink_spec(stmt, id, plan, defs, written.clone(), None)?;
         let stats = spec.stats.clone();
-        let pipeline = self.launch(spec, origin.persist(&create))?;
+        let pipeline = self.launch_here(spec, origin.persist(&create))?;
         let from = if stmt.query.is_some() { streams.join(", ") } else { stmt.from.clone() };
         let (options, query_defined) = (stmt.options.clone(), stmt.query.is_some());
         let entry = SinkEntry { id, from, streams, tables, query_defined, options, target, written, stats, pipeline };
         self.write_catalog()?.sinks.insert(stmt.name.clone(), entry);
         info!(sink = %stmt.name, id, "sink created");
+        if self.inner.cluster.is_some() {
+            self.host(id).await;
+        }
         Ok(done)
+    }
+
+    /// The pipeline of sink `id` planned as `plan`, counting what it writes in `written`
+    /// (committing through `log` in a cluster), and where it writes.
+    pub(super) fn sink_spec(
+        &self,
+        stmt: &CreateSink,
+        id: u64,
+        plan: ViewPlan,
+        defs: Vec<StreamDef>,
+        written: Arc<AtomicU64>,
+        log: Option<Box<dyn CheckpointLog>>,
+    ) -> Result<(PipelineSpec, String)> {
+        let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
+        let writer = sink::open(id, &stmt.options)?;
+        let target = writer.target();
+        let what = format!("sink \"{}\"", stmt.name);
+        let destination = Destination::Sink { encoder, writer, written, log };
+        let grace = plan.grace;
+        let spec =
+            PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, destination) };
+        Ok((spec, target))
+    }
+
+    /// The plan of sink `stmt` and the definitions of the streams it reads, checked.
+    pub(super) async fn plan_sink(&self, stmt: &CreateSink) -> Result<(ViewPlan, Vec<StreamDef>)> {
+        let query = self.sink_query(stmt)?;
+        let plan = plan_view(&self.inner.ctx.state(), &query).await?;
+        let defs = self.stream_defs(&plan.streams)?;
+        plan.check_against(&defs)?;
+        Ok((plan, defs))
     }
 
     /// The query a sink runs: its own, its view's, or all columns of its stream.
@@ -103,9 +136,15 @@ impl Engine {
             }
             return Err(Error::UnknownRelation { kind: "sink", name: name.to_string() });
         };
+        if self.inner.cluster.is_some() {
+            self.unhost(entry.id)?;
+        }
         entry.pipeline.stop().await;
         catalog::forget(&self.inner.store, entry.id)?;
         self.inner.store.remove_prefix(&state_prefix(entry.id))?;
+        if self.inner.cluster.is_some() {
+            self.delete_changelog(entry.id).await;
+        }
         info!(sink = %name, "sink dropped");
         Ok(Output::command("DROP SINK"))
     }
