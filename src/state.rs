@@ -167,6 +167,11 @@ impl Store {
         }
     }
 
+    /// The length of the value under `key`, if any, without reading or checking its bytes.
+    pub fn value_len(&self, key: &[u8]) -> Result<Option<usize>> {
+        Ok(self.db.get(key).map_err(store_error)?.map(|stored| integrity::len(&stored)))
+    }
+
     /// Applies `writes` atomically and makes them durable before returning; an error means
     /// the writes may or may not survive a restart, as a whole.
     pub fn commit(&self, writes: Vec<Write>) -> Result<()> {

@@ -162,11 +162,13 @@ pub(crate) struct Marker {
 }
 
 impl Marker {
-    fn encode(&self) -> Vec<u8> {
-        let mut bytes = self.epoch.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&(self.token.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(self.token.as_bytes());
-        bytes.extend_from_slice(&self.rows);
+    /// The value of the marker of checkpoint `epoch` by `token`, with `rows`.
+    fn encode(token: &str, epoch: u64, rows: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(10 + token.len() + rows.len());
+        bytes.extend_from_slice(&epoch.to_be_bytes());
+        bytes.extend_from_slice(&(token.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(token.as_bytes());
+        bytes.extend_from_slice(rows);
         bytes
     }
 
@@ -240,12 +242,12 @@ impl ChangelogWriter {
 
     fn send_all(&self, epoch: u64, writes: &[Write], rows: &[u8]) -> Result<()> {
         for (key, value) in writes {
-            let old = self.store.get(key)?.map(|v| v.len());
+            let old = self.store.value_len(key)?;
             for (k, v) in records(key, value.as_deref(), old)? {
                 self.send(&k, v.as_deref())?;
             }
         }
-        let marker = Marker { token: self.token.clone(), epoch, rows: rows.to_vec() }.encode();
+        let marker = Marker::encode(&self.token, epoch, rows);
         for (k, v) in records(COMMIT_KEY, Some(&marker), None)? {
             self.send(&k, v.as_deref())?;
         }
@@ -387,7 +389,7 @@ mod tests {
 
     #[test]
     fn markers_round_trip() {
-        let marker = Marker { token: "node/3".into(), epoch: 42, rows: vec![1, 2] }.encode();
+        let marker = Marker::encode("node/3", 42, &[1, 2]);
         let back = Marker::decode(&marker).unwrap();
         assert_eq!((back.token.as_str(), back.epoch, back.rows), ("node/3", 42, vec![1, 2]));
     }

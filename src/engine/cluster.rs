@@ -248,7 +248,7 @@ impl Engine {
         (pipelines, running.map(|(name, _)| name.clone()).collect())
     }
 
-    /// Waits until every view runs on exactly one node that is up (a new view's first node,
+    /// Waits until every view and sink runs on exactly one node that is up (a new view's first node,
     /// or the next one after its node went down, may still be starting it), and returns
     /// who runs what, for FLUSH.
     async fn wait_views_running(&self) -> Result<BTreeMap<String, Vec<String>>> {
@@ -264,7 +264,7 @@ impl Engine {
                 return Ok(runners);
             };
             if std::time::Instant::now() > deadline {
-                return Err(Error::Unreachable(format!("materialized view \"{idle}\" runs on no node of the cluster")));
+                return Err(Error::Unreachable(format!("\"{idle}\" does not run on exactly one node of the cluster")));
             }
             tokio::time::sleep(CATCH_UP_POLL).await;
         }
@@ -399,12 +399,13 @@ impl Engine {
         node.replica.leave(&topic)
     }
 
-    /// Deletes the changelog topic of dropped view `id` (every node tries; one succeeds).
+    /// Deletes the changelog topic of dropped view or sink `id` (every node tries; one
+    /// succeeds).
     pub(super) async fn delete_changelog(&self, id: u64) {
         let Ok(node) = self.cluster() else { return };
         let topic = changelog::topic(&node.config, id);
         if let Err(e) = cluster::log::delete_topic(&node.config, &topic).await {
-            warn!(view = id, error = %e, "cannot delete the changelog of a dropped view");
+            warn!(id, error = %e, "cannot delete the changelog of a dropped view or sink");
         }
     }
 

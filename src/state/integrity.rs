@@ -42,6 +42,11 @@ pub fn seal(key: &[u8], mut value: Vec<u8>) -> Vec<u8> {
     value
 }
 
+/// How many bytes the value stored as `stored` has, without reading or checking it.
+pub fn len(stored: &[u8]) -> usize {
+    stored.len().saturating_sub(CHECKSUM_LEN)
+}
+
 /// The bytes of a stored value without its checksum, after checking it.
 pub fn open<'a>(key: &[u8], stored: &'a [u8]) -> Result<&'a [u8]> {
     let Some((value, sum)) = stored.split_last_chunk::<CHECKSUM_LEN>() else {
