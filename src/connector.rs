@@ -14,6 +14,7 @@ pub mod format;
 pub mod generator;
 pub mod kafka;
 pub mod nexmark;
+pub mod repartition;
 pub mod sink;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,33 @@ use crate::error::{Error, Result};
 
 /// The `WITH (...)` options of a stream, keys lowercased.
 pub type Options = BTreeMap<String, String>;
+
+/// The part of a stream one reader reads: in a cluster, a view over a Kafka topic runs as
+/// one shard per partition, and shard `index` of `count` reads the partitions whose number
+/// is `index` modulo `count` (partitions added later join a shard that way too). Every
+/// other source is read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    /// This reader's shard.
+    pub index: u16,
+    /// How many shards share the stream.
+    pub count: u16,
+}
+
+impl Slice {
+    /// The whole stream.
+    pub const WHOLE: Slice = Slice { index: 0, count: 1 };
+
+    /// The shard's number for keys of its state: None for the whole stream.
+    pub fn shard(self) -> Option<u16> {
+        (self.count > 1).then_some(self.index)
+    }
+
+    /// Whether partition `partition` is this slice's.
+    pub fn holds(self, partition: i32) -> bool {
+        self.count <= 1 || partition.rem_euclid(i32::from(self.count)) == i32::from(self.index)
+    }
+}
 
 /// One rejected input record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +90,9 @@ pub enum Poll {
     /// fetch in flight after `FLUSH`): poll again soon, and do not consider the source
     /// caught up yet.
     Pending,
+    /// The input's watermark moved to this (ms): for an input that says its watermark
+    /// itself rather than having it derived from a column (a repartition topic).
+    Watermark(i64),
     /// Bounded and everything has been read.
     End,
 }
@@ -190,6 +221,15 @@ pub fn check_external(options: &Options, schema: &SchemaRef) -> Result<()> {
     }
 }
 
+/// How many shards a view reading only this stream can run as: one per partition of a
+/// Kafka topic (asked of its brokers: blocking), one for any other source.
+pub fn partition_count(options: &Options) -> Result<usize> {
+    match connector_name(options)? {
+        "kafka" => kafka::partition_count(options),
+        _ => Ok(1),
+    }
+}
+
 /// `idle_timeout`: after how long without input a split (a Kafka partition) stops holding
 /// the watermark back. Kafka streams default to 5 seconds; `'0'` turns it off.
 pub fn idle_timeout(options: &Options) -> Result<Option<Duration>> {
@@ -235,8 +275,16 @@ pub fn open(
     schema: SchemaRef,
     saved: Option<Vec<u8>>,
     bounded: bool,
+    slice: Slice,
 ) -> Result<Box<dyn SourceReader>> {
-    match connector_name(options)? {
+    let name = connector_name(options)?;
+    if name == "repartition" {
+        return Ok(Box::new(repartition::RepartitionReader::open(options, saved, slice.index)?));
+    }
+    if slice != Slice::WHOLE && name != "kafka" {
+        return Err(Error::Internal(format!("a \"{name}\" stream cannot be read in shards")));
+    }
+    match name {
         "file" => {
             let position: FilePosition = decode_position(saved, "file")?;
             let format = Format::from_options(options)?;
@@ -244,7 +292,7 @@ pub fn open(
         }
         "kafka" => {
             let position: kafka::KafkaPosition = decode_position(saved, "kafka")?;
-            Ok(Box::new(kafka::KafkaSource::open(options, schema, position, bounded)?))
+            Ok(Box::new(kafka::KafkaSource::open(options, schema, position, bounded)?.sliced(slice)))
         }
         "nexmark" => Ok(Box::new(nexmark::NexmarkSource::open(options, schema, saved, bounded)?)),
         "datagen" => Ok(Box::new(datagen::DatagenSource::open(options, schema, saved, bounded)?)),

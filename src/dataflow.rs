@@ -27,6 +27,7 @@ pub mod materialize;
 pub mod pipeline;
 pub mod published;
 pub mod reaggregate;
+pub mod repartition;
 pub mod session;
 pub mod sink;
 pub mod source;
@@ -91,6 +92,27 @@ pub struct Barrier {
     pub writes: Vec<Write>,
     /// Completed once the checkpoint is durable (used by `FLUSH`).
     pub acks: Vec<oneshot::Sender<()>>,
+    /// Records for the next stage of a view run as shards on several nodes, committed in
+    /// the same transaction as the checkpoint (see [`repartition`]).
+    pub outgoing: Vec<Outgoing>,
+}
+
+impl Barrier {
+    /// Barrier `epoch` with no writes yet, completing `acks` once durable.
+    pub fn new(epoch: u64, acks: Vec<oneshot::Sender<()>>) -> Barrier {
+        Barrier { epoch, writes: Vec::new(), acks, outgoing: Vec::new() }
+    }
+}
+
+/// A record for partition `partition` of a view's repartition topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The partition: the next stage's shard.
+    pub partition: i32,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// Its value.
+    pub value: Vec<u8>,
 }
 
 /// One step of a pipeline after the source.

@@ -226,9 +226,9 @@ async fn served(
     (read_totals(client).await, peak.collect(), dear)
 }
 
-/// The node (index into `nodes`) that runs view `view`, as SHOW CLUSTER on `client` says
-/// (waiting while a rebalance leaves it on no node, or on two in heartbeats of different
-/// ages).
+/// The node (index into `nodes`) that runs view `view` (or its shard `view#k`), as SHOW
+/// CLUSTER on `client` says (waiting while a rebalance leaves it on no node, or on two in
+/// heartbeats of different ages).
 async fn runner(client: &tokio_postgres::Client, nodes: &[Server], view: &str) -> usize {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -285,7 +285,7 @@ async fn views_move_with_their_state_when_their_node_goes() {
     for round in 0..10 {
         let any = nodes[0].client().await;
         // Kill the node running the sink every other round, the one running totals else.
-        let victim = runner(&any, &nodes, if round % 2 == 0 { "dear_out" } else { "totals" }).await;
+        let victim = runner(&any, &nodes, if round % 2 == 0 { "dear_out" } else { "totals#0" }).await;
         let survivor = (victim + 1 + next(2) as usize) % 3;
         if next(2) == 0 {
             any.batch_execute("FLUSH").await.unwrap();
@@ -317,7 +317,7 @@ async fn views_move_with_their_state_when_their_node_goes() {
 
     // A node stopped gracefully hands its views over at once.
     let any = nodes[0].client().await;
-    let victim = runner(&any, &nodes, "peak").await;
+    let victim = runner(&any, &nodes, "peak#0").await;
     nodes[victim].terminate();
     let more = bids(sent.len(), 500);
     send(&broker, &more);
@@ -328,7 +328,7 @@ async fn views_move_with_their_state_when_their_node_goes() {
     client.batch_execute("FLUSH").await.unwrap();
     eprintln!("graceful stop: FLUSH returned after {:?}", stopped.elapsed());
     assert_eq!(served(&client).await, (totals(&sent), peaks(&sent).0, peaks(&sent).1));
-    runner(&client, &nodes, "peak").await;
+    runner(&client, &nodes, "peak#0").await;
 
     // A fourth node joins: the group gives it some of the views and sinks, which it takes
     // over with their state, and every node still serves the same rows.
@@ -457,4 +457,237 @@ async fn a_generator_continues_on_the_node_taking_its_view_over() {
         assert!(Instant::now() < deadline, "the generator's rows after the takeover: {seen:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Who runs each shard of `view` by SHOW CLUSTER on `client` (shard label -> node
+/// address), once every one of its `count` shards runs on exactly one node that is up.
+async fn shard_runners(client: &tokio_postgres::Client, view: &str, count: usize) -> BTreeMap<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = query_rows(client, "SELECT address, runs FROM sluice_catalog.cluster WHERE state = 'up'").await;
+        let mut runners: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            for label in row[1].split(", ").filter(|l| l.starts_with(&format!("{view}#"))) {
+                runners.entry(label.to_string()).or_default().push(row[0].clone());
+            }
+        }
+        if runners.len() == count && runners.values().all(|r| r.len() == 1) {
+            return runners.into_iter().map(|(label, mut r)| (label, r.remove(0))).collect();
+        }
+        assert!(Instant::now() < deadline, "the shards of {view} do not each run on one node: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Expected count, sum of prices and sum of auctions of the bids priced under 50.
+fn cheap(msgs: &[(i32, Option<String>, String)]) -> Vec<Vec<String>> {
+    let (mut n, mut prices, mut auctions) = (0i64, 0i64, 0i64);
+    for (_, _, v) in msgs {
+        let json: serde_json::Value = serde_json::from_str(v).unwrap();
+        let price = json["price"].as_i64().unwrap();
+        if price < 50 {
+            (n, prices, auctions) = (n + 1, prices + price, auctions + json["auction"].as_i64().unwrap());
+        }
+    }
+    vec![vec![n.to_string(), prices.to_string(), auctions.to_string()]]
+}
+
+/// A view that keeps no state between rows, over a topic of six partitions, runs as six
+/// shards, one per partition, shared out among the nodes by the group; each shard commits
+/// to its own changelog partition, and every node serves all of them. When a node is
+/// killed its shards go to the others and continue from their checkpoints: every bid counts
+/// once, on every node.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_view_runs_as_one_shard_per_partition_across_the_nodes() {
+    let broker = Broker::start();
+    broker.create_topic("bids", 6).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "shards", d.path())).collect();
+    let client = nodes[0].client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM bids (auction BIGINT, price BIGINT, ts TIMESTAMP) \
+             WITH (connector = 'kafka', topic = 'bids', bootstrap_servers = '{}', format = 'json'); \
+             CREATE MATERIALIZED VIEW cheap AS SELECT auction, price FROM bids WHERE price < 50",
+            broker.servers()
+        ))
+        .await
+        .unwrap();
+    let spread = |i: usize| (i % 6) as i32;
+    let six = |from: usize, n: usize| -> Vec<(i32, Option<String>, String)> {
+        bids(from, n).into_iter().enumerate().map(|(i, (_, k, v))| (spread(from + i), k, v)).collect()
+    };
+    let mut sent = six(0, 3000);
+    send(&broker, &sent);
+    let summary = "SELECT count(*), sum(price), sum(auction) FROM cheap";
+    client.batch_execute("FLUSH").await.unwrap();
+    for n in &nodes {
+        assert_eq!(query_rows(&n.client().await, summary).await, cheap(&sent));
+    }
+    let runners = shard_runners(&client, "cheap", 6).await;
+    let busy: std::collections::BTreeSet<&String> = runners.values().collect();
+    assert!(busy.len() >= 2, "the shards are shared out: {runners:?}");
+    let changelog = broker.topics().into_iter().find(|t| t.starts_with("_sluice-shards-changelog-")).unwrap();
+    let written = broker.end_offsets(&changelog, 6);
+    assert!(written.iter().all(|(_, end)| *end > 0), "one changelog partition per shard, each written: {written:?}");
+
+    for round in 0..3 {
+        let any = nodes[(round + 1) % 3].client().await;
+        let runners = shard_runners(&any, "cheap", 6).await;
+        let victim_address = runners.values().next().unwrap().clone();
+        let victim = nodes.iter().position(|n| format!("127.0.0.1:{}", n.port) == victim_address).unwrap();
+        let batch = six(sent.len(), 1200);
+        send(&broker, &batch[..600]);
+        nodes[victim].kill9();
+        let killed = Instant::now();
+        send(&broker, &batch[600..]);
+        sent.extend(batch);
+        let survivor = (victim + 1) % 3;
+        let client = nodes[survivor].client().await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while shard_runners(&client, "cheap", 6).await.values().any(|a| *a == victim_address) {
+            assert!(Instant::now() < deadline, "round {round}: the killed node's shards stay with it");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("round {round}: node {victim} killed; its shards ran elsewhere after {:?}", killed.elapsed());
+        client.batch_execute("FLUSH").await.unwrap();
+        for (i, n) in nodes.iter().enumerate().filter(|(i, _)| *i != victim) {
+            assert_eq!(query_rows(&n.client().await, summary).await, cheap(&sent), "round {round}, node {i}");
+        }
+        nodes[victim] = node(&broker, "shards", dirs[victim].path());
+        let back = nodes[victim].client().await;
+        back.batch_execute("FLUSH").await.unwrap();
+        assert_eq!(query_rows(&back, summary).await, cheap(&sent), "round {round}, the restarted node");
+    }
+}
+
+/// The rows of `sql` on `client`, sorted.
+async fn sorted(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> {
+    let mut rows = query_rows(client, sql).await;
+    rows.sort();
+    rows
+}
+
+/// The views of the acceptance test: a q5-style count per auction and window (its stream
+/// is partitioned by bidder, so the count needs a repartition), a q7-style top price per
+/// window (all of a window meets in one shard), a top-N per auction, a stream-table join
+/// and a filter.
+const STAGED_VIEWS: [(&str, &str); 5] = [
+    (
+        "hot",
+        "SELECT auction, window_start, count(*) AS n FROM TUMBLE(bids, ts, INTERVAL '2' SECOND) \
+         GROUP BY auction, window_start, window_end",
+    ),
+    (
+        "top",
+        "SELECT window_start, max(price) AS top, count(*) AS n FROM TUMBLE(bids, ts, INTERVAL '2' SECOND) \
+         GROUP BY window_start, window_end",
+    ),
+    (
+        "best",
+        "SELECT auction, price, bidder FROM (SELECT auction, price, bidder, ROW_NUMBER() OVER \
+         (PARTITION BY auction ORDER BY price DESC, bidder) AS rn FROM bids) WHERE rn <= 2",
+    ),
+    ("sold", "SELECT b.auction, b.price, s.seller FROM bids b JOIN sellers s ON b.auction = s.id"),
+    ("cheap", "SELECT auction, price FROM bids WHERE price < 10"),
+];
+
+/// Creates the stream, the table and [`STAGED_VIEWS`] on `client`.
+async fn create_staged(client: &tokio_postgres::Client, servers: &str) {
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, ts TIMESTAMP, \
+               WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) \
+             WITH (connector = 'kafka', topic = 'bids', bootstrap_servers = '{servers}', format = 'json'); \
+             CREATE TABLE sellers (id BIGINT PRIMARY KEY, seller BIGINT) \
+             WITH (connector = 'kafka', topic = 'sellers', bootstrap_servers = '{servers}', format = 'json')"
+        ))
+        .await
+        .unwrap();
+    for (name, query) in STAGED_VIEWS {
+        client.batch_execute(&format!("CREATE MATERIALIZED VIEW {name} AS {query}")).await.unwrap();
+    }
+}
+
+/// `n` bids from `from` on, partitioned by bidder over 6 partitions, a millisecond apart.
+fn bidder_bids(from: usize, n: usize) -> Vec<(i32, Option<String>, String)> {
+    (from..from + n)
+        .map(|i| {
+            let (auction, bidder, price) = (i * 7 % 23, i % 11, (i * 37) % 1000);
+            let value = format!(
+                r#"{{"auction": {auction}, "bidder": {bidder}, "price": {price}, "ts": {}}}"#,
+                1_700_000_000_000i64 + i as i64
+            );
+            ((bidder % 6) as i32, None, value)
+        })
+        .collect()
+}
+
+/// What every view of [`STAGED_VIEWS`] holds, as `client` serves it.
+async fn staged_contents(client: &tokio_postgres::Client) -> Vec<Vec<Vec<String>>> {
+    let mut out = Vec::new();
+    for (name, _) in STAGED_VIEWS {
+        out.push(sorted(client, &format!("SELECT * FROM {name}")).await);
+    }
+    out
+}
+
+/// The acceptance test of scale-out: three nodes share views over a topic of six
+/// partitions. Views whose grouping is not the topic's partitioning run in two stages
+/// joined by a repartition topic; the rest run as one shard per partition or whole. After
+/// FLUSH, every view read on every node equals what one plain `sluice serve` computes from
+/// the same input, also after nodes are killed (kill -9) and come back.
+#[tokio::test(flavor = "multi_thread")]
+async fn views_in_stages_across_nodes_equal_a_single_node() {
+    let broker = Broker::start();
+    broker.create_topic("bids", 6).await;
+    broker.create_compacted_topic("sellers", 1).await;
+    let sellers: Vec<(i32, Option<String>, String)> =
+        (0..23).map(|a| (0, Some(a.to_string()), format!(r#"{{"id": {a}, "seller": {}}}"#, 100 + a % 5))).collect();
+    let refs: Vec<(i32, Option<&str>, &str)> = sellers.iter().map(|(p, k, v)| (*p, k.as_deref(), v.as_str())).collect();
+    broker.producer().send("sellers", &refs);
+
+    let single_dir = tempfile::tempdir().unwrap();
+    let single = Server::start_with(single_dir.path(), &["--checkpoint-interval-ms", "60000"]);
+    let alone = single.client().await;
+    create_staged(&alone, &broker.servers()).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "stages", d.path())).collect();
+    let first = nodes[0].client().await;
+    create_staged(&first, &broker.servers()).await;
+    first.batch_execute("FLUSH").await.unwrap();
+
+    let mut sent = 0;
+    for round in 0..4 {
+        let batch = bidder_bids(sent, 2500);
+        sent += batch.len();
+        send(&broker, &batch[..1200]);
+        let victim = round % 3;
+        if round > 0 {
+            nodes[victim].kill9();
+        }
+        send(&broker, &batch[1200..]);
+        alone.batch_execute("FLUSH").await.unwrap();
+        let expected = staged_contents(&alone).await;
+        assert!(expected[0].len() > 23 && expected[2].len() == 46, "the single node's views: {expected:?}");
+        let asked = (victim + 1) % 3;
+        let started = Instant::now();
+        nodes[asked].client().await.batch_execute("FLUSH").await.unwrap();
+        eprintln!("round {round}: FLUSH on node {asked} took {:?}", started.elapsed());
+        for (i, n) in nodes.iter().enumerate().filter(|(i, _)| round == 0 || *i != victim) {
+            let got = staged_contents(&n.client().await).await;
+            for ((name, _), (got, expected)) in STAGED_VIEWS.iter().zip(got.iter().zip(&expected)) {
+                assert_eq!(got, expected, "round {round}: view {name} on node {i}");
+            }
+        }
+        if round > 0 {
+            nodes[victim] = node(&broker, "stages", dirs[victim].path());
+        }
+    }
+    let any = nodes[1].client().await;
+    for view in ["hot", "top", "best", "sold", "cheap"] {
+        shard_runners(&any, view, 6).await;
+    }
+    let repartitions = broker.topics().into_iter().filter(|t| t.starts_with("_sluice-stages-repartition-")).count();
+    assert_eq!(repartitions, 3, "hot, top and best run in two stages");
 }

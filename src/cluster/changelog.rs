@@ -14,7 +14,9 @@
 //! number the parts, so no record outgrows the broker's limit; when a value shrinks or is
 //! deleted, its parts beyond the new count get tombstones too.
 //!
-//! The transactional id is the view's, so a node that takes a view over fences the one that
+//! A view run as shards (one per partition of its Kafka stream) has one changelog
+//! partition per shard, each written by the node running that shard. The transactional id
+//! is the view's topic and partition, so a node that takes a shard over fences the one that
 //! ran it before (its open transaction is aborted); it then commits a marker of its own and
 //! waits until its replica has applied it, which means that it holds everything committed
 //! before. Called by the engine when this node is given a view (`engine/cluster.rs`).
@@ -30,6 +32,7 @@ use tracing::{debug, info, warn};
 
 use super::ClusterConfig;
 use super::replica::Replica;
+use crate::dataflow::Outgoing;
 use crate::dataflow::materialize::CheckpointLog;
 use crate::error::{Error, Result, lowercase_first};
 use crate::state::{Store, Write};
@@ -55,6 +58,12 @@ pub(crate) type StillMine = Arc<dyn Fn() -> bool + Send + Sync>;
 /// The changelog topic of view or sink `id` in cluster `config`.
 pub(crate) fn topic(config: &ClusterConfig, id: u64) -> String {
     format!("_sluice-{}-changelog-{id}", config.name)
+}
+
+/// The repartition topic of view `id` in cluster `config`: where its first stage's shards
+/// send rows to its next stage's (see `crate::connector::repartition`).
+pub(crate) fn repartition_topic(config: &ClusterConfig, id: u64) -> String {
+    format!("_sluice-{}-repartition-{id}", config.name)
 }
 
 /// The view or sink a changelog topic of cluster `config` belongs to.
@@ -184,7 +193,11 @@ impl Marker {
 
 /// Commits one view's checkpoints to its changelog topic, as the only node that may.
 pub(crate) struct ChangelogWriter {
+    /// The view or sink.
+    id: u64,
     topic: String,
+    /// The partition: the shard of the view this writer commits.
+    partition: i32,
     view: String,
     config: ClusterConfig,
     producer: ThreadedProducer<DefaultProducerContext>,
@@ -195,22 +208,24 @@ pub(crate) struct ChangelogWriter {
 }
 
 impl ChangelogWriter {
-    /// Takes view `view` (`id`) over on this node: fences whoever wrote its changelog
-    /// before and returns once `replica` holds all they committed. Blocking.
+    /// Takes shard `partition` of view `view` (`id`) over on this node: fences whoever
+    /// wrote that partition of its changelog before and returns once `replica` holds all
+    /// they committed. Blocking.
     pub fn take_over(
         config: &ClusterConfig,
-        (id, view): (u64, &str),
+        (id, partition, view): (u64, i32, &str),
         token: String,
         (store, replica): (Store, Arc<Replica>),
         still_mine: StillMine,
     ) -> Result<ChangelogWriter> {
         let topic = topic(config, id);
-        let producer = transactional(config, &topic)?;
+        let producer = transactional(config, &topic, partition)?;
         let view = view.to_string();
+        let config = config.clone();
         let mut writer =
-            ChangelogWriter { topic, view, config: config.clone(), producer, store, token, replica, still_mine };
+            ChangelogWriter { id, topic, partition, view, config, producer, store, token, replica, still_mine };
         writer.producer.init_transactions(REQUEST_TIMEOUT).map_err(|e| writer.failed(e))?;
-        writer.transaction(0, &[], &[], CATCH_UP)?;
+        writer.transaction(0, (&[], &[]), &[], CATCH_UP)?;
         Ok(writer)
     }
 
@@ -220,15 +235,22 @@ impl ChangelogWriter {
         if !(self.still_mine)() {
             return Err(moved(&self.view));
         }
-        self.producer = transactional(&self.config, &self.topic)?;
+        self.producer = transactional(&self.config, &self.topic, self.partition)?;
         self.producer.init_transactions(REQUEST_TIMEOUT).map_err(|e| self.failed(e))
     }
 
-    /// Commits `writes` and a marker for `epoch` with `rows` in one transaction, then waits
-    /// up to `wait` until this node's replica has applied it.
-    fn transaction(&mut self, epoch: u64, writes: &[Write], rows: &[u8], wait: Duration) -> Result<()> {
+    /// Commits `writes` and a marker for `epoch` with `rows`, and the `outgoing` records to
+    /// the view's repartition topic, in one transaction, then waits up to `wait` until this
+    /// node's replica has applied it.
+    fn transaction(
+        &mut self,
+        epoch: u64,
+        (writes, outgoing): (&[Write], &[Outgoing]),
+        rows: &[u8],
+        wait: Duration,
+    ) -> Result<()> {
         self.producer.begin_transaction().map_err(|e| self.failed(e))?;
-        let sent = self.send_all(epoch, writes, rows);
+        let sent = self.send_out(outgoing).and_then(|()| self.send_all(epoch, writes, rows));
         if let Err(e) = sent {
             let _ = self.producer.abort_transaction(REQUEST_TIMEOUT);
             return Err(e);
@@ -237,7 +259,7 @@ impl ChangelogWriter {
             let _ = self.producer.abort_transaction(REQUEST_TIMEOUT);
             return Err(self.failed(e));
         }
-        self.replica.wait_applied(&self.topic, &self.token, epoch, wait)
+        self.replica.wait_applied((&self.topic, self.partition), &self.token, epoch, wait)
     }
 
     fn send_all(&self, epoch: u64, writes: &[Write], rows: &[u8]) -> Result<()> {
@@ -254,12 +276,30 @@ impl ChangelogWriter {
         Ok(())
     }
 
+    /// Queues the records for the view's next stage.
+    fn send_out(&self, outgoing: &[Outgoing]) -> Result<()> {
+        if outgoing.is_empty() {
+            return Ok(());
+        }
+        let topic = repartition_topic(&self.config, self.id);
+        for record in outgoing {
+            let to = BaseRecord::<[u8], [u8]>::to(&topic).key(&record.key).payload(&record.value);
+            self.queue(to.partition(record.partition))?;
+        }
+        Ok(())
+    }
+
     /// Queues one record, waiting while librdkafka's queue is full.
     fn send(&self, key: &[u8], value: Option<&[u8]>) -> Result<()> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).key(key).partition(0);
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).key(key).partition(self.partition);
         if let Some(value) = value {
             record = record.payload(value);
         }
+        self.queue(record)
+    }
+
+    /// Queues `record`, waiting while librdkafka's queue is full.
+    fn queue(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<()> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -297,15 +337,21 @@ fn moved(name: &str) -> Error {
     Error::Connector(format!("\"{name}\" is run by another node now"))
 }
 
-fn is_moved(e: &Error) -> bool {
+/// Whether `e` is [`moved`]'s error, maybe as a pipeline's failure.
+pub(crate) fn is_moved(e: &Error) -> bool {
     matches!(e, Error::Connector(m) if m.ends_with("is run by another node now"))
 }
 
-/// A transactional producer for changelog `topic` (its transactional id).
-fn transactional(config: &ClusterConfig, topic: &str) -> Result<ThreadedProducer<DefaultProducerContext>> {
+/// A transactional producer for partition `partition` of changelog `topic`, whose
+/// transactional id names both, so that one writer per shard is fenced on takeover.
+fn transactional(
+    config: &ClusterConfig,
+    topic: &str,
+    partition: i32,
+) -> Result<ThreadedProducer<DefaultProducerContext>> {
     config
         .client()
-        .set("transactional.id", topic)
+        .set("transactional.id", format!("{topic}.{partition}"))
         .set("transaction.timeout.ms", TRANSACTION_TIMEOUT.as_millis().to_string())
         .set("linger.ms", "1")
         .set("compression.type", "lz4")
@@ -316,11 +362,17 @@ fn transactional(config: &ClusterConfig, topic: &str) -> Result<ThreadedProducer
 impl CheckpointLog for ChangelogWriter {
     /// While the brokers are away the pipeline waits here, trying again every [`RETRY`]
     /// with a new producer, as long as the view is still this node's.
-    fn commit(&mut self, epoch: u64, writes: Vec<Write>, rows: RecordBatch, stopping: &AtomicBool) -> Result<()> {
+    fn commit(
+        &mut self,
+        epoch: u64,
+        (writes, outgoing): (Vec<Write>, Vec<Outgoing>),
+        rows: RecordBatch,
+        stopping: &AtomicBool,
+    ) -> Result<()> {
         let rows = if rows.num_rows() > 0 { crate::ipc::encode_batch(&rows)? } else { Vec::new() };
         let mut outage = false;
         loop {
-            match self.transaction(epoch, &writes, &rows, REQUEST_TIMEOUT) {
+            match self.transaction(epoch, (&writes, &outgoing), &rows, REQUEST_TIMEOUT) {
                 Ok(()) if outage => {
                     info!(view = %self.view, epoch, "checkpoint committed to the cluster again");
                     return Ok(());

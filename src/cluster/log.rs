@@ -46,7 +46,7 @@ pub(crate) struct Record {
 impl Log {
     /// Opens log `topic`, creating it (one partition, compacted) if it does not exist.
     pub async fn open(config: &ClusterConfig, topic: String) -> Result<Log> {
-        create_topic(config, &topic).await?;
+        create_topic(config, &topic, 1, true).await?;
         let producer = config
             .client()
             .set("enable.idempotence", "true")
@@ -136,13 +136,34 @@ impl Reader {
     }
 }
 
-/// Creates `topic` with one partition, compacted, unless it exists.
-pub(crate) async fn create_topic(config: &ClusterConfig, topic: &str) -> Result<()> {
+/// Creates `topic` with `partitions` partitions, compacted (else deleting old records),
+/// unless it exists.
+pub(crate) async fn create_topic(
+    config: &ClusterConfig,
+    topic: &str,
+    partitions: usize,
+    compacted: bool,
+) -> Result<()> {
+    let count = i32::try_from(partitions.max(1)).unwrap_or(i32::MAX);
+    let policy = if compacted { "compact" } else { "delete" };
     let new =
-        NewTopic::new(topic, 1, TopicReplication::Fixed(config.replication_factor)).set("cleanup.policy", "compact");
+        NewTopic::new(topic, count, TopicReplication::Fixed(config.replication_factor)).set("cleanup.policy", policy);
     let (admin, options) = admin(config)?;
     let results = admin.create_topics([&new], &options).await;
     checked(config, "create", topic, results, &[RDKafkaErrorCode::TopicAlreadyExists])
+}
+
+/// How many partitions `topic` has (it exists). Blocking.
+pub(crate) fn partition_count(config: &ClusterConfig, topic: &str) -> Result<usize> {
+    let consumer: BaseConsumer =
+        config.client().create().map_err(|e| Error::Config(format!("invalid kafka option for --cluster: {e}")))?;
+    let metadata = consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT).map_err(|e| {
+        Error::Unreachable(format!("cannot read the cluster topic \"{topic}\": {}", lowercase_first(&e.to_string())))
+    })?;
+    match metadata.topics().first() {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(t.partitions().len()),
+        _ => Err(Error::Unreachable(format!("the cluster topic \"{topic}\" has no partitions yet"))),
+    }
 }
 
 /// Deletes `topic`; one that does not exist (another node deleted it) is no error.

@@ -60,6 +60,10 @@ pub(crate) struct Heartbeat {
     /// The views and sinks it runs.
     #[serde(default)]
     pub views: Vec<String>,
+    /// The views and sinks (shards) it ran throughout its latest flush: what that flush
+    /// covered.
+    #[serde(default)]
+    pub flushed_runs: Vec<String>,
     /// When the view group last gave it views or took some away (ms since the epoch; 0:
     /// never).
     #[serde(default)]
@@ -161,10 +165,19 @@ impl Nodes {
 
     /// The nodes up that run each view, as their heartbeats say.
     pub fn view_runners(&self) -> BTreeMap<String, Vec<String>> {
+        self.runners(|h| &h.views)
+    }
+
+    /// Which nodes that are up covered each view and sink in their latest flush.
+    pub fn flushed_runners(&self) -> BTreeMap<String, Vec<String>> {
+        self.runners(|h| &h.flushed_runs)
+    }
+
+    fn runners(&self, runs: impl Fn(&Heartbeat) -> &Vec<String>) -> BTreeMap<String, Vec<String>> {
         let mut runners: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for member in self.members().into_iter().filter(|m| m.state == "up") {
-            for view in member.heartbeat.views {
-                runners.entry(view).or_default().push(member.heartbeat.node.clone());
+            for view in runs(&member.heartbeat) {
+                runners.entry(view.clone()).or_default().push(member.heartbeat.node.clone());
             }
         }
         runners
@@ -193,11 +206,15 @@ impl Nodes {
 
     /// Says that this node has carried out flush request `number` of `node`: flushed its
     /// pipelines, or (`synced`) also applied every view as far as all nodes flushed them.
-    pub async fn flushed(&self, node: &str, number: u64, synced: bool) {
+    /// With `ran` (not `synced`): the views and sinks the flush covered.
+    pub async fn flushed(&self, node: &str, number: u64, synced: bool, ran: Option<Vec<String>>) {
         self.update(|h| {
             let done = if synced { &mut h.synced } else { &mut h.flushed };
             let done = done.entry(node.to_string()).or_default();
             *done = (*done).max(number);
+            if let Some(ran) = ran {
+                h.flushed_runs = ran;
+            }
         });
         if let Err(e) = self.beat().await {
             warn!(error = %e, "cannot say that a flush is done");

@@ -3,11 +3,11 @@
 //!
 //! Every node joins the consumer group `sluice-<name>-views`, subscribed to the changelog
 //! topics of every view it knows (see [`super::changelog`]). The partitions the group
-//! assigns a node are the views it runs (cooperative-sticky: a rebalance moves only what it
-//! must). The consumer reads nothing (its partitions are paused as soon as they are
-//! assigned); it is there for its membership: a node that stops leaves the group at once,
-//! one that dies is dropped after the session timeout, and either way its views are given
-//! to the others. Each change goes to the engine (`engine/cluster.rs`) as an [`Ownership`]
+//! assigns a node are the views it runs, one partition per shard of a view that runs as
+//! several (cooperative-sticky: a rebalance moves only what it must). The consumer reads
+//! nothing (its partitions are paused as soon as they are assigned); it is there for its
+//! membership: a node that stops leaves the group at once, one that dies is dropped after
+//! the session timeout, and either way its shards are given to the others. Each change goes to the engine (`engine/cluster.rs`) as an [`Ownership`]
 //! event, which starts or stops the pipelines.
 
 use std::collections::BTreeSet;
@@ -30,14 +30,20 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 const LEAVE: Duration = Duration::from_secs(5);
 /// How often the group's thread polls (and so serves rebalances).
 const POLL: Duration = Duration::from_millis(100);
+/// How long a rebalance waits for this node to stop the shards taken from it.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
-/// A change in what this node runs: topics of views given to it, or taken from it.
+/// A changelog partition: one shard of a view or sink (the only one, for most).
+pub(crate) type Shard = (String, i32);
+
+/// A change in what this node runs: shards of views given to it, or taken from it.
 #[derive(Debug)]
 pub(crate) enum Ownership {
-    /// Run these views now.
-    Gained(Vec<String>),
-    /// Stop running these views.
-    Lost(Vec<String>),
+    /// Run these shards now.
+    Gained(Vec<Shard>),
+    /// Stop running these shards, and say so: the group hands them on once this node has
+    /// (or after [`RELEASE_WAIT`]), so their next node rarely has to fence this one.
+    Lost(Vec<Shard>, std::sync::mpsc::Sender<()>),
 }
 
 /// Hands rebalances to the engine.
@@ -50,25 +56,29 @@ impl ClientContext for Context {}
 impl ConsumerContext for Context {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
-            let topics = topics(partitions);
-            info!(views = ?topics, "views taken from this node");
-            let _ = self.events.send(Ownership::Lost(topics));
+            let shards = shards(partitions);
+            info!(shards = ?shards, "shards of views taken from this node");
+            let (released, wait) = std::sync::mpsc::channel();
+            if self.events.send(Ownership::Lost(shards, released)).is_ok() && wait.recv_timeout(RELEASE_WAIT).is_err() {
+                debug!("shards not released in time; the group hands them on anyway");
+            }
         }
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             let _ = consumer.pause(partitions);
-            let topics = topics(partitions);
-            info!(views = ?topics, "views given to this node");
-            let _ = self.events.send(Ownership::Gained(topics));
+            let shards = shards(partitions);
+            info!(shards = ?shards, "shards of views given to this node");
+            let _ = self.events.send(Ownership::Gained(shards));
         }
     }
 }
 
-fn topics(partitions: &rdkafka::TopicPartitionList) -> Vec<String> {
-    let topics: BTreeSet<String> = partitions.elements().iter().map(|e| e.topic().to_string()).collect();
-    topics.into_iter().collect()
+fn shards(partitions: &rdkafka::TopicPartitionList) -> Vec<Shard> {
+    let shards: BTreeSet<Shard> =
+        partitions.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+    shards.into_iter().collect()
 }
 
 /// This node's membership in the group that shares the views.
@@ -112,9 +122,19 @@ impl Owners {
         })
     }
 
-    /// Whether the group has given this node `topic` (and not taken it back).
-    pub fn holds(&self, topic: &str) -> bool {
-        self.consumer.assignment().is_ok_and(|a| a.elements().iter().any(|e| e.topic() == topic))
+    /// Whether the group has given this node partition `partition` of `topic` (and not
+    /// taken it back).
+    pub fn holds(&self, topic: &str, partition: i32) -> bool {
+        let held = |a: rdkafka::TopicPartitionList| {
+            a.elements().iter().any(|e| e.topic() == topic && e.partition() == partition)
+        };
+        self.consumer.assignment().is_ok_and(held)
+    }
+
+    /// The partitions of `topic` the group has given this node.
+    pub fn held(&self, topic: &str) -> Vec<i32> {
+        let Ok(assignment) = self.consumer.assignment() else { return Vec::new() };
+        assignment.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect()
     }
 
     /// Withdraws `topic` from the group.

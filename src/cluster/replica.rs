@@ -5,7 +5,7 @@
 //! as of the last checkpoint it has applied (milliseconds behind the node that runs it).
 //!
 //! One consumer (isolation `read_committed`: aborted checkpoints are never seen) is
-//! assigned every followed topic and polled by a thread of its own. The node running a view
+//! assigned every partition (every shard) of every followed topic and polled by a thread of its own. The node running a view
 //! waits here until its own checkpoint is applied ([`Replica::wait_applied`]); FLUSH waits
 //! until every topic is applied as far as it was written ([`Replica::sync`]). Started by the
 //! engine when it joins a cluster; views are followed when created and left when dropped.
@@ -42,15 +42,18 @@ struct Followed {
     writes: Vec<Write>,
 }
 
-/// How far each topic is applied.
+/// A partition of a changelog topic: one shard of a view.
+type Part = (String, i32);
+
+/// How far each partition is applied.
 #[derive(Default)]
 struct Progress {
-    /// Per topic, the last marker applied: its writer's token and epoch.
-    markers: HashMap<String, (String, u64)>,
-    /// Per topic, the last of this node's sync probes read.
-    probes: HashMap<String, u64>,
-    /// Per topic, an error that stops it being applied.
-    failed: HashMap<String, String>,
+    /// Per partition, the last marker applied: its writer's token and epoch.
+    markers: HashMap<Part, (String, u64)>,
+    /// Per partition, the last of this node's sync probes read.
+    probes: HashMap<Part, u64>,
+    /// Per partition, an error that stops it being applied.
+    failed: HashMap<Part, String>,
 }
 
 /// This node's copy of every view's changelog.
@@ -61,7 +64,7 @@ pub(crate) struct Replica {
     /// Writes this node's sync probes.
     probes: ThreadedProducer<DefaultProducerContext>,
     probe_number: AtomicU64,
-    followed: Mutex<HashMap<String, Followed>>,
+    followed: Mutex<HashMap<Part, Followed>>,
     /// The followed topics changed: the consumer's assignment must follow.
     reassign: AtomicBool,
     progress: Mutex<Progress>,
@@ -104,20 +107,29 @@ impl Replica {
         Ok(replica)
     }
 
-    /// Keeps a copy of view `view` from its changelog `topic`, continuing where this node
-    /// left it (a view it never followed starts from nothing and reads the topic from its
-    /// start), its rows committed under `published`.
-    pub fn follow(&self, topic: &str, view: u64, published: Arc<Published>) -> Result<()> {
-        let next = match self.store.get(&position_key(topic))? {
-            Some(bytes) => i64::from_be_bytes(bytes.try_into().map_err(|_| Error::Internal("bad position".into()))?),
-            None => {
-                self.store.remove_prefix(&view_prefix(view))?;
-                self.store.remove_prefix(&state_prefix(view))?;
-                0
-            }
-        };
-        let followed = Followed { view, published, next, assembler: Assembler::default(), writes: Vec::new() };
-        self.followed.lock().map_err(|_| poisoned())?.insert(topic.to_string(), followed);
+    /// Keeps a copy of view `view` from the `partitions` partitions of its changelog
+    /// `topic`, continuing where this node left it (a view it never followed starts from
+    /// nothing and reads the topic from its start), its rows committed under `published`.
+    pub fn follow(&self, topic: &str, view: u64, partitions: usize, published: Arc<Published>) -> Result<()> {
+        let mut positions = Vec::new();
+        for partition in 0..partitions as i32 {
+            positions.push(match self.store.get(&position_key(topic, partition))? {
+                Some(bytes) => {
+                    i64::from_be_bytes(bytes.try_into().map_err(|_| Error::Internal("bad position".into()))?)
+                }
+                None => -1,
+            });
+        }
+        if positions.iter().all(|p| *p < 0) {
+            self.store.remove_prefix(&view_prefix(view))?;
+            self.store.remove_prefix(&state_prefix(view))?;
+        }
+        let mut followed = self.followed.lock().map_err(|_| poisoned())?;
+        for (partition, next) in positions.into_iter().enumerate() {
+            let (published, assembler, writes) = (published.clone(), Assembler::default(), Vec::new());
+            let part = Followed { view, published, next: next.max(0), assembler, writes };
+            followed.insert((topic.to_string(), partition as i32), part);
+        }
         self.reassign.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -125,26 +137,36 @@ impl Replica {
     /// Stops applying `topic` and forgets how far it was applied; once this returns
     /// nothing more is written for it.
     pub fn leave(&self, topic: &str) -> Result<()> {
-        self.followed.lock().map_err(|_| poisoned())?.remove(topic);
+        let parts: Vec<Part> = {
+            let mut followed = self.followed.lock().map_err(|_| poisoned())?;
+            let parts: Vec<Part> = followed.keys().filter(|(t, _)| t == topic).cloned().collect();
+            parts.iter().for_each(|part| drop(followed.remove(part)));
+            parts
+        };
         self.reassign.store(true, Ordering::Relaxed);
-        self.store.commit(vec![(position_key(topic), None)])?;
+        self.store.commit(parts.iter().map(|(t, p)| (position_key(t, *p), None)).collect())?;
         self.note(|p| {
-            p.markers.remove(topic);
-            p.probes.insert(topic.to_string(), u64::MAX);
+            for part in parts {
+                p.markers.remove(&part);
+                p.probes.insert(part, u64::MAX);
+            }
         });
         Ok(())
     }
 
-    /// Waits until the marker of `token`'s checkpoint `epoch` on `topic` (or a later one
-    /// of it) has been applied here.
-    pub fn wait_applied(&self, topic: &str, token: &str, epoch: u64, wait: Duration) -> Result<()> {
-        self.wait(wait, |p| match (p.failed.get(topic), p.markers.get(topic)) {
+    /// Waits until the marker of `token`'s checkpoint `epoch` on partition `part` of a
+    /// topic (or a later one of it) has been applied here.
+    pub fn wait_applied(&self, (topic, partition): (&str, i32), token: &str, epoch: u64, wait: Duration) -> Result<()> {
+        let part = (topic.to_string(), partition);
+        self.wait(wait, |p| match (p.failed.get(&part), p.markers.get(&part)) {
             (Some(e), _) => Some(Err(Error::Internal(e.clone()))),
             (None, Some((t, e))) if t == token && *e >= epoch => Some(Ok(())),
             _ => None,
         })
         .map_err(|_| {
-            Error::Unreachable(format!("checkpoint {epoch} of \"{topic}\" was committed but not read back in time"))
+            Error::Unreachable(format!(
+                "checkpoint {epoch} of \"{topic}\" (partition {partition}) was committed but not read back in time"
+            ))
         })?
     }
 
@@ -152,11 +174,11 @@ impl Replica {
     /// called: writes a probe into each and waits until each has been read back.
     pub fn sync(&self, wait: Duration) -> Result<()> {
         let number = self.probe_number.fetch_add(1, Ordering::Relaxed);
-        let topics: Vec<String> = self.followed.lock().map_err(|_| poisoned())?.keys().cloned().collect();
+        let parts: Vec<Part> = self.followed.lock().map_err(|_| poisoned())?.keys().cloned().collect();
         let key = [SYNC_PREFIX, self.node.as_bytes()].concat();
-        for topic in &topics {
+        for (topic, partition) in &parts {
             for (k, v) in records(&key, Some(&number.to_be_bytes()), None)? {
-                let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(&k).partition(0);
+                let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(&k).partition(*partition);
                 if let Some(v) = &v {
                     record = record.payload(v);
                 }
@@ -165,12 +187,13 @@ impl Replica {
         }
         self.probes.flush(wait).map_err(|e| Error::Unreachable(format!("cannot write sync probes: {e}")))?;
         let deadline = Instant::now() + wait;
-        for topic in &topics {
+        for part in &parts {
             let left = deadline.saturating_duration_since(Instant::now());
             // A topic left or failed meanwhile counts as read.
             let done = self.wait(left, |p| {
-                (p.failed.contains_key(topic) || p.probes.get(topic).is_some_and(|n| *n >= number)).then_some(())
+                (p.failed.contains_key(part) || p.probes.get(part).is_some_and(|n| *n >= number)).then_some(())
             });
+            let topic = &part.0;
             done.map_err(|_| Error::Unreachable(format!("the changelog \"{topic}\" was not read to its end in time")))?;
         }
         Ok(())
@@ -220,9 +243,9 @@ impl Replica {
     fn assign(&self) -> Result<()> {
         let followed = self.followed.lock().map_err(|_| poisoned())?;
         let mut partitions = TopicPartitionList::new();
-        for (topic, f) in followed.iter() {
+        for ((topic, partition), f) in followed.iter() {
             partitions
-                .add_partition_offset(topic, 0, Offset::Offset(f.next))
+                .add_partition_offset(topic, *partition, Offset::Offset(f.next))
                 .map_err(|e| Error::Internal(format!("cannot assign \"{topic}\": {e}")))?;
         }
         self.consumer.assign(&partitions).map_err(|e| Error::Unreachable(e.to_string()))
@@ -231,8 +254,8 @@ impl Replica {
     /// Takes one record of a changelog.
     fn take(&self, message: &BorrowedMessage<'_>) {
         let Ok(mut followed) = self.followed.lock() else { return };
-        let topic = message.topic();
-        let Some(f) = followed.get_mut(topic) else { return };
+        let (topic, part) = (message.topic(), (message.topic().to_string(), message.partition()));
+        let Some(f) = followed.get_mut(&part) else { return };
         if message.offset() < f.next {
             return;
         }
@@ -244,13 +267,13 @@ impl Replica {
             let result = value.as_deref().and_then(Marker::decode).ok_or_else(|| {
                 Error::Internal(format!("a damaged commit marker at offset {} of \"{topic}\"", message.offset()))
             });
-            let result = result.and_then(|marker| self.apply(topic, f, marker));
+            let result = result.and_then(|marker| self.apply(&part, f, marker));
             if let Err(e) = result {
-                warn!(topic, error = %e, "cannot apply a view's checkpoint; the view's copy stops here");
+                warn!(topic, partition = part.1, error = %e, "cannot apply a view's checkpoint; the view's copy stops here");
+                followed.remove(&part);
                 self.note(|p| {
-                    p.failed.insert(topic.to_string(), e.to_string());
+                    p.failed.insert(part, e.to_string());
                 });
-                followed.remove(topic);
             }
         } else if let Some(node) = key.strip_prefix(SYNC_PREFIX) {
             let number = value.as_deref().and_then(|v| v.try_into().ok()).map(u64::from_be_bytes);
@@ -258,7 +281,7 @@ impl Replica {
                 && let Some(number) = number
             {
                 self.note(|p| {
-                    p.probes.insert(topic.to_string(), number);
+                    p.probes.insert(part, number);
                 });
             }
         } else if key.first().is_some_and(|b| [space::VIEW, space::STATE].contains(b)) {
@@ -268,9 +291,9 @@ impl Replica {
 
     /// Applies the checkpoint `marker` ends: its writes and the position after it, in one
     /// commit under the view's lock, then its rows to the subscribers.
-    fn apply(&self, topic: &str, f: &mut Followed, marker: Marker) -> Result<()> {
+    fn apply(&self, part: &Part, f: &mut Followed, marker: Marker) -> Result<()> {
         let mut writes = std::mem::take(&mut f.writes);
-        writes.push((position_key(topic), Some(f.next.to_be_bytes().to_vec())));
+        writes.push((position_key(&part.0, part.1), Some(f.next.to_be_bytes().to_vec())));
         let rows = if marker.rows.is_empty() {
             arrow::record_batch::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()))
         } else {
@@ -278,10 +301,10 @@ impl Replica {
         };
         f.published.publish(|| self.store.commit(writes), rows)?;
         if marker.epoch == 0 {
-            info!(view = f.view, token = %marker.token, "a node took the view over");
+            info!(view = f.view, shard = part.1, token = %marker.token, "a node took the view over");
         }
         self.note(|p| {
-            p.markers.insert(topic.to_string(), (marker.token, marker.epoch));
+            p.markers.insert(part.clone(), (marker.token, marker.epoch));
         });
         Ok(())
     }
@@ -294,11 +317,13 @@ impl Replica {
     }
 }
 
-/// Where the offset after the last applied checkpoint of `topic` is kept (store metadata).
-fn position_key(topic: &str) -> Vec<u8> {
+/// Where the offset after the last applied checkpoint of partition `partition` of `topic`
+/// is kept (store metadata).
+fn position_key(topic: &str, partition: i32) -> Vec<u8> {
     let mut key = vec![space::META];
     key.extend_from_slice(b"changelog/");
     key.extend_from_slice(topic.as_bytes());
+    key.extend_from_slice(format!("/{partition}").as_bytes());
     key
 }
 

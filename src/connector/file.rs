@@ -1092,7 +1092,7 @@ mod tests {
             let (ids, bad) = match source.poll(7).unwrap() {
                 Poll::Data { batch, bad, .. } => (batch.column(0).as_primitive::<Int64Type>().values().to_vec(), bad),
                 Poll::Bad(bad) => (Vec::new(), bad),
-                Poll::Idle | Poll::Pending => panic!("idle while bounded"),
+                Poll::Idle | Poll::Pending | Poll::Watermark(_) => panic!("idle while bounded"),
                 Poll::End => return trace,
             };
             let bad = bad.into_iter().map(|b| (b.source, b.position)).collect();

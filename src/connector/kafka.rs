@@ -151,11 +151,7 @@ enum ValueFormat {
 pub fn check(options: &Options, schema: &SchemaRef) -> Result<()> {
     check_options(options, schema)?;
     let opts = KafkaOptions::from_options(options)?;
-    let consumer: BaseConsumer<Context> = opts
-        .client_config()
-        .set("statistics.interval.ms", "0")
-        .create_with_context(Context::default())
-        .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))?;
+    let consumer = metadata_consumer(&opts)?;
     partitions(&consumer, &opts.topic, &opts.servers)?;
     if let Some(topic) = &opts.dead_letter_topic {
         partitions(&consumer, topic, &opts.servers)?;
@@ -164,6 +160,20 @@ pub fn check(options: &Options, schema: &SchemaRef) -> Result<()> {
         ValueFormat::Avro(registry) => avro::check_registry(&registry),
         ValueFormat::Text(_) => Ok(()),
     }
+}
+
+/// How many partitions the stream's topic has now. Blocks for up to [`REQUEST_TIMEOUT`].
+pub fn partition_count(options: &Options) -> Result<usize> {
+    let opts = KafkaOptions::from_options(options)?;
+    Ok(partitions(&metadata_consumer(&opts)?, &opts.topic, &opts.servers)?.len())
+}
+
+/// A consumer that only asks the brokers for metadata.
+fn metadata_consumer(opts: &KafkaOptions) -> Result<BaseConsumer<Context>> {
+    opts.client_config()
+        .set("statistics.interval.ms", "0")
+        .create_with_context(Context::default())
+        .map_err(|e| Error::InvalidParameter(format!("invalid kafka option: {e}")))
 }
 
 /// The format of message values: json, csv (without a header line) or avro.
@@ -290,6 +300,8 @@ pub struct KafkaSource {
     targets: Option<BTreeMap<i32, i64>>,
     /// Partitions assigned but not yet reported by `new_splits`.
     announced: HashSet<i32>,
+    /// The partitions read: all, or one shard's.
+    slice: super::Slice,
 }
 
 impl KafkaSource {
@@ -342,7 +354,21 @@ impl KafkaSource {
             catch_up: false,
             targets: None,
             announced: HashSet::new(),
+            slice: super::Slice::WHOLE,
         })
+    }
+
+    /// Reads only the partitions of `slice`.
+    pub fn sliced(mut self, slice: super::Slice) -> KafkaSource {
+        self.offsets.retain(|p, _| slice.holds(*p));
+        self.slice = slice;
+        self
+    }
+
+    /// The partitions of the topic this reader reads.
+    fn partitions(&self) -> Result<Vec<i32>> {
+        let parts = partitions(&self.consumer, &self.opts.topic, &self.opts.servers)?;
+        Ok(parts.into_iter().filter(|p| self.slice.holds(*p)).collect())
     }
 
     /// Assigns the partitions once the broker answers; false while it does not.
@@ -373,7 +399,7 @@ impl KafkaSource {
     }
 
     fn assign_all(&mut self) -> Result<()> {
-        let parts = partitions(&self.consumer, &self.opts.topic, &self.opts.servers)?;
+        let parts = self.partitions()?;
         let tpl = self.resolve(&parts, self.opts.startup)?;
         self.consumer.assign(&tpl).map_err(|e| Error::Connector(format!("cannot assign partitions: {e}")))
     }
@@ -435,7 +461,7 @@ impl KafkaSource {
             return;
         }
         self.last_discovery = Instant::now();
-        let Ok(parts) = partitions(&self.consumer, &self.opts.topic, &self.opts.servers) else { return };
+        let Ok(parts) = self.partitions() else { return };
         let new: Vec<i32> = parts.into_iter().filter(|p| !self.offsets.contains_key(p)).collect();
         if new.is_empty() {
             return;

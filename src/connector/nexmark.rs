@@ -341,7 +341,7 @@ pub fn generate(options: &Options, schema: SchemaRef, batch_rows: usize) -> Resu
         match reader.poll(batch_rows)? {
             Poll::Data { batch, .. } => batches.push(batch),
             Poll::End => return Ok(batches),
-            Poll::Idle | Poll::Pending | Poll::Bad(_) => {}
+            Poll::Idle | Poll::Pending | Poll::Bad(_) | Poll::Watermark(_) => {}
         }
     }
 }

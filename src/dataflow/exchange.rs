@@ -66,7 +66,7 @@ impl Exchange {
             Message::End => Ok((0..self.shards).map(|_| Some(Message::End)).collect()),
             Message::Barrier(barrier) => {
                 let epoch = barrier.epoch;
-                let copy = |_| Some(Message::Barrier(Barrier { epoch, writes: Vec::new(), acks: Vec::new() }));
+                let copy = |_| Some(Message::Barrier(Barrier::new(epoch, Vec::new())));
                 let mut out = vec![Some(Message::Barrier(barrier))];
                 out.extend((1..self.shards).map(copy));
                 Ok(out)
@@ -252,6 +252,7 @@ impl Gather {
                     Some(merged) => {
                         merged.writes.extend(b.writes);
                         merged.acks.extend(b.acks);
+                        merged.outgoing.extend(b.outgoing);
                     }
                     None => self.barrier = Some(b),
                 }
@@ -334,8 +335,9 @@ mod tests {
     fn a_gather_aligns_barriers_and_takes_the_least_watermark() {
         let mut gather = Gather::new(2);
         let mut out = Vec::new();
-        let barrier =
-            |epoch| Message::Barrier(Barrier { epoch, writes: vec![(vec![epoch as u8], None)], acks: vec![] });
+        let barrier = |epoch| {
+            Message::Barrier(Barrier { writes: vec![(vec![epoch as u8], None)], ..Barrier::new(epoch, vec![]) })
+        };
         gather.push(0, Message::Watermark(10), &mut out).unwrap();
         assert!(out.is_empty(), "shard 1 has no watermark yet");
         gather.push(1, Message::Watermark(5), &mut out).unwrap();

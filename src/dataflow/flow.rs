@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(order, ["a", "b", "both", "c"], "the order state is numbered in");
         let mut out = Vec::new();
         flow.push(1, Message::Watermark(5), &mut out).unwrap();
-        flow.push(0, Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] }), &mut out).unwrap();
+        flow.push(0, Message::Barrier(Barrier::new(1, vec![])), &mut out).unwrap();
         assert_eq!(
             *log.lock().unwrap(),
             ["b:wm5", "join Right:wm5", "c:wm5", "a:barrier1", "b:barrier1", "join Left:barrier1", "c:barrier1"]

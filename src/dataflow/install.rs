@@ -36,9 +36,9 @@ use super::stats::PipelineStats;
 use super::watermark::WatermarkSpec;
 use crate::connector::file_access::{Access, FileRoots};
 use crate::connector::sink::{Encoder, SinkWriter};
-use crate::connector::{self, Options};
+use crate::connector::{self, Options, Slice};
 use crate::error::Result;
-use crate::state::{Layout, Store, state_key};
+use crate::state::{Layout, StateReader, Store};
 
 /// A stream: what a pipeline's source stage needs to read it.
 #[derive(Debug, Clone)]
@@ -105,6 +105,9 @@ pub struct PipelineSpec {
     pub destination: Destination,
     /// Counters and status.
     pub stats: Arc<PipelineStats>,
+    /// The part of its input it reads: the whole, or in a cluster one shard of a view
+    /// over a Kafka stream, whose state and rows are kept under the shard's number.
+    pub slice: Slice,
 }
 
 /// What every pipeline of a server shares.
@@ -147,7 +150,11 @@ impl PipelineSpec {
     /// The source stage and the operators, with the output at the end, each input opened
     /// at its checkpointed position.
     pub fn build(self, env: &Env) -> Result<Built> {
-        let PipelineSpec { id, inputs, grace, end_closes_windows, flow, sharding, destination, stats, .. } = self;
+        let PipelineSpec { id, inputs, grace, end_closes_windows, flow, sharding, destination, stats, slice, .. } =
+            self;
+        if slice != Slice::WHOLE && (sharding.is_some() || !matches!(destination, Destination::Store { .. })) {
+            return Err(crate::error::Error::Internal("only a view without shards of its own runs sliced".into()));
+        }
         let (flow, shards) = match sharding {
             Some(sharding) => {
                 let last = sharding.flows.first().map_or(sharding.id, Flow::last_id);
@@ -157,8 +164,9 @@ impl PipelineSpec {
         };
         let output = |flow: Flow| match destination {
             Destination::Store { schema, layout, published, log } => {
-                let materialize =
-                    Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published).logged(log);
+                let materialize = Materialize::new(id, &schema, layout, env.store.clone(), stats.clone(), published)
+                    .sliced(slice.shard())
+                    .logged(log);
                 flow.then(materialize.describe(), Box::new(materialize))
             }
             Destination::Sink { encoder, writer, written, log } => {
@@ -176,9 +184,10 @@ impl PipelineSpec {
             if let Some(path) = connector::file_path(&def.options) {
                 env.file_roots.check(path, Access::Read)?;
             }
-            let saved = env.store.get(&state_key(id, 0, &input_key(i, b"pos")))?;
+            let positions = StateReader { store: &env.store, view: id, operator: 0, shard: slice.shard() };
+            let saved = positions.get(&input_key(i, b"pos"))?;
             opened.push(SourceInput {
-                reader: connector::open(&def.options, def.schema.clone(), saved, *bounded)?,
+                reader: connector::open(&def.options, def.schema.clone(), saved, *bounded, slice)?,
                 watermark: def.watermark.clone().map(|w| WatermarkSpec { grace, ..w }),
                 idle: IdlePolicy {
                     timeout: connector::idle_timeout(&def.options)?,

@@ -464,7 +464,7 @@ mod tests {
         let store = StateStore::temporary().unwrap();
         let checkpoint = |j: &mut StreamJoin| {
             let mut out = Vec::new();
-            let barrier = Barrier { epoch: 1, writes: Vec::new(), acks: Vec::new() };
+            let barrier = Barrier::new(1, Vec::new());
             j.process(Side::Left, Message::Barrier(barrier), &mut out).unwrap();
             let Some(Message::Barrier(b)) = out.pop() else { panic!("no barrier") };
             store.commit(b.writes).unwrap();

@@ -31,13 +31,15 @@ use crate::state::{KeyedBuilder, Layout, Store, ViewRuns};
 /// Where a view's checkpoints go when the store does not take them directly: the log
 /// every node of a cluster applies (implemented by `crate::cluster::changelog`).
 pub trait CheckpointLog: Send {
-    /// Makes checkpoint `epoch` durable: its `writes`, and its `rows` for subscribers.
-    /// Returns once this node's store holds the writes and its subscribers have the rows;
-    /// while it cannot, it retries until `stopping` is set (then [`Error::Shutdown`]).
+    /// Makes checkpoint `epoch` durable: its `writes` (store writes, and records for the
+    /// next stage of a view in stages, in the same transaction) and its `rows` for
+    /// subscribers. Returns once this
+    /// node's store holds the writes and its subscribers have the rows; while it cannot, it
+    /// retries until `stopping` is set (then [`Error::Shutdown`]).
     fn commit(
         &mut self,
         epoch: u64,
-        writes: Vec<crate::state::Write>,
+        writes: (Vec<crate::state::Write>, Vec<super::Outgoing>),
         rows: RecordBatch,
         stopping: &std::sync::atomic::AtomicBool,
     ) -> Result<()>;
@@ -59,6 +61,8 @@ pub struct Materialize {
     published: Arc<Published>,
     /// Where checkpoints go instead of the store, in a cluster.
     log: Option<Box<dyn CheckpointLog>>,
+    /// The shard whose rows it writes, for a view run as several.
+    shard: Option<u16>,
 }
 
 impl Materialize {
@@ -78,11 +82,19 @@ impl Materialize {
             layout,
             appended: Vec::new(),
             changes: KeyedBuilder::new(schema.clone()),
-            runs: ViewRuns::new(view, layout),
+            runs: ViewRuns::new(view, layout, None),
             stats,
             published,
             log: None,
+            shard: None,
         }
+    }
+
+    /// Writes the rows of shard `shard` (None: of the whole view).
+    pub fn sliced(mut self, shard: Option<u16>) -> Materialize {
+        self.shard = shard;
+        self.runs = ViewRuns::new(self.view, self.layout, shard);
+        self
     }
 
     /// Sends checkpoints to `log` rather than to the store.
@@ -128,7 +140,7 @@ impl Materialize {
     }
 
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
-        let Barrier { epoch, mut writes, acks } = barrier;
+        let Barrier { epoch, mut writes, acks, outgoing } = barrier;
         let block = self.block()?;
         let rows = block.clone(); // shares the arrays
 
@@ -136,7 +148,10 @@ impl Materialize {
         let (store, view) = (&self.store, self.view);
         let failed = |e: &Error| error!(view, epoch, error = %e, "checkpoint not durable; the last good one stays");
         match &mut self.log {
-            Some(log) => log.commit(epoch, writes, rows, &self.stats.stopping).inspect_err(failed)?,
+            Some(log) => log.commit(epoch, (writes, outgoing), rows, &self.stats.stopping).inspect_err(failed)?,
+            None if !outgoing.is_empty() => {
+                return Err(Error::Internal("records for another stage reached a view outside a cluster".into()));
+            }
             None => self.published.publish(|| store.commit(writes).inspect_err(failed), rows)?,
         }
         self.stats.committed(epoch);
@@ -149,7 +164,7 @@ impl Materialize {
 
 impl Operator for Materialize {
     fn open(&mut self, _state: &StateReader<'_>) -> Result<()> {
-        self.runs = ViewRuns::open(&self.store, self.view, self.layout)?;
+        self.runs = ViewRuns::open(&self.store, self.view, self.layout, self.shard)?;
         Ok(())
     }
 

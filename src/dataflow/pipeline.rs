@@ -12,6 +12,7 @@
 //! it is listed and can be dropped. The operators' state counts against the server's
 //! [`StateBudget`]; a pipeline that grows beyond it fails like any other.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -37,10 +38,17 @@ const CHANNEL_DEPTH: usize = 8;
 /// A running view pipeline.
 pub struct Pipeline {
     name: String,
-    /// Reaches the source thread (a sender nobody receives while standing by).
-    control: Mutex<Sender<Control>>,
     stats: Arc<PipelineStats>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Its threads here, by shard: one run for a pipeline that reads its input whole; in a
+    /// cluster, one per shard of it this node runs (none while standing by).
+    runs: Mutex<BTreeMap<u16, Run>>,
+}
+
+/// The threads of one run of a pipeline (of one shard of it).
+struct Run {
+    /// Reaches the source thread.
+    control: Sender<Control>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Pipeline {
@@ -58,14 +66,17 @@ impl Pipeline {
     /// (its view's rows arrive through the cluster), until [`Pipeline::run`].
     pub fn standby(name: &str, stats: Arc<PipelineStats>) -> Pipeline {
         stats.set_status(Status::Standby);
-        let control = Mutex::new(mpsc::channel().0);
-        Pipeline { name: name.to_string(), control, stats, threads: Mutex::new(Vec::new()) }
+        Pipeline { name: name.to_string(), stats, runs: Mutex::default() }
     }
 
-    /// Starts the threads of `spec` in this pipeline, which has none running (a new one, or
-    /// one standing by): see [`Pipeline::start`].
+    /// Starts the threads of `spec` in this pipeline, which has none running for the
+    /// shard of its slice (a new one, or one standing by): see [`Pipeline::start`].
     pub fn run(&self, spec: PipelineSpec, env: &Env) -> Result<()> {
-        let (view, name, what) = (spec.id, spec.name.clone(), spec.what.clone());
+        let (view, what, slice) = (spec.id, spec.what.clone(), spec.slice);
+        let name = match slice.shard() {
+            Some(shard) => format!("{}#{shard}", spec.name),
+            None => spec.name.clone(),
+        };
         let Built { source, mut flow, mut shards } = spec.build(env)?;
         let store = env.store.clone();
         let stats = self.stats.clone();
@@ -79,7 +90,7 @@ impl Pipeline {
         }
         super::identity::verify(&store, view, &what, &operators)?;
         let mut next = 1;
-        flow.open(&store, view, &mut next)?;
+        flow.open_shard(&store, view, &mut next, slice.shard())?;
         if let Some((sharding, tail)) = &mut shards {
             // The exchange has a slot of its own, without state.
             let first = next + 1;
@@ -94,7 +105,7 @@ impl Pipeline {
         let source_thread = {
             let (stats, store, name) = (stats.clone(), store.clone(), name.to_string());
             crate::runtime::spawn_thread(format!("src-{name}"), move || {
-                let state = StateReader { store: &store, view, operator: 0, shard: None };
+                let state = StateReader { store: &store, view, operator: 0, shard: slice.shard() };
                 let result = catch_panic(|| source.run(&state, control_rx, data_tx));
                 if let Err(e) = result {
                     fail(&name, &stats, e);
@@ -107,9 +118,18 @@ impl Pipeline {
             Some((sharding, tail)) => threads.extend(spawn_shards(&name, data_rx, flow, sharding, tail, env, &stats)?),
         }
         info!(view = %name, "pipeline started");
-        *self.control.lock().map_err(|_| Error::Internal("pipeline lock poisoned".into()))? = control_tx;
-        self.threads.lock().map_err(|_| Error::Internal("pipeline lock poisoned".into()))?.extend(threads);
+        self.lock_runs()?.insert(slice.index, Run { control: control_tx, threads });
         Ok(())
+    }
+
+    fn lock_runs(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<u16, Run>>> {
+        self.runs.lock().map_err(|_| Error::Internal("pipeline lock poisoned".into()))
+    }
+
+    /// The shards this node runs (0 alone for a pipeline that reads its input whole),
+    /// including any that failed here.
+    pub fn shards_here(&self) -> Vec<u16> {
+        self.runs.lock().map(|runs| runs.keys().copied().collect()).unwrap_or_default()
     }
 
     /// The stand-in pipeline of a view whose restore at start-up failed with `error`: no
@@ -120,12 +140,7 @@ impl Pipeline {
         } else {
             stats.set_status(Status::Failed(error.to_string()));
         }
-        Pipeline {
-            name: name.to_string(),
-            control: Mutex::new(mpsc::channel().0),
-            stats,
-            threads: Mutex::new(Vec::new()),
-        }
+        Pipeline { name: name.to_string(), stats, runs: Mutex::default() }
     }
 
     /// Counters and status.
@@ -137,13 +152,27 @@ impl Pipeline {
     /// Returns at once for a finished pipeline, and as soon as it waits for an external
     /// system (SHOW SINKS tells); fails for a failed one.
     pub async fn flush(&self) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
         let mut status = self.stats.watch_status();
         let mut acked = true;
         if self.stats.status() == Status::Running {
-            if self.send(Control::Flush(tx)) {
+            let mut acks = Vec::new();
+            for control in self.controls() {
+                let (tx, rx) = oneshot::channel();
+                if control.send(Control::Flush(tx)).is_ok() {
+                    acks.push(rx);
+                }
+            }
+            if !acks.is_empty() {
+                let all = async {
+                    for ack in acks {
+                        if ack.await.is_err() {
+                            return false;
+                        }
+                    }
+                    true
+                };
                 acked = tokio::select! {
-                    ack = rx => ack.is_ok(),
+                    acked = all => acked,
                     _ = status.wait_for(|s| *s != Status::Running) => true,
                 };
                 if !acked {
@@ -176,30 +205,43 @@ impl Pipeline {
         self.flush().await
     }
 
-    /// Stops both threads and waits for them, so nothing is written for this view afterwards.
+    /// Stops its threads and waits for them, so nothing is written for this view afterwards.
     pub async fn stop(&self) {
         self.stats.stopping.store(true, Ordering::Relaxed);
-        self.send(Control::Stop);
-        let threads: Vec<_> = self.threads.lock().map(|mut t| t.drain(..).collect()).unwrap_or_default();
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
-            }
-        })
-        .await;
+        let runs = self.runs.lock().map(|mut runs| std::mem::take(&mut *runs).into_values().collect());
+        end(runs.unwrap_or_default()).await;
     }
 
-    /// Stops the threads, leaving the pipeline standing by: another node of the cluster
-    /// runs it now (whatever became of it here).
-    pub async fn stand_by(&self) {
-        self.stop().await;
-        self.stats.set_status(Status::Standby);
+    /// Stops the threads of shard `shard`, which another node of the cluster runs now;
+    /// the pipeline stands by once it runs no shard here.
+    pub async fn stand_by_shard(&self, shard: u16) {
+        let (run, left) = match self.runs.lock() {
+            Ok(mut runs) => (runs.remove(&shard), runs.len()),
+            Err(_) => (None, 0),
+        };
+        end(run.into_iter().collect()).await;
+        if left == 0 {
+            self.stats.set_status(Status::Standby);
+        }
     }
 
-    /// Sends `control` to the source thread; false if nothing receives it.
-    fn send(&self, control: Control) -> bool {
-        self.control.lock().map(|c| c.send(control).is_ok()).unwrap_or(false)
+    /// What reaches the source thread of each run.
+    fn controls(&self) -> Vec<Sender<Control>> {
+        self.runs.lock().map(|runs| runs.values().map(|r| r.control.clone()).collect()).unwrap_or_default()
     }
+}
+
+/// Stops `runs` and waits for their threads.
+async fn end(runs: Vec<Run>) {
+    for run in &runs {
+        let _ = run.control.send(Control::Stop);
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in runs.into_iter().flat_map(|r| r.threads) {
+            let _ = t.join();
+        }
+    })
+    .await;
 }
 
 /// Starts the operator thread of an unsharded pipeline: `flow` over what the source sends.

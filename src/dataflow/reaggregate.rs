@@ -419,7 +419,7 @@ mod tests {
     }
 
     fn barrier() -> Message {
-        Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] })
+        Message::Barrier(Barrier::new(1, vec![]))
     }
 
     fn parts() -> Vec<Vec<Message>> {

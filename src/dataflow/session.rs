@@ -495,7 +495,7 @@ mod tests {
         for m in msgs {
             op.process(m, &mut out).unwrap();
         }
-        op.process(Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] }), &mut out).unwrap();
+        op.process(Message::Barrier(Barrier::new(1, vec![])), &mut out).unwrap();
         let (mut upserts, mut deletes) = (Vec::new(), 0);
         for m in out {
             match m {

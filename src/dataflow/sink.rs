@@ -77,12 +77,12 @@ impl Sink {
     }
 
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
-        let Barrier { epoch, mut writes, acks } = barrier;
+        let Barrier { epoch, mut writes, acks, .. } = barrier;
         self.retry(|w| w.prepare(epoch, &mut writes))?;
         match &mut self.log {
             Some(log) => {
                 let rows = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-                log.commit(epoch, writes, rows, &self.stats.stopping)?;
+                log.commit(epoch, (writes, Vec::new()), rows, &self.stats.stopping)?;
             }
             None => self.store.commit(writes)?,
         }

@@ -196,6 +196,11 @@ impl Loop {
                     round.progressed = true;
                     self.note_bad(bad);
                 }
+                Poll::Watermark(at) => {
+                    round.progressed = true;
+                    self.dirty = true;
+                    self.send(i, Message::Watermark(at))?;
+                }
                 Poll::Pending => round.pending = true,
                 Poll::Idle => self.on_idle(i)?,
                 Poll::End => self.input_ended(i)?,
@@ -298,7 +303,7 @@ impl Loop {
         self.report_status(true);
         debug!(epoch = self.epoch, "checkpoint barrier");
         let acks = if with_acks { std::mem::take(&mut self.acks) } else { Vec::new() };
-        let barrier = Barrier { epoch: self.epoch, writes, acks };
+        let barrier = Barrier { writes, ..Barrier::new(self.epoch, acks) };
         self.dirty = false;
         self.last_barrier = Instant::now();
         self.send(0, Message::Barrier(barrier))

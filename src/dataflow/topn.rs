@@ -747,7 +747,7 @@ mod tests {
     }
 
     fn barrier() -> Message {
-        Message::Barrier(Barrier { epoch: 1, writes: vec![], acks: vec![] })
+        Message::Barrier(Barrier::new(1, vec![]))
     }
 
     fn text(batch: &RecordBatch, i: usize) -> String {

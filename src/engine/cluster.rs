@@ -18,15 +18,17 @@
 //! catalog), so every node reaches the same catalog. Called from `Engine::open` and
 //! `Engine::execute_inner`.
 //!
-//! A view runs on one node at a time, the one the cluster's view group gives it to
-//! (`crate::cluster::owners`); on the others its pipeline stands by while their replica
-//! applies what the running node commits to the view's changelog. When the group moves a
-//! view, the node losing it stops its pipeline and the node gaining it fences the last
-//! writer, catches up and starts the pipeline from the state it now holds:
+//! Each shard of a view (the whole view, for most: one per partition of its Kafka stream
+//! for a view that can be split, see `docs/cluster.md`) runs on one node at a time, the
+//! one the cluster's view group gives its changelog partition to
+//! (`crate::cluster::owners`); on the others it stands by while their replica applies
+//! what the running node commits to the view's changelog. When the group moves a shard,
+//! the node losing it stops it and the node gaining it fences the last writer, catches up
+//! and starts the shard from the state it now holds:
 //!
 //! ```text
-//!   group: Gained(view) ─▶ take_over: fence + catch up (ChangelogWriter) ─▶ plan ─▶ Pipeline::run
-//!   group: Lost(view)   ─▶ release: Pipeline::stand_by
+//!   group: Gained(view, shard) ─▶ take_over: fence + catch up (ChangelogWriter) ─▶ plan ─▶ Pipeline::run
+//!   group: Lost(view, shard)   ─▶ release: Pipeline::stand_by_shard
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use super::launch::Origin;
+use super::launch::{Origin, Shard};
 use super::{Engine, Output};
 use crate::catalog;
 use crate::cluster::changelog::{self, ChangelogWriter};
@@ -49,7 +51,7 @@ use crate::cluster::nodes::{FlushRequest, Member, Nodes};
 use crate::cluster::owners::{Owners, Ownership};
 use crate::cluster::replica::Replica;
 use crate::cluster::{self, ClusterConfig};
-use crate::dataflow::install::PipelineSpec;
+use crate::dataflow::install::{PipelineSpec, StreamDef};
 use crate::dataflow::materialize::CheckpointLog;
 use crate::dataflow::pipeline::Pipeline;
 use crate::dataflow::published::Published;
@@ -67,6 +69,8 @@ const CATCH_UP_POLL: Duration = Duration::from_millis(10);
 const RETRY: Duration = Duration::from_millis(20);
 /// How often a node starts again the failed views and sinks it holds.
 const RESTART_FAILED: Duration = Duration::from_secs(5);
+/// Pause before a cluster-wide FLUSH starts over after a shard moved under it.
+const MOVED_RETRY: Duration = Duration::from_millis(200);
 /// How long a node may take to apply what a cluster-wide FLUSH committed.
 const SYNC_WAIT: Duration = Duration::from_secs(60);
 
@@ -107,6 +111,17 @@ pub(super) struct ClusterNode {
     ownership: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Ownership>>>,
     /// Numbers this node's takeovers (with its id, the token of a view's writer).
     takeovers: AtomicU64,
+    /// How each view and sink of the cluster runs, once this node hosts it.
+    hosted: Mutex<HashMap<u64, Hosted>>,
+}
+
+/// How a view or sink runs in the cluster.
+#[derive(Debug, Clone, Copy)]
+struct Hosted {
+    /// How many shards (the partitions of its changelog topic).
+    shards: usize,
+    /// In two stages, joined by its repartition topic.
+    staged: bool,
 }
 
 impl ClusterNode {
@@ -136,6 +151,7 @@ impl ClusterNode {
             owners,
             ownership: Mutex::new(Some(ownership)),
             takeovers: AtomicU64::new(cluster::now_ms() as u64),
+            hosted: Mutex::default(),
         })
     }
 }
@@ -204,29 +220,37 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts or stops the pipelines of the views the group gave this node or took from it.
+    /// Starts or stops the pipelines of the shards of views the group gave this node or
+    /// took from it.
     async fn follow_ownership(&self, event: Ownership) {
         let Ok(node) = self.cluster() else { return };
-        let (gained, topics) = match event {
-            Ownership::Gained(topics) => (true, topics),
-            Ownership::Lost(topics) => (false, topics),
+        let (gained, shards, released) = match event {
+            Ownership::Gained(shards) => (true, shards, None),
+            Ownership::Lost(shards, released) => (false, shards, Some(released)),
         };
-        for id in topics.iter().filter_map(|t| changelog::object_of(&node.config, t)) {
+        let objects = shards.iter().filter_map(|(t, p)| Some((changelog::object_of(&node.config, t)?, *p)));
+        for (id, partition) in objects {
+            let Ok(shard) = u16::try_from(partition) else { continue };
             if gained {
                 let started = std::time::Instant::now();
-                match self.take_over(id).await {
-                    Ok(Some(name)) => info!(name = %name, ms = started.elapsed().as_millis() as u64, "taken over"),
+                match self.take_over(id, shard).await {
+                    Ok(Some(name)) => {
+                        info!(name = %name, shard, ms = started.elapsed().as_millis() as u64, "taken over")
+                    }
                     Ok(None) => {}
                     Err(e) => {
-                        warn!(id, error = %e, "cannot take a view or sink over");
+                        warn!(id, shard, error = %e, "cannot take a view or sink over");
                         if let Ok(Some((_, stats, _))) = self.runnable(id) {
                             stats.set_status(Status::Failed(e.to_string()));
                         }
                     }
                 }
             } else {
-                self.release(id).await;
+                self.release(id, shard).await;
             }
+        }
+        if let Some(released) = released {
+            let _ = released.send(());
         }
         let (pipelines, views) = self.running_here();
         node.nodes
@@ -238,36 +262,65 @@ impl Engine {
             .await;
     }
 
-    /// How many pipelines run on this node (not standing by), and the views among them.
+    /// How many pipelines run on this node (not standing by), and the views and sinks
+    /// among them: by name, or `name#shard` for each shard of one run as several.
     fn running_here(&self) -> (usize, Vec<String>) {
         let Ok(catalog) = self.read_catalog() else { return (0, Vec::new()) };
         let pipelines = catalog.pipelines().iter().filter(|p| p.stats().status() != Status::Standby).count();
-        let views = catalog.views.iter().map(|(name, v)| (name, &v.stats));
-        let running = views.chain(catalog.sinks.iter().map(|(name, s)| (name, &s.stats)));
-        let running = running.filter(|(_, stats)| stats.status() != Status::Standby);
-        (pipelines, running.map(|(name, _)| name.clone()).collect())
+        let views = catalog.views.iter().map(|(name, v)| (name, v.id, &v.pipeline));
+        let objects = views.chain(catalog.sinks.iter().map(|(name, s)| (name, s.id, &s.pipeline)));
+        let mut running = Vec::new();
+        for (name, id, pipeline) in objects {
+            let count = self.shard_count(id);
+            running.extend(pipeline.shards_here().into_iter().map(|shard| shard_label(name, shard, count)));
+        }
+        (pipelines, running)
     }
 
-    /// Waits until every view and sink runs on exactly one node that is up (a new view's first node,
-    /// or the next one after its node went down, may still be starting it), and returns
-    /// who runs what, for FLUSH.
-    async fn wait_views_running(&self) -> Result<BTreeMap<String, Vec<String>>> {
+    /// How view or sink `id` runs in the cluster (one shard until hosted).
+    fn hosted(&self, id: u64) -> Hosted {
+        let node = self.cluster().ok();
+        let hosted = node.and_then(|n| n.hosted.lock().ok().and_then(|h| h.get(&id).copied()));
+        hosted.unwrap_or(Hosted { shards: 1, staged: false })
+    }
+
+    /// How many shards view or sink `id` runs as in the cluster (1 until hosted).
+    fn shard_count(&self, id: u64) -> usize {
+        self.hosted(id).shards
+    }
+
+    /// Whether some view runs in stages, whose FLUSH takes two rounds.
+    fn has_stages(&self) -> bool {
+        let node = self.cluster().ok();
+        node.and_then(|n| n.hosted.lock().ok().map(|h| h.values().any(|h| h.staged))).unwrap_or(false)
+    }
+
+    /// Waits until every view and sink (every shard of one) runs on exactly one node that
+    /// is up, as their heartbeats say (a new view's first node, or the next one after its
+    /// node went down, may still be starting it), for FLUSH.
+    async fn wait_views_running(&self) -> Result<()> {
         let node = self.cluster()?;
         let deadline = std::time::Instant::now() + SYNC_WAIT;
         loop {
-            let views: Vec<String> = {
-                let catalog = self.read_catalog()?;
-                catalog.views.keys().chain(catalog.sinks.keys()).cloned().collect()
-            };
-            let runners = node.nodes.view_runners();
-            let Some(idle) = views.iter().find(|v| runners.get(*v).is_none_or(|r| r.len() != 1)) else {
-                return Ok(runners);
-            };
+            let Some(idle) = self.not_on_one_node(&node.nodes.view_runners())? else { return Ok(()) };
             if std::time::Instant::now() > deadline {
                 return Err(Error::Unreachable(format!("\"{idle}\" does not run on exactly one node of the cluster")));
             }
             tokio::time::sleep(CATCH_UP_POLL).await;
         }
+    }
+
+    /// A view or sink (a shard of one) that `runners` do not list on exactly one node, if
+    /// any.
+    fn not_on_one_node(&self, runners: &BTreeMap<String, Vec<String>>) -> Result<Option<String>> {
+        let catalog = self.read_catalog()?;
+        let views = catalog.views.iter().map(|(name, v)| (name, v.id));
+        let objects = views.chain(catalog.sinks.iter().map(|(name, s)| (name, s.id)));
+        let mut labels = objects.flat_map(|(name, id)| {
+            let count = self.shard_count(id);
+            (0..count as u16).map(move |shard| shard_label(name, shard, count))
+        });
+        Ok(labels.find(|v| runners.get(v).is_none_or(|r| r.len() != 1)))
     }
 
     /// Starts again the views and sinks the group still gives this node whose pipelines
@@ -283,8 +336,11 @@ impl Engine {
             }
             Err(_) => return,
         };
-        for id in failed.into_iter().filter(|id| node.owners.holds(&changelog::topic(&node.config, *id))) {
-            match self.take_over(id).await {
+        for id in failed {
+            // Every shard of it this node holds starts again, from its last checkpoint.
+            let Some(&first) = node.owners.held(&changelog::topic(&node.config, id)).first() else { continue };
+            let Ok(shard) = u16::try_from(first) else { continue };
+            match self.take_over(id, shard).await {
                 Ok(Some(name)) => info!(name = %name, "started again after a failure"),
                 Ok(None) => {}
                 Err(e) => warn!(id, error = %e, "cannot start a failed view or sink again"),
@@ -292,32 +348,84 @@ impl Engine {
         }
     }
 
-    /// Runs view or sink `id` on this node from now on: fences the node that ran it,
-    /// catches up with what it committed and starts the pipeline. Returns its name (None
-    /// if it is gone or runs here already).
-    async fn take_over(&self, id: u64) -> Result<Option<String>> {
+    /// Runs shard `shard` of view or sink `id` on this node from now on: fences the node
+    /// that ran it, catches up with what it committed and starts its pipeline. Returns its
+    /// name (None if it is gone or the shard runs here already). If its pipeline failed
+    /// here, every shard of it this node holds starts again.
+    async fn take_over(&self, id: u64, shard: u16) -> Result<Option<String>> {
         let node = self.cluster()?;
         let _ddl = self.inner.ddl.lock().await;
         let Some((name, stats, pipeline)) = self.runnable(id)? else { return Ok(None) };
-        if stats.status() == Status::Running {
-            return Ok(None);
+        let here = pipeline.shards_here();
+        let healthy = matches!(stats.status(), Status::Running | Status::Retrying(_) | Status::Standby);
+        let shards = if healthy {
+            if here.contains(&shard) {
+                return Ok(None);
+            }
+            vec![shard]
+        } else {
+            // Whatever is left of the failed run here (a source thread).
+            pipeline.stop().await;
+            let held = node.owners.held(&changelog::topic(&node.config, id));
+            let mut shards: BTreeSet<u16> = held.into_iter().filter_map(|p| u16::try_from(p).ok()).collect();
+            shards.insert(shard);
+            shards.into_iter().collect()
+        };
+        for shard in shards {
+            self.start_shard(id, shard, &name, &stats, &pipeline).await?;
         }
-        // Whatever is left of an earlier run here (a failed one's source thread).
-        pipeline.stop().await;
+        Ok(Some(name))
+    }
+
+    /// Fences whoever wrote shard `shard` of view or sink `id` (`name`) last, catches up
+    /// with it and starts it in `pipeline`.
+    async fn start_shard(
+        &self,
+        id: u64,
+        shard: u16,
+        name: &str,
+        stats: &Arc<PipelineStats>,
+        pipeline: &Pipeline,
+    ) -> Result<()> {
+        let node = self.cluster()?;
         let token = format!("{}/{}", node.id, node.takeovers.fetch_add(1, Ordering::Relaxed));
         let (config, store, replica, writer_name) =
-            (node.config.clone(), self.inner.store.clone(), node.replica.clone(), name.clone());
+            (node.config.clone(), self.inner.store.clone(), node.replica.clone(), name.to_string());
         let (owners, topic) = (node.owners.clone(), changelog::topic(&node.config, id));
-        let still_mine: changelog::StillMine = Arc::new(move || owners.holds(&topic));
+        let partition = i32::from(shard);
+        let still_mine: changelog::StillMine = Arc::new(move || owners.holds(&topic, partition));
         let writer = tokio::task::spawn_blocking(move || {
-            ChangelogWriter::take_over(&config, (id, &writer_name), token, (store, replica), still_mine)
+            ChangelogWriter::take_over(&config, (id, partition, &writer_name), token, (store, replica), still_mine)
         })
         .await
         .map_err(|e| Error::Internal(format!("takeover failed: {e}")))??;
-        let mut spec = self.spec_to_run(id, &name, Box::new(writer)).await?;
-        spec.stats = stats;
-        pipeline.run(spec, &self.inner.pipelines)?;
-        Ok(Some(name))
+        let mut spec = self.spec_to_run(id, name, Box::new(writer), self.shard_of(id, shard)?).await?;
+        spec.stats = stats.clone();
+        pipeline.run(spec, &self.inner.pipelines)
+    }
+
+    /// Shard `shard` of view `id`, if it runs as several.
+    fn shard_of(&self, id: u64, shard: u16) -> Result<Option<Shard>> {
+        let node = self.cluster()?;
+        let hosted = self.hosted(id);
+        if hosted.shards <= 1 {
+            return Ok(None);
+        }
+        let count = u16::try_from(hosted.shards).map_err(|_| Error::Internal(format!("{} shards", hosted.shards)))?;
+        let slice = crate::connector::Slice { index: shard, count };
+        let repartition = hosted.staged.then(|| {
+            let mut options = crate::connector::Options::new();
+            options.insert("connector".into(), "repartition".into());
+            options.insert("topic".into(), changelog::repartition_topic(&node.config, id));
+            options.insert("bootstrap_servers".into(), node.config.servers.clone());
+            options.insert("shards".into(), hosted.shards.to_string());
+            for (k, v) in &node.config.properties {
+                options.insert(format!("properties.{k}"), v.clone());
+            }
+            let schema = Arc::new(arrow::datatypes::Schema::empty());
+            StreamDef { name: "repartition".into(), schema, watermark: None, options }
+        });
+        Ok(Some(Shard { slice, repartition }))
     }
 
     /// The name, counters and pipeline of view or sink `id`.
@@ -329,8 +437,15 @@ impl Engine {
         Ok(found.map(|(name, _, stats, pipeline)| (name.clone(), stats.clone(), pipeline.clone())))
     }
 
-    /// The pipeline of view or sink `id` (`name`), planned again, committing through `log`.
-    async fn spec_to_run(&self, id: u64, name: &str, log: Box<dyn CheckpointLog>) -> Result<PipelineSpec> {
+    /// The pipeline of view or sink `id` (`name`), planned again, committing through `log`
+    /// (of one `shard` of it, for a view run as several).
+    async fn spec_to_run(
+        &self,
+        id: u64,
+        name: &str,
+        log: Box<dyn CheckpointLog>,
+        shard: Option<Shard>,
+    ) -> Result<PipelineSpec> {
         let view = self.read_catalog()?.views.get(name).filter(|v| v.id == id).map(|v| {
             let (query, emit_on_close, grace) = (v.definition.clone(), v.emit_on_close, v.grace.clone());
             (
@@ -341,7 +456,7 @@ impl Engine {
         if let Some((stmt, published)) = view {
             let (plan, defs) = self.plan_checked(&stmt).await?;
             self.load_tables(&plan.tables).await?;
-            return self.view_spec(&stmt, id, plan, defs, &published, Some(log));
+            return self.view_spec(&stmt, id, (plan, defs), &published, Some(log), shard);
         }
         let written = self.read_catalog()?.sinks.get(name).map(|s| s.written.clone());
         let created = self.inner.store.get(&crate::state::catalog_key(id))?;
@@ -358,17 +473,18 @@ impl Engine {
         self.sink_spec(&stmt, id, plan, defs, written, Some(log)).map(|(spec, _)| spec)
     }
 
-    /// Stops running view or sink `id` here: another node runs it now.
-    async fn release(&self, id: u64) {
+    /// Stops running shard `shard` of view or sink `id` here: another node runs it now.
+    async fn release(&self, id: u64, shard: u16) {
         if let Ok(Some((name, _, pipeline))) = self.runnable(id) {
-            pipeline.stand_by().await;
-            info!(name = %name, "handed to another node");
+            pipeline.stand_by_shard(shard).await;
+            info!(name = %name, shard, "handed to another node");
         }
     }
 
     /// Makes view or sink `id`, just created, part of the cluster: its changelog topic
-    /// exists, this node keeps a copy of it, and offers to run it. A failure fails it here.
-    pub(super) async fn host(&self, id: u64) {
+    /// exists (with one partition per shard: `shards` for a new one), this node keeps a
+    /// copy of it, and offers to run its shards. A failure fails it here.
+    pub(super) async fn host(&self, id: u64, shards: usize, staged: bool) {
         let Ok(node) = self.cluster() else { return };
         let topic = changelog::topic(&node.config, id);
         // A sink's checkpoints carry no rows for subscribers.
@@ -378,8 +494,18 @@ impl Engine {
         });
         let Some(published) = published else { return };
         let hosted = async {
-            cluster::log::create_topic(&node.config, &topic).await?;
-            node.replica.follow(&topic, id, published)?;
+            cluster::log::create_topic(&node.config, &topic, shards, true).await?;
+            // The topic's partitions decide: a node that created it first counted them.
+            let count = self.changelog_partitions(&topic).await?;
+            let staged = staged && count > 1;
+            if staged {
+                let repartition = changelog::repartition_topic(&node.config, id);
+                cluster::log::create_topic(&node.config, &repartition, count, false).await?;
+            }
+            if let Ok(mut known) = node.hosted.lock() {
+                known.insert(id, Hosted { shards: count, staged });
+            }
+            node.replica.follow(&topic, id, count, published)?;
             node.owners.add(&topic)
         };
         if let Err(e) = hosted.await {
@@ -387,6 +513,25 @@ impl Engine {
             if let Ok(Some((_, stats, _))) = self.runnable(id) {
                 stats.set_status(Status::Failed(e.to_string()));
             }
+        }
+    }
+
+    /// How many partitions changelog `topic` has, once the brokers' metadata shows it
+    /// (a topic just created may take a moment).
+    async fn changelog_partitions(&self, topic: &str) -> Result<usize> {
+        let node = self.cluster()?;
+        let mut tries = 0;
+        loop {
+            let (config, name) = (node.config.clone(), topic.to_string());
+            let count = tokio::task::spawn_blocking(move || cluster::log::partition_count(&config, &name))
+                .await
+                .map_err(|e| Error::Internal(format!("metadata request failed: {e}")))?;
+            match count {
+                Ok(count) => return Ok(count),
+                Err(e) if tries >= 50 => return Err(e),
+                Err(_) => tries += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
@@ -403,9 +548,13 @@ impl Engine {
     /// succeeds).
     pub(super) async fn delete_changelog(&self, id: u64) {
         let Ok(node) = self.cluster() else { return };
-        let topic = changelog::topic(&node.config, id);
-        if let Err(e) = cluster::log::delete_topic(&node.config, &topic).await {
-            warn!(id, error = %e, "cannot delete the changelog of a dropped view or sink");
+        for topic in [changelog::topic(&node.config, id), changelog::repartition_topic(&node.config, id)] {
+            if let Err(e) = cluster::log::delete_topic(&node.config, &topic).await {
+                warn!(id, error = %e, "cannot delete the changelog of a dropped view or sink");
+            }
+        }
+        if let Ok(mut hosted) = node.hosted.lock() {
+            hosted.remove(&id);
         }
     }
 
@@ -416,19 +565,38 @@ impl Engine {
     pub(super) async fn flush_cluster(&self) -> Result<()> {
         let node = self.cluster()?;
         self.catch_up().await?;
+        // A view in stages needs a second round: its second stage reads what the first
+        // committed in the first.
+        let rounds = if self.has_stages() { 2 } else { 1 };
+        let mut done = 0;
+        let deadline = std::time::Instant::now() + SYNC_WAIT;
         loop {
-            let runners = self.wait_views_running().await?;
+            self.wait_views_running().await?;
             let number = node.nodes.request_flush().await?;
             let local = self.flush().await;
             node.nodes.wait_flushed(&node.id, number, false).await;
-            // A view that moved meanwhile (its node went down) may have been flushed by
-            // nobody: once more, with the nodes that run it now.
-            if node.nodes.view_runners() != runners {
-                info!("views moved during a cluster-wide FLUSH; flushing again");
+            if local.as_ref().is_err_and(changelog::is_moved) {
+                // A shard of this node was fenced by the node the group gave it to: that
+                // node flushes it now, and this one starts again what the group still
+                // gives it (within RESTART_FAILED).
+                info!("a shard moved during a cluster-wide FLUSH; flushing again");
+                tokio::time::sleep(MOVED_RETRY).await;
+                continue;
+            }
+            // A view that moved meanwhile (its node went down, or a rebalance) may have
+            // been flushed by nobody: once more, with the nodes that run it now.
+            if let Some(moved) = self.not_on_one_node(&node.nodes.flushed_runners())? {
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Unreachable(format!("\"{moved}\" kept moving between nodes during FLUSH")));
+                }
+                info!(view = %moved, "views moved during a cluster-wide FLUSH; flushing again");
                 continue;
             }
             node.nodes.wait_flushed(&node.id, number, true).await;
-            return local;
+            done += 1;
+            if done == rounds {
+                return local;
+            }
         }
     }
 
@@ -450,11 +618,15 @@ impl Engine {
             warn!(from, number, error = %e, "cannot read the catalog's end for a cluster-wide FLUSH");
         }
         let engine = self.clone();
+        let before = self.running_here().1;
         if let Err(e) = self.offload(async move { engine.flush().await }).await {
             warn!(from, number, error = %e, "a pipeline failed during a cluster-wide FLUSH");
         }
+        // What ran throughout the flush is what it covered.
+        let after = self.running_here().1;
+        let ran: Vec<String> = before.into_iter().filter(|v| after.contains(v)).collect();
         let Ok(node) = self.cluster() else { return };
-        node.nodes.flushed(from, number, false).await;
+        node.nodes.flushed(from, number, false, Some(ran)).await;
         // Every node has committed what it runs: apply all of it here.
         node.nodes.wait_flushed(from, number, false).await;
         let replica = node.replica.clone();
@@ -463,7 +635,7 @@ impl Engine {
             Ok(Err(e)) => warn!(from, number, error = %e, "views not applied to the end for a cluster-wide FLUSH"),
             Err(e) => warn!(from, number, error = %e, "views not applied to the end for a cluster-wide FLUSH"),
         }
-        node.nodes.flushed(from, number, true).await;
+        node.nodes.flushed(from, number, true, None).await;
     }
 
     /// Applies every command appended to the catalog log from now on. While the brokers
@@ -599,6 +771,11 @@ impl ClusterNode {
 }
 
 /// The rows of SHOW CLUSTER and `sluice_catalog.cluster` for cluster `name` with `nodes`.
+/// How SHOW CLUSTER names shard `shard` of `name`, which runs as `count` shards.
+fn shard_label(name: &str, shard: u16, count: usize) -> String {
+    if count > 1 { format!("{name}#{shard}") } else { name.to_string() }
+}
+
 pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<RecordBatch> {
     let (name, members) = match membership {
         Some((name, nodes)) => (Some(name), nodes.members()),

@@ -10,7 +10,7 @@ use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::tables::ViewTable;
 use super::{Engine, Output};
@@ -28,7 +28,7 @@ use crate::sql::relations::{StreamInfo, StreamTable, ViewRelation};
 use crate::sql::{CreateStream, CreateView, DropObject};
 use crate::state::{Layout, state_prefix, view_prefix};
 
-use super::launch::Origin;
+use super::launch::{Origin, Shard};
 use super::restore::ViewShape;
 
 impl Engine {
@@ -75,6 +75,10 @@ impl Engine {
             return Ok(done);
         }
         let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
+        let shards = match &planned {
+            Ok((plan, defs)) if self.inner.cluster.is_some() => self.view_shards(plan, defs).await,
+            _ => (1, false),
+        };
         let started = match planned {
             Ok((plan, defs)) => {
                 let shape = ViewShape::of(stmt, &plan);
@@ -84,10 +88,34 @@ impl Engine {
         };
         match started {
             Err((error, shape)) => self.register_failed_view(stmt, id, &error, shape)?,
-            Ok(()) if self.inner.cluster.is_some() => self.host(id).await,
+            Ok(()) if self.inner.cluster.is_some() => self.host(id, shards.0, shards.1).await,
             Ok(()) => {}
         }
         Ok(done)
+    }
+
+    /// How many shards a new view planned as `plan` runs as in a cluster, and whether in
+    /// two stages: one shard per partition of the Kafka stream it reads, if it keeps no
+    /// state between rows (see `ViewPlan::partition_parallel`) or can be cut into stages
+    /// (`ViewPlan::staged`); otherwise one.
+    async fn view_shards(&self, plan: &ViewPlan, defs: &[StreamDef]) -> (usize, bool) {
+        let [def] = defs else { return (1, false) };
+        let staged = plan.staged();
+        if !plan.partition_parallel() && !staged {
+            return (1, false);
+        }
+        let options = def.options.clone();
+        let counted = tokio::task::spawn_blocking(move || connector::partition_count(&options))
+            .await
+            .map_err(|e| Error::Internal(format!("partition count failed: {e}")))
+            .and_then(|count| count);
+        match counted {
+            Ok(count) => (count.clamp(1, usize::from(u16::MAX)), staged && count > 1),
+            Err(e) => {
+                warn!(stream = %def.name, error = %e, "cannot count the partitions of a stream; its views run whole");
+                (1, false)
+            }
+        }
     }
 
     /// The plan of a view and the definitions of the streams it reads, checked.
@@ -110,7 +138,7 @@ impl Engine {
     ) -> Result<()> {
         let shape = ViewShape::of(stmt, &plan);
         let published = Arc::new(Published::default());
-        let spec = self.view_spec(stmt, id, plan, defs, &published, None)?;
+        let spec = self.view_spec(stmt, id, (plan, defs), &published, None, None)?;
         let stats = spec.stats.clone();
         let create = stmt.to_string();
         let pipeline = self.launch_here(spec, origin.persist(&create))?;
@@ -122,24 +150,38 @@ impl Engine {
     }
 
     /// The pipeline of view `id` planned as `plan`, its rows committed under `published`
-    /// (through `log` in a cluster).
+    /// (through `log` in a cluster); in a cluster, of one `shard` of it.
     pub(super) fn view_spec(
         &self,
         stmt: &CreateView,
         id: u64,
-        plan: ViewPlan,
-        defs: Vec<StreamDef>,
+        (plan, defs): (ViewPlan, Vec<StreamDef>),
         published: &Arc<Published>,
         log: Option<Box<dyn CheckpointLog>>,
+        shard: Option<Shard>,
     ) -> Result<PipelineSpec> {
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone(), log };
         let what = format!("materialized view \"{}\"", stmt.name);
         let grace = plan.grace;
-        // A view keeps the shards it was created with: its state is stored by shard.
-        let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
-        let (flow, sharding) = plan.into_flows(shards)?;
-        Ok(PipelineSpec { grace, sharding, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) })
+        let Some(Shard { slice, repartition }) = shard.filter(|s| s.slice.count > 1) else {
+            // A view keeps the shards it was created with: its state is stored by shard.
+            let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
+            let (flow, sharding) = plan.into_flows(shards)?;
+            return Ok(PipelineSpec {
+                grace,
+                sharding,
+                ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output)
+            });
+        };
+        let (flow, next) = match repartition {
+            Some(def) if plan.staged() => (plan.into_stages(slice.index, usize::from(slice.count))?, Some(def)),
+            _ if plan.partition_parallel() => (plan.into_flow()?, None),
+            _ => return Err(Error::Internal(format!("view \"{}\" cannot run as shards", stmt.name))),
+        };
+        let mut spec = PipelineSpec { grace, slice, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) };
+        spec.inputs.extend(next.map(|def| (def, false)));
+        Ok(spec)
     }
 
     /// What queries of view `name` (`id`) read: its stored rows, committed under `published`.

@@ -96,6 +96,7 @@ impl Engine {
             sharding: None,
             destination,
             stats: Arc::default(),
+            slice: crate::connector::Slice::WHOLE,
         }
     }
 
@@ -132,4 +133,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// One shard of a view run as several in a cluster: the part of its stream it reads, and
+/// for a view in two stages, its repartition topic (read as the pipeline's last input).
+pub(super) struct Shard {
+    /// The stream's partitions it reads, and its number.
+    pub slice: crate::connector::Slice,
+    /// The repartition topic, as a stream of the `repartition` connector.
+    pub repartition: Option<StreamDef>,
 }

@@ -65,7 +65,7 @@ impl Engine {
         self.write_catalog()?.sinks.insert(stmt.name.clone(), entry);
         info!(sink = %stmt.name, id, "sink created");
         if self.inner.cluster.is_some() {
-            self.host(id).await;
+            self.host(id, 1, false).await;
         }
         Ok(done)
     }

@@ -47,6 +47,7 @@ use crate::dataflow::join::{JoinSpec, StreamJoin};
 use crate::dataflow::lookup::{LookupJoin, LookupSpec};
 use crate::dataflow::map::Map;
 use crate::dataflow::reaggregate::{Reaggregate, ReaggregateSpec, check_retractable};
+use crate::dataflow::repartition::{RepartitionWrite, StageJoin};
 use crate::dataflow::session::{SessionAggregate, SessionSpec};
 use crate::dataflow::source::WatermarkSpec;
 use crate::dataflow::topn::{TopN, TopNEmit, TopNSpec};
@@ -740,6 +741,43 @@ impl ViewPlan {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok((prefix, Some(Sharding { id, flows, key, what })))
+    }
+
+    /// Whether the view can run as one shard per partition of its input without an
+    /// exchange: it reads one stream and keeps no state between rows (filters,
+    /// projections, window assignment, lookups into tables).
+    pub fn partition_parallel(&self) -> bool {
+        let stateless =
+            |n: &Node| matches!(n, Node::Window(..) | Node::Filter(_) | Node::Project(..) | Node::Lookup(_));
+        matches!(self.root.head, Head::Input(_)) && self.streams.len() == 1 && self.root.nodes.iter().all(stateless)
+    }
+
+    /// Whether the view runs in two stages when it runs as shards across nodes: it reads one
+    /// stream and can be cut at its first keyed operator (see [`Chain::shard_cut`]).
+    pub fn staged(&self) -> bool {
+        matches!(self.root.head, Head::Input(_)) && self.streams.len() == 1 && self.root.shard_cut().is_some()
+    }
+
+    /// The operators of shard `shard` of `shards` of a view run in two stages across nodes
+    /// (see [`ViewPlan::staged`] and `crate::dataflow::repartition`): input 0 (the stream,
+    /// this shard's partitions) through the operators before the cut into the repartition
+    /// topic; input 1 (partition `shard` of that topic) through the keyed operators. The
+    /// operators' ids are the same in every shard.
+    pub fn into_stages(self, shard: u16, shards: usize) -> Result<Flow> {
+        let cut = self.root.shard_cut().filter(|_| self.staged());
+        let Some(cut) = cut else { return Err(Error::Internal("a view without stages run in stages".into())) };
+        let Chain { head, mut nodes } = self.root;
+        let keyed = nodes.split_off(cut);
+        let key = keyed.first().and_then(Node::partition_key).unwrap_or_default();
+        let what = explain::explain_repartition(&key, shards);
+        let send = Box::new(RepartitionWrite::new(key, shards, shard));
+        let first = Chain { head, nodes }.into_flow(&self.streams)?.then(what, send);
+        let mut flow = Flow::join(Box::new(StageJoin), "Stages".into(), first, Flow::input(1, "repartition"));
+        for node in keyed {
+            let what = explain::explain_node(&node);
+            flow = flow.then(what, node.into_operator()?);
+        }
+        Ok(flow)
     }
 
     /// The group key columns of an updating result (what its change keys encode).

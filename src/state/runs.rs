@@ -59,20 +59,23 @@ struct Run {
 pub struct ViewRuns {
     view: u64,
     layout: Layout,
+    /// The shard whose runs these are, for a view run as several (each writes its own).
+    shard: Option<u16>,
     runs: Vec<Run>,
     next_id: u64,
 }
 
 impl ViewRuns {
-    /// A view without rows.
-    pub fn new(view: u64, layout: Layout) -> ViewRuns {
-        ViewRuns { view, layout, runs: Vec::new(), next_id: 0 }
+    /// A view (or shard `shard` of one) without rows.
+    pub fn new(view: u64, layout: Layout, shard: Option<u16>) -> ViewRuns {
+        ViewRuns { view, layout, shard, runs: Vec::new(), next_id: first_id(shard) }
     }
 
-    /// The runs of `view` as committed at the last checkpoint (none for a new view),
-    /// after checking that every run is there, undamaged.
-    pub fn open(store: &Store, view: u64, layout: Layout) -> Result<ViewRuns> {
-        let runs = ViewRuns::restore(view, layout, store.get(&runs_key(view))?.as_deref())?;
+    /// The runs of `view` (of its shard `shard`) as committed at the last checkpoint (none
+    /// for a new view), after checking that every run is there, undamaged.
+    pub fn open(store: &Store, view: u64, layout: Layout, shard: Option<u16>) -> Result<ViewRuns> {
+        let saved = store.get(&list_key(view, shard))?;
+        let runs = ViewRuns::restore(ViewRuns::new(view, layout, shard), saved.as_deref())?;
         let mut listed = runs.runs.iter().map(|r| r.id).collect::<std::collections::BTreeSet<_>>();
         for pair in store.scan_prefix(&view_prefix(view)) {
             let (key, _) = pair?;
@@ -86,9 +89,9 @@ impl ViewRuns {
         }
     }
 
-    /// The runs of `view` as recorded by [`ViewRuns::encode`] (`None` for a new view).
-    fn restore(view: u64, layout: Layout, saved: Option<&[u8]>) -> Result<ViewRuns> {
-        let mut runs = ViewRuns::new(view, layout);
+    /// `runs` as recorded by [`ViewRuns::encode`] (`None`: as they are, new).
+    fn restore(mut runs: ViewRuns, saved: Option<&[u8]>) -> Result<ViewRuns> {
+        let view = runs.view;
         let Some(bytes) = saved else { return Ok(runs) };
         let bad = || damaged(view, format!("a run list of {} bytes", bytes.len()));
         if bytes.len() < 8 || (bytes.len() - 8) % 16 != 0 {
@@ -138,7 +141,7 @@ impl ViewRuns {
         }
         writes.push((view_key(self.view, &run.id.to_be_bytes()), Some(encode_run(self.layout, &block)?)));
         self.runs.push(run);
-        writes.push((runs_key(self.view), Some(self.encode())));
+        writes.push((list_key(self.view, self.shard), Some(self.encode())));
         Ok(())
     }
 }
@@ -171,8 +174,17 @@ pub fn read_keyed_view(store: &Store, view: u64) -> Result<Option<RecordBatch>> 
 /// A view's append blocks, and its keyed blocks merged into the live rows, checked
 /// against its run list.
 fn read_blocks(store: &Store, view: u64) -> Result<(Vec<RecordBatch>, Option<RecordBatch>)> {
-    let list = ViewRuns::restore(view, Layout::Append, store.get(&runs_key(view))?.as_deref())?;
-    let mut expected = list.runs.iter().map(|r| (r.id, r.rows)).collect::<std::collections::BTreeMap<_, _>>();
+    let mut expected = std::collections::BTreeMap::new();
+    for pair in store.scan_prefix(&runs_key(view)) {
+        let (key, saved) = pair?;
+        let shard = match key[runs_key(view).len()..].try_into() {
+            Ok(bytes) => Some(u16::from_be_bytes(bytes)),
+            Err(_) if key.len() == runs_key(view).len() => None,
+            Err(_) => return Err(damaged(view, format!("a run list under {key:?}"))),
+        };
+        let list = ViewRuns::restore(ViewRuns::new(view, Layout::Append, shard), Some(&saved))?;
+        expected.extend(list.runs.iter().map(|r| (r.id, r.rows)));
+    }
     let mut merged: Option<RecordBatch> = None;
     let mut batches = Vec::new();
     for pair in store.scan_prefix(&view_prefix(view)) {
@@ -202,7 +214,22 @@ fn read_blocks(store: &Store, view: u64) -> Result<(Vec<RecordBatch>, Option<Rec
     Ok((batches, merged.map(|keyed| drop_deletes(&keyed)).transpose()?))
 }
 
-/// The id of the run stored under `key`, or None for the run list.
+/// The key of the run list of `view`, or of its shard `shard`.
+fn list_key(view: u64, shard: Option<u16>) -> Vec<u8> {
+    let mut key = runs_key(view);
+    if let Some(shard) = shard {
+        key.extend_from_slice(&shard.to_be_bytes());
+    }
+    key
+}
+
+/// The id of the first run of a view (of shard `shard` of it): each shard numbers its
+/// runs from a range of its own, so their keys never meet.
+fn first_id(shard: Option<u16>) -> u64 {
+    shard.map_or(0, |s| (u64::from(s) + 1) << 48)
+}
+
+/// The id of the run stored under `key`, or None for a run list.
 fn run_id(view: u64, key: &[u8]) -> Option<u64> {
     let id = key.strip_prefix(view_prefix(view).as_slice())?;
     id.try_into().ok().map(u64::from_be_bytes)
@@ -426,7 +453,7 @@ mod tests {
     #[test]
     fn keyed_runs_merge_and_stay_few() {
         let store = Store::temporary().unwrap();
-        let mut runs = ViewRuns::open(&store, 7, Layout::Keyed).unwrap();
+        let mut runs = ViewRuns::open(&store, 7, Layout::Keyed, None).unwrap();
         let mut expected = std::collections::BTreeMap::new();
         for epoch in 0..200i64 {
             let mut b = KeyedBuilder::new(schema());
@@ -446,7 +473,7 @@ mod tests {
             assert!(runs.runs.len() <= 12, "{} runs", runs.runs.len());
         }
         assert_eq!(contents(&store), expected.into_iter().collect::<Vec<_>>());
-        let reopened = ViewRuns::open(&store, 7, Layout::Keyed).unwrap();
+        let reopened = ViewRuns::open(&store, 7, Layout::Keyed, None).unwrap();
         assert_eq!(reopened.runs, runs.runs);
         assert_eq!(reopened.next_id, runs.next_id);
     }
@@ -454,7 +481,7 @@ mod tests {
     #[test]
     fn a_lost_or_unlisted_run_is_corruption_not_fewer_rows() {
         let store = Store::temporary().unwrap();
-        let mut runs = ViewRuns::open(&store, 7, Layout::Append).unwrap();
+        let mut runs = ViewRuns::open(&store, 7, Layout::Append, None).unwrap();
         for i in 0..3i64 {
             let (_, r) = rows(&["a"; 4], &[i; 4]);
             commit(&store, &mut runs, r);
@@ -464,7 +491,7 @@ mod tests {
         store.commit(vec![(view_key(7, &first.to_be_bytes()), None)]).unwrap();
         let e = read_view(&store, 7, &schema()).unwrap_err();
         assert!(matches!(e, Error::Corrupted { .. }), "{e}");
-        assert!(matches!(ViewRuns::open(&store, 7, Layout::Append), Err(Error::Corrupted { .. })));
+        assert!(matches!(ViewRuns::open(&store, 7, Layout::Append, None), Err(Error::Corrupted { .. })));
         store.commit(vec![(view_key(7, &first.to_be_bytes()), Some(saved))]).unwrap();
         assert_eq!(contents(&store).len(), runs.runs.iter().map(|r| r.rows as usize).sum::<usize>());
         store
@@ -479,7 +506,7 @@ mod tests {
     #[test]
     fn append_runs_keep_order() {
         let store = Store::temporary().unwrap();
-        let mut runs = ViewRuns::open(&store, 7, Layout::Append).unwrap();
+        let mut runs = ViewRuns::open(&store, 7, Layout::Append, None).unwrap();
         for i in 0..20i64 {
             let (_, r) = rows(&["a", "b"], &[i, i + 100]);
             commit(&store, &mut runs, r);
@@ -492,5 +519,32 @@ mod tests {
             .collect();
         assert_eq!(order, (0..20).flat_map(|i| [i, i + 100]).collect::<Vec<_>>());
         assert!(runs.runs.len() <= 6);
+    }
+
+    #[test]
+    fn shards_keep_runs_of_their_own_and_queries_read_them_all() {
+        let store = Store::temporary().unwrap();
+        let mut shards: Vec<ViewRuns> =
+            (0..3).map(|s| ViewRuns::open(&store, 7, Layout::Keyed, Some(s)).unwrap()).collect();
+        let mut expected = std::collections::BTreeMap::new();
+        for epoch in 0..40i64 {
+            let shard = (epoch % 3) as usize;
+            // Each shard owns the keys ending in its number.
+            let keys: Vec<String> = (0..4).map(|i| format!("k{}{shard}", (epoch + i) % 5)).collect();
+            let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+            let mut b = KeyedBuilder::new(schema());
+            let (k, r) = rows(&refs, &[epoch; 4]);
+            b.upsert(k, r);
+            for key in keys {
+                expected.insert(key, epoch);
+            }
+            commit(&store, &mut shards[shard], b.finish().unwrap());
+        }
+        assert_eq!(contents(&store), expected.into_iter().collect::<Vec<_>>());
+        for (s, runs) in shards.iter().enumerate() {
+            let reopened = ViewRuns::open(&store, 7, Layout::Keyed, Some(s as u16)).unwrap();
+            assert_eq!(reopened.runs, runs.runs);
+            assert!(runs.runs.iter().all(|r| r.id >> 48 == s as u64 + 1), "shard {s}: {:?}", runs.runs);
+        }
     }
 }

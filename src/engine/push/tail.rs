@@ -72,7 +72,7 @@ impl StreamTail {
 /// A reader of the stream standing at its beginning or its current end.
 fn open(options: &Options, columns: SchemaRef, from_start: bool) -> Result<Box<dyn SourceReader>> {
     let position = if from_start { None } else { end_position(options, columns.clone())? };
-    connector::open(options, columns, position, false)
+    connector::open(options, columns, position, false, connector::Slice::WHOLE)
 }
 
 /// Where the stream's source ends now, as a position to resume from (None: a generator).
@@ -90,11 +90,11 @@ fn end_position(options: &Options, columns: SchemaRef) -> Result<Option<Vec<u8>>
                 .with_decoders(0)?
                 .with_projection(&[])?,
         ),
-        _ => connector::open(options, columns, None, true)?,
+        _ => connector::open(options, columns, None, true, connector::Slice::WHOLE)?,
     };
     loop {
         match reader.poll(BATCH_ROWS)? {
-            Poll::Data { .. } | Poll::Bad(_) => {}
+            Poll::Data { .. } | Poll::Bad(_) | Poll::Watermark(_) => {}
             Poll::End => break,
             Poll::Idle if file => break,
             Poll::Idle | Poll::Pending => std::thread::sleep(IDLE_WAIT),
@@ -108,7 +108,7 @@ fn follow(mut reader: Box<dyn SourceReader>, schema: &SchemaRef, tx: &mpsc::Send
     while !tx.is_closed() {
         let rows = match reader.poll(BATCH_ROWS) {
             Ok(Poll::Data { batch, .. }) => stamped(schema, &batch),
-            Ok(Poll::Bad(_)) => continue,
+            Ok(Poll::Bad(_) | Poll::Watermark(_)) => continue,
             Ok(Poll::Idle | Poll::Pending) => {
                 std::thread::sleep(IDLE_WAIT);
                 continue;

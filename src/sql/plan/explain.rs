@@ -58,12 +58,19 @@ impl Chain {
 }
 
 /// The line of the exchange that splits rows among `shards` shards by `key`.
-pub(super) fn explain_exchange(
-    key: &[std::sync::Arc<dyn datafusion::physical_plan::PhysicalExpr>],
-    shards: usize,
-) -> String {
+type Key = [std::sync::Arc<dyn datafusion::physical_plan::PhysicalExpr>];
+
+pub(super) fn explain_exchange(key: &Key, shards: usize) -> String {
+    format!("Exchange: {} into {shards} shards", hash_of(key))
+}
+
+pub(super) fn explain_repartition(key: &Key, shards: usize) -> String {
+    format!("Repartition: {} into {shards} shards through the repartition topic", hash_of(key))
+}
+
+fn hash_of(key: &Key) -> String {
     let shown: Vec<String> = key.iter().map(|e| e.to_string()).collect();
-    format!("Exchange: hash({}) into {shards} shards", shown.join(", "))
+    format!("hash({})", shown.join(", "))
 }
 
 pub(super) fn explain_node(node: &Node) -> String {

@@ -1,0 +1,221 @@
+//! A repartition topic: how rows cross from one stage of a view to the next when the view
+//! runs as shards on several nodes (`docs/cluster.md`).
+//!
+//! The shards of the first stage hash each row's key (the grouping key of the operators
+//! after the cut) into one of the topic's partitions, one per shard of the next stage, and
+//! write the rows there as Arrow IPC batches; at every checkpoint each also writes its
+//! watermark into every partition. Both go into the first stage's checkpoint transaction
+//! (see `crate::cluster::changelog`), so they are visible exactly when that checkpoint is.
+//! The next stage's shard `k` reads partition `k` with this reader (`read_committed`):
+//! rows come out as batches whose split is the shard that sent them, and its watermark is
+//! the least over the watermarks of every sending shard (none until each has sent one).
+//!
+//! ```text
+//!   record key: kind (b'r' rows | b'w' watermark), sending shard (u16, big-endian)
+//!   record value: Arrow IPC batch | watermark (i64 ms, big-endian)
+//! ```
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use super::{Options, Poll, SourceReader, SourceStatus, SplitStatus, required};
+use crate::error::{Error, Result};
+
+/// Key kind of a record of rows.
+pub const ROWS: u8 = b'r';
+/// Key kind of a watermark record.
+pub const WATERMARK: u8 = b'w';
+/// How long a broker request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The key of a record sent by shard `from`.
+pub fn record_key(kind: u8, from: u16) -> [u8; 3] {
+    let [a, b] = from.to_be_bytes();
+    [kind, a, b]
+}
+
+/// Where the reader stands: the next offset of its partition and the last watermark of
+/// each sending shard.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Position {
+    offset: i64,
+    watermarks: Vec<Option<i64>>,
+}
+
+/// Reads one partition of a repartition topic.
+pub struct RepartitionReader {
+    topic: String,
+    partition: i32,
+    consumer: BaseConsumer,
+    position: Position,
+    /// The watermark last handed out.
+    sent: Option<i64>,
+    /// Assigned to the consumer.
+    assigned: bool,
+    /// After `refresh`: the partition's end when it was asked for, until reached.
+    target: Option<i64>,
+    catch_up: bool,
+    rows: u64,
+}
+
+impl RepartitionReader {
+    /// A reader of partition `partition` of the topic in `options` (`topic`,
+    /// `bootstrap_servers`, `shards`: how many shards send into it, `properties.*`),
+    /// resuming at `saved`. Its rows have the columns they were sent with.
+    pub fn open(options: &Options, saved: Option<Vec<u8>>, partition: u16) -> Result<RepartitionReader> {
+        let topic = required(options, "topic")?.to_string();
+        let shards: usize = required(options, "shards")?
+            .parse()
+            .map_err(|_| Error::Internal("a repartition topic's shards must be a number".into()))?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", required(options, "bootstrap_servers")?)
+            .set("group.id", "sluice-repartition")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "10");
+        for (k, v) in super::kafka::properties(options) {
+            config.set(k, v);
+        }
+        let consumer = config.create().map_err(|e| Error::Config(format!("invalid kafka option: {e}")))?;
+        let mut position: Position = match saved {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Internal(format!("cannot decode a repartition position: {e}")))?,
+            None => Position::default(),
+        };
+        position.watermarks.resize(shards, None);
+        let sent = least(&position.watermarks);
+        Ok(RepartitionReader {
+            topic,
+            partition: i32::from(partition),
+            consumer,
+            position,
+            sent,
+            assigned: false,
+            target: None,
+            catch_up: false,
+            rows: 0,
+        })
+    }
+
+    fn assign(&mut self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(self.position.offset))
+            .map_err(|e| Error::Internal(format!("partition list: {e}")))?;
+        self.consumer.assign(&tpl).map_err(|e| Error::Unreachable(format!("cannot read \"{}\": {e}", self.topic)))?;
+        self.assigned = true;
+        Ok(())
+    }
+
+    /// The partition's end offset now (what a FLUSH waits for).
+    fn end(&self) -> Option<i64> {
+        self.consumer.fetch_watermarks(&self.topic, self.partition, REQUEST_TIMEOUT).ok().map(|(_, high)| high)
+    }
+
+    /// How far the partition is read: past the transactions' control records too, which
+    /// the consumer steps over without handing them out.
+    fn reached(&self) -> i64 {
+        let position = self.consumer.position().ok().and_then(|list| {
+            list.find_partition(&self.topic, self.partition).and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+        });
+        position.unwrap_or(0).max(self.position.offset)
+    }
+
+    /// One record: its rows, or a watermark that may move this reader's.
+    fn take(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>) -> Result<Option<Poll>> {
+        self.position.offset = offset + 1;
+        let bad = || Error::Corrupted {
+            what: format!("the repartition topic \"{}\"", self.topic),
+            detail: format!("a damaged record at offset {offset} of partition {}", self.partition),
+        };
+        let (&kind, from) = key.split_first().ok_or_else(bad)?;
+        let from = u16::from_be_bytes(from.try_into().map_err(|_| bad())?);
+        let value = value.ok_or_else(bad)?;
+        match kind {
+            ROWS => {
+                let batch = crate::ipc::decode_batch(value)?;
+                self.rows += batch.num_rows() as u64;
+                Ok((batch.num_rows() > 0).then_some(Poll::Data { batch, bad: Vec::new(), split: u32::from(from) }))
+            }
+            WATERMARK => {
+                let at = i64::from_be_bytes(value.try_into().map_err(|_| bad())?);
+                let slot = self.position.watermarks.get_mut(usize::from(from)).ok_or_else(bad)?;
+                *slot = Some(slot.map_or(at, |w| w.max(at)));
+                let least = least(&self.position.watermarks);
+                if least > self.sent {
+                    self.sent = least;
+                    return Ok(least.map(Poll::Watermark));
+                }
+                Ok(None)
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The least of the watermarks, once every sender has sent one.
+fn least(watermarks: &[Option<i64>]) -> Option<i64> {
+    watermarks.iter().copied().collect::<Option<Vec<_>>>()?.into_iter().min()
+}
+
+impl SourceReader for RepartitionReader {
+    fn poll(&mut self, _max_rows: usize) -> Result<Poll> {
+        if !self.assigned {
+            self.assign()?;
+        }
+        if std::mem::take(&mut self.catch_up) {
+            self.target = self.end();
+        }
+        for _ in 0..64 {
+            let record = match self.consumer.poll(Duration::ZERO) {
+                Some(Ok(message)) => {
+                    let key = message.key().unwrap_or_default().to_vec();
+                    (message.offset(), key, message.payload().map(<[u8]>::to_vec))
+                }
+                Some(Err(e)) => {
+                    // librdkafka retries by itself (a broker away, a leader moving).
+                    tracing::debug!(topic = %self.topic, error = %e, "cannot read the repartition topic yet");
+                    break;
+                }
+                None => break,
+            };
+            let (offset, key, value) = record;
+            if let Some(poll) = self.take(offset, &key, value.as_deref())? {
+                return Ok(poll);
+            }
+        }
+        match self.target {
+            Some(end) if self.reached() < end => Ok(Poll::Pending),
+            _ => {
+                self.target = None;
+                Ok(Poll::Idle)
+            }
+        }
+    }
+
+    fn checkpoint(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(&self.position).map_err(|e| Error::Internal(format!("cannot encode a position: {e}")))
+    }
+
+    fn refresh(&mut self) {
+        self.catch_up = true;
+    }
+
+    fn status(&self) -> SourceStatus {
+        let split = SplitStatus {
+            split: format!("{}/{}", self.topic, self.partition),
+            position: self.position.offset,
+            rows: Some(self.rows),
+            ..SplitStatus::default()
+        };
+        SourceStatus { state: "reading".into(), splits: vec![split] }
+    }
+}
