@@ -215,6 +215,17 @@ fn peaks(msgs: &[(i32, Option<String>, String)]) -> (BTreeMap<String, String>, (
     (peak.into_iter().map(|(a, p)| (a.to_string(), p.to_string())).collect(), dear)
 }
 
+/// Random numbers below `n` for a test's kill schedule, from a seed it prints.
+fn kill_schedule() -> impl FnMut(u64) -> u64 {
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut random = seed;
+    move |n: u64| {
+        random = random.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (random >> 33) % n
+    }
+}
+
 /// What `client` serves of the three views of the test below.
 async fn served(
     client: &tokio_postgres::Client,
@@ -275,13 +286,7 @@ async fn views_move_with_their_state_when_their_node_goes() {
     drop(first);
     let mut sent = bids(0, 1000);
     send(&broker, &sent);
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
-    eprintln!("kill schedule seed {seed}");
-    let mut random = seed;
-    let mut next = move |n: u64| {
-        random = random.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (random >> 33) % n
-    };
+    let mut next = kill_schedule();
     for round in 0..10 {
         let any = nodes[0].client().await;
         // Kill the node running the sink every other round, the one running totals else.
@@ -527,6 +532,18 @@ async fn a_view_runs_as_one_shard_per_partition_across_the_nodes() {
     let runners = shard_runners(&client, "cheap", 6).await;
     let busy: std::collections::BTreeSet<&String> = runners.values().collect();
     assert!(busy.len() >= 2, "the shards are shared out: {runners:?}");
+    // Each node's SHOW SOURCES has the partitions of the shards it runs.
+    for n in &nodes {
+        let address = format!("127.0.0.1:{}", n.port);
+        let mine: Vec<Vec<String>> =
+            runners.iter().filter(|(_, a)| **a == address).map(|(label, _)| vec![label[6..].to_string()]).collect();
+        if !mine.is_empty() {
+            let sql = "SELECT split FROM sluice_catalog.sources WHERE view = 'cheap' ORDER BY split";
+            assert_eq!(query_rows(&n.client().await, sql).await, mine, "node {address}");
+        }
+    }
+    let lag = "SELECT count(*) FROM sluice_catalog.cluster WHERE state = 'up' AND lag = 0";
+    wait_for(&client, lag, 0, |n| n == "3", "every node has read its partitions to the end").await;
     let changelog = broker.topics().into_iter().find(|t| t.starts_with("_sluice-shards-changelog-")).unwrap();
     let written = broker.end_offsets(&changelog, 6);
     assert!(written.iter().all(|(_, end)| *end > 0), "one changelog partition per shard, each written: {written:?}");
@@ -592,8 +609,9 @@ const STAGED_VIEWS: [(&str, &str); 5] = [
     ("cheap", "SELECT auction, price FROM bids WHERE price < 10"),
 ];
 
-/// Creates the stream, the table and [`STAGED_VIEWS`] on `client`.
-async fn create_staged(client: &tokio_postgres::Client, servers: &str) {
+/// Creates the stream, the table, [`STAGED_VIEWS`] and an exactly-once Kafka sink of
+/// `cheap` into `sink` on `client`.
+async fn create_staged(client: &tokio_postgres::Client, servers: &str, sink: &str) {
     client
         .batch_execute(&format!(
             "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, ts TIMESTAMP, \
@@ -607,6 +625,12 @@ async fn create_staged(client: &tokio_postgres::Client, servers: &str) {
     for (name, query) in STAGED_VIEWS {
         client.batch_execute(&format!("CREATE MATERIALIZED VIEW {name} AS {query}")).await.unwrap();
     }
+    // Its own transactional id: the single node and the cluster write through one broker.
+    let sink = format!(
+        "CREATE SINK cheap_out FROM cheap WITH (connector = 'kafka', topic = '{sink}', \
+         bootstrap_servers = '{servers}', transactional_id = '{sink}')"
+    );
+    client.batch_execute(&sink).await.unwrap();
 }
 
 /// `n` bids from `from` on, partitioned by bidder over 6 partitions, a millisecond apart.
@@ -632,15 +656,27 @@ async fn staged_contents(client: &tokio_postgres::Client) -> Vec<Vec<Vec<String>
     out
 }
 
+/// The sink's records in `topic` (read_committed), sorted.
+fn sunk(broker: &Broker, topic: &str, expected: usize) -> Vec<String> {
+    let records = common::kafka::consume_all(&broker.servers(), topic, true, expected);
+    let mut values: Vec<String> = records.into_iter().map(|(_, v)| v.unwrap_or_default()).collect();
+    values.sort();
+    values
+}
+
 /// The acceptance test of scale-out: three nodes share views over a topic of six
 /// partitions. Views whose grouping is not the topic's partitioning run in two stages
 /// joined by a repartition topic; the rest run as one shard per partition or whole. After
 /// FLUSH, every view read on every node equals what one plain `sluice serve` computes from
-/// the same input, also after nodes are killed (kill -9) and come back.
+/// the same input, and so does the exactly-once sink's topic: after each of ten kill -9 at
+/// random moments (bids arriving meanwhile), after a graceful stop and after a fourth node
+/// joins. DROP on any node removes a view in stages with its internal topics.
 #[tokio::test(flavor = "multi_thread")]
 async fn views_in_stages_across_nodes_equal_a_single_node() {
     let broker = Broker::start();
     broker.create_topic("bids", 6).await;
+    broker.create_topic("sunk_alone", 1).await;
+    broker.create_topic("sunk_cluster", 1).await;
     broker.create_compacted_topic("sellers", 1).await;
     let sellers: Vec<(i32, Option<String>, String)> =
         (0..23).map(|a| (0, Some(a.to_string()), format!(r#"{{"id": {a}, "seller": {}}}"#, 100 + a % 5))).collect();
@@ -650,44 +686,94 @@ async fn views_in_stages_across_nodes_equal_a_single_node() {
     let single_dir = tempfile::tempdir().unwrap();
     let single = Server::start_with(single_dir.path(), &["--checkpoint-interval-ms", "60000"]);
     let alone = single.client().await;
-    create_staged(&alone, &broker.servers()).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    create_staged(&alone, &broker.servers(), "sunk_alone").await;
+    let mut dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "stages", d.path())).collect();
     let first = nodes[0].client().await;
-    create_staged(&first, &broker.servers()).await;
+    create_staged(&first, &broker.servers(), "sunk_cluster").await;
     first.batch_execute("FLUSH").await.unwrap();
 
+    // EXPLAIN shows where a view is cut into stages, and how many shards it runs as.
+    let explain = |query: &str| format!("EXPLAIN CREATE MATERIALIZED VIEW x AS {query}");
+    let plan = query_rows(&first, &explain(STAGED_VIEWS[0].1)).await.concat().join("\n");
+    assert!(
+        plan.contains("Repartition: hash(") && plan.contains("into 6 shards through the repartition topic"),
+        "{plan}"
+    );
+    let plan = query_rows(&first, &explain(STAGED_VIEWS[4].1)).await.concat().join("\n");
+    assert!(plan.contains("Shards: 6, one per partition"), "{plan}");
+    drop(first);
+
+    let mut next = kill_schedule();
     let mut sent = 0;
-    for round in 0..4 {
-        let batch = bidder_bids(sent, 2500);
+    // Round 0 kills nobody; rounds 1-10 kill one node each; round 11 stops one gracefully;
+    // round 12 starts a fourth node.
+    for round in 0..13 {
+        let batch = bidder_bids(sent, 2000);
         sent += batch.len();
-        send(&broker, &batch[..1200]);
-        let victim = round % 3;
-        if round > 0 {
-            nodes[victim].kill9();
+        send(&broker, &batch[..1000]);
+        tokio::time::sleep(Duration::from_millis(next(1500))).await;
+        let up: Vec<usize> = (0..nodes.len()).filter(|i| nodes[*i].pid() != 0).collect();
+        let victim = up[next(up.len() as u64) as usize];
+        match round {
+            1..=10 => nodes[victim].kill9(),
+            11 => nodes[victim].terminate(),
+            12 => {
+                dirs.push(tempfile::tempdir().unwrap());
+                nodes.push(node(&broker, "stages", dirs[3].path()));
+            }
+            _ => {}
         }
-        send(&broker, &batch[1200..]);
+        send(&broker, &batch[1000..]);
         alone.batch_execute("FLUSH").await.unwrap();
         let expected = staged_contents(&alone).await;
-        assert!(expected[0].len() > 23 && expected[2].len() == 46, "the single node's views: {expected:?}");
-        let asked = (victim + 1) % 3;
+        let sizes: Vec<usize> = expected.iter().map(Vec::len).collect();
+        assert!(sizes[0] >= 23 && sizes[2] == 46, "the single node's views have {sizes:?} rows");
+        let asked = *up.iter().find(|i| **i != victim).unwrap();
         let started = Instant::now();
         nodes[asked].client().await.batch_execute("FLUSH").await.unwrap();
-        eprintln!("round {round}: FLUSH on node {asked} took {:?}", started.elapsed());
-        for (i, n) in nodes.iter().enumerate().filter(|(i, _)| round == 0 || *i != victim) {
+        let event = match round {
+            1..=10 => format!("node {victim} killed"),
+            11 => format!("node {victim} stopped"),
+            12 => "a fourth node joined".to_string(),
+            _ => "all nodes up".to_string(),
+        };
+        eprintln!("round {round}: {event}; FLUSH on node {asked} took {:?}", started.elapsed());
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.pid() != 0) {
             let got = staged_contents(&n.client().await).await;
             for ((name, _), (got, expected)) in STAGED_VIEWS.iter().zip(got.iter().zip(&expected)) {
                 assert_eq!(got, expected, "round {round}: view {name} on node {i}");
             }
         }
-        if round > 0 {
+        if (1..=10).contains(&round) {
             nodes[victim] = node(&broker, "stages", dirs[victim].path());
         }
     }
-    let any = nodes[1].client().await;
+    let any = nodes[asked_any(&nodes)].client().await;
     for view in ["hot", "top", "best", "sold", "cheap"] {
         shard_runners(&any, view, 6).await;
     }
-    let repartitions = broker.topics().into_iter().filter(|t| t.starts_with("_sluice-stages-repartition-")).count();
-    assert_eq!(repartitions, 3, "hot, top and best run in two stages");
+    let cheap_rows = query_rows(&alone, "SELECT count(*) FROM cheap").await[0][0].parse::<usize>().unwrap();
+    assert_eq!(sunk(&broker, "sunk_cluster", cheap_rows), sunk(&broker, "sunk_alone", cheap_rows));
+
+    // DROP on any node removes a view in stages everywhere, with its internal topics.
+    let internal =
+        |kind: &str| broker.topics().into_iter().filter(|t| t.starts_with(&format!("_sluice-stages-{kind}-"))).count();
+    assert_eq!(internal("repartition"), 3, "hot, top and best run in two stages");
+    let changelogs = internal("changelog");
+    any.batch_execute("DROP MATERIALIZED VIEW hot").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while internal("repartition") != 2 || internal("changelog") != changelogs - 1 {
+        assert!(Instant::now() < deadline, "the dropped view's topics remain: {:?}", broker.topics());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for n in nodes.iter().filter(|n| n.pid() != 0) {
+        let views = query_rows(&n.client().await, "SELECT count(*) FROM sluice_catalog.views WHERE name = 'hot'").await;
+        assert_eq!(views, vec![vec!["0".to_string()]]);
+    }
+}
+
+/// A node of `nodes` that is up.
+fn asked_any(nodes: &[Server]) -> usize {
+    nodes.iter().position(|n| n.pid() != 0).unwrap()
 }

@@ -60,6 +60,10 @@ pub(crate) struct Heartbeat {
     /// The views and sinks it runs.
     #[serde(default)]
     pub views: Vec<String>,
+    /// Records its running views and sinks have yet to read from their sources (the sum
+    /// of their Kafka partitions' lag), as of its last heartbeat.
+    #[serde(default)]
+    pub lag: i64,
     /// The views and sinks (shards) it ran throughout its latest flush: what that flush
     /// covered.
     #[serde(default)]

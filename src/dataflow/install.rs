@@ -201,6 +201,7 @@ impl PipelineSpec {
             checkpoint_interval: env.checkpoint_interval,
             stats,
             end_closes_windows,
+            shard: slice.index,
         };
         Ok(Built { source, flow, shards })
     }

@@ -220,6 +220,9 @@ impl Pipeline {
             Err(_) => (None, 0),
         };
         end(run.into_iter().collect()).await;
+        if let Ok(mut sources) = self.stats.source.lock() {
+            sources.remove(&shard);
+        }
         if left == 0 {
             self.stats.set_status(Status::Standby);
         }

@@ -64,6 +64,9 @@ pub struct SourceTask {
     /// window: the input has truly ended (`sluice run`). An ad-hoc query's read of what a
     /// stream holds now only stops there, so it sees the windows a view sees.
     pub end_closes_windows: bool,
+    /// The shard whose inputs these are (0 for a pipeline that reads them whole): where
+    /// it reports its readers' status.
+    pub shard: u16,
 }
 
 /// One input while the loop runs.
@@ -81,6 +84,7 @@ struct Loop {
     checkpoint_interval: Duration,
     stats: Arc<PipelineStats>,
     end_closes_windows: bool,
+    shard: u16,
     epoch: u64,
     state_prefix: Vec<u8>,
     out: SyncSender<Routed>,
@@ -129,6 +133,7 @@ impl SourceTask {
             checkpoint_interval: self.checkpoint_interval,
             stats: self.stats,
             end_closes_windows: self.end_closes_windows,
+            shard: self.shard,
             epoch,
             state_prefix: state.key(&[]),
             out,
@@ -316,7 +321,7 @@ impl Loop {
         self.last_status = Instant::now();
         let statuses = self.inputs.iter().map(|i| i.reader.status()).collect();
         if let Ok(mut shared) = self.stats.source.lock() {
-            *shared = statuses;
+            shared.insert(self.shard, statuses);
         }
     }
 

@@ -7,7 +7,7 @@
 //! sink operators write it; the engine reads it for SHOW, system tables, queries and
 //! SUBSCRIBE.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
@@ -64,8 +64,9 @@ pub struct PipelineStats {
     pub state_bytes: AtomicU64,
     /// The most recent bad records.
     pub recent_bad: Mutex<VecDeque<BadRecord>>,
-    /// Where each input's source reader stands (refreshed by the source thread).
-    pub source: Mutex<Vec<SourceStatus>>,
+    /// Where each input's source reader stands (refreshed by the source thread), by the
+    /// shard reading it (0 for a pipeline that reads its input whole).
+    pub source: Mutex<BTreeMap<u16, Vec<SourceStatus>>>,
     /// Set when the pipeline is being stopped; operators that wait (a sink retrying) give up.
     pub stopping: AtomicBool,
     /// Where the view's stored data was found damaged, once it was: queries are refused.
@@ -83,7 +84,7 @@ impl Default for PipelineStats {
             committed_epoch: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             recent_bad: Mutex::new(VecDeque::new()),
-            source: Mutex::new(Vec::new()),
+            source: Mutex::default(),
             stopping: AtomicBool::new(false),
             damage: Mutex::new(None),
             status: watch::channel(Status::Running).0,

@@ -206,6 +206,7 @@ impl Engine {
             let engine = self.clone();
             tokio::spawn(async move {
                 let mut retry = tokio::time::interval(RESTART_FAILED);
+                let mut lag = tokio::time::interval(crate::cluster::nodes::HEARTBEAT);
                 loop {
                     tokio::select! {
                         event = events.recv() => match event {
@@ -213,6 +214,7 @@ impl Engine {
                             None => return,
                         },
                         _ = retry.tick() => engine.restart_failed().await,
+                        _ = lag.tick() => engine.report_lag(),
                     }
                 }
             });
@@ -282,6 +284,20 @@ impl Engine {
         let node = self.cluster().ok();
         let hosted = node.and_then(|n| n.hosted.lock().ok().and_then(|h| h.get(&id).copied()));
         hosted.unwrap_or(Hosted { shards: 1, staged: false })
+    }
+
+    /// Puts the lag of what this node runs into its next heartbeat.
+    fn report_lag(&self) {
+        let (Ok(node), Ok(catalog)) = (self.cluster(), self.read_catalog()) else { return };
+        let running = catalog.pipelines().into_iter().filter(|p| p.stats().status() != Status::Standby);
+        let mut lag = 0;
+        for pipeline in running {
+            if let Ok(sources) = pipeline.stats().source.lock() {
+                let splits = sources.values().flatten().flat_map(|s| &s.splits);
+                lag += splits.filter_map(|s| s.lag).sum::<i64>();
+            }
+        }
+        node.nodes.update(|h| h.lag = lag);
     }
 
     /// How many shards view or sink `id` runs as in the cluster (1 until hosted).
@@ -770,12 +786,12 @@ impl ClusterNode {
     }
 }
 
-/// The rows of SHOW CLUSTER and `sluice_catalog.cluster` for cluster `name` with `nodes`.
 /// How SHOW CLUSTER names shard `shard` of `name`, which runs as `count` shards.
 fn shard_label(name: &str, shard: u16, count: usize) -> String {
     if count > 1 { format!("{name}#{shard}") } else { name.to_string() }
 }
 
+/// The rows of SHOW CLUSTER and `sluice_catalog.cluster` for cluster `name` with `nodes`.
 pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<RecordBatch> {
     let (name, members) = match membership {
         Some((name, nodes)) => (Some(name), nodes.members()),
@@ -793,6 +809,7 @@ pub(super) fn cluster_rows(membership: Option<(String, Arc<Nodes>)>) -> Result<R
         ("pipelines", Arc::new(members.iter().map(|m| m.heartbeat.pipelines as u64).collect::<UInt64Array>())),
         ("catalog_applied", Arc::new(members.iter().map(|m| m.heartbeat.applied).collect::<Int64Array>())),
         ("runs", column(&|m| Some(m.heartbeat.views.join(", ")))),
+        ("lag", Arc::new(members.iter().map(|m| m.heartbeat.lag).collect::<Int64Array>())),
         ("started", timestamps(members.iter().map(|m| m.heartbeat.started))),
         ("last_rebalance", {
             let at = members.iter().map(|m| (m.heartbeat.rebalanced > 0).then_some(m.heartbeat.rebalanced));

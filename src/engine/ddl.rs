@@ -210,7 +210,11 @@ impl Engine {
     /// EXPLAIN CREATE MATERIALIZED VIEW: the dataflow plan, one line per row.
     pub(super) async fn explain_view(&self, stmt: &CreateView) -> Result<Output> {
         let plan = plan_view(&self.inner.ctx.state(), stmt).await?;
-        let text = plan.explain(&stmt.name, &self.stream_defs(&plan.streams)?, self.inner.config.parallelism);
+        let defs = self.stream_defs(&plan.streams)?;
+        let text = match self.inner.cluster.is_some() {
+            true => plan.explain(&stmt.name, &defs, self.view_shards(&plan, &defs).await.0, true),
+            false => plan.explain(&stmt.name, &defs, self.inner.config.parallelism, false),
+        };
         let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
         let lines = StringArray::from(text.lines().collect::<Vec<_>>());
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(lines)])?;

@@ -245,9 +245,15 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
 fn sources_batch(catalog: &Catalog) -> Result<RecordBatch> {
     let mut c = SourceColumns::default();
     for (name, streams, stats) in catalog.readers() {
-        let statuses = stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
+        let shards = stats.source.lock().map_err(|_| Error::Internal("stats lock poisoned".into()))?.clone();
         for (i, stream) in streams.into_iter().enumerate() {
-            c.push_input(catalog, name, stream, statuses.get(i).cloned().unwrap_or_default());
+            // The shards this node runs read different splits of the input.
+            let mut status = SourceStatus::default();
+            for shard in shards.values().filter_map(|inputs| inputs.get(i)) {
+                status.state = shard.state.clone();
+                status.splits.extend(shard.splits.iter().cloned());
+            }
+            c.push_input(catalog, name, stream, status);
         }
     }
     batch(vec![

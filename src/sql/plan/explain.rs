@@ -15,12 +15,21 @@ impl ViewPlan {
     /// The dataflow plan as text, top (the view) first; `streams[i]` is input i's stream.
     /// With more than one shard, the exchange where the plan is cut into shards (if it
     /// can be) is shown above the operators before it.
-    pub fn explain(&self, view: &str, streams: &[StreamDef], shards: usize) -> String {
+    /// With `shards` > 1, where the plan is cut for shards: an exchange between threads,
+    /// or (`across_nodes`, a view of a cluster in stages) a repartition topic.
+    pub fn explain(&self, view: &str, streams: &[StreamDef], shards: usize, across_nodes: bool) -> String {
         let mode = if self.keyed { "upsert by group key" } else { "append" };
         let mut lines = vec![(0, format!("Materialize: view={view} mode={mode}"))];
-        let cut = if shards > 1 { self.root.shard_cut() } else { None };
-        let exchange =
-            cut.and_then(|at| Some((at, explain_exchange(&self.root.nodes.get(at)?.partition_key()?, shards))));
+        if across_nodes && shards > 1 && self.partition_parallel() {
+            lines.push((0, format!("Shards: {shards}, one per partition, each on the node the cluster gives it")));
+        }
+        let staged = across_nodes && self.staged();
+        let cut = if shards > 1 && (staged || !across_nodes) { self.root.shard_cut() } else { None };
+        let exchange = cut.and_then(|at| {
+            let key = self.root.nodes.get(at)?.partition_key()?;
+            let what = if staged { explain_repartition(&key, shards) } else { explain_exchange(&key, shards) };
+            Some((at, what))
+        });
         self.root.explain(1, streams, self.grace, exchange, &mut lines);
         lines.iter().map(|(depth, l)| format!("{}{l}", "  ".repeat(*depth))).collect::<Vec<_>>().join("\n")
     }
