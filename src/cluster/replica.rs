@@ -140,7 +140,9 @@ impl Replica {
         let parts: Vec<Part> = {
             let mut followed = self.followed.lock().map_err(|_| poisoned())?;
             let parts: Vec<Part> = followed.keys().filter(|(t, _)| t == topic).cloned().collect();
-            parts.iter().for_each(|part| drop(followed.remove(part)));
+            for part in &parts {
+                followed.remove(part);
+            }
             parts
         };
         self.reassign.store(true, Ordering::Relaxed);

@@ -48,17 +48,24 @@ struct Position {
 
 /// Reads one partition of a repartition topic.
 pub struct RepartitionReader {
-    topic: String,
-    partition: i32,
     consumer: BaseConsumer,
-    position: Position,
-    /// The watermark last handed out.
-    sent: Option<i64>,
+    /// What it has read (apart from the consumer, so a record borrowed from the consumer
+    /// is taken without a copy).
+    read: Read,
     /// Assigned to the consumer.
     assigned: bool,
     /// After `refresh`: the partition's end when it was asked for, until reached.
     target: Option<i64>,
     catch_up: bool,
+}
+
+/// What a [`RepartitionReader`] has read of its partition.
+struct Read {
+    topic: String,
+    partition: i32,
+    position: Position,
+    /// The watermark last handed out.
+    sent: Option<i64>,
     rows: u64,
 }
 
@@ -90,45 +97,40 @@ impl RepartitionReader {
         };
         position.watermarks.resize(shards, None);
         let sent = least(&position.watermarks);
-        Ok(RepartitionReader {
-            topic,
-            partition: i32::from(partition),
-            consumer,
-            position,
-            sent,
-            assigned: false,
-            target: None,
-            catch_up: false,
-            rows: 0,
-        })
+        let read = Read { topic, partition: i32::from(partition), position, sent, rows: 0 };
+        Ok(RepartitionReader { consumer, read, assigned: false, target: None, catch_up: false })
     }
 
     fn assign(&mut self) -> Result<()> {
+        let Read { topic, partition, position, .. } = &self.read;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(self.position.offset))
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(position.offset))
             .map_err(|e| Error::Internal(format!("partition list: {e}")))?;
-        self.consumer.assign(&tpl).map_err(|e| Error::Unreachable(format!("cannot read \"{}\": {e}", self.topic)))?;
+        self.consumer.assign(&tpl).map_err(|e| Error::Unreachable(format!("cannot read \"{topic}\": {e}")))?;
         self.assigned = true;
         Ok(())
     }
 
     /// The partition's end offset now (what a FLUSH waits for).
     fn end(&self) -> Option<i64> {
-        self.consumer.fetch_watermarks(&self.topic, self.partition, REQUEST_TIMEOUT).ok().map(|(_, high)| high)
+        let (topic, partition) = (&self.read.topic, self.read.partition);
+        self.consumer.fetch_watermarks(topic, partition, REQUEST_TIMEOUT).ok().map(|(_, high)| high)
     }
 
     /// How far the partition is read: past the transactions' control records too, which
     /// the consumer steps over without handing them out.
     fn reached(&self) -> i64 {
         let position = self.consumer.position().ok().and_then(|list| {
-            list.find_partition(&self.topic, self.partition).and_then(|e| match e.offset() {
+            list.find_partition(&self.read.topic, self.read.partition).and_then(|e| match e.offset() {
                 Offset::Offset(o) => Some(o),
                 _ => None,
             })
         });
-        position.unwrap_or(0).max(self.position.offset)
+        position.unwrap_or(0).max(self.read.position.offset)
     }
+}
 
+impl Read {
     /// One record: its rows, or a watermark that may move this reader's.
     fn take(&mut self, offset: i64, key: &[u8], value: Option<&[u8]>) -> Result<Option<Poll>> {
         self.position.offset = offset + 1;
@@ -175,21 +177,19 @@ impl SourceReader for RepartitionReader {
             self.target = self.end();
         }
         for _ in 0..64 {
-            let record = match self.consumer.poll(Duration::ZERO) {
+            match self.consumer.poll(Duration::ZERO) {
                 Some(Ok(message)) => {
-                    let key = message.key().unwrap_or_default().to_vec();
-                    (message.offset(), key, message.payload().map(<[u8]>::to_vec))
+                    let key = message.key().unwrap_or_default();
+                    if let Some(poll) = self.read.take(message.offset(), key, message.payload())? {
+                        return Ok(poll);
+                    }
                 }
                 Some(Err(e)) => {
                     // librdkafka retries by itself (a broker away, a leader moving).
-                    tracing::debug!(topic = %self.topic, error = %e, "cannot read the repartition topic yet");
+                    tracing::debug!(topic = %self.read.topic, error = %e, "cannot read the repartition topic yet");
                     break;
                 }
                 None => break,
-            };
-            let (offset, key, value) = record;
-            if let Some(poll) = self.take(offset, &key, value.as_deref())? {
-                return Ok(poll);
             }
         }
         match self.target {
@@ -202,7 +202,7 @@ impl SourceReader for RepartitionReader {
     }
 
     fn checkpoint(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(&self.position).map_err(|e| Error::Internal(format!("cannot encode a position: {e}")))
+        serde_json::to_vec(&self.read.position).map_err(|e| Error::Internal(format!("cannot encode a position: {e}")))
     }
 
     fn refresh(&mut self) {
@@ -211,9 +211,9 @@ impl SourceReader for RepartitionReader {
 
     fn status(&self) -> SourceStatus {
         let split = SplitStatus {
-            split: format!("{}/{}", self.topic, self.partition),
-            position: self.position.offset,
-            rows: Some(self.rows),
+            split: format!("{}/{}", self.read.topic, self.read.partition),
+            position: self.read.position.offset,
+            rows: Some(self.read.rows),
             ..SplitStatus::default()
         };
         SourceStatus { state: "reading".into(), splits: vec![split] }
