@@ -290,7 +290,7 @@ async fn views_move_with_their_state_when_their_node_goes() {
     for round in 0..10 {
         let any = nodes[0].client().await;
         // Kill the node running the sink every other round, the one running totals else.
-        let victim = runner(&any, &nodes, if round % 2 == 0 { "dear_out" } else { "totals#0" }).await;
+        let victim = runner(&any, &nodes, if round % 2 == 0 { "dear_out#0" } else { "totals#0" }).await;
         let survivor = (victim + 1 + next(2) as usize) % 3;
         if next(2) == 0 {
             any.batch_execute("FLUSH").await.unwrap();
@@ -587,9 +587,10 @@ async fn sorted(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<String>> 
 
 /// The views of the acceptance test: a q5-style count per auction and window (its stream
 /// is partitioned by bidder, so the count needs a repartition), a q7-style top price per
-/// window (all of a window meets in one shard), a top-N per auction, a stream-table join
-/// and a filter.
-const STAGED_VIEWS: [(&str, &str); 5] = [
+/// window (all of a window meets in one shard), a top-N per auction, a stream-table join,
+/// a filter, and an interval join of the stream with itself by auction (both sides
+/// repartitioned by the join key).
+const STAGED_VIEWS: [(&str, &str); 6] = [
     (
         "hot",
         "SELECT auction, window_start, count(*) AS n FROM TUMBLE(bids, ts, INTERVAL '2' SECOND) \
@@ -607,10 +608,17 @@ const STAGED_VIEWS: [(&str, &str); 5] = [
     ),
     ("sold", "SELECT b.auction, b.price, s.seller FROM bids b JOIN sellers s ON b.auction = s.id"),
     ("cheap", "SELECT auction, price FROM bids WHERE price < 10"),
+    (
+        "pairs",
+        "SELECT a.auction, a.bidder, a.price, b.bidder AS next_bidder, b.price AS next_price \
+         FROM bids a JOIN bids b ON a.auction = b.auction \
+         WHERE b.ts BETWEEN a.ts + INTERVAL '1' MILLISECOND AND a.ts + INTERVAL '30' MILLISECOND AND a.price < 100",
+    ),
 ];
 
-/// Creates the stream, the table, [`STAGED_VIEWS`] and an exactly-once Kafka sink of
-/// `cheap` into `sink` on `client`.
+/// Creates the stream, the table, [`STAGED_VIEWS`] and two exactly-once Kafka sinks on
+/// `client`: of `cheap` into topic `sink`, and of `hot` (keyed, in stages in a cluster)
+/// into `<sink>_hot`.
 async fn create_staged(client: &tokio_postgres::Client, servers: &str, sink: &str) {
     client
         .batch_execute(&format!(
@@ -626,11 +634,13 @@ async fn create_staged(client: &tokio_postgres::Client, servers: &str, sink: &st
         client.batch_execute(&format!("CREATE MATERIALIZED VIEW {name} AS {query}")).await.unwrap();
     }
     // Its own transactional id: the single node and the cluster write through one broker.
-    let sink = format!(
+    let sinks = format!(
         "CREATE SINK cheap_out FROM cheap WITH (connector = 'kafka', topic = '{sink}', \
-         bootstrap_servers = '{servers}', transactional_id = '{sink}')"
+         bootstrap_servers = '{servers}', transactional_id = '{sink}'); \
+         CREATE SINK hot_out FROM hot WITH (connector = 'kafka', topic = '{sink}_hot', \
+         bootstrap_servers = '{servers}', transactional_id = '{sink}_hot')"
     );
-    client.batch_execute(&sink).await.unwrap();
+    client.batch_execute(&sinks).await.unwrap();
 }
 
 /// `n` bids from `from` on, partitioned by bidder over 6 partitions, a millisecond apart.
@@ -656,6 +666,20 @@ async fn staged_contents(client: &tokio_postgres::Client) -> Vec<Vec<Vec<String>
     out
 }
 
+/// What a keyed sink's records in `topic` (read_committed) leave per key: the last value,
+/// none after a tombstone.
+fn sunk_table(broker: &Broker, topic: &str) -> BTreeMap<String, String> {
+    let mut table = BTreeMap::new();
+    for (key, value) in common::kafka::consume_all(&broker.servers(), topic, true, 1) {
+        let key = key.expect("a keyed sink's record has a key");
+        match value {
+            Some(value) => table.insert(key, value),
+            None => table.remove(&key),
+        };
+    }
+    table
+}
+
 /// The sink's records in `topic` (read_committed), sorted.
 fn sunk(broker: &Broker, topic: &str, expected: usize) -> Vec<String> {
     let records = common::kafka::consume_all(&broker.servers(), topic, true, expected);
@@ -668,7 +692,7 @@ fn sunk(broker: &Broker, topic: &str, expected: usize) -> Vec<String> {
 /// partitions. Views whose grouping is not the topic's partitioning run in two stages
 /// joined by a repartition topic; the rest run as one shard per partition or whole. After
 /// FLUSH, every view read on every node equals what one plain `sluice serve` computes from
-/// the same input, and so does the exactly-once sink's topic: after each of ten kill -9 at
+/// the same input, and so do the exactly-once sinks' topics: after each of ten kill -9 at
 /// random moments (bids arriving meanwhile), after a graceful stop and after a fourth node
 /// joins. DROP on any node removes a view in stages with its internal topics.
 #[tokio::test(flavor = "multi_thread")]
@@ -677,6 +701,8 @@ async fn views_in_stages_across_nodes_equal_a_single_node() {
     broker.create_topic("bids", 6).await;
     broker.create_topic("sunk_alone", 1).await;
     broker.create_topic("sunk_cluster", 1).await;
+    broker.create_topic("sunk_alone_hot", 1).await;
+    broker.create_topic("sunk_cluster_hot", 1).await;
     broker.create_compacted_topic("sellers", 1).await;
     let sellers: Vec<(i32, Option<String>, String)> =
         (0..23).map(|a| (0, Some(a.to_string()), format!(r#"{{"id": {a}, "seller": {}}}"#, 100 + a % 5))).collect();
@@ -702,6 +728,8 @@ async fn views_in_stages_across_nodes_equal_a_single_node() {
     );
     let plan = query_rows(&first, &explain(STAGED_VIEWS[4].1)).await.concat().join("\n");
     assert!(plan.contains("Shards: 6, one per partition"), "{plan}");
+    let plan = query_rows(&first, &explain(STAGED_VIEWS[5].1)).await.concat().join("\n");
+    assert_eq!(plan.matches("into 6 shards through the repartition topic").count(), 2, "{plan}");
     drop(first);
 
     let mut next = kill_schedule();
@@ -728,7 +756,7 @@ async fn views_in_stages_across_nodes_equal_a_single_node() {
         alone.batch_execute("FLUSH").await.unwrap();
         let expected = staged_contents(&alone).await;
         let sizes: Vec<usize> = expected.iter().map(Vec::len).collect();
-        assert!(sizes[0] >= 23 && sizes[2] == 46, "the single node's views have {sizes:?} rows");
+        assert!(sizes[0] >= 23 && sizes[2] == 46 && sizes[5] > 0, "the single node's views have {sizes:?} rows");
         let asked = *up.iter().find(|i| **i != victim).unwrap();
         let started = Instant::now();
         nodes[asked].client().await.batch_execute("FLUSH").await.unwrap();
@@ -750,20 +778,34 @@ async fn views_in_stages_across_nodes_equal_a_single_node() {
         }
     }
     let any = nodes[asked_any(&nodes)].client().await;
-    for view in ["hot", "top", "best", "sold", "cheap"] {
-        shard_runners(&any, view, 6).await;
+    // Sinks run as shards too, each writing its part with a transactional id of its own.
+    for object in ["hot", "top", "best", "sold", "cheap", "pairs", "cheap_out", "hot_out"] {
+        shard_runners(&any, object, 6).await;
     }
+    // What the nodes' sources read adds up to the input, each bid counted once across
+    // kills and takeovers (every shard restores its own counters).
+    let read = "SELECT rows_read FROM sluice_catalog.views WHERE name = 'cheap'";
+    let mut total = 0;
+    for n in nodes.iter().filter(|n| n.pid() != 0) {
+        total += query_rows(&n.client().await, read).await[0][0].parse::<usize>().unwrap();
+    }
+    assert_eq!(total, sent);
+    assert_eq!(query_rows(&alone, read).await, vec![vec![sent.to_string()]]);
     let cheap_rows = query_rows(&alone, "SELECT count(*) FROM cheap").await[0][0].parse::<usize>().unwrap();
     assert_eq!(sunk(&broker, "sunk_cluster", cheap_rows), sunk(&broker, "sunk_alone", cheap_rows));
+    let hot = sunk_table(&broker, "sunk_cluster_hot");
+    assert_eq!(hot.len(), query_rows(&alone, "SELECT * FROM hot").await.len());
+    assert_eq!(hot, sunk_table(&broker, "sunk_alone_hot"));
 
-    // DROP on any node removes a view in stages everywhere, with its internal topics.
+    // DROP on any node removes a view in stages everywhere, with its internal topics and
+    // its sink's.
     let internal =
         |kind: &str| broker.topics().into_iter().filter(|t| t.starts_with(&format!("_sluice-stages-{kind}-"))).count();
-    assert_eq!(internal("repartition"), 3, "hot, top and best run in two stages");
+    assert_eq!(internal("repartition"), 5, "hot, top, best, pairs and hot_out run in two stages");
     let changelogs = internal("changelog");
-    any.batch_execute("DROP MATERIALIZED VIEW hot").await.unwrap();
+    any.batch_execute("DROP MATERIALIZED VIEW hot CASCADE").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while internal("repartition") != 2 || internal("changelog") != changelogs - 1 {
+    while internal("repartition") != 3 || internal("changelog") != changelogs - 2 {
         assert!(Instant::now() < deadline, "the dropped view's topics remain: {:?}", broker.topics());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

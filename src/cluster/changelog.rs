@@ -66,6 +66,12 @@ pub(crate) fn repartition_topic(config: &ClusterConfig, id: u64) -> String {
     format!("_sluice-{}-repartition-{id}", config.name)
 }
 
+/// The default Kafka transactional id of sink `id` in cluster `config` (a shard of it
+/// adds `.<shard>`).
+pub(crate) fn sink_transactional_id(config: &ClusterConfig, id: u64) -> String {
+    format!("_sluice-{}-sink-{id}", config.name)
+}
+
 /// The view or sink a changelog topic of cluster `config` belongs to.
 pub(crate) fn object_of(config: &ClusterConfig, topic: &str) -> Option<u64> {
     topic.strip_prefix(&format!("_sluice-{}-changelog-", config.name))?.parse().ok()

@@ -10,8 +10,13 @@
 //! rows come out as batches whose split is the shard that sent them, and its watermark is
 //! the least over the watermarks of every sending shard (none until each has sent one).
 //!
+//! A join of two streams sends both sides through the same topic, each on a **lane** of its
+//! own (0 for the left side, 1 for the right): the next stage reads the partition once per
+//! lane, and each reader takes the records of its lane only, with watermarks per lane.
+//!
 //! ```text
-//!   record key: kind (b'r' rows | b'w' watermark), sending shard (u16, big-endian)
+//!   record key: kind (b'r' rows | b'w' watermark), sending shard (u16, big-endian),
+//!               lane (u8; absent = 0)
 //!   record value: Arrow IPC batch | watermark (i64 ms, big-endian)
 //! ```
 
@@ -32,10 +37,10 @@ pub const WATERMARK: u8 = b'w';
 /// How long a broker request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The key of a record sent by shard `from`.
-pub fn record_key(kind: u8, from: u16) -> [u8; 3] {
+/// The key of a record sent by shard `from` on lane `lane`.
+pub fn record_key(kind: u8, from: u16, lane: u8) -> [u8; 4] {
     let [a, b] = from.to_be_bytes();
-    [kind, a, b]
+    [kind, a, b, lane]
 }
 
 /// Where the reader stands: the next offset of its partition and the last watermark of
@@ -64,6 +69,8 @@ struct Read {
     topic: String,
     partition: i32,
     position: Position,
+    /// The lane whose records it takes.
+    lane: u8,
     /// The watermark last handed out.
     sent: Option<i64>,
     rows: u64,
@@ -71,13 +78,17 @@ struct Read {
 
 impl RepartitionReader {
     /// A reader of partition `partition` of the topic in `options` (`topic`,
-    /// `bootstrap_servers`, `shards`: how many shards send into it, `properties.*`),
-    /// resuming at `saved`. Its rows have the columns they were sent with.
+    /// `bootstrap_servers`, `shards`: how many shards send into it, `lane`: whose records
+    /// it takes, 0 if absent, `properties.*`), resuming at `saved`. Its rows have the columns they were sent with.
     pub fn open(options: &Options, saved: Option<Vec<u8>>, partition: u16) -> Result<RepartitionReader> {
         let topic = required(options, "topic")?.to_string();
         let shards: usize = required(options, "shards")?
             .parse()
             .map_err(|_| Error::Internal("a repartition topic's shards must be a number".into()))?;
+        let lane: u8 = match options.get("lane") {
+            Some(lane) => lane.parse().map_err(|_| Error::Internal("a repartition lane must be a number".into()))?,
+            None => 0,
+        };
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", required(options, "bootstrap_servers")?)
@@ -97,7 +108,7 @@ impl RepartitionReader {
         };
         position.watermarks.resize(shards, None);
         let sent = least(&position.watermarks);
-        let read = Read { topic, partition: i32::from(partition), position, sent, rows: 0 };
+        let read = Read { topic, partition: i32::from(partition), position, lane, sent, rows: 0 };
         Ok(RepartitionReader { consumer, read, assigned: false, target: None, catch_up: false })
     }
 
@@ -138,8 +149,15 @@ impl Read {
             what: format!("the repartition topic \"{}\"", self.topic),
             detail: format!("a damaged record at offset {offset} of partition {}", self.partition),
         };
-        let (&kind, from) = key.split_first().ok_or_else(bad)?;
-        let from = u16::from_be_bytes(from.try_into().map_err(|_| bad())?);
+        let (&kind, rest) = key.split_first().ok_or_else(bad)?;
+        let (from, lane) = match rest {
+            [a, b] => (u16::from_be_bytes([*a, *b]), 0),
+            [a, b, lane] => (u16::from_be_bytes([*a, *b]), *lane),
+            _ => return Err(bad()),
+        };
+        if lane != self.lane {
+            return Ok(None);
+        }
         let value = value.ok_or_else(bad)?;
         match kind {
             ROWS => {

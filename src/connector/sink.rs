@@ -114,11 +114,22 @@ pub fn check_external(options: &Options) -> Result<()> {
     }
 }
 
-/// Opens the writer of sink `id`.
-pub fn open(id: u64, options: &Options) -> Result<Box<dyn SinkWriter>> {
+/// Who writes through a sink's writer: which sink, and which shard of it when it runs as
+/// several.
+#[derive(Debug, Clone)]
+pub struct WriterName {
+    /// The Kafka transactional id unless the sink's options name one: unique to the sink
+    /// among everything that writes to the broker.
+    pub transactional_id: String,
+    /// The shard, for a sink run as several (each has a transactional id of its own).
+    pub shard: Option<u16>,
+}
+
+/// Opens the writer named `name`.
+pub fn open(name: WriterName, options: &Options) -> Result<Box<dyn SinkWriter>> {
     match connector_name(options)? {
         "file" => Ok(Box::new(file::FileSink::new(required(options, "path")?))),
-        "kafka" => Ok(Box::new(kafka::KafkaSink::new(id, kafka::KafkaSinkOptions::from_options(options)?))),
+        "kafka" => Ok(Box::new(kafka::KafkaSink::new(name, kafka::KafkaSinkOptions::from_options(options)?))),
         other => Err(Error::InvalidParameter(format!("unknown sink connector \"{other}\""))),
     }
 }

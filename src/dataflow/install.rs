@@ -152,8 +152,9 @@ impl PipelineSpec {
     pub fn build(self, env: &Env) -> Result<Built> {
         let PipelineSpec { id, inputs, grace, end_closes_windows, flow, sharding, destination, stats, slice, .. } =
             self;
-        if slice != Slice::WHOLE && (sharding.is_some() || !matches!(destination, Destination::Store { .. })) {
-            return Err(crate::error::Error::Internal("only a view without shards of its own runs sliced".into()));
+        if slice != Slice::WHOLE && (sharding.is_some() || matches!(destination, Destination::Query)) {
+            let what = "only a view or sink without shards of its own runs sliced";
+            return Err(crate::error::Error::Internal(what.into()));
         }
         let (flow, shards) = match sharding {
             Some(sharding) => {

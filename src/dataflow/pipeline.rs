@@ -220,9 +220,7 @@ impl Pipeline {
             Err(_) => (None, 0),
         };
         end(run.into_iter().collect()).await;
-        if let Ok(mut sources) = self.stats.source.lock() {
-            sources.remove(&shard);
-        }
+        self.stats.forget_shard(shard);
         if left == 0 {
             self.stats.set_status(Status::Standby);
         }

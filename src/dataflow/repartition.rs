@@ -35,6 +35,8 @@ pub struct RepartitionWrite {
     partitions: usize,
     /// This shard: the sender named in every record.
     from: u16,
+    /// The lane of the next stage's input it sends on (a join's right side: 1).
+    lane: u8,
     /// Rows since the last barrier, by partition.
     pending: Vec<Vec<RecordBatch>>,
     watermark: Option<Millis>,
@@ -47,9 +49,16 @@ impl RepartitionWrite {
             exchange: Exchange::new(key, partitions),
             partitions,
             from,
+            lane: 0,
             pending: vec![Vec::new(); partitions],
             watermark: None,
         }
+    }
+
+    /// Sends on lane `lane` (see `crate::connector::repartition`).
+    pub fn on_lane(mut self, lane: u8) -> RepartitionWrite {
+        self.lane = lane;
+        self
     }
 
     /// The records of everything held, and of the watermark for every partition.
@@ -57,12 +66,12 @@ impl RepartitionWrite {
         let mut out = Vec::new();
         for (partition, batches) in self.pending.iter_mut().enumerate() {
             for batch in batches.drain(..) {
-                encode(batch, partition as i32, self.from, &mut out)?;
+                encode(batch, partition as i32, record_key(ROWS, self.from, self.lane), &mut out)?;
             }
         }
         if let Some(at) = self.watermark {
             for partition in 0..self.partitions as i32 {
-                let (key, value) = (record_key(WATERMARK, self.from).to_vec(), at.to_be_bytes().to_vec());
+                let (key, value) = (record_key(WATERMARK, self.from, self.lane).to_vec(), at.to_be_bytes().to_vec());
                 out.push(Outgoing { partition, key, value });
             }
         }
@@ -71,14 +80,14 @@ impl RepartitionWrite {
 }
 
 /// `batch` as records for `partition`, split until each fits [`RECORD_BYTES`].
-fn encode(batch: RecordBatch, partition: i32, from: u16, out: &mut Vec<Outgoing>) -> Result<()> {
+fn encode(batch: RecordBatch, partition: i32, key: [u8; 4], out: &mut Vec<Outgoing>) -> Result<()> {
     let value = crate::ipc::encode_batch(&batch)?;
     if value.len() > RECORD_BYTES && batch.num_rows() > 1 {
         let half = batch.num_rows() / 2;
-        encode(batch.slice(0, half), partition, from, out)?;
-        return encode(batch.slice(half, batch.num_rows() - half), partition, from, out);
+        encode(batch.slice(0, half), partition, key, out)?;
+        return encode(batch.slice(half, batch.num_rows() - half), partition, key, out);
     }
-    out.push(Outgoing { partition, key: record_key(ROWS, from).to_vec(), value });
+    out.push(Outgoing { partition, key: key.to_vec(), value });
     Ok(())
 }
 
@@ -161,7 +170,8 @@ mod tests {
         let [Message::Barrier(barrier)] = out.as_slice() else { panic!("{out:?}") };
         let (mut sent, mut watermarks) = (Vec::new(), Vec::new());
         for record in &barrier.outgoing {
-            assert_eq!(record.key[1..], 2u16.to_be_bytes(), "the sender is named");
+            assert_eq!(record.key[1..3], 2u16.to_be_bytes(), "the sender is named");
+            assert_eq!(record.key[3], 0, "on the first lane");
             match record.key[0] {
                 ROWS => {
                     let batch = crate::ipc::decode_batch(&record.value).unwrap();

@@ -77,12 +77,15 @@ impl Sink {
     }
 
     fn commit(&mut self, barrier: Barrier) -> Result<()> {
-        let Barrier { epoch, mut writes, acks, .. } = barrier;
+        let Barrier { epoch, mut writes, acks, outgoing } = barrier;
         self.retry(|w| w.prepare(epoch, &mut writes))?;
         match &mut self.log {
             Some(log) => {
                 let rows = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-                log.commit(epoch, (writes, Vec::new()), rows, &self.stats.stopping)?;
+                log.commit(epoch, (writes, outgoing), rows, &self.stats.stopping)?;
+            }
+            None if !outgoing.is_empty() => {
+                return Err(Error::Internal("records for another stage reached a sink outside a cluster".into()));
             }
             None => self.store.commit(writes)?,
         }

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, trace};
 
 use super::late::LateRows;
-use super::stats::PipelineStats;
+use super::stats::{PipelineStats, SourceCounters};
 use super::watermark::{Applied, Watermarker, event_times};
 use super::{Barrier, END_OF_TIME, Message, Millis, StateReader, input_key};
 use crate::connector::{Poll, SourceReader};
@@ -83,6 +83,8 @@ struct Loop {
     batch_size: usize,
     checkpoint_interval: Duration,
     stats: Arc<PipelineStats>,
+    /// This shard's part of `stats`' counters.
+    counters: Arc<SourceCounters>,
     end_closes_windows: bool,
     shard: u16,
     epoch: u64,
@@ -115,9 +117,11 @@ impl SourceTask {
     /// the operator thread goes away.
     pub fn run(self, state: &StateReader<'_>, control: Receiver<Control>, out: SyncSender<Routed>) -> Result<()> {
         let epoch = restore_u64(state, b"epoch")?.unwrap_or(0);
-        self.stats.late_rows.store(restore_u64(state, b"late")?.unwrap_or(0), Ordering::Relaxed);
-        self.stats.bad_rows.store(restore_u64(state, b"bad")?.unwrap_or(0), Ordering::Relaxed);
-        self.stats.rows_read.store(restore_u64(state, b"read")?.unwrap_or(0), Ordering::Relaxed);
+        // This shard's own counters: what it counted before, not what other shards did.
+        let counters = self.stats.counters(self.shard);
+        counters.late_rows.store(restore_u64(state, b"late")?.unwrap_or(0), Ordering::Relaxed);
+        counters.bad_rows.store(restore_u64(state, b"bad")?.unwrap_or(0), Ordering::Relaxed);
+        counters.rows_read.store(restore_u64(state, b"read")?.unwrap_or(0), Ordering::Relaxed);
         let mut inputs = Vec::new();
         for (i, input) in self.inputs.into_iter().enumerate() {
             let mut watermarker = input.watermark.map(|spec| Watermarker::new(spec, input.idle, Instant::now()));
@@ -132,6 +136,7 @@ impl SourceTask {
             batch_size: self.batch_size,
             checkpoint_interval: self.checkpoint_interval,
             stats: self.stats,
+            counters,
             end_closes_windows: self.end_closes_windows,
             shard: self.shard,
             epoch,
@@ -224,13 +229,13 @@ impl Loop {
     fn note_bad(&mut self, bad: Vec<crate::connector::BadRecord>) {
         if !bad.is_empty() {
             self.dirty = true;
-            self.stats.record_bad(bad);
+            self.stats.record_bad(self.shard, bad);
         }
     }
 
     fn on_batch(&mut self, i: usize, batch: RecordBatch, split: u32) -> Result<()> {
         self.dirty = true;
-        self.stats.rows_read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.counters.rows_read.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         let input = &mut self.inputs[i];
         let Some(wm) = input.watermarker.as_mut() else {
             return self.send(i, Message::Batch(batch));
@@ -240,7 +245,7 @@ impl Loop {
         let column = wm.spec.column;
         if let Some((rows, watermarks)) = late {
             trace!(input = i, late = rows.num_rows(), "dropped late rows");
-            self.stats.late_rows.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
+            self.counters.late_rows.fetch_add(rows.num_rows() as u64, Ordering::Relaxed);
             input.late.push(&rows, event_times(&rows, column)?, watermarks)?;
         }
         if kept.num_rows() > 0 {
@@ -263,7 +268,7 @@ impl Loop {
     fn publish_watermark(&self) {
         let current = |i: &Input| if i.ended { Some(END_OF_TIME) } else { i.watermarker.as_ref().map(|w| w.current()) };
         if let Some(least) = self.inputs.iter().filter_map(current).min() {
-            self.stats.watermark.store(least, Ordering::Relaxed);
+            self.counters.watermark.store(least, Ordering::Relaxed);
         }
     }
 
@@ -290,9 +295,9 @@ impl Loop {
     fn barrier(&mut self, with_acks: bool) -> Result<()> {
         self.epoch += 1;
         let counters = [
-            (&b"late"[..], self.stats.late_rows.load(Ordering::Relaxed)),
-            (&b"bad"[..], self.stats.bad_rows.load(Ordering::Relaxed)),
-            (&b"read"[..], self.stats.rows_read.load(Ordering::Relaxed)),
+            (&b"late"[..], self.counters.late_rows.load(Ordering::Relaxed)),
+            (&b"bad"[..], self.counters.bad_rows.load(Ordering::Relaxed)),
+            (&b"read"[..], self.counters.rows_read.load(Ordering::Relaxed)),
             (&b"epoch"[..], self.epoch),
         ];
         let mut writes: Vec<_> = counters.iter().map(|(k, v)| (self.key(k), Some(v.to_be_bytes().to_vec()))).collect();
@@ -327,7 +332,7 @@ impl Loop {
 
     /// Every input ended: a last checkpoint, then the end.
     fn finish(&mut self) -> Result<()> {
-        self.stats.watermark.store(END_OF_TIME, Ordering::Relaxed);
+        self.counters.watermark.store(END_OF_TIME, Ordering::Relaxed);
         self.barrier(true)?;
         self.send(0, Message::End)
     }

@@ -8,8 +8,8 @@
 //! SUBSCRIBE.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
@@ -50,14 +50,9 @@ impl std::fmt::Display for Status {
 /// views.
 #[derive(Debug)]
 pub struct PipelineStats {
-    /// Rows read from the source (good ones).
-    pub rows_read: AtomicU64,
-    /// Source records that could not be decoded.
-    pub bad_rows: AtomicU64,
-    /// Rows dropped because their event time was behind the watermark.
-    pub late_rows: AtomicU64,
-    /// Current watermark (ms since epoch; `i64::MIN` before any row).
-    pub watermark: AtomicI64,
+    /// What the source of each shard running here counted, by shard (0 for a pipeline
+    /// that reads its input whole); the view's counters on this node are their sums.
+    counters: Mutex<BTreeMap<u16, Arc<SourceCounters>>>,
     /// Last durable checkpoint.
     pub committed_epoch: AtomicU64,
     /// Memory the operators' state takes (counted against the `super::budget::StateBudget`).
@@ -77,10 +72,7 @@ pub struct PipelineStats {
 impl Default for PipelineStats {
     fn default() -> Self {
         PipelineStats {
-            rows_read: AtomicU64::new(0),
-            bad_rows: AtomicU64::new(0),
-            late_rows: AtomicU64::new(0),
-            watermark: AtomicI64::new(i64::MIN),
+            counters: Mutex::default(),
             committed_epoch: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             recent_bad: Mutex::new(VecDeque::new()),
@@ -92,10 +84,84 @@ impl Default for PipelineStats {
     }
 }
 
+/// What the source of one shard of a pipeline has counted over its life (restored from
+/// the shard's checkpoints), and where its watermark stands.
+#[derive(Debug)]
+pub struct SourceCounters {
+    /// Rows read from the source (good ones).
+    pub rows_read: AtomicU64,
+    /// Source records that could not be decoded.
+    pub bad_rows: AtomicU64,
+    /// Rows dropped because their event time was behind the watermark.
+    pub late_rows: AtomicU64,
+    /// Current watermark (ms since epoch; `i64::MIN` before any row).
+    pub watermark: AtomicI64,
+}
+
+impl Default for SourceCounters {
+    fn default() -> Self {
+        SourceCounters {
+            rows_read: AtomicU64::new(0),
+            bad_rows: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
 impl PipelineStats {
-    /// Counts and remembers bad records.
-    pub fn record_bad(&self, bad: Vec<BadRecord>) {
-        self.bad_rows.fetch_add(bad.len() as u64, Ordering::Relaxed);
+    /// The counters of shard `shard`'s source (0: of a pipeline reading its input whole),
+    /// which its source thread restores and advances.
+    pub fn counters(&self, shard: u16) -> Arc<SourceCounters> {
+        match self.counters.lock() {
+            Ok(mut all) => all.entry(shard).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Forgets shard `shard`, which runs on another node now: its counters and where its
+    /// source stands.
+    pub fn forget_shard(&self, shard: u16) {
+        if let Ok(mut counters) = self.counters.lock() {
+            counters.remove(&shard);
+        }
+        if let Ok(mut sources) = self.source.lock() {
+            sources.remove(&shard);
+        }
+    }
+
+    /// `count` summed over the shards running here.
+    fn total(&self, count: impl Fn(&SourceCounters) -> &AtomicU64) -> u64 {
+        let all = self.counters.lock();
+        all.map(|all| all.values().map(|c| count(c).load(Ordering::Relaxed)).sum()).unwrap_or(0)
+    }
+
+    /// Rows read from the source (good ones), by the shards running here.
+    pub fn rows_read(&self) -> u64 {
+        self.total(|c| &c.rows_read)
+    }
+
+    /// Source records that could not be decoded, by the shards running here.
+    pub fn bad_rows(&self) -> u64 {
+        self.total(|c| &c.bad_rows)
+    }
+
+    /// Rows dropped as late, by the shards running here.
+    pub fn late_rows(&self) -> u64 {
+        self.total(|c| &c.late_rows)
+    }
+
+    /// The least watermark of the shards running here (ms since epoch; `i64::MIN` while
+    /// one of them has none, or none runs).
+    pub fn watermark(&self) -> i64 {
+        let all = self.counters.lock();
+        all.ok().and_then(|all| all.values().map(|c| c.watermark.load(Ordering::Relaxed)).min()).unwrap_or(i64::MIN)
+    }
+
+    /// Counts bad records of shard `shard` (0: of a pipeline reading its input whole) and
+    /// remembers them.
+    pub fn record_bad(&self, shard: u16, bad: Vec<BadRecord>) {
+        self.counters(shard).bad_rows.fetch_add(bad.len() as u64, Ordering::Relaxed);
         if let Ok(mut recent) = self.recent_bad.lock() {
             for record in bad {
                 if recent.len() == RECENT_BAD {

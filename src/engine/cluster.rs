@@ -420,7 +420,7 @@ impl Engine {
         pipeline.run(spec, &self.inner.pipelines)
     }
 
-    /// Shard `shard` of view `id`, if it runs as several.
+    /// Shard `shard` of view or sink `id`, if it runs as several.
     fn shard_of(&self, id: u64, shard: u16) -> Result<Option<Shard>> {
         let node = self.cluster()?;
         let hosted = self.hosted(id);
@@ -442,6 +442,15 @@ impl Engine {
             StreamDef { name: "repartition".into(), schema, watermark: None, options }
         });
         Ok(Some(Shard { slice, repartition }))
+    }
+
+    /// The default Kafka transactional id of sink `id`: `sluice-sink-<id>` on a single
+    /// node; in a cluster it names the cluster, so that two clusters on one broker differ.
+    pub(super) fn sink_transactional_id(&self, id: u64) -> String {
+        match &self.inner.cluster {
+            Some(node) => changelog::sink_transactional_id(&node.config, id),
+            None => format!("sluice-sink-{id}"),
+        }
     }
 
     /// The name, counters and pipeline of view or sink `id`.
@@ -486,7 +495,7 @@ impl Engine {
         };
         let (plan, defs) = self.plan_sink(&stmt).await?;
         self.load_tables(&plan.tables).await?;
-        self.sink_spec(&stmt, id, plan, defs, written, Some(log)).map(|(spec, _)| spec)
+        self.sink_spec(&stmt, id, (plan, defs), written, Some(log), shard).map(|(spec, _)| spec)
     }
 
     /// Stops running shard `shard` of view or sink `id` here: another node runs it now.

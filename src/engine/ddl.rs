@@ -94,25 +94,37 @@ impl Engine {
         Ok(done)
     }
 
-    /// How many shards a new view planned as `plan` runs as in a cluster, and whether in
-    /// two stages: one shard per partition of the Kafka stream it reads, if it keeps no
-    /// state between rows (see `ViewPlan::partition_parallel`) or can be cut into stages
-    /// (`ViewPlan::staged`); otherwise one.
-    async fn view_shards(&self, plan: &ViewPlan, defs: &[StreamDef]) -> (usize, bool) {
-        let [def] = defs else { return (1, false) };
+    /// How many shards a new view (or sink) planned as `plan` runs as in a cluster, and
+    /// whether in two stages: one shard per partition of the Kafka stream it reads, if it
+    /// keeps no state between rows (see `ViewPlan::partition_parallel`) or can be cut into
+    /// stages (`ViewPlan::staged`; the two streams of a join must have as many partitions
+    /// as each other); otherwise one.
+    pub(super) async fn view_shards(&self, plan: &ViewPlan, defs: &[StreamDef]) -> (usize, bool) {
         let staged = plan.staged();
         if !plan.partition_parallel() && !staged {
             return (1, false);
         }
-        let options = def.options.clone();
-        let counted = tokio::task::spawn_blocking(move || connector::partition_count(&options))
-            .await
-            .map_err(|e| Error::Internal(format!("partition count failed: {e}")))
-            .and_then(|count| count);
-        match counted {
-            Ok(count) => (count.clamp(1, usize::from(u16::MAX)), staged && count > 1),
-            Err(e) => {
-                warn!(stream = %def.name, error = %e, "cannot count the partitions of a stream; its views run whole");
+        let mut counts = Vec::new();
+        for def in defs {
+            let options = def.options.clone();
+            let counted = tokio::task::spawn_blocking(move || connector::partition_count(&options))
+                .await
+                .map_err(|e| Error::Internal(format!("partition count failed: {e}")))
+                .and_then(|count| count);
+            match counted {
+                Ok(count) => counts.push(count.clamp(1, usize::from(u16::MAX))),
+                Err(e) => {
+                    warn!(stream = %def.name, error = %e, "cannot count the partitions of a stream; its views run whole");
+                    return (1, false);
+                }
+            }
+        }
+        match counts.as_slice() {
+            [count] => (*count, staged && *count > 1),
+            [left, right] if left == right => (*left, staged && *left > 1),
+            _ => {
+                let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+                info!(streams = ?names, ?counts, "the streams of a join differ in partitions; the view runs whole");
                 (1, false)
             }
         }
@@ -164,7 +176,7 @@ impl Engine {
         let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone(), log };
         let what = format!("materialized view \"{}\"", stmt.name);
         let grace = plan.grace;
-        let Some(Shard { slice, repartition }) = shard.filter(|s| s.slice.count > 1) else {
+        let Some(shard) = shard.filter(|s| s.slice.count > 1) else {
             // A view keeps the shards it was created with: its state is stored by shard.
             let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
             let (flow, sharding) = plan.into_flows(shards)?;
@@ -174,13 +186,10 @@ impl Engine {
                 ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output)
             });
         };
-        let (flow, next) = match repartition {
-            Some(def) if plan.staged() => (plan.into_stages(slice.index, usize::from(slice.count))?, Some(def)),
-            _ if plan.partition_parallel() => (plan.into_flow()?, None),
-            _ => return Err(Error::Internal(format!("view \"{}\" cannot run as shards", stmt.name))),
-        };
+        let slice = shard.slice;
+        let (flow, next) = shard.flow(plan, &what)?;
         let mut spec = PipelineSpec { grace, slice, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) };
-        spec.inputs.extend(next.map(|def| (def, false)));
+        spec.inputs.extend(next.into_iter().map(|def| (def, false)));
         Ok(spec)
     }
 

@@ -17,7 +17,8 @@ use crate::catalog;
 use crate::dataflow::flow::Flow;
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::pipeline::Pipeline;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::sql::plan::ViewPlan;
 
 /// Where a CREATE comes from, which decides what is checked and where its id comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,11 +136,34 @@ impl Engine {
     }
 }
 
-/// One shard of a view run as several in a cluster: the part of its stream it reads, and
-/// for a view in two stages, its repartition topic (read as the pipeline's last input).
+/// One shard of a view or sink run as several in a cluster: the part of its stream it
+/// reads, and for one in two stages, its repartition topic (read as the pipeline's last
+/// input).
 pub(super) struct Shard {
     /// The stream's partitions it reads, and its number.
     pub slice: crate::connector::Slice,
     /// The repartition topic, as a stream of the `repartition` connector.
     pub repartition: Option<StreamDef>,
+}
+
+impl Shard {
+    /// The operators of this shard of `plan` (of `what`), and the extra inputs it reads:
+    /// the whole plan for one that keeps no state between rows; for one in stages, the
+    /// plan cut into stages, reading each lane of its partition of the repartition topic.
+    pub fn flow(self, plan: ViewPlan, what: &str) -> Result<(Flow, Vec<StreamDef>)> {
+        let Shard { slice, repartition } = self;
+        match repartition {
+            Some(def) if plan.staged() => {
+                let lanes = (0..plan.stage_lanes()).map(|lane| {
+                    let mut def = def.clone();
+                    def.options.insert("lane".into(), lane.to_string());
+                    def
+                });
+                let lanes = lanes.collect();
+                Ok((plan.into_stages(slice.index, usize::from(slice.count))?, lanes))
+            }
+            _ if plan.partition_parallel() => Ok((plan.into_flow()?, Vec::new())),
+            _ => Err(Error::Internal(format!("{what} cannot run as shards"))),
+        }
+    }
 }

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::{Int64Array, StringArray, UInt64Array};
 use tracing::info;
 
-use super::launch::Origin;
+use super::launch::{Origin, Shard};
 use super::{Engine, Output};
 use crate::catalog::{self, Catalog, SinkEntry};
-use crate::connector::sink::{self, Encoder};
+use crate::connector::Slice;
+use crate::connector::sink::{self, Encoder, WriterName};
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::materialize::CheckpointLog;
 use crate::error::{Error, Result};
@@ -56,7 +57,11 @@ impl Engine {
         let create = stmt.to_string();
         let Some(id) = self.object_id(origin, &create)? else { return Ok(done) };
         let written = Arc::new(AtomicU64::new(0));
-        let (spec, target) = self.sink_spec(stmt, id, plan, defs, written.clone(), None)?;
+        let shards = match self.inner.cluster.is_some() {
+            true => self.view_shards(&plan, &defs).await,
+            false => (1, false),
+        };
+        let (spec, target) = self.sink_spec(stmt, id, (plan, defs), written.clone(), None, None)?;
         let stats = spec.stats.clone();
         let pipeline = self.launch_here(spec, origin.persist(&create))?;
         let from = if stmt.query.is_some() { streams.join(", ") } else { stmt.from.clone() };
@@ -65,30 +70,45 @@ impl Engine {
         self.write_catalog()?.sinks.insert(stmt.name.clone(), entry);
         info!(sink = %stmt.name, id, "sink created");
         if self.inner.cluster.is_some() {
-            self.host(id, 1, false).await;
+            self.host(id, shards.0, shards.1).await;
         }
         Ok(done)
     }
 
     /// The pipeline of sink `id` planned as `plan`, counting what it writes in `written`
-    /// (committing through `log` in a cluster), and where it writes.
+    /// (committing through `log` in a cluster; of one `shard` of it, for a sink run as
+    /// several), and where it writes.
     pub(super) fn sink_spec(
         &self,
         stmt: &CreateSink,
         id: u64,
-        plan: ViewPlan,
-        defs: Vec<StreamDef>,
+        (plan, defs): (ViewPlan, Vec<StreamDef>),
         written: Arc<AtomicU64>,
         log: Option<Box<dyn CheckpointLog>>,
+        shard: Option<Shard>,
     ) -> Result<(PipelineSpec, String)> {
+        let shard = shard.filter(|s| s.slice.count > 1);
         let encoder = Encoder::new(&stmt.options, &plan.schema, plan.group_key_schema())?;
-        let writer = sink::open(id, &stmt.options)?;
+        let name = WriterName {
+            transactional_id: self.sink_transactional_id(id),
+            shard: shard.as_ref().and_then(|s| s.slice.shard()),
+        };
+        let writer = sink::open(name, &stmt.options)?;
         let target = writer.target();
         let what = format!("sink \"{}\"", stmt.name);
         let destination = Destination::Sink { encoder, writer, written, log };
         let grace = plan.grace;
-        let spec =
-            PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, plan.into_flow()?, destination) };
+        let (flow, slice, next) = match shard {
+            Some(shard) => {
+                let slice = shard.slice;
+                let (flow, next) = shard.flow(plan, &what)?;
+                (flow, slice, next)
+            }
+            None => (plan.into_flow()?, Slice::WHOLE, Vec::new()),
+        };
+        let mut spec =
+            PipelineSpec { grace, slice, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, destination) };
+        spec.inputs.extend(next.into_iter().map(|def| (def, false)));
         Ok((spec, target))
     }
 

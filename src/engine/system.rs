@@ -165,7 +165,7 @@ fn streams_batch(catalog: &Catalog) -> Result<RecordBatch> {
         // Every view reads the stream on its own; the stream's bad rows are those its most
         // advanced reader has seen.
         let views = catalog.views.values().filter(|v| v.streams.contains(name));
-        bad.push(views.map(|v| v.stats.bad_rows.load(Ordering::Relaxed)).max().unwrap_or(0));
+        bad.push(views.map(|v| v.stats.bad_rows()).max().unwrap_or(0));
     }
     batch(vec![
         ("name", Arc::new(StringArray::from(names))),
@@ -188,8 +188,8 @@ fn tables_batch(catalog: &Catalog) -> Result<RecordBatch> {
         keys.push(key.join(", "));
         status.push(t.stats.status().to_string());
         rows.push(t.index.len() as u64);
-        read.push(t.stats.rows_read.load(Ordering::Relaxed));
-        bad.push(t.stats.bad_rows.load(Ordering::Relaxed));
+        read.push(t.stats.rows_read());
+        bad.push(t.stats.bad_rows());
         epoch.push(t.stats.committed_epoch.load(Ordering::Relaxed) as i64);
     }
     batch(vec![
@@ -218,10 +218,10 @@ fn views_batch(catalog: &Catalog) -> Result<RecordBatch> {
         cols.2.push(if v.keyed { "upsert" } else { "append" });
         cols.3.push(if v.emit_on_close { "on window close" } else { "on update" });
         cols.4.push(v.stats.status().to_string());
-        read.push(v.stats.rows_read.load(Ordering::Relaxed));
-        late.push(v.stats.late_rows.load(Ordering::Relaxed));
-        bad.push(v.stats.bad_rows.load(Ordering::Relaxed));
-        let w = v.stats.watermark.load(Ordering::Relaxed);
+        read.push(v.stats.rows_read());
+        late.push(v.stats.late_rows());
+        bad.push(v.stats.bad_rows());
+        let w = v.stats.watermark();
         wm.push((w != i64::MIN && w != i64::MAX).then_some(w));
         epoch.push(v.stats.committed_epoch.load(Ordering::Relaxed) as i64);
     }

@@ -747,15 +747,34 @@ impl ViewPlan {
     /// exchange: it reads one stream and keeps no state between rows (filters,
     /// projections, window assignment, lookups into tables).
     pub fn partition_parallel(&self) -> bool {
-        let stateless =
-            |n: &Node| matches!(n, Node::Window(..) | Node::Filter(_) | Node::Project(..) | Node::Lookup(_));
-        matches!(self.root.head, Head::Input(_)) && self.streams.len() == 1 && self.root.nodes.iter().all(stateless)
+        self.streams.len() == 1 && self.root.reads_only(0)
     }
 
     /// Whether the view runs in two stages when it runs as shards across nodes: it reads one
-    /// stream and can be cut at its first keyed operator (see [`Chain::shard_cut`]).
+    /// stream and can be cut at its first keyed operator (see [`Chain::shard_cut`]), or it
+    /// joins two streams (see [`ViewPlan::joins_in_stages`]).
     pub fn staged(&self) -> bool {
-        matches!(self.root.head, Head::Input(_)) && self.streams.len() == 1 && self.root.shard_cut().is_some()
+        let cut =
+            matches!(self.root.head, Head::Input(_)) && self.streams.len() == 1 && self.root.shard_cut().is_some();
+        cut || self.joins_in_stages()
+    }
+
+    /// Whether the view is a join of two streams that runs in two stages across nodes: each
+    /// side keeps no state between rows before the join (filters, projections, windows,
+    /// lookups), nor does anything after it. Both sides are hashed by the join key into the
+    /// repartition topic, each on a lane of its own, and every shard joins its keys.
+    fn joins_in_stages(&self) -> bool {
+        let Head::Join(join) = &self.root.head else { return false };
+        self.streams.len() == 2
+            && join.left.reads_only(0)
+            && join.right.reads_only(1)
+            && self.root.nodes.iter().all(Node::is_stateless)
+    }
+
+    /// How many inputs the second stage reads from the repartition topic, when the view
+    /// runs in stages: one lane, or two for a join.
+    pub fn stage_lanes(&self) -> u8 {
+        if self.joins_in_stages() { 2 } else { 1 }
     }
 
     /// The operators of shard `shard` of `shards` of a view run in two stages across nodes
@@ -764,6 +783,9 @@ impl ViewPlan {
     /// topic; input 1 (partition `shard` of that topic) through the keyed operators. The
     /// operators' ids are the same in every shard.
     pub fn into_stages(self, shard: u16, shards: usize) -> Result<Flow> {
+        if self.joins_in_stages() {
+            return self.join_in_stages(shard, shards);
+        }
         let cut = self.root.shard_cut().filter(|_| self.staged());
         let Some(cut) = cut else { return Err(Error::Internal("a view without stages run in stages".into())) };
         let Chain { head, mut nodes } = self.root;
@@ -774,6 +796,34 @@ impl ViewPlan {
         let first = Chain { head, nodes }.into_flow(&self.streams)?.then(what, send);
         let mut flow = Flow::join(Box::new(StageJoin), "Stages".into(), first, Flow::input(1, "repartition"));
         for node in keyed {
+            let what = explain::explain_node(&node);
+            flow = flow.then(what, node.into_operator()?);
+        }
+        Ok(flow)
+    }
+
+    /// [`ViewPlan::into_stages`] of a join of two streams: each side (input 0, input 1)
+    /// through its operators into the repartition topic by its join key, on lanes 0 and 1;
+    /// the join over the two lanes of partition `shard` (inputs 2 and 3), then the rest.
+    fn join_in_stages(self, shard: u16, shards: usize) -> Result<Flow> {
+        let Chain { head: Head::Join(join), nodes } = self.root else {
+            return Err(Error::Internal("a view without a join run as one in stages".into()));
+        };
+        let what = explain::explain_join(&join);
+        let JoinNode { left, right, spec, key_types, .. } = *join;
+        let streams = &self.streams;
+        let send = |side: Chain, key: Vec<Arc<dyn PhysicalExpr>>, lane: u8| -> Result<Flow> {
+            let what = explain::explain_repartition(&key, shards);
+            let write = RepartitionWrite::new(key, shards, shard).on_lane(lane);
+            Ok(side.into_flow(streams)?.then(what, Box::new(write)))
+        };
+        let left = send(left, spec.left_keys.clone(), 0)?;
+        let right = send(right, spec.right_keys.clone(), 1)?;
+        let sent = Flow::join(Box::new(StageJoin), "Send".into(), left, right);
+        let lanes = (Flow::input(2, "repartition"), Flow::input(3, "repartition"));
+        let joined = Flow::join(Box::new(StreamJoin::new(spec, &key_types)?), what, lanes.0, lanes.1);
+        let mut flow = Flow::join(Box::new(StageJoin), "Stages".into(), sent, joined);
+        for node in nodes {
             let what = explain::explain_node(&node);
             flow = flow.then(what, node.into_operator()?);
         }
@@ -799,6 +849,11 @@ impl ViewPlan {
 }
 
 impl Chain {
+    /// Whether the chain reads source input `input` and keeps no state between rows.
+    fn reads_only(&self, input: usize) -> bool {
+        matches!(self.head, Head::Input(i) if i == input) && self.nodes.iter().all(Node::is_stateless)
+    }
+
     /// Where the plan can be cut into shards: before its only keyed operator (an
     /// aggregate with GROUP BY, or a top-N with PARTITION BY) over one input, when every
     /// operator before it is stateless (windows, filters, projections, lookups), so rows
@@ -862,6 +917,11 @@ impl Chain {
 }
 
 impl Node {
+    /// Whether it keeps no state between rows (windows, filters, projections, lookups).
+    fn is_stateless(&self) -> bool {
+        matches!(self, Node::Window(..) | Node::Filter(_) | Node::Project(..) | Node::Lookup(_))
+    }
+
     /// What a keyed operator's rows can be split among shards by: its group or
     /// partition key over its input. None for other operators, and for keyed ones that
     /// need every row in one place (no GROUP BY or PARTITION BY).

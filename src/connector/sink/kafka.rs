@@ -2,9 +2,9 @@
 //! default.
 //!
 //! `delivery = 'exactly-once'` (default) uses a transactional producer whose
-//! `transactional.id` is stable per sink, so a restarted sink fences its predecessor and
-//! the broker aborts whatever that one left open. Messages of an epoch are produced inside
-//! one transaction. Before the checkpoint commits, the epoch's records also go into the
+//! `transactional.id` is stable per sink (per shard of a sink run as several), so a
+//! restarted sink fences its predecessor and the broker aborts whatever that one left
+//! open. Messages of an epoch are produced inside one transaction. Before the checkpoint commits, the epoch's records also go into the
 //! checkpoint ("pending"); once it is durable, the transaction commits together with a
 //! marker: the epoch number, committed as the offset of partition 0 in the consumer group
 //! named like the transactional id. On restart, a pending epoch whose marker is missing is
@@ -29,7 +29,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::info;
 
-use super::{Entry, Record, SinkState, SinkWriter};
+use super::{Entry, Record, SinkState, SinkWriter, WriterName};
 use crate::connector::{Options, required};
 use crate::error::{Error, Result, lowercase_first};
 use crate::ipc::{decode_batch, encode_batch};
@@ -117,9 +117,14 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// The sink with object id `id`; connects at its first write.
-    pub fn new(id: u64, opts: KafkaSinkOptions) -> KafkaSink {
-        let txn_id = opts.transactional_id.clone().unwrap_or_else(|| format!("sluice-sink-{id}"));
+    /// The sink writer `name`; connects at its first write. A shard's transactional id is
+    /// the sink's followed by `.<shard>`.
+    pub fn new(name: WriterName, opts: KafkaSinkOptions) -> KafkaSink {
+        let base = opts.transactional_id.clone().unwrap_or(name.transactional_id);
+        let txn_id = match name.shard {
+            Some(shard) => format!("{base}.{shard}"),
+            None => base,
+        };
         KafkaSink {
             opts,
             txn_id,

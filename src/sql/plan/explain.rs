@@ -30,7 +30,15 @@ impl ViewPlan {
             let what = if staged { explain_repartition(&key, shards) } else { explain_exchange(&key, shards) };
             Some((at, what))
         });
-        self.root.explain(1, streams, self.grace, exchange, &mut lines);
+        // A join in stages: each side is hashed by its join key into the repartition topic.
+        let sends = match (&self.root.head, staged && shards > 1) {
+            (Head::Join(join), true) => Some([
+                explain_repartition(&join.spec.left_keys, shards),
+                explain_repartition(&join.spec.right_keys, shards),
+            ]),
+            _ => None,
+        };
+        self.root.explain(1, streams, self.grace, (exchange, sends), &mut lines);
         lines.iter().map(|(depth, l)| format!("{}{l}", "  ".repeat(*depth))).collect::<Vec<_>>().join("\n")
     }
 }
@@ -41,7 +49,7 @@ impl Chain {
         mut depth: usize,
         streams: &[StreamDef],
         grace: i64,
-        exchange: Option<(usize, String)>,
+        (exchange, sends): (Option<(usize, String)>, Option<[String; 2]>),
         lines: &mut Vec<(usize, String)>,
     ) {
         for (i, node) in self.nodes.iter().enumerate().rev() {
@@ -59,8 +67,14 @@ impl Chain {
             },
             Head::Join(join) => {
                 lines.push((depth, explain_join(join)));
-                join.left.explain(depth + 1, streams, grace, None, lines);
-                join.right.explain(depth + 1, streams, grace, None, lines);
+                for (i, side) in [&join.left, &join.right].into_iter().enumerate() {
+                    let mut depth = depth + 1;
+                    if let Some(send) = sends.as_ref().map(|s| s[i].clone()) {
+                        lines.push((depth, send));
+                        depth += 1;
+                    }
+                    side.explain(depth, streams, grace, (None, None), lines);
+                }
             }
         }
     }
