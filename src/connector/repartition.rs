@@ -237,3 +237,53 @@ impl SourceReader for RepartitionReader {
         SourceStatus { state: "reading".into(), splits: vec![split] }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(lane: u8, senders: usize) -> Read {
+        let position = Position { offset: 0, watermarks: vec![None; senders] };
+        Read { topic: "t".into(), partition: 0, position, lane, sent: None, rows: 0 }
+    }
+
+    fn rows(n: i64) -> Vec<u8> {
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "k",
+            arrow::datatypes::DataType::Int64,
+            false,
+        )]));
+        let values = arrow::array::Int64Array::from((0..n).collect::<Vec<_>>());
+        let batch = arrow::array::RecordBatch::try_new(schema, vec![std::sync::Arc::new(values)]).unwrap();
+        crate::ipc::encode_batch(&batch).unwrap()
+    }
+
+    #[test]
+    fn a_reader_takes_its_own_lane_and_the_least_watermark_of_its_senders() {
+        let mut right = read(1, 2);
+        let take = |r: &mut Read, offset, key: &[u8], value: Vec<u8>| r.take(offset, key, Some(&value)).unwrap();
+        // The left side's rows and watermarks pass by; the position moves on all the same.
+        assert!(take(&mut right, 0, &record_key(ROWS, 0, 0), rows(3)).is_none());
+        assert!(take(&mut right, 1, &record_key(WATERMARK, 0, 0), 50i64.to_be_bytes().to_vec()).is_none());
+        assert_eq!(right.position.offset, 2);
+        match take(&mut right, 2, &record_key(ROWS, 1, 1), rows(2)) {
+            Some(Poll::Data { batch, split, .. }) => assert_eq!((batch.num_rows(), split), (2, 1)),
+            other => panic!("{other:?}"),
+        }
+        // A watermark once every sender of the lane has sent one: the least of them.
+        assert!(take(&mut right, 3, &record_key(WATERMARK, 0, 1), 40i64.to_be_bytes().to_vec()).is_none());
+        let least = take(&mut right, 4, &record_key(WATERMARK, 1, 1), 30i64.to_be_bytes().to_vec());
+        assert!(matches!(least, Some(Poll::Watermark(30))), "{least:?}");
+        assert_eq!(right.rows, 2);
+    }
+
+    #[test]
+    fn keys_without_a_lane_are_the_first_lanes() {
+        let mut left = read(0, 1);
+        let old_key = [ROWS, 0, 0];
+        assert!(matches!(left.take(0, &old_key, Some(&rows(1))), Ok(Some(Poll::Data { .. }))));
+        let mut right = read(1, 1);
+        assert!(matches!(right.take(0, &old_key, Some(&rows(1))), Ok(None)));
+        assert!(left.take(1, &[ROWS, 0], Some(&rows(1))).is_err(), "a damaged key");
+    }
+}
