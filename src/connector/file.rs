@@ -4,8 +4,10 @@
 //! [`FilePosition`], the resumable offset per file that checkpoints store as JSON. It is the
 //! transport only: the bytes of whole lines go to [`LineDecoder`] (see `format.rs`) for
 //! decoding. Files are read in name order, each to its current end before the next, in
-//! large blocks cut into chunks of whole lines. In follow mode the path is re-listed at most
-//! every [`RESCAN_INTERVAL`] to pick up appended lines and new files. It never sleeps or
+//! large blocks cut into chunks of whole lines. In follow mode the file being read is read
+//! on as it grows, and the path is re-listed at most every [`RESCAN_INTERVAL`] to pick up
+//! new files and lines appended to others; the file being read stays open across a
+//! re-listing that finds nothing else to read. It never sleeps or
 //! blocks waiting for new data (the caller does), and unreadable files are skipped with a
 //! warning.
 //!
@@ -244,7 +246,7 @@ impl FileSource {
             }
             match self.next_chunk(max_rows) {
                 Ok(Some(chunk)) => self.send(chunk)?,
-                Ok(None) if self.keep_following() => return Ok(()),
+                Ok(None) if self.keep_following() || self.nothing_new_elsewhere() => return Ok(()),
                 Ok(None) => self.close_current(),
                 Err(e) => {
                     if let Some(open) = self.current.take() {
@@ -296,6 +298,18 @@ impl FileSource {
     /// nothing else is queued and it is not yet time to look for more.
     fn keep_following(&self) -> bool {
         !self.bounded && self.queue.is_empty() && !self.scan_due()
+    }
+
+    /// At the end of the followed current file, with a rescan due: rescans, and says
+    /// whether it found nothing to read (no other file grew or appeared, and this one was
+    /// not rotated), so that the current file stays open and its next lines are read as
+    /// they are appended rather than after the next rescan.
+    fn nothing_new_elsewhere(&mut self) -> bool {
+        if self.bounded || !self.queue.is_empty() {
+            return false;
+        }
+        self.rescan();
+        self.queue.is_empty()
     }
 
     fn scan_due(&self) -> bool {
@@ -383,7 +397,7 @@ impl FileSource {
     }
 
     /// Lists the path and queues, in name order, the files with bytes beyond their read
-    /// position. Called only with an empty queue and no current file.
+    /// position. Called only with an empty queue (and the current file, if any, at its end).
     fn rescan(&mut self) {
         self.last_scan = Some(Instant::now());
         let base = listing_base(&self.path);
