@@ -240,11 +240,12 @@ async fn fifty_kills_during_ingestion_lose_and_duplicate_nothing() {
     for kill in 1..=KILLS {
         // New input (1,000 to 8,000 rows), then SIGKILL after a random moment of ingesting
         // it: while rows are being read, before, during or after a checkpoint (every
-        // 100 ms).
+        // 100 ms). Appended lines are read within milliseconds, so the moments fall within
+        // one checkpoint interval of the append (later ones would mostly find it committed).
         for _ in 0..=rng.next(8) {
             input.append(&input_path, &mut rng);
         }
-        tokio::time::sleep(Duration::from_millis(rng.next(150))).await;
+        tokio::time::sleep(Duration::from_millis(rng.next(70))).await;
         let written = input.rows.len();
         server.kill9();
         // Input that arrives while the server is down.
