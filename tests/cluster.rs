@@ -19,6 +19,13 @@ fn node(broker: &Broker, name: &str, dir: &std::path::Path) -> Server {
     Server::start_with(dir, &["--checkpoint-interval-ms", "60000", "--cluster", &url, "--cluster-name", name])
 }
 
+/// Three nodes of cluster `name`, each with a data directory of its own.
+fn three_nodes(broker: &Broker, name: &str) -> (Vec<tempfile::TempDir>, Vec<Server>) {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes = dirs.iter().map(|d| node(broker, name, d.path())).collect();
+    (dirs, nodes)
+}
+
 /// `n` bids over 3 partitions: (partition, value).
 fn bids(from: usize, n: usize) -> Vec<(i32, Option<String>, String)> {
     (from..from + n)
@@ -262,8 +269,7 @@ async fn runner(client: &tokio_postgres::Client, nodes: &[Server], view: &str) -
 async fn views_move_with_their_state_when_their_node_goes() {
     let broker = Broker::start();
     broker.create_topic("bids", 3).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "move", d.path())).collect();
+    let (dirs, mut nodes) = three_nodes(&broker, "move");
     let stream = format!(
         "CREATE STREAM bids (auction BIGINT, price BIGINT, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) \
          WITH (connector = 'kafka', topic = 'bids', bootstrap_servers = '{}', format = 'json')",
@@ -506,8 +512,7 @@ fn cheap(msgs: &[(i32, Option<String>, String)]) -> Vec<Vec<String>> {
 async fn a_view_runs_as_one_shard_per_partition_across_the_nodes() {
     let broker = Broker::start();
     broker.create_topic("bids", 6).await;
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "shards", d.path())).collect();
+    let (dirs, mut nodes) = three_nodes(&broker, "shards");
     let client = nodes[0].client().await;
     client
         .batch_execute(&format!(
@@ -713,8 +718,7 @@ async fn views_in_stages_across_nodes_equal_a_single_node() {
     let single = Server::start_with(single_dir.path(), &["--checkpoint-interval-ms", "60000"]);
     let alone = single.client().await;
     create_staged(&alone, &broker.servers(), "sunk_alone").await;
-    let mut dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes: Vec<Server> = dirs.iter().map(|d| node(&broker, "stages", d.path())).collect();
+    let (mut dirs, mut nodes) = three_nodes(&broker, "stages");
     let first = nodes[0].client().await;
     create_staged(&first, &broker.servers(), "sunk_cluster").await;
     first.batch_execute("FLUSH").await.unwrap();

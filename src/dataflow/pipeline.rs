@@ -163,14 +163,7 @@ impl Pipeline {
                 }
             }
             if !acks.is_empty() {
-                let all = async {
-                    for ack in acks {
-                        if ack.await.is_err() {
-                            return false;
-                        }
-                    }
-                    true
-                };
+                let all = async { futures::future::join_all(acks).await.iter().all(Result::is_ok) };
                 acked = tokio::select! {
                     acked = all => acked,
                     _ = status.wait_for(|s| *s != Status::Running) => true,

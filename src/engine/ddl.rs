@@ -175,22 +175,14 @@ impl Engine {
         let layout = if plan.keyed { Layout::Keyed } else { Layout::Append };
         let output = Destination::Store { schema: plan.schema.clone(), layout, published: published.clone(), log };
         let what = format!("materialized view \"{}\"", stmt.name);
+        if let Some(shard) = shard.filter(|s| s.slice.count > 1) {
+            return self.shard_spec((id, &stmt.name, what), (plan, defs), shard, output);
+        }
+        // A view keeps the shards it was created with: its state is stored by shard.
+        let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
         let grace = plan.grace;
-        let Some(shard) = shard.filter(|s| s.slice.count > 1) else {
-            // A view keeps the shards it was created with: its state is stored by shard.
-            let shards = identity::stored_shards(&self.inner.store, id)?.unwrap_or(self.inner.config.parallelism);
-            let (flow, sharding) = plan.into_flows(shards)?;
-            return Ok(PipelineSpec {
-                grace,
-                sharding,
-                ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output)
-            });
-        };
-        let slice = shard.slice;
-        let (flow, next) = shard.flow(plan, &what)?;
-        let mut spec = PipelineSpec { grace, slice, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) };
-        spec.inputs.extend(next.into_iter().map(|def| (def, false)));
-        Ok(spec)
+        let (flow, sharding) = plan.into_flows(shards)?;
+        Ok(PipelineSpec { grace, sharding, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, output) })
     }
 
     /// What queries of view `name` (`id`) read: its stored rows, committed under `published`.

@@ -146,11 +146,29 @@ pub(super) struct Shard {
     pub repartition: Option<StreamDef>,
 }
 
+impl Engine {
+    /// The pipeline of `shard` of view or sink `id` (`name`, called `what` in errors),
+    /// planned as `plan`, reading `defs` into `destination`: see [`Shard::flow`].
+    pub(super) fn shard_spec(
+        &self,
+        (id, name, what): (u64, &str, String),
+        (plan, defs): (ViewPlan, Vec<StreamDef>),
+        shard: Shard,
+        destination: Destination,
+    ) -> Result<PipelineSpec> {
+        let (grace, slice) = (plan.grace, shard.slice);
+        let (flow, lanes) = shard.flow(plan, &what)?;
+        let mut spec = PipelineSpec { grace, slice, ..self.pipeline_spec(id, name, what, defs, flow, destination) };
+        spec.inputs.extend(lanes.into_iter().map(|def| (def, false)));
+        Ok(spec)
+    }
+}
+
 impl Shard {
     /// The operators of this shard of `plan` (of `what`), and the extra inputs it reads:
     /// the whole plan for one that keeps no state between rows; for one in stages, the
     /// plan cut into stages, reading each lane of its partition of the repartition topic.
-    pub fn flow(self, plan: ViewPlan, what: &str) -> Result<(Flow, Vec<StreamDef>)> {
+    fn flow(self, plan: ViewPlan, what: &str) -> Result<(Flow, Vec<StreamDef>)> {
         let Shard { slice, repartition } = self;
         match repartition {
             Some(def) if plan.staged() => {

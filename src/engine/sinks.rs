@@ -14,7 +14,6 @@ use tracing::info;
 use super::launch::{Origin, Shard};
 use super::{Engine, Output};
 use crate::catalog::{self, Catalog, SinkEntry};
-use crate::connector::Slice;
 use crate::connector::sink::{self, Encoder, WriterName};
 use crate::dataflow::install::{Destination, PipelineSpec, StreamDef};
 use crate::dataflow::materialize::CheckpointLog;
@@ -97,18 +96,13 @@ impl Engine {
         let target = writer.target();
         let what = format!("sink \"{}\"", stmt.name);
         let destination = Destination::Sink { encoder, writer, written, log };
-        let grace = plan.grace;
-        let (flow, slice, next) = match shard {
-            Some(shard) => {
-                let slice = shard.slice;
-                let (flow, next) = shard.flow(plan, &what)?;
-                (flow, slice, next)
+        let spec = match shard {
+            Some(shard) => self.shard_spec((id, &stmt.name, what), (plan, defs), shard, destination)?,
+            None => {
+                let (grace, flow) = (plan.grace, plan.into_flow()?);
+                PipelineSpec { grace, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, destination) }
             }
-            None => (plan.into_flow()?, Slice::WHOLE, Vec::new()),
         };
-        let mut spec =
-            PipelineSpec { grace, slice, ..self.pipeline_spec(id, &stmt.name, what, defs, flow, destination) };
-        spec.inputs.extend(next.into_iter().map(|def| (def, false)));
         Ok((spec, target))
     }
 
